@@ -1,0 +1,54 @@
+# VillageGateway: `make demo` runs the main job on the embedded default; `make test` passes the tests.
+# Both install what a fresh Debian bookworm machine with Swift 6 lacks (as root), or say how.
+
+SWIFT        ?= swift
+BUILD_DIR    ?= .build
+BIN          := $(BUILD_DIR)/debug/village-gateway
+APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv
+VENV         := .venv
+OUT          := out
+
+.PHONY: all deps build test demo bench check-imports clean
+
+all: build
+
+# Installs missing Debian packages when run as root; otherwise prints the exact command and stops.
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "error: swift not found: install Swift 6 and put it on PATH" >&2; exit 1; }
+	@missing=""; for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing:$$missing"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    else \
+	        echo "missing Debian packages; run as root:" >&2; \
+	        echo "  apt-get update && apt-get install -y$$missing" >&2; \
+	        exit 1; \
+	    fi; \
+	fi
+
+check-imports:
+	@tools/check-warninglogic-imports.sh
+
+build: deps
+	$(SWIFT) build --build-path $(BUILD_DIR)
+
+test: deps check-imports
+	$(SWIFT) build --build-path $(BUILD_DIR) --build-tests
+	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build
+
+# Replays the shipped typhoon storm through `simulate`: prints the timeline and writes the chart.
+demo: build
+	@mkdir -p $(OUT)
+	$(BIN) simulate --config config/example.toml --scenario scenarios/typhoon-hagupit.csv --chart $(OUT)/typhoon-hagupit.svg
+	@echo "chart written to $(OUT)/typhoon-hagupit.svg"
+
+# Benchmarks print figures; they are built in release mode and never run as tests.
+bench: deps
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product EngineBenchmark
+	$(BUILD_DIR)/release/EngineBenchmark
+
+clean:
+	rm -rf $(BUILD_DIR) $(OUT) $(VENV)

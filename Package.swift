@@ -1,0 +1,57 @@
+// swift-tools-version:6.2
+// VillageGateway: a village flash-flood and landslide warning gateway for ARM Linux boards.
+import PackageDescription
+
+// Every target of ours is held to "no warnings": a warning is a build error.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "VillageGateway",
+    products: [
+        .executable(name: "village-gateway", targets: ["VillageGateway"]),
+        .library(name: "WarningLogic", targets: ["WarningLogic"]),
+        .library(name: "Drivers", targets: ["Drivers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries come in through small system-library targets; only Drivers imports them.
+        .systemLibrary(
+            name: "CGPIOD",
+            pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSerialPort",
+            pkgConfig: "libserialport",
+            providers: [.apt(["libserialport-dev"])]
+        ),
+        // The pure core: observations in, levels and actions out. Standard library only.
+        .target(name: "WarningLogic", swiftSettings: strict),
+        // The hardware: GPIO, serial, Modbus RTU, voice modules, modem; each with a simulated twin.
+        .target(
+            name: "Drivers",
+            dependencies: [
+                "CGPIOD", "CSerialPort",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The program: config, boards, runtime wiring, commands.
+        .executableTarget(
+            name: "VillageGateway",
+            dependencies: [
+                "WarningLogic", "Drivers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "WarningLogicTests", dependencies: ["WarningLogic"], swiftSettings: strict),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,88 @@
+// What the engine asks the world to do. The engine never does these itself.
+
+public enum Action: Hashable, Codable, Sendable {
+    /// The station level (or the drill level driving the outputs) changed.
+    case levelChanged(LevelChange)
+    case setSiren(SirenPattern, exercise: Bool)
+    /// The lamp to light; nil turns every lamp off.
+    case setLamp(LampColour?, exercise: Bool)
+    /// Speak through the voice module and the village broadcast.
+    case broadcast(message: String, exercise: Bool)
+    case sendSMS(SMS)
+    /// Put a report into the outbox for the county.
+    case enqueueReport(Report)
+}
+
+public struct LevelChange: Hashable, Codable, Sendable {
+    public var time: Timestamp
+    public var from: WarningLevel
+    public var to: WarningLevel
+    /// Rule ids (and `manual`, `county:<id>`, `latch`, `drill`) that hold the new level.
+    public var causes: [String]
+    /// True when this change is a drill's, not the real station level's.
+    public var exercise: Bool
+
+    public init(time: Timestamp, from: WarningLevel, to: WarningLevel, causes: [String], exercise: Bool) {
+        self.time = time
+        self.from = from
+        self.to = to
+        self.causes = causes
+        self.exercise = exercise
+    }
+}
+
+public struct SMS: Hashable, Codable, Sendable {
+    public var contact: Contact
+    public var text: String
+    public var exercise: Bool
+
+    public init(contact: Contact, text: String, exercise: Bool) {
+        self.contact = contact
+        self.text = text
+        self.exercise = exercise
+    }
+}
+
+/// A report for the county. The outbox numbers and stores it; the engine only says what happened.
+public struct Report: Hashable, Codable, Sendable {
+    public var time: Timestamp
+    public var kind: Kind
+    /// Drill reports are marked, so the county never mistakes a drill for an event.
+    public var exercise: Bool
+
+    public init(time: Timestamp, kind: Kind, exercise: Bool) {
+        self.time = time
+        self.kind = kind
+        self.exercise = exercise
+    }
+
+    public enum Kind: Hashable, Codable, Sendable {
+        case levelChanged(from: WarningLevel, to: WarningLevel, causes: [String])
+        /// A sensor turned faulty (with why) or recovered (`faulty == false`).
+        case sensorHealth(sensorId: String, faulty: Bool, reason: String)
+        /// 叫应 asked `contacts` to answer for `level` by `deadline`.
+        case acknowledgementRequested(level: WarningLevel, contacts: [String], deadline: Timestamp)
+        case acknowledged(level: WarningLevel, by: String, requestedAt: Timestamp)
+        /// Nobody answered by the deadline; `step` counts escalations from 1.
+        case escalated(level: WarningLevel, step: Int, contacts: [String])
+        /// Escalations ran out with nobody answering.
+        case acknowledgementUnanswered(level: WarningLevel)
+        case latchCleared(level: WarningLevel, by: String)
+        case drill(started: Bool, level: WarningLevel, by: String)
+        case manualLevel(level: WarningLevel, by: String)
+        case countyWarning(id: String, level: WarningLevel, cancelled: Bool)
+        /// The input was refused (unknown sensor, time running backwards); kept for the record.
+        case inputRejected(reason: String)
+    }
+
+    /// True for reports that must never be thinned or dropped: alarms, 叫应 and health.
+    public var isAlarm: Bool {
+        switch kind {
+        case .levelChanged, .acknowledgementRequested, .acknowledged, .escalated, .acknowledgementUnanswered,
+            .latchCleared, .countyWarning, .manualLevel, .sensorHealth:
+            true
+        case .drill, .inputRejected:
+            false
+        }
+    }
+}

@@ -1,0 +1,83 @@
+// A read-only view of the engine at an instant: for status pages, charts and reports.
+
+public struct StationStatus: Hashable, Codable, Sendable {
+    public var time: Timestamp
+    /// The real station level (never lowered or hidden by a drill).
+    public var level: WarningLevel
+    public var causes: [String]
+    /// The drill level, when a drill is running.
+    public var drillLevel: WarningLevel?
+    /// The level the outputs show: the higher of the real and the drill level.
+    public var outputLevel: WarningLevel
+    /// Some sensor is faulty: not an alarm, but the county must know.
+    public var degraded: Bool
+    /// When the level will be lowered if nothing rises again; nil when no lowering is pending.
+    public var lowerAt: Timestamp?
+    /// A latched level waiting for a person to clear it.
+    public var latchedLevel: WarningLevel?
+    /// The pending 叫应 deadline, if an answer is awaited.
+    public var acknowledgementDeadline: Timestamp?
+    public var sensors: [SensorStatus]
+    public var measures: [MeasureStatus]
+
+    public init(
+        time: Timestamp, level: WarningLevel, causes: [String], drillLevel: WarningLevel?, outputLevel: WarningLevel,
+        degraded: Bool, lowerAt: Timestamp?, latchedLevel: WarningLevel?, acknowledgementDeadline: Timestamp?,
+        sensors: [SensorStatus], measures: [MeasureStatus]
+    ) {
+        self.time = time
+        self.level = level
+        self.causes = causes
+        self.drillLevel = drillLevel
+        self.outputLevel = outputLevel
+        self.degraded = degraded
+        self.lowerAt = lowerAt
+        self.latchedLevel = latchedLevel
+        self.acknowledgementDeadline = acknowledgementDeadline
+        self.sensors = sensors
+        self.measures = measures
+    }
+}
+
+public struct SensorStatus: Hashable, Codable, Sendable {
+    public var id: String
+    public var faulty: Bool
+    /// Why it is faulty ("no data for 30m", "reading 120.0 outside [0, 50]", "5 read failures").
+    public var faultReason: String?
+    public var lastValue: Double?
+    public var lastTime: Timestamp?
+    public var readFailuresConsecutive: Int
+    /// Rain gauges: every tip counted since the engine state began.
+    public var tipsTotal: Int64?
+
+    public init(
+        id: String, faulty: Bool, faultReason: String?, lastValue: Double?, lastTime: Timestamp?,
+        readFailuresConsecutive: Int, tipsTotal: Int64?
+    ) {
+        self.id = id
+        self.faulty = faulty
+        self.faultReason = faultReason
+        self.lastValue = lastValue
+        self.lastTime = lastTime
+        self.readFailuresConsecutive = readFailuresConsecutive
+        self.tipsTotal = tipsTotal
+    }
+}
+
+/// One rule's measure now, and the level it meets.
+public struct MeasureStatus: Hashable, Codable, Sendable {
+    public var ruleId: String
+    public var sensorId: String
+    public var measure: Measure
+    /// nil when there is no data yet, or the sensor is faulty.
+    public var value: Double?
+    public var levelMet: WarningLevel
+
+    public init(ruleId: String, sensorId: String, measure: Measure, value: Double?, levelMet: WarningLevel) {
+        self.ruleId = ruleId
+        self.sensorId = sensorId
+        self.measure = measure
+        self.value = value
+        self.levelMet = levelMet
+    }
+}
