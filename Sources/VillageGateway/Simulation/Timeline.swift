@@ -1,0 +1,182 @@
+// How a replay's actions read: aligned text for a county engineer, JSON lines for tools.
+import WarningLogic
+
+enum TimelineFormat: String, CaseIterable, Sendable {
+    case text
+    case json
+}
+
+struct TimelineWriter {
+    var format: TimelineFormat
+    var utcOffsetMinutes: Int
+
+    func time(_ time: Timestamp) -> String { ISO8601.format(time, utcOffsetMinutes: utcOffsetMinutes) }
+
+    /// One line for an action, or nil for actions the format leaves out (in text, the report of a
+    /// level change repeats the LEVEL line above it).
+    func line(for timed: SimulationResult.TimedAction) -> String? {
+        switch format {
+        case .text: textLine(timed)
+        case .json: jsonLine(timed)
+        }
+    }
+
+    private func textLine(_ timed: SimulationResult.TimedAction) -> String? {
+        let when = time(timed.time)
+        func row(_ tag: String, _ text: String, exercise: Bool) -> String {
+            let padded = tag.paddedRight(to: 7)
+            return "\(when)  \(padded)\(exercise ? "[drill] " : "")\(text)"
+        }
+        switch timed.action {
+        case .levelChanged(let change):
+            let causes = change.causes.isEmpty ? "" : "  (\(change.causes.joined(separator: ", ")))"
+            let arrow = change.to > change.from ? "▲" : "▼"
+            return row("LEVEL", "\(arrow) \(change.from.name) → \(change.to.name)\(causes)", exercise: change.exercise)
+        case .setSiren(let pattern, let exercise):
+            return row("SIREN", pattern.description, exercise: exercise)
+        case .setLamp(let lamp, let exercise):
+            return row("LAMP", lamp.map { "\($0.rawValue) on" } ?? "all off", exercise: exercise)
+        case .broadcast(let message, let exercise):
+            return row("SPEAK", "“\(message)”", exercise: exercise)
+        case .sendSMS(let sms):
+            return row("SMS", "to \(sms.contact.name) \(sms.contact.phone): “\(sms.text)”", exercise: sms.exercise)
+        case .enqueueReport(let report):
+            if case .levelChanged = report.kind { return nil }
+            return row("REPORT", Self.describe(report.kind, utcOffsetMinutes: utcOffsetMinutes), exercise: report.exercise)
+        }
+    }
+
+    static func describe(_ kind: Report.Kind, utcOffsetMinutes: Int) -> String {
+        switch kind {
+        case .levelChanged(let from, let to, let causes):
+            return "level \(from.name) → \(to.name) (\(causes.joined(separator: ", ")))"
+        case .sensorHealth(let sensorId, let faulty, let reason):
+            return faulty ? "sensor \(sensorId) FAULTY: \(reason)" : "sensor \(sensorId) recovered: \(reason)"
+        case .acknowledgementRequested(let level, let contacts, let deadline):
+            return "叫应 \(level.name): waiting for \(contacts.joined(separator: ", ")) to answer by "
+                + ISO8601.format(deadline, utcOffsetMinutes: utcOffsetMinutes)
+        case .acknowledged(let level, let by, _):
+            return "叫应 \(level.name) answered by \(by)"
+        case .escalated(let level, let step, let contacts):
+            return "叫应 \(level.name) unanswered: escalation \(step) to \(contacts.joined(separator: ", "))"
+        case .acknowledgementUnanswered(let level):
+            return "叫应 \(level.name): nobody answered; escalations exhausted"
+        case .latchCleared(let level, let by):
+            return "latched \(level.name) cleared by \(by)"
+        case .drill(let started, let level, let by):
+            return started ? "drill at \(level.name) started by \(by)" : "drill stopped by \(by)"
+        case .manualLevel(let level, let by):
+            return level == .none ? "manual level withdrawn by \(by)" : "manual level \(level.name) set by \(by)"
+        case .countyWarning(let id, let level, let cancelled):
+            return cancelled ? "county warning \(id) cancelled" : "county warning \(id): \(level.name)"
+        case .inputRejected(let reason):
+            return "input rejected: \(reason)"
+        }
+    }
+
+    private func jsonLine(_ timed: SimulationResult.TimedAction) -> String? {
+        var object = JSONObjectWriter()
+        object.add("time", string: time(timed.time))
+        switch timed.action {
+        case .levelChanged(let change):
+            object.add("type", string: "level")
+            object.add("from", string: change.from.name)
+            object.add("to", string: change.to.name)
+            object.add("causes", strings: change.causes)
+            if change.exercise { object.add("exercise", bool: true) }
+        case .setSiren(let pattern, let exercise):
+            object.add("type", string: "siren")
+            switch pattern {
+            case .off: object.add("pattern", string: "off")
+            case .continuous: object.add("pattern", string: "continuous")
+            case .intermittent(let on, let off):
+                object.add("pattern", string: "intermittent")
+                object.add("on_milliseconds", integer: on)
+                object.add("off_milliseconds", integer: off)
+            }
+            if exercise { object.add("exercise", bool: true) }
+        case .setLamp(let lamp, let exercise):
+            object.add("type", string: "lamp")
+            if let lamp { object.add("lamp", string: lamp.rawValue) } else { object.addNull("lamp") }
+            if exercise { object.add("exercise", bool: true) }
+        case .broadcast(let message, let exercise):
+            object.add("type", string: "broadcast")
+            object.add("message", string: message)
+            if exercise { object.add("exercise", bool: true) }
+        case .sendSMS(let sms):
+            object.add("type", string: "sms")
+            object.add("contact", string: sms.contact.name)
+            object.add("phone", string: sms.contact.phone)
+            object.add("text", string: sms.text)
+            if sms.exercise { object.add("exercise", bool: true) }
+        case .enqueueReport(let report):
+            object.add("type", string: "report")
+            object.add("report", string: Self.reportKindName(report.kind))
+            object.add("text", string: Self.describe(report.kind, utcOffsetMinutes: utcOffsetMinutes))
+            if report.exercise { object.add("exercise", bool: true) }
+        }
+        return object.text
+    }
+
+    static func reportKindName(_ kind: Report.Kind) -> String {
+        switch kind {
+        case .levelChanged: "level_changed"
+        case .sensorHealth: "sensor_health"
+        case .acknowledgementRequested: "acknowledgement_requested"
+        case .acknowledged: "acknowledged"
+        case .escalated: "escalated"
+        case .acknowledgementUnanswered: "acknowledgement_unanswered"
+        case .latchCleared: "latch_cleared"
+        case .drill: "drill"
+        case .manualLevel: "manual_level"
+        case .countyWarning: "county_warning"
+        case .inputRejected: "input_rejected"
+        }
+    }
+}
+
+/// One JSON object on one line, keys in the order added (Foundation's encoder would sort or
+/// shuffle them; the documented order `time, type, …` is easier for people reading the stream).
+struct JSONObjectWriter {
+    private var members: [String] = []
+
+    mutating func add(_ key: String, string value: String) { members.append("\(Self.quote(key)):\(Self.quote(value))") }
+    mutating func add(_ key: String, integer value: Int64) { members.append("\(Self.quote(key)):\(value)") }
+    mutating func add(_ key: String, bool value: Bool) { members.append("\(Self.quote(key)):\(value)") }
+    mutating func addNull(_ key: String) { members.append("\(Self.quote(key)):null") }
+    mutating func add(_ key: String, strings values: [String]) {
+        members.append("\(Self.quote(key)):[\(values.map(Self.quote).joined(separator: ","))]")
+    }
+
+    var text: String { "{" + members.joined(separator: ",") + "}" }
+
+    /// JSON string escaping (RFC 8259): quotes, backslashes and control characters; everything
+    /// else, Chinese included, passes through as UTF-8.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    /// Pads with spaces to `length` characters (never truncates).
+    func paddedRight(to length: Int) -> String {
+        count >= length ? self + " " : self + String(repeating: " ", count: length - count)
+    }
+}

@@ -1,0 +1,77 @@
+// Writing to the terminal and to files: buffered standard output, errors to standard error,
+// and whole files replaced atomically so a power cut never leaves half a file.
+import Foundation
+
+/// Collects lines and writes them in large blocks: a month-long replay prints thousands of lines.
+struct BufferedOutput {
+    private var buffer = ""
+    /// Flush once this much text is waiting, so memory stays bounded however long the replay.
+    static let bufferCharactersMax = 64 * 1024
+
+    mutating func line(_ text: String) {
+        buffer += text
+        buffer += "\n"
+        if buffer.utf8.count >= Self.bufferCharactersMax { flush() }
+    }
+
+    mutating func flush() {
+        guard !buffer.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(buffer.utf8))
+        buffer = ""
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+func lastPathComponent(_ path: String) -> String {
+    path.split(separator: "/").last.map(String.init) ?? path
+}
+
+struct FileWriteError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Writes a temporary file beside the target, fsyncs it, renames it over the target and fsyncs
+/// the directory: after a power cut the file is either the old one or the new one, never half.
+func writeFileAtomically(path: String, contents: String) throws(FileWriteError) {
+    let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+    let temporary = "\(path).tmp-\(getpid())"
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else {
+        throw FileWriteError(description: "cannot create \(temporary): \(String(cString: strerror(errno)))")
+    }
+    let bytes = Array(contents.utf8)
+    var written = 0
+    while written < bytes.count {
+        let result = bytes.withUnsafeBytes { buffer in
+            Glibc.write(descriptor, buffer.baseAddress! + written, bytes.count - written)
+        }
+        if result < 0 {
+            if errno == EINTR { continue }
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            unlink(temporary)
+            throw FileWriteError(description: "writing \(temporary) failed: \(reason) (disk full?)")
+        }
+        written += result
+    }
+    guard fsync(descriptor) == 0 else {
+        let reason = String(cString: strerror(errno))
+        close(descriptor)
+        unlink(temporary)
+        throw FileWriteError(description: "fsync of \(temporary) failed: \(reason)")
+    }
+    close(descriptor)
+    guard rename(temporary, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(temporary)
+        throw FileWriteError(description: "cannot rename \(temporary) to \(path): \(reason)")
+    }
+    let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if directoryDescriptor >= 0 {
+        fsync(directoryDescriptor)
+        close(directoryDescriptor)
+    }
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Writes the shipped replay scenarios (scenarios/*.csv) from simple, documented storm shapes.
+
+The shapes are synthetic but follow public facts: typhoon Hagupit (黑格比) made landfall at
+Yueqing on 2020-08-04 03:30 (+08:00) and gave 314.2 mm in a day at Pinghu; a slope under the
+improved tangent-angle method creeps steadily (45°), then accelerates when rain soaks it.
+Deterministic: no randomness, so the files (and every replay of them) never change by accident.
+Run: python3 tools/make-scenarios.py  (from the repository root)
+"""
+import math
+from datetime import datetime, timedelta, timezone
+
+CST = timezone(timedelta(hours=8))
+
+
+def iso(t):
+    return t.isoformat(timespec="seconds")
+
+
+def bands(t_hours, spec):
+    """Rain intensity (mm/h) at t_hours as a sum of Gaussian rain bands (centre h, peak mm/h, width h)."""
+    return sum(peak * math.exp(-((t_hours - centre) / width) ** 2) for centre, peak, width in spec)
+
+
+def typhoon():
+    start = datetime(2020, 8, 3, 12, 0, tzinfo=CST)
+    end = datetime(2020, 8, 6, 12, 0, tzinfo=CST)
+    step = timedelta(minutes=10)
+    # Hours after the start (2020-08-03 12:00): outer band in the evening, the core around
+    # landfall (03:30 on the 4th = hour 15.5), a pause in the morning, a second band at midday.
+    rain_bands = [(9.0, 5.0, 3.0), (13.0, 22.0, 1.6), (15.3, 90.0, 0.8), (24.5, 36.0, 1.0), (28.0, 7.0, 1.5)]
+    rows = ["# Typhoon Hagupit (黑格比) over a hill village, shaped on the public record: landfall at",
+            "# Yueqing 2020-08-04 03:30 +08:00. Rain rises to red (1 h, 3 h, 6 h and 24 h), pauses in the",
+            "# morning, returns at midday, then clears. The village head does not answer the first",
+            "# 叫应 SMS; the deputy answers after the escalation. The latched red is cleared by the",
+            "# township officer once the rain has stopped.",
+            "time,sensor,value"]
+    storage = 0.0  # linear-reservoir storage of the small watershed, in mm over the catchment
+    t = start
+    slope_mm = 12.0
+    total = 0.0
+    while t <= end:
+        h = (t - start).total_seconds() / 3600
+        intensity = bands(h, rain_bands)
+        rain_10min = round(intensity / 6, 1) if intensity / 6 >= 0.05 else 0.0
+        total += rain_10min
+        rows.append(f"{iso(t)},rain1,{rain_10min}")
+        # Stream level: base 1.20 m, rises with the reservoir storage, recession time 5 h.
+        storage += rain_10min - storage * (10 / 60) / 5.0
+        level = 1.20 + 0.0135 * storage ** 0.95
+        rows.append(f"{iso(t)},river1,{level:.3f}")
+        if t.minute == 0:
+            # The slope creeps 0.4 mm/day and a little faster while the soil is soaked.
+            rows.append(f"{iso(t)},slope1,{slope_mm:.2f}")
+        slope_mm += (0.4 + 0.004 * storage) / 144
+        t += step
+    # People: answers and the latch clearing, inserted in time order.
+    events = [(datetime(2020, 8, 4, 2, 5, tzinfo=CST), "ack", "李文华"),
+              (datetime(2020, 8, 5, 22, 0, tzinfo=CST), "clear", "镇防汛办 陈志强")]
+    return rows, events, total
+
+
+def slope():
+    start = datetime(2021, 6, 1, 0, 0, tzinfo=CST)
+    days = 24
+    rows = ["# A slope above the village creeps steadily (0.5 mm/day, 45° by the improved tangent-angle",
+            "# method), accelerates when the plum rains (梅雨) soak it, reaches red by tangent angle,",
+            "# then slows once the rain stops. The rain gauge records the rain that drives it.",
+            "time,sensor,value"]
+    displacement = 30.0
+    rate = 0.5  # mm/day
+    t = start
+    step = timedelta(hours=1)
+    while t < start + timedelta(days=days):
+        d = (t - start).total_seconds() / 86400
+        # Plum rain from day 9 to day 15: steady 4-9 mm/h with two heavier spells.
+        intensity = 0.0
+        if 9 <= d < 15:
+            intensity = 2.0 + 2.0 * math.sin((d - 9) * math.pi / 3) ** 2 + bands(d, [(11.5, 5.0, 0.3), (13.2, 7.0, 0.35)])
+        rows.append(f"{iso(t)},rain1,{intensity:.1f}")
+        # The slope: steady creep, then acceleration roughly doubling the rate every 1.4 days
+        # while it rains (a lag of a day), then deceleration back to creep after the rain.
+        if 10 <= d < 16.5:
+            rate *= 2 ** (1 / (1.4 * 24))
+        elif d >= 16.5 and rate > 0.5:
+            rate = max(0.5, rate * 0.5 ** (1 / (0.8 * 24)))
+        displacement += rate / 24
+        rows.append(f"{iso(t)},slope1,{displacement:.2f}")
+        if t.hour % 1 == 0:
+            rows.append(f"{iso(t)},river1,{1.25 + 0.02 * intensity:.3f}")
+        t += step
+    events = [(datetime(2021, 6, 23, 9, 0, tzinfo=CST), "clear", "县自然资源局 王工")]
+    return rows, events
+
+
+def merge(rows, events):
+    """Inserts event rows after the last data row at or before their time."""
+    header_end = rows.index("time,sensor,value") + 1
+    out = rows[:header_end]
+    data = rows[header_end:]
+    pending = sorted(events)
+    for row in data:
+        row_time = datetime.fromisoformat(row.split(",")[0])
+        while pending and pending[0][0] < row_time:
+            when, sensor, value = pending.pop(0)
+            out.append(f"{iso(when)},{sensor},{value}")
+        out.append(row)
+    for when, sensor, value in pending:
+        out.append(f"{iso(when)},{sensor},{value}")
+    return out
+
+
+if __name__ == "__main__":
+    rows, events, total = typhoon()
+    with open("scenarios/typhoon-hagupit.csv", "w") as f:
+        f.write("\n".join(merge(rows, events)) + "\n")
+    print(f"typhoon: total rain {total:.1f} mm")
+    rows, events = slope()
+    with open("scenarios/slope-creep.csv", "w") as f:
+        f.write("\n".join(merge(rows, events)) + "\n")
