@@ -1,0 +1,549 @@
+// The warning engine: events in, actions out; decides the station level on the box, offline.
+
+/// Everything the engine must not forget across a restart. Codable so the daemon can persist it;
+/// its insides are the engine's business.
+public struct EngineState: Hashable, Codable, Sendable {
+    var lastEventTime: Timestamp?
+    /// In configuration order of the rain gauges.
+    var rainGauges: [RainGaugeState]
+    /// In configuration order of the water-level and displacement sensors.
+    var levelSensors: [LevelSensorState]
+    var levels = StationLevels()
+    var drill: DrillState?
+    var output = OutputState()
+    var acknowledgement: AcknowledgementRequest?
+    var drillAcknowledgement: AcknowledgementRequest?
+}
+
+struct DrillState: Hashable, Codable, Sendable {
+    var level: WarningLevel
+    var by: String
+}
+
+/// What the outputs (siren, lamp, broadcast) show now.
+struct OutputState: Hashable, Codable, Sendable {
+    var level: WarningLevel = .none
+    /// The outputs show a drill's level, not the real one.
+    var exercise = false
+    var nextBroadcastAt: Timestamp?
+}
+
+/// Where a sensor's state lives.
+enum SensorSlot: Hashable, Sendable {
+    case rain(Int)
+    case level(Int)
+}
+
+/// The configuration turned into indices once, so handling an event never searches by name.
+struct EnginePlan: Sendable {
+    struct RulePlan: Sendable {
+        var rule: Rule
+        var slot: SensorSlot
+        /// Rain accumulation rules: which of the gauge's windows.
+        var windowIndex: Int?
+    }
+
+    var sensorSlots: [String: SensorSlot] = [:]
+    var rainSensors: [SensorConfiguration] = []
+    var levelSensors: [SensorConfiguration] = []
+    var rainWindowsMilliseconds: [[Int64]] = []
+    /// Per level sensor: the spans its rules look back over (distinct, configuration order).
+    var levelSpansMilliseconds: [[Int64]] = []
+    var rules: [RulePlan] = []
+    var combinedConditions: [[(ruleIndex: Int, atLeast: WarningLevel)]] = []
+    var contactGroups: [[Contact]] = []
+
+    init(_ configuration: EngineConfiguration) {
+        for sensor in configuration.sensors {
+            precondition(sensorSlots[sensor.id] == nil, "duplicate sensor id \(sensor.id): the loader must refuse it")
+            switch sensor.kind {
+            case .rainGauge:
+                precondition(sensor.micrometersPerTip.map { $0 > 0 } ?? false, "rain gauge \(sensor.id) needs micrometersPerTip > 0")
+                sensorSlots[sensor.id] = .rain(rainSensors.count)
+                rainSensors.append(sensor)
+                rainWindowsMilliseconds.append([])
+            case .waterLevel, .displacement:
+                sensorSlots[sensor.id] = .level(levelSensors.count)
+                levelSensors.append(sensor)
+                levelSpansMilliseconds.append([])
+            }
+        }
+        var ruleIndexById: [String: Int] = [:]
+        for rule in configuration.rules {
+            guard let slot = sensorSlots[rule.sensorId] else { preconditionFailure("rule \(rule.id) names unknown sensor \(rule.sensorId)") }
+            let sensorKind = configuration.sensors.first { $0.id == rule.sensorId }?.kind
+            precondition(sensorKind == rule.measure.sensorKind, "rule \(rule.id) measures \(rule.measure) on a \(String(describing: sensorKind))")
+            precondition(ruleIndexById[rule.id] == nil, "duplicate rule id \(rule.id)")
+            var windowIndex: Int?
+            switch (slot, rule.measure) {
+            case (.rain(let gauge), .rainAccumulation(let window)):
+                precondition(window > 0, "rule \(rule.id): window must be positive")
+                if let existing = rainWindowsMilliseconds[gauge].firstIndex(of: window) {
+                    windowIndex = existing
+                } else {
+                    windowIndex = rainWindowsMilliseconds[gauge].count
+                    rainWindowsMilliseconds[gauge].append(window)
+                }
+            case (.level(let sensor), .waterRise(let span)), (.level(let sensor), .displacementRate(let span)):
+                if !levelSpansMilliseconds[sensor].contains(span) { levelSpansMilliseconds[sensor].append(span) }
+            case (.level(let sensor), .tangentAngle):
+                let configured = levelSensors[sensor]
+                precondition((configured.steadyRateMillimetersPerDay ?? 0) > 0, "rule \(rule.id): tangent angle needs a steady rate")
+                if !levelSpansMilliseconds[sensor].contains(configured.tangentSpanMilliseconds) {
+                    levelSpansMilliseconds[sensor].append(configured.tangentSpanMilliseconds)
+                }
+            default:
+                break
+            }
+            ruleIndexById[rule.id] = rules.count
+            rules.append(RulePlan(rule: rule, slot: slot, windowIndex: windowIndex))
+        }
+        combinedConditions = configuration.combinedRules.map { combined in
+            combined.conditions.map { condition in
+                guard let index = ruleIndexById[condition.ruleId] else {
+                    preconditionFailure("combined rule \(combined.id) names unknown rule \(condition.ruleId)")
+                }
+                return (index, condition.atLeast)
+            }
+        }
+        contactGroups = Engine.contactGroups(configuration.contacts)
+    }
+}
+
+public struct Engine: Sendable {
+    public let configuration: EngineConfiguration
+    public private(set) var state: EngineState
+    let plan: EnginePlan
+
+    /// A fresh engine: no history, level none.
+    public init(configuration: EngineConfiguration) {
+        let plan = EnginePlan(configuration)
+        self.configuration = configuration
+        self.plan = plan
+        self.state = EngineState(
+            rainGauges: plan.rainSensors.indices.map { index in
+                RainGaugeState(
+                    sensorId: plan.rainSensors[index].id, windowsMilliseconds: plan.rainWindowsMilliseconds[index],
+                    tipsPerMinuteMax: configuration.logic.tipsPerMinuteMax)
+            },
+            levelSensors: plan.levelSensors.indices.map { index in
+                let sensor = plan.levelSensors[index]
+                return LevelSensorState(
+                    sensorId: sensor.id, kind: sensor.kind, longestSpanMilliseconds: plan.levelSpansMilliseconds[index].max() ?? 0,
+                    configuredBaseline: sensor.kind == .displacement ? sensor.displacementBaseline : nil)
+            })
+    }
+
+    /// After a restart or a configuration change: keeps what still applies (sensor histories by
+    /// id, levels, latch, 叫应, drill), drops the state of sensors no longer configured.
+    public init(configuration: EngineConfiguration, restoring saved: EngineState) {
+        self.init(configuration: configuration)
+        let now = saved.lastEventTime?.millisecondsSinceUnixEpoch
+        for index in state.rainGauges.indices {
+            let id = state.rainGauges[index].sensorId
+            guard var kept = saved.rainGauges.first(where: { $0.sensorId == id }) else { continue }
+            kept.reconfigure(
+                windowsMilliseconds: plan.rainWindowsMilliseconds[index], tipsPerMinuteMax: configuration.logic.tipsPerMinuteMax, now: now)
+            state.rainGauges[index] = kept
+        }
+        for index in state.levelSensors.indices {
+            let fresh = state.levelSensors[index]
+            guard var kept = saved.levelSensors.first(where: { $0.sensorId == fresh.sensorId && $0.kind == fresh.kind }) else { continue }
+            kept.longestSpanMilliseconds = fresh.longestSpanMilliseconds
+            // A baseline the county now configures wins over the one taken from a first reading.
+            if let configured = fresh.baseline { kept.baseline = configured }
+            state.levelSensors[index] = kept
+        }
+        state.lastEventTime = saved.lastEventTime
+        state.levels = saved.levels
+        state.drill = saved.drill
+        state.output = saved.output
+        state.acknowledgement = saved.acknowledgement
+        state.drillAcknowledgement = saved.drillAcknowledgement
+    }
+
+    // MARK: Handling events
+
+    public mutating func handle(_ event: Event) -> [Action] {
+        var actions: [Action] = []
+        var now = event.time
+        if let last = state.lastEventTime, now < last {
+            // A clock stepped back (NTP, RTC battery): never run time backwards; the event still
+            // counts (a tip is rain), at the last instant the engine knows.
+            reject("time went back \(last.milliseconds(since: now)) ms (event at \(now), engine at \(last)); handled at \(last)", at: last, into: &actions)
+            now = last
+        }
+        state.lastEventTime = now
+        advanceSensors(to: now, into: &actions)
+        let drillRaised = apply(event.kind, at: now, into: &actions)
+        var countyText: String?
+        if case .countyWarning(_, let level, let text) = event.kind, level > .none { countyText = text }
+        decideLevels(at: now, drillRaised: drillRaised, into: &actions)
+        if let countyText, !countyText.isEmpty {
+            actions.append(.broadcast(message: countyText, exercise: false))
+        }
+        runDeadlines(at: now, into: &actions)
+        return actions
+    }
+
+    private func reject(_ reason: String, at now: Timestamp, into actions: inout [Action]) {
+        actions.append(.enqueueReport(Report(time: now, kind: .inputRejected(reason: reason), exercise: false)))
+    }
+
+    private func healthReport(sensorId: String, wasFaulty: Bool, reason: String?, recovery: String, at now: Timestamp, into actions: inout [Action]) {
+        let isFaulty = reason != nil
+        guard isFaulty != wasFaulty else { return }
+        actions.append(.enqueueReport(Report(
+            time: now, kind: .sensorHealth(sensorId: sensorId, faulty: isFaulty, reason: reason ?? recovery), exercise: false)))
+    }
+
+    private mutating func advanceSensors(to now: Timestamp, into actions: inout [Action]) {
+        let milliseconds = now.millisecondsSinceUnixEpoch
+        let logic = configuration.logic
+        let rainDay = rainDayNumber(at: milliseconds, utcOffsetMinutes: configuration.station.utcOffsetMinutes, startHour: logic.rainDayStartHour)
+        for index in state.rainGauges.indices {
+            let wasFaulty = state.rainGauges[index].isFaulty
+            state.rainGauges[index].advance(
+                to: milliseconds, rainDay: rainDay, antecedentDecayPerDay: logic.antecedentDecayPerDay,
+                micrometersPerTip: plan.rainSensors[index].micrometersPerTip ?? 0)
+            healthReport(
+                sensorId: state.rainGauges[index].sensorId, wasFaulty: wasFaulty, reason: state.rainGauges[index].faultReason,
+                recovery: "tip rate back to normal", at: now, into: &actions)
+        }
+        for index in state.levelSensors.indices {
+            let wasFaulty = state.levelSensors[index].isFaulty
+            state.levelSensors[index].advance(to: milliseconds, staleAfterMilliseconds: plan.levelSensors[index].staleAfterMilliseconds)
+            healthReport(
+                sensorId: state.levelSensors[index].sensorId, wasFaulty: wasFaulty, reason: state.levelSensors[index].faultReason,
+                recovery: "good reading again", at: now, into: &actions)
+        }
+    }
+
+    /// Applies one event's own effect. Returns true when a drill started or rose (it may ask for 叫应).
+    private mutating func apply(_ kind: Event.Kind, at now: Timestamp, into actions: inout [Action]) -> Bool {
+        let milliseconds = now.millisecondsSinceUnixEpoch
+        switch kind {
+        case .tick:
+            break
+        case .tips(let sensorId, let count):
+            guard case .rain(let index)? = plan.sensorSlots[sensorId] else {
+                reject(plan.sensorSlots[sensorId] == nil ? "tips from unknown sensor \"\(sensorId)\"" : "tips from \"\(sensorId)\", which is not a rain gauge", at: now, into: &actions)
+                break
+            }
+            guard count > 0 else {
+                reject("\(count) tips from \"\(sensorId)\": a tip count must be positive", at: now, into: &actions)
+                break
+            }
+            let wasFaulty = state.rainGauges[index].isFaulty
+            _ = state.rainGauges[index].recordTips(Int64(count), at: milliseconds)
+            healthReport(
+                sensorId: sensorId, wasFaulty: wasFaulty, reason: state.rainGauges[index].faultReason, recovery: "tipping again",
+                at: now, into: &actions)
+        case .reading(let sensorId, let value):
+            guard case .level(let index)? = plan.sensorSlots[sensorId] else {
+                reject(plan.sensorSlots[sensorId] == nil ? "reading from unknown sensor \"\(sensorId)\"" : "a reading from rain gauge \"\(sensorId)\", which gives tips", at: now, into: &actions)
+                break
+            }
+            let sensor = plan.levelSensors[index]
+            let wasFaulty = state.levelSensors[index].isFaulty
+            _ = state.levelSensors[index].record(
+                value, at: milliseconds, rangeMinimum: sensor.rangeMinimum, rangeMaximum: sensor.rangeMaximum, unit: sensor.unit)
+            healthReport(
+                sensorId: sensorId, wasFaulty: wasFaulty, reason: state.levelSensors[index].faultReason, recovery: "good reading again",
+                at: now, into: &actions)
+        case .readFailure(let sensorId, let reason):
+            switch plan.sensorSlots[sensorId] {
+            case .rain(let index):
+                let wasFaulty = state.rainGauges[index].isFaulty
+                state.rainGauges[index].recordFailure(reason: reason, readFailuresMax: plan.rainSensors[index].readFailuresMax)
+                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.rainGauges[index].faultReason, recovery: "", at: now, into: &actions)
+            case .level(let index):
+                let wasFaulty = state.levelSensors[index].isFaulty
+                state.levelSensors[index].recordFailure(reason: reason, readFailuresMax: plan.levelSensors[index].readFailuresMax)
+                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.levelSensors[index].faultReason, recovery: "", at: now, into: &actions)
+            case nil:
+                reject("read failure from unknown sensor \"\(sensorId)\": \(reason)", at: now, into: &actions)
+            }
+        case .manual(let level, let by):
+            state.levels.manualLevel = level == .none ? nil : level
+            actions.append(.enqueueReport(Report(time: now, kind: .manualLevel(level: level, by: by), exercise: false)))
+        case .countyWarning(let id, let level, _):
+            if level == .none {
+                return apply(.countyCancel(id: id), at: now, into: &actions)
+            }
+            if let index = state.levels.countyWarnings.firstIndex(where: { $0.id == id }) {
+                state.levels.countyWarnings[index].level = level
+            } else if state.levels.countyWarnings.count >= StationLevels.countyWarningsMax {
+                reject("county warning \"\(id)\" refused: \(StationLevels.countyWarningsMax) county warnings are already active", at: now, into: &actions)
+                break
+            } else {
+                state.levels.countyWarnings.append(CountyWarningState(id: id, level: level))
+            }
+            actions.append(.enqueueReport(Report(time: now, kind: .countyWarning(id: id, level: level, cancelled: false), exercise: false)))
+        case .countyCancel(let id):
+            guard let index = state.levels.countyWarnings.firstIndex(where: { $0.id == id }) else {
+                reject("county cancel for unknown warning \"\(id)\"", at: now, into: &actions)
+                break
+            }
+            let cancelled = state.levels.countyWarnings.remove(at: index)
+            actions.append(.enqueueReport(Report(time: now, kind: .countyWarning(id: id, level: cancelled.level, cancelled: true), exercise: false)))
+        case .acknowledge(let by):
+            acknowledgeAll(by: by, at: now, into: &actions)
+        case .clearLatch(let by):
+            // Clearing implies the person has seen the warning: it answers the 叫应 too.
+            acknowledgeAll(by: by, at: now, into: &actions)
+            if let latched = state.levels.latchedLevel {
+                state.levels.latchedLevel = nil
+                actions.append(.enqueueReport(Report(time: now, kind: .latchCleared(level: latched, by: by), exercise: false)))
+            }
+        case .drillStart(let level, let by):
+            guard level > .none else {
+                reject("a drill needs a level above none (asked by \(by))", at: now, into: &actions)
+                break
+            }
+            let raised = level > (state.drill?.level ?? .none)
+            state.drill = DrillState(level: level, by: by)
+            actions.append(.enqueueReport(Report(time: now, kind: .drill(started: true, level: level, by: by), exercise: true)))
+            return raised
+        case .drillStop(let by):
+            guard let drill = state.drill else {
+                reject("drill stop by \(by), but no drill is running", at: now, into: &actions)
+                break
+            }
+            state.drill = nil
+            state.drillAcknowledgement = nil
+            actions.append(.enqueueReport(Report(time: now, kind: .drill(started: false, level: drill.level, by: by), exercise: true)))
+        }
+        return false
+    }
+
+    private mutating func acknowledgeAll(by person: String, at now: Timestamp, into actions: inout [Action]) {
+        if let request = state.acknowledgement {
+            acknowledged(request, by: person, now: now, into: &actions)
+            state.acknowledgement = nil
+        }
+        if let request = state.drillAcknowledgement {
+            acknowledged(request, by: person, now: now, into: &actions)
+            state.drillAcknowledgement = nil
+        }
+    }
+
+    // MARK: Deciding the level
+
+    /// Each rule's current value, nil when its sensor is faulty or has no data yet.
+    func ruleValue(_ rulePlan: EnginePlan.RulePlan, now: Int64) -> Double? {
+        switch rulePlan.slot {
+        case .rain(let index):
+            let gauge = state.rainGauges[index]
+            guard !gauge.isFaulty else { return nil }
+            let micrometersPerTip = plan.rainSensors[index].micrometersPerTip ?? 0
+            switch rulePlan.rule.measure {
+            case .rainAccumulation:
+                guard let window = rulePlan.windowIndex else { return nil }
+                return RainGaugeState.millimeters(tips: gauge.tipsInWindow(window), micrometersPerTip: micrometersPerTip)
+            case .rainAntecedent:
+                return gauge.antecedentIndexMillimeters(micrometersPerTip: micrometersPerTip)
+            default:
+                return nil
+            }
+        case .level(let index):
+            let sensor = state.levelSensors[index]
+            guard !sensor.isFaulty else { return nil }
+            switch rulePlan.rule.measure {
+            case .waterLevel:
+                return sensor.latest?.value
+            case .waterRise(let span):
+                return sensor.rise(spanMilliseconds: span, now: now)
+            case .displacement:
+                return sensor.displacementMillimeters()
+            case .displacementRate(let span):
+                return sensor.rateMillimetersPerDay(spanMilliseconds: span, now: now)
+            case .tangentAngle:
+                let configured = plan.levelSensors[index]
+                guard let steady = configured.steadyRateMillimetersPerDay,
+                    let rate = sensor.rateMillimetersPerDay(spanMilliseconds: configured.tangentSpanMilliseconds, now: now)
+                else { return nil }
+                return Arctangent.degrees(rate / steady)
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// The level each rule meets, then each combined rule, in configuration order.
+    func levelsMet(now: Int64) -> (rules: [WarningLevel], combined: [WarningLevel]) {
+        let rules = plan.rules.map { rulePlan in
+            ruleValue(rulePlan, now: now).map { rulePlan.rule.thresholds.level(reachedBy: $0) } ?? .none
+        }
+        let combined = plan.combinedConditions.indices.map { index in
+            plan.combinedConditions[index].allSatisfy { rules[$0.ruleIndex] >= $0.atLeast }
+                ? configuration.combinedRules[index].level : .none
+        }
+        return (rules, combined)
+    }
+
+    private func causes(of level: WarningLevel, rules: [WarningLevel], combined: [WarningLevel]) -> [String] {
+        guard level > .none else { return [] }
+        var causes: [String] = []
+        for index in plan.rules.indices where rules[index] >= level { causes.append(plan.rules[index].rule.id) }
+        for index in combined.indices where combined[index] >= level { causes.append(configuration.combinedRules[index].id) }
+        if let manual = state.levels.manualLevel, manual >= level { causes.append("manual") }
+        for county in state.levels.countyWarnings where county.level >= level { causes.append("county:" + county.id) }
+        if let latched = state.levels.latchedLevel, latched >= level { causes.append("latch") }
+        return causes
+    }
+
+    private mutating func decideLevels(at now: Timestamp, drillRaised: Bool, into actions: inout [Action]) {
+        let met = levelsMet(now: now.millisecondsSinceUnixEpoch)
+        let metLevel = max(met.rules.max() ?? .none, met.combined.max() ?? .none)
+        state.levels.updateRuleLevel(met: metLevel, now: now, clearAfterMilliseconds: configuration.logic.clearAfterMilliseconds)
+        state.levels.latch(latchedLevels: configuration.logic.latchedLevels)
+        let previous = state.levels.stationLevel
+        let level = state.levels.combinedLevel
+        state.levels.causes = causes(of: level, rules: met.rules, combined: met.combined)
+        state.levels.stationLevel = level
+
+        if level != previous {
+            let change = LevelChange(time: now, from: previous, to: level, causes: state.levels.causes, exercise: false)
+            actions.append(.levelChanged(change))
+            actions.append(.enqueueReport(Report(
+                time: now, kind: .levelChanged(from: previous, to: level, causes: state.levels.causes), exercise: false)))
+        }
+        updateOutputs(at: now, into: &actions)
+        updateAcknowledgements(previous: previous, level: level, drillRaised: drillRaised, at: now, into: &actions)
+    }
+
+    /// The outputs show the higher of the real and the drill level; a drill never hides a real alarm.
+    private mutating func updateOutputs(at now: Timestamp, into actions: inout [Action]) {
+        let real = state.levels.stationLevel
+        let drillLevel = state.drill?.level ?? .none
+        let level = max(real, drillLevel)
+        let exercise = drillLevel > real
+        let previous = state.output
+        guard level != previous.level || exercise != previous.exercise else { return }
+        if level != previous.level && (exercise || previous.exercise) {
+            // The drill itself moved the outputs; the real level's change is reported on its own.
+            let change = LevelChange(time: now, from: previous.level, to: level, causes: exercise ? ["drill"] : state.levels.causes, exercise: true)
+            actions.append(.levelChanged(change))
+            actions.append(.enqueueReport(Report(
+                time: now, kind: .levelChanged(from: previous.level, to: level, causes: change.causes), exercise: true)))
+        }
+        let outputs = configuration.outputs[level]
+        actions.append(.setSiren(outputs?.siren ?? .off, exercise: exercise))
+        actions.append(.setLamp(outputs?.lamp, exercise: exercise))
+        if let outputs {
+            actions.append(.broadcast(message: broadcastText(outputs.message, exercise: exercise), exercise: exercise))
+        }
+        state.output = OutputState(
+            level: level, exercise: exercise, nextBroadcastAt: outputs?.repeatEveryMilliseconds.map { now.adding(milliseconds: $0) })
+    }
+
+    private mutating func updateAcknowledgements(previous: WarningLevel, level: WarningLevel, drillRaised: Bool, at now: Timestamp, into actions: inout [Action]) {
+        guard let fromLevel = configuration.acknowledgement.fromLevel else { return }
+        if level > previous && level >= fromLevel {
+            state.acknowledgement = requestAcknowledgement(level: level, exercise: false, now: now, into: &actions)
+        } else if level < fromLevel, let request = state.acknowledgement {
+            // The warning is over before anyone answered: say so once and stop asking.
+            if request.deadline != nil {
+                actions.append(.enqueueReport(Report(time: now, kind: .acknowledgementUnanswered(level: request.level), exercise: false)))
+            }
+            state.acknowledgement = nil
+        }
+        // A drill asks for 叫应 only while it drives the outputs; a real alarm takes over.
+        if let drill = state.drill, drill.level > level {
+            if drillRaised && drill.level >= fromLevel {
+                state.drillAcknowledgement = requestAcknowledgement(level: drill.level, exercise: true, now: now, into: &actions)
+            }
+        } else {
+            state.drillAcknowledgement = nil
+        }
+    }
+
+    private mutating func runDeadlines(at now: Timestamp, into actions: inout [Action]) {
+        var rebroadcast = false
+        if var request = state.acknowledgement, let deadline = request.deadline, deadline <= now {
+            escalateIfDue(&request, broadcastLevel: state.levels.stationLevel, now: now, into: &actions)
+            rebroadcast = configuration.outputs[state.levels.stationLevel] != nil && request.deadline != nil
+            state.acknowledgement = request
+        }
+        if var request = state.drillAcknowledgement, let deadline = request.deadline, deadline <= now {
+            escalateIfDue(&request, broadcastLevel: state.drill?.level ?? .none, now: now, into: &actions)
+            rebroadcast = rebroadcast || (configuration.outputs[state.drill?.level ?? .none] != nil && request.deadline != nil)
+            state.drillAcknowledgement = request
+        }
+        if let due = state.output.nextBroadcastAt, due <= now, let outputs = configuration.outputs[state.output.level],
+            let repeatEvery = outputs.repeatEveryMilliseconds, repeatEvery > 0
+        {
+            // An escalation's broadcast at this instant already repeated the message.
+            if !rebroadcast {
+                actions.append(.broadcast(message: broadcastText(outputs.message, exercise: state.output.exercise), exercise: state.output.exercise))
+            }
+            // Keep the cadence even after a gap; repeats missed while nothing ticked are not replayed.
+            let missed = now.milliseconds(since: due) / repeatEvery
+            state.output.nextBroadcastAt = due.adding(milliseconds: (missed + 1) * repeatEvery)
+        }
+    }
+
+    // MARK: Looking ahead and looking at
+
+    public func nextWakeup() -> Timestamp? {
+        guard let now = state.lastEventTime else { return nil }
+        let nowMilliseconds = now.millisecondsSinceUnixEpoch
+        var earliest = Int64.max
+        func consider(_ candidate: Int64?) {
+            if let candidate, candidate > nowMilliseconds, candidate < earliest { earliest = candidate }
+        }
+        for gauge in state.rainGauges { consider(gauge.nextChangeMilliseconds()) }
+        for index in state.levelSensors.indices {
+            let sensor = state.levelSensors[index]
+            consider(sensor.staleDeadline(staleAfterMilliseconds: plan.levelSensors[index].staleAfterMilliseconds))
+            for span in plan.levelSpansMilliseconds[index] {
+                consider(sensor.nextReferenceChange(spanMilliseconds: span, now: nowMilliseconds))
+            }
+        }
+        consider(lowerAt?.millisecondsSinceUnixEpoch)
+        consider(state.acknowledgement?.deadline?.millisecondsSinceUnixEpoch)
+        consider(state.drillAcknowledgement?.deadline?.millisecondsSinceUnixEpoch)
+        consider(state.output.nextBroadcastAt?.millisecondsSinceUnixEpoch)
+        return earliest == Int64.max ? nil : Timestamp(millisecondsSinceUnixEpoch: earliest)
+    }
+
+    /// When the rule level will be lowered if nothing rises again.
+    var lowerAt: Timestamp? {
+        state.levels.lowerPendingSince?.adding(milliseconds: configuration.logic.clearAfterMilliseconds)
+    }
+
+    public func status() -> StationStatus {
+        let now = state.lastEventTime ?? Timestamp(millisecondsSinceUnixEpoch: 0)
+        let met = levelsMet(now: now.millisecondsSinceUnixEpoch)
+        var sensors: [SensorStatus] = []
+        for sensor in configuration.sensors {
+            switch plan.sensorSlots[sensor.id] {
+            case .rain(let index):
+                let gauge = state.rainGauges[index]
+                sensors.append(SensorStatus(
+                    id: sensor.id, faulty: gauge.isFaulty, faultReason: gauge.faultReason, lastValue: nil, lastTime: nil,
+                    readFailuresConsecutive: gauge.readFailuresConsecutive, tipsTotal: gauge.tipsTotal))
+            case .level(let index):
+                let levelSensor = state.levelSensors[index]
+                sensors.append(SensorStatus(
+                    id: sensor.id, faulty: levelSensor.isFaulty, faultReason: levelSensor.faultReason, lastValue: levelSensor.lastValue,
+                    lastTime: levelSensor.lastValueTime.map { Timestamp(millisecondsSinceUnixEpoch: $0) },
+                    readFailuresConsecutive: levelSensor.readFailuresConsecutive, tipsTotal: nil))
+            case nil:
+                break
+            }
+        }
+        let measures = plan.rules.indices.map { index in
+            let rule = plan.rules[index].rule
+            return MeasureStatus(
+                ruleId: rule.id, sensorId: rule.sensorId, measure: rule.measure,
+                value: ruleValue(plan.rules[index], now: now.millisecondsSinceUnixEpoch), levelMet: met.rules[index])
+        }
+        return StationStatus(
+            time: now, level: state.levels.stationLevel, causes: state.levels.causes, drillLevel: state.drill?.level,
+            outputLevel: max(state.levels.stationLevel, state.drill?.level ?? .none), degraded: sensors.contains { $0.faulty },
+            lowerAt: lowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
+            sensors: sensors, measures: measures)
+    }
+}

@@ -1,0 +1,56 @@
+// The station level: rule levels with hysteresis, the latch, manual and county levels combined.
+
+struct CountyWarningState: Hashable, Codable, Sendable {
+    var id: String
+    var level: WarningLevel
+}
+
+struct StationLevels: Hashable, Codable, Sendable {
+    /// The level the rules hold, raised at once and lowered only after clear_after.
+    var ruleLevel: WarningLevel = .none
+    /// Since when no rule has met `ruleLevel`; nil while one does.
+    var lowerPendingSince: Timestamp?
+    var latchedLevel: WarningLevel?
+    var manualLevel: WarningLevel?
+    /// In the order they arrived; a repeated id replaces its level in place.
+    var countyWarnings: [CountyWarningState] = []
+    /// The real station level as last decided, and what held it.
+    var stationLevel: WarningLevel = .none
+    var causes: [String] = []
+
+    /// Hundreds of county warnings at once would be a broken platform; beyond this new ids are
+    /// refused (and reported) rather than growing the state without end.
+    static let countyWarningsMax = 64
+
+    /// Raise at once; lower only after `clearAfterMilliseconds` with the current level unmet.
+    mutating func updateRuleLevel(met: WarningLevel, now: Timestamp, clearAfterMilliseconds: Int64) {
+        if met >= ruleLevel {
+            ruleLevel = met
+            lowerPendingSince = nil
+            return
+        }
+        let since = lowerPendingSince ?? now
+        if now.milliseconds(since: since) >= clearAfterMilliseconds {
+            // Straight to the highest level still met now, not one step at a time.
+            ruleLevel = met
+            lowerPendingSince = nil
+        } else {
+            lowerPendingSince = since
+        }
+    }
+
+    /// Latches the highest latched level the rules have reached. Manual and county levels are
+    /// withdrawn explicitly by whoever set them, so they do not latch.
+    mutating func latch(latchedLevels: Set<WarningLevel>) {
+        for level in WarningLevel.colours.reversed() where latchedLevels.contains(level) && ruleLevel >= level {
+            latchedLevel = max(latchedLevel ?? .none, level)
+            return
+        }
+    }
+
+    var countyLevel: WarningLevel { countyWarnings.map(\.level).max() ?? .none }
+
+    var combinedLevel: WarningLevel {
+        max(ruleLevel, latchedLevel ?? .none, manualLevel ?? .none, countyLevel)
+    }
+}
