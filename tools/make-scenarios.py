@@ -32,8 +32,8 @@ def typhoon():
     rows = ["# Typhoon Hagupit (黑格比) over a hill village, shaped on the public record: landfall at",
             "# Yueqing 2020-08-04 03:30 +08:00. Rain rises to red (1 h, 3 h, 6 h and 24 h), pauses in the",
             "# morning, returns at midday, then clears. The village head does not answer the first",
-            "# 叫应 SMS; the deputy answers after the escalation. The latched red is cleared by the",
-            "# township officer once the rain has stopped.",
+            "# 叫应 SMS; the deputy answers after the escalation; the head answers the orange and red",
+            "# calls. The latched red is cleared by the township officer once the rain has stopped.",
             "time,sensor,value"]
     storage = 0.0  # linear-reservoir storage of the small watershed, in mm over the catchment
     t = start
@@ -55,7 +55,9 @@ def typhoon():
         slope_mm += (0.4 + 0.004 * storage) / 144
         t += step
     # People: answers and the latch clearing, inserted in time order.
-    events = [(datetime(2020, 8, 4, 2, 5, tzinfo=CST), "ack", "李文华"),
+    events = [(datetime(2020, 8, 4, 3, 6, tzinfo=CST), "ack", "李文华"),
+              (datetime(2020, 8, 4, 3, 14, tzinfo=CST), "ack", "王建国"),
+              (datetime(2020, 8, 4, 3, 33, tzinfo=CST), "ack", "王建国"),
               (datetime(2020, 8, 5, 22, 0, tzinfo=CST), "clear", "镇防汛办 陈志强")]
     return rows, events, total
 
@@ -70,24 +72,24 @@ def slope():
     displacement = 30.0
     rate = 0.5  # mm/day
     t = start
-    step = timedelta(hours=1)
+    step = timedelta(minutes=10)
     while t < start + timedelta(days=days):
         d = (t - start).total_seconds() / 86400
-        # Plum rain from day 9 to day 15: steady 4-9 mm/h with two heavier spells.
+        # Plum rain from day 9 to day 15: steady 2-4 mm/h with two heavier spells.
         intensity = 0.0
         if 9 <= d < 15:
             intensity = 2.0 + 2.0 * math.sin((d - 9) * math.pi / 3) ** 2 + bands(d, [(11.5, 5.0, 0.3), (13.2, 7.0, 0.35)])
-        rows.append(f"{iso(t)},rain1,{intensity:.1f}")
+        rows.append(f"{iso(t)},rain1,{intensity / 6:.2f}")
+        rows.append(f"{iso(t)},river1,{1.25 + 0.02 * intensity:.3f}")
         # The slope: steady creep, then acceleration roughly doubling the rate every 1.4 days
         # while it rains (a lag of a day), then deceleration back to creep after the rain.
         if 10 <= d < 16.5:
-            rate *= 2 ** (1 / (1.4 * 24))
+            rate *= 2 ** (1 / (1.4 * 144))
         elif d >= 16.5 and rate > 0.5:
-            rate = max(0.5, rate * 0.5 ** (1 / (0.8 * 24)))
-        displacement += rate / 24
-        rows.append(f"{iso(t)},slope1,{displacement:.2f}")
-        if t.hour % 1 == 0:
-            rows.append(f"{iso(t)},river1,{1.25 + 0.02 * intensity:.3f}")
+            rate = max(0.5, rate * 0.5 ** (1 / (0.8 * 144)))
+        displacement += rate / 144
+        if t.minute == 0:
+            rows.append(f"{iso(t)},slope1,{displacement:.2f}")
         t += step
     events = [(datetime(2021, 6, 23, 9, 0, tzinfo=CST), "clear", "县自然资源局 王工")]
     return rows, events

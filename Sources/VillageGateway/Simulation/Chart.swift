@@ -17,7 +17,7 @@ enum Chart {
     static let marginLeftPixels = 78.0
     static let marginRightPixels = 150.0
     static let panelHeightPixels = 120.0
-    static let panelGapPixels = 34.0
+    static let panelGapPixels = 42.0
     static let levelStripHeightPixels = 30.0
     /// A chart is a picture for people: beyond this many panels it stops being readable.
     static let panelsMax = 16
