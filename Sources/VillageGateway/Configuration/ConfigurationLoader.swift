@@ -1,0 +1,89 @@
+// Reads gateway.toml: from bytes on disk to a checked GatewayConfiguration, or every problem.
+import Foundation
+import TOMLKit
+
+enum ConfigurationLoader {
+    /// Reads and checks the file at `path`. A missing, unreadable, oversized or non-UTF-8 file
+    /// is a ConfigurationError like any other mistake.
+    static func load(path: String) throws(ConfigurationError) -> GatewayConfiguration {
+        let text = try readText(path: path)
+        return try parse(text: text, file: path)
+    }
+
+    /// Checks `text`; `file` names it in problems.
+    static func parse(text: String, file: String) throws(ConfigurationError) -> GatewayConfiguration {
+        func fail(line: Int?, column: Int? = nil, _ message: String) -> ConfigurationError {
+            ConfigurationError(problems: [
+                ConfigurationProblem(file: file, line: line, column: column, key: "", given: nil, allowed: message)
+            ])
+        }
+        guard text.utf8.count <= ConfigurationLimits.fileBytesMax else {
+            throw fail(line: nil, "the file is \(text.utf8.count) bytes; a configuration is at most \(ConfigurationLimits.fileBytesMax) bytes: is this the right file?")
+        }
+        // TOMLKit hands the text to C as a NUL-terminated string: a NUL would silently cut the
+        // file short, so it is refused here, at its line.
+        if let nulIndex = text.utf8.firstIndex(of: 0) {
+            let line = text.utf8[..<nulIndex].reduce(1) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+            throw fail(line: line, "the file contains a NUL byte: it is damaged or not a text file")
+        }
+        // Windows Notepad starts UTF-8 files with a byte-order mark; it carries no content.
+        let body = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
+
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: body)
+        } catch let error as TOMLParseError {
+            throw fail(line: error.source.begin.line, column: error.source.begin.column,
+                       "TOML syntax error: \(error.description)")
+        } catch {
+            throw fail(line: nil, "TOML syntax error: \(error)")
+        }
+
+        let problems = ProblemCollector(file: file, locator: TOMLLineLocator(text: body))
+        let configuration = ConfigurationReader(root: TOMLNode(table), problems: problems).read()
+        guard problems.isEmpty else { throw ConfigurationError(problems: problems.problems) }
+        return configuration
+    }
+
+    /// The file's text, refusing what cannot be a configuration before parsing it.
+    static func readText(path: String) throws(ConfigurationError) -> String {
+        func fail(_ message: String, line: Int? = nil) -> ConfigurationError {
+            ConfigurationError(problems: [ConfigurationProblem(file: path, line: line, key: "", given: nil, allowed: message)])
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw fail("no such file")
+        }
+        guard !isDirectory.boolValue else { throw fail("this is a directory; give the configuration file inside it") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw fail("cannot be read (check its permissions)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            // One byte over the limit is enough to know the file is too big.
+            data = try handle.read(upToCount: ConfigurationLimits.fileBytesMax + 1) ?? Data()
+        } catch {
+            throw fail("cannot be read: \(error.localizedDescription)")
+        }
+        guard data.count <= ConfigurationLimits.fileBytesMax else {
+            throw fail("the file is over \(ConfigurationLimits.fileBytesMax) bytes; a configuration is a few kilobytes: is this the right file?")
+        }
+        // Find the first byte that is not UTF-8, to name its line: a file saved as GBK by a
+        // Chinese Windows editor is the usual cause.
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = data.makeIterator()
+        var line = 1
+        decoding: while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                if encoded.count == 1, encoded.first == UInt8(ascii: "\n") { line += 1 }
+            case .emptyInput:
+                break decoding
+            case .error:
+                throw fail("the file is not UTF-8 (saved as GBK/GB2312?); save it as UTF-8 and check again", line: line)
+            }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

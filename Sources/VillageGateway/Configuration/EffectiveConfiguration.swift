@@ -1,0 +1,161 @@
+// The configuration as the box will run it: canonical TOML with every default written out.
+import WarningLogic
+
+/// Prints a checked configuration back as TOML, in the example file's order, with every default
+/// filled in and marked `# default`, and every optional key that is not set named in a comment.
+/// The text parses back to an equal configuration, so it can be saved and edited.
+enum EffectiveConfiguration {
+    static func render(_ configuration: GatewayConfiguration) -> String {
+        var out = TOMLWriter()
+        let engine = configuration.engine
+        typealias Defaults = ConfigurationReader.Defaults
+
+        out.comment("The effective configuration: every key with the value the box uses.")
+        out.comment("\"# default\" marks a value that equals the default.")
+        out.blank()
+        out.header("[station]")
+        out.entry("id", tomlQuoted(engine.station.id))
+        out.entry("name", tomlQuoted(engine.station.name))
+        out.entry("utc_offset", tomlQuoted(formatUTCOffset(engine.station.utcOffsetMinutes)),
+                  isDefault: engine.station.utcOffsetMinutes == Defaults.utcOffsetMinutes)
+
+        let logic = engine.logic
+        let logicDefaults = Defaults.logic
+        out.blank()
+        out.header("[logic]")
+        out.entry("clear_after", tomlQuoted(formatDuration(logic.clearAfterMilliseconds)),
+                  isDefault: logic.clearAfterMilliseconds == logicDefaults.clearAfterMilliseconds)
+        out.entry("latch", "[" + logic.latchedLevels.sorted().map { tomlQuoted($0.name) }.joined(separator: ", ") + "]",
+                  isDefault: logic.latchedLevels == logicDefaults.latchedLevels)
+        out.entry("antecedent_k", tomlNumber(logic.antecedentDecayPerDay),
+                  isDefault: logic.antecedentDecayPerDay == logicDefaults.antecedentDecayPerDay)
+        out.entry("rain_day_start_hour", String(logic.rainDayStartHour),
+                  isDefault: logic.rainDayStartHour == logicDefaults.rainDayStartHour)
+        out.entry("tips_per_minute_max", String(logic.tipsPerMinuteMax),
+                  isDefault: logic.tipsPerMinuteMax == logicDefaults.tipsPerMinuteMax)
+
+        let acknowledgement = engine.acknowledgement
+        let acknowledgementDefaults = Defaults.acknowledgement
+        out.blank()
+        out.header("[acknowledgement]")
+        out.entry("from_level", tomlQuoted(acknowledgement.fromLevel?.name ?? "none"),
+                  isDefault: acknowledgement.fromLevel == acknowledgementDefaults.fromLevel)
+        out.entry("deadline", tomlQuoted(formatDuration(acknowledgement.deadlineMilliseconds)),
+                  isDefault: acknowledgement.deadlineMilliseconds == acknowledgementDefaults.deadlineMilliseconds)
+        out.entry("escalations_max", String(acknowledgement.escalationsMax),
+                  isDefault: acknowledgement.escalationsMax == acknowledgementDefaults.escalationsMax)
+
+        for sensor in engine.sensors {
+            out.blank()
+            out.header("[[sensor]]")
+            out.entry("id", tomlQuoted(sensor.id))
+            out.entry("kind", tomlQuoted(sensor.kind.rawValue))
+            out.entry("unit", tomlQuoted(sensor.unit), isDefault: sensor.unit == ConfigurationReader.unit(of: sensor.kind))
+            switch sensor.kind {
+            case .rainGauge:
+                if let micrometres = sensor.micrometersPerTip {
+                    out.entry("mm_per_tip", tomlNumber(Double(micrometres) / 1000))
+                }
+            case .waterLevel, .displacement:
+                if let minimum = sensor.rangeMinimum, let maximum = sensor.rangeMaximum {
+                    out.entry("range", "[\(tomlNumber(minimum)), \(tomlNumber(maximum))]")
+                } else {
+                    out.comment("range not set: no reading is out of range")
+                }
+                if let stale = sensor.staleAfterMilliseconds {
+                    out.entry("stale_after", tomlQuoted(formatDuration(stale)))
+                } else {
+                    out.comment("stale_after not set: never stale")
+                }
+                out.entry("read_failures_max", String(sensor.readFailuresMax),
+                          isDefault: sensor.readFailuresMax == Defaults.readFailuresMax)
+                if sensor.kind == .displacement {
+                    if let baseline = sensor.displacementBaseline {
+                        out.entry("baseline", tomlNumber(baseline))
+                    } else {
+                        out.comment("baseline not set: the first good reading is the baseline")
+                    }
+                    if let rate = sensor.steadyRateMillimetersPerDay {
+                        out.entry("steady_rate", tomlNumber(rate))
+                    } else {
+                        out.comment("steady_rate not set: no tangent_angle rule can use this sensor")
+                    }
+                    out.entry("tangent_span", tomlQuoted(formatDuration(sensor.tangentSpanMilliseconds)),
+                              isDefault: sensor.tangentSpanMilliseconds == Defaults.tangentSpanMilliseconds)
+                }
+            }
+        }
+
+        for rule in engine.rules {
+            out.blank()
+            out.header("[[rule]]")
+            out.entry("id", tomlQuoted(rule.id))
+            out.entry("sensor", tomlQuoted(rule.sensorId))
+            out.entry("measure", tomlQuoted(rule.measure.name))
+            for (level, value) in rule.thresholds.defined {
+                out.entry(level.name, tomlNumber(value))
+            }
+        }
+
+        for combined in engine.combinedRules {
+            out.blank()
+            out.header("[[combined_rule]]")
+            out.entry("id", tomlQuoted(combined.id))
+            out.entry("level", tomlQuoted(combined.level.name))
+            let conditions = combined.conditions.map {
+                "{ rule = \(tomlQuoted($0.ruleId)), at_least = \(tomlQuoted($0.atLeast.name)) }"
+            }
+            out.entry("when", "[ " + conditions.joined(separator: ", ") + " ]")
+        }
+
+        for contact in engine.contacts {
+            out.blank()
+            out.header("[[contact]]")
+            out.entry("name", tomlQuoted(contact.name))
+            out.entry("phone", tomlQuoted(contact.phone))
+            out.entry("order", String(contact.order), isDefault: contact.order == Defaults.contactOrder)
+        }
+
+        for level in WarningLevel.colours + [.none] {
+            out.blank()
+            guard let outputs = engine.outputs[level] else {
+                out.comment("[outputs.\(level.name)] not set: this level drives no output, it is only reported")
+                continue
+            }
+            out.header("[outputs.\(level.name)]")
+            switch outputs.siren {
+            case .off: out.entry("siren", tomlQuoted("off"))
+            case .continuous: out.entry("siren", tomlQuoted("continuous"))
+            case .intermittent(let on, let off):
+                out.entry("siren", tomlQuoted("intermittent"))
+                out.entry("siren_on", tomlQuoted(formatDuration(on)), isDefault: on == Defaults.sirenOnMilliseconds)
+                out.entry("siren_off", tomlQuoted(formatDuration(off)), isDefault: off == Defaults.sirenOffMilliseconds)
+            }
+            if let lamp = outputs.lamp {
+                out.entry("lamp", tomlQuoted(lamp.rawValue))
+            } else {
+                out.comment("lamp not set: no lamp at this level")
+            }
+            out.entry("message", tomlQuoted(outputs.message))
+            if let every = outputs.repeatEveryMilliseconds {
+                out.entry("repeat_every", tomlQuoted(formatDuration(every)))
+            } else {
+                out.comment("repeat_every not set: broadcast once")
+            }
+        }
+        return out.text
+    }
+}
+
+/// Lines of TOML, built in order.
+private struct TOMLWriter {
+    private(set) var text = ""
+
+    mutating func header(_ header: String) { text += header + "\n" }
+    mutating func blank() { text += "\n" }
+    mutating func comment(_ comment: String) { text += "# " + comment + "\n" }
+
+    mutating func entry(_ key: String, _ value: String, isDefault: Bool = false) {
+        text += tomlKey(key) + " = " + value + (isDefault ? "  # default" : "") + "\n"
+    }
+}
