@@ -47,7 +47,7 @@ def typhoon():
         rows.append(f"{iso(t)},rain1,{rain_10min}")
         # Stream level: base 1.20 m, rises with the reservoir storage, recession time 5 h.
         storage += rain_10min - storage * (10 / 60) / 5.0
-        level = 1.20 + 0.0135 * storage ** 0.95
+        level = 1.20 + 0.0226 * storage ** 0.95
         rows.append(f"{iso(t)},river1,{level:.3f}")
         if t.minute == 0:
             # The slope creeps 0.4 mm/day and a little faster while the soil is soaked.
@@ -78,13 +78,13 @@ def slope():
         # Plum rain from day 9 to day 15: steady 2-4 mm/h with two heavier spells.
         intensity = 0.0
         if 9 <= d < 15:
-            intensity = 2.0 + 2.0 * math.sin((d - 9) * math.pi / 3) ** 2 + bands(d, [(11.5, 5.0, 0.3), (13.2, 7.0, 0.35)])
+            intensity = 1.5 + 1.5 * math.sin((d - 9) * math.pi / 3) ** 2 + bands(d, [(11.5, 3.5, 0.3), (13.2, 5.0, 0.35)])
         rows.append(f"{iso(t)},rain1,{intensity / 6:.2f}")
         rows.append(f"{iso(t)},river1,{1.25 + 0.02 * intensity:.3f}")
-        # The slope: steady creep, then acceleration roughly doubling the rate every 1.4 days
+        # The slope: steady creep, then acceleration doubling the rate every day
         # while it rains (a lag of a day), then deceleration back to creep after the rain.
         if 10 <= d < 16.5:
-            rate *= 2 ** (1 / (1.4 * 144))
+            rate *= 2 ** (1 / (1.0 * 144))
         elif d >= 16.5 and rate > 0.5:
             rate = max(0.5, rate * 0.5 ** (1 / (0.8 * 144)))
         displacement += rate / 144
