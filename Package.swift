@@ -53,5 +53,6 @@ let package = Package(
         ),
         .testTarget(name: "WarningLogicTests", dependencies: ["WarningLogic"], swiftSettings: strict),
         .testTarget(name: "DriversTests", dependencies: ["Drivers"], swiftSettings: strict),
+        .testTarget(name: "VillageGatewayTests", dependencies: ["VillageGateway", "WarningLogic"], swiftSettings: strict),
     ]
 )

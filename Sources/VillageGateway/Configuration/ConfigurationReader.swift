@@ -50,7 +50,8 @@ struct ConfigurationReader {
         let ruleResult = readRules(sensors: sensorResult.known)
         let combinedRules = readCombinedRules(rules: ruleResult.known, usedIds: ruleResult.ids)
         let contacts = readContacts()
-        let acknowledgement = readAcknowledgement(contactCount: contacts.count)
+        // When [[contact]] itself is written wrongly, that is the problem to report, not its effect.
+        let acknowledgement = readAcknowledgement(contactCount: root["contact"] == nil ? 0 : max(contacts.count, 1))
         let outputs = readOutputs()
         return GatewayConfiguration(engine: EngineConfiguration(
             station: station,
