@@ -202,3 +202,17 @@ extension ConfigurationFixtures {
         }
     }
 }
+
+@Suite struct SyntaxHintTests {
+    @Test func unquotedTextGetsAHint() {
+        let problems = ConfigurationFixtures.problems(ConfigurationFixtures.minimal(replacing: "kind = \"rain_gauge\"", with: "kind = rain_gauge"))
+        #expect(problems.map(\.line) == [7])
+        #expect(problems.first?.allowed.hasSuffix("(text must be in quotes, e.g. kind = \"rain_gauge\")") == true)
+    }
+
+    @Test func chineseKeyboardPunctuationIsNamed() {
+        let problems = ConfigurationFixtures.problems(ConfigurationFixtures.minimal(replacing: "kind = \"rain_gauge\"", with: "kind = “rain_gauge”"))
+        #expect(problems.map(\.line) == [7])
+        #expect(problems.first?.allowed.contains("full-width punctuation") == true)
+    }
+}

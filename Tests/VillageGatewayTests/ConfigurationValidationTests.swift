@@ -116,6 +116,14 @@ private func minimal(_ old: String, _ new: String) -> String {
         #expect(level?.allowed == "must be \"blue\", \"yellow\", \"orange\", \"red\" or \"none\"; did you mean \"blue\"?")
     }
 
+    @Test func anEmptyListOfSensorsIsMissingSensors() {
+        let text = "sensor = []\n" + ConfigurationFixtures.minimal.replacingOccurrences(of: "[[sensor]]", with: "[[unused]]")
+        let problems = ConfigurationFixtures.problems(text)
+        #expect(problems.first?.line == 1)
+        #expect(problems.first?.key == "[[sensor]]")
+        #expect(problems.first?.allowed.hasPrefix("missing") == true)
+    }
+
     @Test func countsAreBounded() {
         var text = ConfigurationFixtures.minimal
         for index in 0..<ConfigurationLimits.sensorsMax { text += "[[sensor]]\nid = \"extra\(index)\"\nkind = \"rain_gauge\"\nmm_per_tip = 0.2\n" }

@@ -111,3 +111,19 @@ import Testing
         #expect(locator.exactLine(for: [.key("station"), .key("id")]) == 3)
     }
 }
+
+@Suite struct TOMLLineLocatorRobustnessTests {
+    @Test func deepNestingIsNotFollowedButDoesNotStopTheScan() {
+        let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+        let locator = TOMLLineLocator(text: "a = \(deep)\nb = 1\n")
+        #expect(locator.exactLine(for: [.key("a")]) == 1)
+        #expect(locator.exactLine(for: [.key("b")]) == 2)
+    }
+
+    @Test func unterminatedTextEndsTheScanQuietly() {
+        for text in ["a = \"open", "a = [1, 2", "a = { b = ", "[open", "a = '''never closed", "= 1", "[[", "a = \"\"\"x\\"] {
+            let locator = TOMLLineLocator(text: text + "\n")
+            #expect(locator.lines.count <= 3, "\(text)")
+        }
+    }
+}
