@@ -33,8 +33,11 @@ enum ConfigurationLoader {
         do {
             table = try TOMLTable(string: body)
         } catch let error as TOMLParseError {
-            throw fail(line: error.source.begin.line, column: error.source.begin.column,
-                       "TOML syntax error: \(error.description)")
+            let line = error.source.begin.line
+            let lineText = body.split(separator: "\n", omittingEmptySubsequences: false)
+                .dropFirst(max(line - 1, 0)).first.map(String.init) ?? ""
+            throw fail(line: line, column: error.source.begin.column,
+                       "TOML syntax error: \(error.description)" + syntaxHint(message: error.description, lineText: lineText))
         } catch {
             throw fail(line: nil, "TOML syntax error: \(error)")
         }
@@ -43,6 +46,24 @@ enum ConfigurationLoader {
         let configuration = ConfigurationReader(root: TOMLNode(table), problems: problems).read()
         guard problems.isEmpty else { throw ConfigurationError(problems: problems.problems) }
         return configuration
+    }
+
+    /// The likely cause of a TOML syntax error, in a technician's words; "" when there is no
+    /// good guess. A Chinese keyboard's quotes and equals sign are the commonest cause in the field.
+    static func syntaxHint(message: String, lineText: String) -> String {
+        if lineText.contains(where: { "“”‘’＝：，［］".contains($0) }) {
+            return " (this line has full-width punctuation such as “ ” ＝ from a Chinese keyboard; use plain \" and =)"
+        }
+        if message.contains("could not determine value type") {
+            return " (text must be in quotes, e.g. kind = \"rain_gauge\")"
+        }
+        if message.contains("cannot redefine") {
+            return " (a key may be given only once in a table; each [[sensor]], [[rule]] … block starts a new table)"
+        }
+        if message.contains("control characters") || message.contains("encountered end-of-file") {
+            return " (is a closing quote or bracket missing?)"
+        }
+        return ""
     }
 
     /// The file's text, refusing what cannot be a configuration before parsing it.

@@ -50,7 +50,8 @@ struct ConfigurationReader {
         let ruleResult = readRules(sensors: sensorResult.known)
         let combinedRules = readCombinedRules(rules: ruleResult.known, usedIds: ruleResult.ids)
         let contacts = readContacts()
-        let acknowledgement = readAcknowledgement(contactCount: contacts.count)
+        // When [[contact]] itself is written wrongly, that is the problem to report, not its effect.
+        let acknowledgement = readAcknowledgement(contactCount: root["contact"] == nil ? 0 : max(contacts.count, 1))
         let outputs = readOutputs()
         return GatewayConfiguration(engine: EngineConfiguration(
             station: station,
@@ -246,8 +247,8 @@ struct ConfigurationReader {
 
     private func readSensors() -> (sensors: [SensorConfiguration], known: [String: KnownSensor]) {
         let readers = arrayOfTables("sensor", countMax: ConfigurationLimits.sensorsMax)
-        if root["sensor"] == nil {
-            problems.report(at: nil, key: "[[sensor]]", given: nil,
+        if readers.isEmpty, root["sensor"] == nil || root["sensor"]?.isEmptyArray == true {
+            problems.report(at: root["sensor"] == nil ? nil : [.key("sensor")], key: "[[sensor]]", given: nil,
                             "missing; describe each sensor in a [[sensor]] block (id, kind, …)")
         }
         var sensors: [SensorConfiguration] = []
@@ -367,8 +368,8 @@ struct ConfigurationReader {
 
     private func readRules(sensors: [String: KnownSensor]) -> (rules: [Rule], known: [String: KnownRule], ids: [String: TOMLPath]) {
         let readers = arrayOfTables("rule", countMax: ConfigurationLimits.rulesMax)
-        if root["rule"] == nil {
-            problems.report(at: nil, key: "[[rule]]", given: nil,
+        if readers.isEmpty, root["rule"] == nil || root["rule"]?.isEmptyArray == true {
+            problems.report(at: root["rule"] == nil ? nil : [.key("rule")], key: "[[rule]]", given: nil,
                             "missing; without a [[rule]] the box never warns: add rules with thresholds per level")
         }
         var rules: [Rule] = []
@@ -756,6 +757,10 @@ extension String {
 }
 
 extension TOMLNode {
+    var isEmptyArray: Bool {
+        if case .array(let elements) = self { elements.isEmpty } else { false }
+    }
+
     func isText(_ text: String) -> Bool {
         if case .string(let value) = self { value == text } else { false }
     }

@@ -194,8 +194,13 @@ struct TOMLLineLocator: Sendable {
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
         }
 
+        /// Deeper nesting than this is not followed (the TOML parser allows 256; no key of ours
+        /// nests more than three), so the recursion below stays shallow on any input.
+        private static let nestingMax = 16
+
         /// A value at `path`, which was recorded already by the caller where it starts a key.
         private mutating func scanValue(_ path: TOMLPath) {
+            guard path.count <= Scanner.nestingMax else { return }
             record(path, line: line)
             guard let byte = current else { return }
             switch byte {

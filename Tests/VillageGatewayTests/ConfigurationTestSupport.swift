@@ -1,0 +1,58 @@
+// Shared pieces for the configuration tests: the shipped example and a small valid file to break.
+import Foundation
+import Testing
+@testable import VillageGateway
+
+enum ConfigurationFixtures {
+    /// config/example.toml in this checkout (tests run from anywhere).
+    static let examplePath: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("config/example.toml").path
+
+    /// A small valid configuration; tests replace or add lines to make one mistake at a time.
+    /// Line numbers matter to the tests: keep them.
+    static let minimal = """
+        [station]
+        id = "0011223344"
+        name = "黄坑村"
+
+        [[sensor]]
+        id = "rain1"
+        kind = "rain_gauge"
+        mm_per_tip = 0.2
+
+        [[sensor]]
+        id = "slope1"
+        kind = "displacement"
+        range = [0.0, 500.0]
+        steady_rate = 0.5
+
+        [[rule]]
+        id = "rain-1h"
+        sensor = "rain1"
+        measure = "rain_1h"
+        blue = 35
+        yellow = 45
+
+        [[contact]]
+        name = "王建国"
+        phone = "+8613800000001"
+
+        """
+
+    /// The problems `text` has; empty if it is accepted.
+    static func problems(_ text: String, file: String = "site.toml") -> [ConfigurationProblem] {
+        do {
+            _ = try ConfigurationLoader.parse(text: text, file: file)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    /// `minimal` with `old` replaced by `new` (which must occur exactly once).
+    static func minimal(replacing old: String, with new: String) -> String {
+        precondition(minimal.components(separatedBy: old).count == 2, "fixture text \(old) must occur once")
+        return minimal.replacingOccurrences(of: old, with: new)
+    }
+}
