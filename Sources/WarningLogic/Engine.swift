@@ -50,6 +50,11 @@ struct EnginePlan: Sendable {
     /// Per level sensor: the spans its rules look back over (distinct, configuration order).
     var levelSpansMilliseconds: [[Int64]] = []
     var rules: [RulePlan] = []
+    /// The same, flattened, for the per-event evaluation (no struct copies on the hot path).
+    var ruleSlots: [SensorSlot] = []
+    var ruleMeasures: [Measure] = []
+    var ruleWindowIndices: [Int] = []
+    var ruleThresholds: [Thresholds] = []
     var combinedConditions: [[(ruleIndex: Int, atLeast: WarningLevel)]] = []
     var contactGroups: [[Contact]] = []
 
@@ -97,6 +102,10 @@ struct EnginePlan: Sendable {
             }
             ruleIndexById[rule.id] = rules.count
             rules.append(RulePlan(rule: rule, slot: slot, windowIndex: windowIndex))
+            ruleSlots.append(slot)
+            ruleMeasures.append(rule.measure)
+            ruleWindowIndices.append(windowIndex ?? -1)
+            ruleThresholds.append(rule.thresholds)
         }
         combinedConditions = configuration.combinedRules.map { combined in
             combined.conditions.map { condition in
@@ -331,37 +340,35 @@ public struct Engine: Sendable {
     // MARK: Deciding the level
 
     /// Each rule's current value, nil when its sensor is faulty or has no data yet.
-    func ruleValue(_ rulePlan: EnginePlan.RulePlan, now: Int64) -> Double? {
-        switch rulePlan.slot {
+    func ruleValue(_ ruleIndex: Int, now: Int64) -> Double? {
+        switch plan.ruleSlots[ruleIndex] {
         case .rain(let index):
-            let gauge = state.rainGauges[index]
-            guard !gauge.isFaulty else { return nil }
+            guard !state.rainGauges[index].isFaulty else { return nil }
             let micrometersPerTip = plan.rainSensors[index].micrometersPerTip ?? 0
-            switch rulePlan.rule.measure {
+            switch plan.ruleMeasures[ruleIndex] {
             case .rainAccumulation:
-                guard let window = rulePlan.windowIndex else { return nil }
-                return RainGaugeState.millimeters(tips: gauge.tipsInWindow(window), micrometersPerTip: micrometersPerTip)
+                let tips = state.rainGauges[index].tipsInWindow(plan.ruleWindowIndices[ruleIndex])
+                return RainGaugeState.millimeters(tips: tips, micrometersPerTip: micrometersPerTip)
             case .rainAntecedent:
-                return gauge.antecedentIndexMillimeters(micrometersPerTip: micrometersPerTip)
+                return state.rainGauges[index].antecedentIndexMillimeters(micrometersPerTip: micrometersPerTip)
             default:
                 return nil
             }
         case .level(let index):
-            let sensor = state.levelSensors[index]
-            guard !sensor.isFaulty else { return nil }
-            switch rulePlan.rule.measure {
+            guard !state.levelSensors[index].isFaulty else { return nil }
+            switch plan.ruleMeasures[ruleIndex] {
             case .waterLevel:
-                return sensor.latest?.value
+                return state.levelSensors[index].latest?.value
             case .waterRise(let span):
-                return sensor.rise(spanMilliseconds: span, now: now)
+                return state.levelSensors[index].rise(spanMilliseconds: span, now: now)
             case .displacement:
-                return sensor.displacementMillimeters()
+                return state.levelSensors[index].displacementMillimeters()
             case .displacementRate(let span):
-                return sensor.rateMillimetersPerDay(spanMilliseconds: span, now: now)
+                return state.levelSensors[index].rateMillimetersPerDay(spanMilliseconds: span, now: now)
             case .tangentAngle:
                 let configured = plan.levelSensors[index]
                 guard let steady = configured.steadyRateMillimetersPerDay,
-                    let rate = sensor.rateMillimetersPerDay(spanMilliseconds: configured.tangentSpanMilliseconds, now: now)
+                    let rate = state.levelSensors[index].rateMillimetersPerDay(spanMilliseconds: configured.tangentSpanMilliseconds, now: now)
                 else { return nil }
                 return Arctangent.degrees(rate / steady)
             default:
@@ -372,8 +379,10 @@ public struct Engine: Sendable {
 
     /// The level each rule meets, then each combined rule, in configuration order.
     func levelsMet(now: Int64) -> (rules: [WarningLevel], combined: [WarningLevel]) {
-        let rules = plan.rules.map { rulePlan in
-            ruleValue(rulePlan, now: now).map { rulePlan.rule.thresholds.level(reachedBy: $0) } ?? .none
+        var rules: [WarningLevel] = []
+        rules.reserveCapacity(plan.ruleSlots.count)
+        for index in plan.ruleSlots.indices {
+            rules.append(ruleValue(index, now: now).map { plan.ruleThresholds[index].level(reachedBy: $0) } ?? .none)
         }
         let combined = plan.combinedConditions.indices.map { index in
             plan.combinedConditions[index].allSatisfy { rules[$0.ruleIndex] >= $0.atLeast }
@@ -400,21 +409,21 @@ public struct Engine: Sendable {
         state.levels.latch(latchedLevels: configuration.logic.latchedLevels)
         let previous = state.levels.stationLevel
         let level = state.levels.combinedLevel
-        state.levels.causes = causes(of: level, rules: met.rules, combined: met.combined)
         state.levels.stationLevel = level
 
         if level != previous {
-            let change = LevelChange(time: now, from: previous, to: level, causes: state.levels.causes, exercise: false)
+            // Causes are worked out only when someone will read them: most events change nothing.
+            let causes = causes(of: level, rules: met.rules, combined: met.combined)
+            let change = LevelChange(time: now, from: previous, to: level, causes: causes, exercise: false)
             actions.append(.levelChanged(change))
-            actions.append(.enqueueReport(Report(
-                time: now, kind: .levelChanged(from: previous, to: level, causes: state.levels.causes), exercise: false)))
+            actions.append(.enqueueReport(Report(time: now, kind: .levelChanged(from: previous, to: level, causes: causes), exercise: false)))
         }
-        updateOutputs(at: now, into: &actions)
+        updateOutputs(at: now, met: met, into: &actions)
         updateAcknowledgements(previous: previous, level: level, drillRaised: drillRaised, at: now, into: &actions)
     }
 
     /// The outputs show the higher of the real and the drill level; a drill never hides a real alarm.
-    private mutating func updateOutputs(at now: Timestamp, into actions: inout [Action]) {
+    private mutating func updateOutputs(at now: Timestamp, met: (rules: [WarningLevel], combined: [WarningLevel]), into actions: inout [Action]) {
         let real = state.levels.stationLevel
         let drillLevel = state.drill?.level ?? .none
         let level = max(real, drillLevel)
@@ -423,7 +432,8 @@ public struct Engine: Sendable {
         guard level != previous.level || exercise != previous.exercise else { return }
         if level != previous.level && (exercise || previous.exercise) {
             // The drill itself moved the outputs; the real level's change is reported on its own.
-            let change = LevelChange(time: now, from: previous.level, to: level, causes: exercise ? ["drill"] : state.levels.causes, exercise: true)
+            let causes = exercise ? ["drill"] : causes(of: real, rules: met.rules, combined: met.combined)
+            let change = LevelChange(time: now, from: previous.level, to: level, causes: causes, exercise: true)
             actions.append(.levelChanged(change))
             actions.append(.enqueueReport(Report(
                 time: now, kind: .levelChanged(from: previous.level, to: level, causes: change.causes), exercise: true)))
@@ -538,10 +548,11 @@ public struct Engine: Sendable {
             let rule = plan.rules[index].rule
             return MeasureStatus(
                 ruleId: rule.id, sensorId: rule.sensorId, measure: rule.measure,
-                value: ruleValue(plan.rules[index], now: now.millisecondsSinceUnixEpoch), levelMet: met.rules[index])
+                value: ruleValue(index, now: now.millisecondsSinceUnixEpoch), levelMet: met.rules[index])
         }
         return StationStatus(
-            time: now, level: state.levels.stationLevel, causes: state.levels.causes, drillLevel: state.drill?.level,
+            time: now, level: state.levels.stationLevel, causes: causes(of: state.levels.stationLevel, rules: met.rules, combined: met.combined),
+            drillLevel: state.drill?.level,
             outputLevel: max(state.levels.stationLevel, state.drill?.level ?? .none), degraded: sensors.contains { $0.faulty },
             lowerAt: lowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
             sensors: sensors, measures: measures)
