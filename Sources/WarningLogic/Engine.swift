@@ -265,11 +265,11 @@ public struct Engine: Sendable {
             case .rain(let index):
                 let wasFaulty = state.rainGauges[index].isFaulty
                 state.rainGauges[index].recordFailure(reason: reason, readFailuresMax: plan.rainSensors[index].readFailuresMax)
-                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.rainGauges[index].faultReason, recovery: "", at: now, into: &actions)
+                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.rainGauges[index].faultReason, recovery: "tip rate back to normal", at: now, into: &actions)
             case .level(let index):
                 let wasFaulty = state.levelSensors[index].isFaulty
                 state.levelSensors[index].recordFailure(reason: reason, readFailuresMax: plan.levelSensors[index].readFailuresMax)
-                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.levelSensors[index].faultReason, recovery: "", at: now, into: &actions)
+                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.levelSensors[index].faultReason, recovery: "good reading again", at: now, into: &actions)
             case nil:
                 reject("read failure from unknown sensor \"\(sensorId)\": \(reason)", at: now, into: &actions)
             }
@@ -492,6 +492,17 @@ public struct Engine: Sendable {
             let missed = now.milliseconds(since: due) / repeatEvery
             state.output.nextBroadcastAt = due.adding(milliseconds: (missed + 1) * repeatEvery)
         }
+    }
+
+    /// The siren and lamp as the outputs should show them now, without reports or broadcasts.
+    /// `handle` only emits output actions on a change; after a restart (relays come up off) or
+    /// a driver reconnecting, the daemon calls this so a restored red sounds again.
+    public func currentOutputs() -> [Action] {
+        let outputs = configuration.outputs[state.output.level]
+        return [
+            .setSiren(outputs?.siren ?? .off, exercise: state.output.exercise),
+            .setLamp(outputs?.lamp, exercise: state.output.exercise),
+        ]
     }
 
     // MARK: Looking ahead and looking at

@@ -45,6 +45,8 @@ import Testing
         #expect(realRed.contains(.broadcast(message: "立即转移！", exercise: false)))
         #expect(realRed.messages.allSatisfy { !$0.exercise } && realRed.messages.count == 2)
         #expect(realRed.reports.filter { if case .levelChanged = $0.kind { true } else { false } }.allSatisfy { !$0.exercise })
+        #expect(engine.state.drillAcknowledgement == nil, "the drill's 叫应 gives way to the real one")
+        #expect(engine.status().acknowledgementDeadline == at(storm + 3 * minute + 10 * minute))
 
         let stop = engine.handle(Event(time: at(storm + 4 * minute), kind: .drillStop(by: "technician")))
         #expect(stop.realLevelChanges.isEmpty)

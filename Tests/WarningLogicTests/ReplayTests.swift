@@ -85,6 +85,18 @@ func stormConfiguration() -> EngineConfiguration {
         #expect(restarted.status().sensors.map(\.id) == ["rg1"])
         #expect(restarted.status().sensors[0].tipsTotal == 160, "a tip counted before the restart is never lost")
         #expect(restarted.value("rain_6h") == 80)
+        // The relays came up off with the box: the daemon asks what they should show.
+        #expect(restarted.currentOutputs() == [.setSiren(.continuous, exercise: false), .setLamp(.red, exercise: false)])
+    }
+
+    @Test func aRestartKeepsTheUnansweredCallAndItsDeadline() throws {
+        var engine = Engine(configuration: villageConfiguration())
+        _ = engine.tips(90, at: storm)
+        let saved = try JSONDecoder().decode(EngineState.self, from: JSONEncoder().encode(engine.state))
+        var restarted = Engine(configuration: villageConfiguration(), restoring: saved)
+        #expect(restarted.nextWakeup() == at(storm + 10 * minute))
+        let escalation = restarted.tick(at: storm + 10 * minute)
+        #expect(escalation.reports.map(\.kind) == [.escalated(level: .yellow, step: 1, contacts: ["镇干部"])])
     }
 }
 
