@@ -439,6 +439,14 @@ public struct Engine: Sendable {
     }
 
     /// When the rule level will be lowered if nothing rises again.
+    /// What the status page shows: the rule lowering only when it would lower the station, not
+    /// when a latch, a manual or a county level holds the station where it is anyway.
+    var stationLowerAt: Timestamp? {
+        let levels = state.levels
+        let heldOtherwise = max(levels.latchedLevel ?? .none, levels.manualLevel ?? .none, levels.countyLevel)
+        return levels.ruleLevel > heldOtherwise ? lowerAt : nil
+    }
+
     var lowerAt: Timestamp? {
         state.levels.lowerPendingSince?.adding(milliseconds: configuration.logic.clearAfterMilliseconds)
     }
@@ -474,7 +482,7 @@ public struct Engine: Sendable {
             time: now, level: state.levels.stationLevel, causes: causes(of: state.levels.stationLevel, rules: met.rules, combined: met.combined),
             drillLevel: state.drill?.level,
             outputLevel: max(state.levels.stationLevel, state.drill?.level ?? .none), degraded: sensors.contains { $0.faulty },
-            lowerAt: lowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
+            lowerAt: stationLowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
             sensors: sensors, measures: measures)
     }
 }

@@ -61,6 +61,8 @@ import Testing
     @Test func aLatchedRedStaysUntilAPersonClearsIt() {
         var engine = Engine(configuration: villageConfiguration(logic: LogicConfiguration(latchedLevels: [.red])))
         _ = engine.tips(160, at: storm)
+        _ = engine.tick(at: storm + hour)
+        #expect(engine.status().lowerAt == nil, "the latch holds red: nothing will lower it by itself")
         let quiet = engine.runUntil(storm + day + hour)
         #expect(quiet.realLevelChanges.isEmpty)
         #expect(engine.status().level == .red)
