@@ -85,7 +85,7 @@ for withTicks in [false, true] {
 /// spells, Jianghua 1/3/6/24 h rules plus P_a), 2 pond gauges (level, 1-h rise), 2 crack meters
 /// (displacement, 24-h rate, tangent angle). Between rows the engine is ticked exactly at each
 /// nextWakeup(), as `simulate` does, and status() is sampled every 5 minutes for the chart.
-func thirtyDayReplay() -> (rows: Int, ticks: Int, samples: Int, seconds: Double, levelChanges: Int) {
+func thirtyDayReplay() -> (rows: Int, ticks: Int, samples: Int, seconds: Double, levelChanges: Int, digest: UInt64) {
     let gauges = (1...4).map { "rg\($0)" }
     let ponds = ["wl1", "wl2"]
     let cracks = ["crack1", "crack2"]
@@ -125,6 +125,7 @@ func thirtyDayReplay() -> (rows: Int, ticks: Int, samples: Int, seconds: Double,
     var ticks = 0
     var samples = 0
     var levelChanges = 0
+    var actionsSeen: [Action] = []
     var nextSample = start
     let clock = ContinuousClock()
     let elapsed = clock.measure {
@@ -153,7 +154,9 @@ func thirtyDayReplay() -> (rows: Int, ticks: Int, samples: Int, seconds: Double,
             for event in minuteEvents {
                 // Tick at every pending instant before this row, as simulate does, and sample the chart.
                 while let wakeup = engine.nextWakeup(), wakeup < event.time {
-                    levelChanges += engine.handle(Event(time: wakeup, kind: .tick)).count { if case .levelChanged = $0 { true } else { false } }
+                    let actions = engine.handle(Event(time: wakeup, kind: .tick))
+                    levelChanges += actions.count { if case .levelChanged = $0 { true } else { false } }
+                    actionsSeen += actions
                     ticks += 1
                 }
                 while nextSample <= event.time.millisecondsSinceUnixEpoch {
@@ -161,16 +164,32 @@ func thirtyDayReplay() -> (rows: Int, ticks: Int, samples: Int, seconds: Double,
                     samples += 1
                     nextSample += 5 * minute
                 }
-                levelChanges += engine.handle(event).count { if case .levelChanged = $0 { true } else { false } }
+                let actions = engine.handle(event)
+                levelChanges += actions.count { if case .levelChanged = $0 { true } else { false } }
+                actionsSeen += actions
                 rows += 1
             }
         }
     }
-    return (rows, ticks, samples, seconds(elapsed), levelChanges)
+    return (rows, ticks, samples, seconds(elapsed), levelChanges, digest(actionsSeen))
 }
 
 let replay = thirtyDayReplay()
 print("30-day replay, 8 sensors at one row a minute: \(replay.rows) rows + \(replay.ticks) wakeup ticks + \(replay.samples) status samples in \(formatted(replay.seconds)) s (\(replay.levelChanges) level changes)")
+// Swift seeds its hashing per process: the same digest in every run shows no Dictionary or Set
+// order leaked into the actions.
+print("30-day replay actions digest (must be the same in every run): \(replay.digest)")
+
+/// FNV-1a over the actions' text: stable across processes, unlike Hasher.
+func digest(_ actions: [Action]) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for action in actions {
+        for byte in String(describing: action).utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+    }
+    return hash
+}
 
 func formatted(_ value: Double) -> String {
     // No rounded(): it is a libm call on x86, and this program links only WarningLogic.

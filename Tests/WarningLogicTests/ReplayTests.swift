@@ -89,6 +89,20 @@ func stormConfiguration() -> EngineConfiguration {
         #expect(restarted.currentOutputs() == [.setSiren(.continuous, exercise: false), .setLamp(.red, exercise: false)])
     }
 
+    @Test func aConfigurationChangeKeepsTheTipsAndAimsNewWindowsAtThem() throws {
+        let before = villageConfiguration(rules: Array(jianghuaRules().prefix(2)))  // 1 h and 3 h
+        var engine = Engine(configuration: before)
+        _ = engine.tips(10, at: storm)
+        _ = engine.tips(10, at: storm + 2 * hour)
+        let saved = try JSONDecoder().decode(EngineState.self, from: JSONEncoder().encode(engine.state))
+        let tenMinutes = Rule(id: "rain_10m", sensorId: "rg1", measure: .rainAccumulation(windowMilliseconds: 10 * minute), thresholds: Thresholds(red: 30))
+        var changed = Engine(configuration: villageConfiguration(rules: jianghuaRules() + [tenMinutes]), restoring: saved)
+        _ = changed.tick(at: storm + 2 * hour + 1)
+        #expect(changed.value("rain_6h") == 10)
+        #expect(changed.value("rain_10m") == 5)
+        #expect(changed.nextWakeup() == at(storm + 2 * hour + 10 * minute))
+    }
+
     @Test func aRestartKeepsTheUnansweredCallAndItsDeadline() throws {
         var engine = Engine(configuration: villageConfiguration())
         _ = engine.tips(90, at: storm)
