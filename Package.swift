@@ -51,6 +51,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Engine throughput, as a program that prints figures (tests never time anything).
+        .executableTarget(name: "EngineBenchmark", dependencies: ["WarningLogic"], path: "Benchmarks/EngineBenchmark", swiftSettings: strict),
         .testTarget(name: "WarningLogicTests", dependencies: ["WarningLogic"], swiftSettings: strict),
         .testTarget(name: "DriversTests", dependencies: ["Drivers"], swiftSettings: strict),
         .testTarget(name: "VillageGatewayTests", dependencies: ["VillageGateway", "WarningLogic"], swiftSettings: strict),

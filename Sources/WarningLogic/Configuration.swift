@@ -263,7 +263,8 @@ public struct LogicConfiguration: Hashable, Codable, Sendable {
     /// hydrological day (08:00 to 08:00).
     public var rainDayStartHour: Int
     /// A rain gauge reporting more tips than this within one minute is chattering (a stuck reed
-    /// switch), not raining: it is marked faulty and its tips are not counted.
+    /// switch), not raining: it is marked faulty and its tips do not feed the rules (they still
+    /// count in the sensor's tipsTotal); it recovers once the rate in the last minute falls back.
     public var tipsPerMinuteMax: Int
 
     public init(

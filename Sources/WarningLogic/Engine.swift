@@ -28,88 +28,6 @@ struct OutputState: Hashable, Codable, Sendable {
     var nextBroadcastAt: Timestamp?
 }
 
-/// Where a sensor's state lives.
-enum SensorSlot: Hashable, Sendable {
-    case rain(Int)
-    case level(Int)
-}
-
-/// The configuration turned into indices once, so handling an event never searches by name.
-struct EnginePlan: Sendable {
-    struct RulePlan: Sendable {
-        var rule: Rule
-        var slot: SensorSlot
-        /// Rain accumulation rules: which of the gauge's windows.
-        var windowIndex: Int?
-    }
-
-    var sensorSlots: [String: SensorSlot] = [:]
-    var rainSensors: [SensorConfiguration] = []
-    var levelSensors: [SensorConfiguration] = []
-    var rainWindowsMilliseconds: [[Int64]] = []
-    /// Per level sensor: the spans its rules look back over (distinct, configuration order).
-    var levelSpansMilliseconds: [[Int64]] = []
-    var rules: [RulePlan] = []
-    var combinedConditions: [[(ruleIndex: Int, atLeast: WarningLevel)]] = []
-    var contactGroups: [[Contact]] = []
-
-    init(_ configuration: EngineConfiguration) {
-        for sensor in configuration.sensors {
-            precondition(sensorSlots[sensor.id] == nil, "duplicate sensor id \(sensor.id): the loader must refuse it")
-            switch sensor.kind {
-            case .rainGauge:
-                precondition(sensor.micrometersPerTip.map { $0 > 0 } ?? false, "rain gauge \(sensor.id) needs micrometersPerTip > 0")
-                sensorSlots[sensor.id] = .rain(rainSensors.count)
-                rainSensors.append(sensor)
-                rainWindowsMilliseconds.append([])
-            case .waterLevel, .displacement:
-                sensorSlots[sensor.id] = .level(levelSensors.count)
-                levelSensors.append(sensor)
-                levelSpansMilliseconds.append([])
-            }
-        }
-        var ruleIndexById: [String: Int] = [:]
-        for rule in configuration.rules {
-            guard let slot = sensorSlots[rule.sensorId] else { preconditionFailure("rule \(rule.id) names unknown sensor \(rule.sensorId)") }
-            let sensorKind = configuration.sensors.first { $0.id == rule.sensorId }?.kind
-            precondition(sensorKind == rule.measure.sensorKind, "rule \(rule.id) measures \(rule.measure) on a \(String(describing: sensorKind))")
-            precondition(ruleIndexById[rule.id] == nil, "duplicate rule id \(rule.id)")
-            var windowIndex: Int?
-            switch (slot, rule.measure) {
-            case (.rain(let gauge), .rainAccumulation(let window)):
-                precondition(window > 0, "rule \(rule.id): window must be positive")
-                if let existing = rainWindowsMilliseconds[gauge].firstIndex(of: window) {
-                    windowIndex = existing
-                } else {
-                    windowIndex = rainWindowsMilliseconds[gauge].count
-                    rainWindowsMilliseconds[gauge].append(window)
-                }
-            case (.level(let sensor), .waterRise(let span)), (.level(let sensor), .displacementRate(let span)):
-                if !levelSpansMilliseconds[sensor].contains(span) { levelSpansMilliseconds[sensor].append(span) }
-            case (.level(let sensor), .tangentAngle):
-                let configured = levelSensors[sensor]
-                precondition((configured.steadyRateMillimetersPerDay ?? 0) > 0, "rule \(rule.id): tangent angle needs a steady rate")
-                if !levelSpansMilliseconds[sensor].contains(configured.tangentSpanMilliseconds) {
-                    levelSpansMilliseconds[sensor].append(configured.tangentSpanMilliseconds)
-                }
-            default:
-                break
-            }
-            ruleIndexById[rule.id] = rules.count
-            rules.append(RulePlan(rule: rule, slot: slot, windowIndex: windowIndex))
-        }
-        combinedConditions = configuration.combinedRules.map { combined in
-            combined.conditions.map { condition in
-                guard let index = ruleIndexById[condition.ruleId] else {
-                    preconditionFailure("combined rule \(combined.id) names unknown rule \(condition.ruleId)")
-                }
-                return (index, condition.atLeast)
-            }
-        }
-        contactGroups = Engine.contactGroups(configuration.contacts)
-    }
-}
-
 public struct Engine: Sendable {
     public let configuration: EngineConfiguration
     public private(set) var state: EngineState
@@ -256,11 +174,11 @@ public struct Engine: Sendable {
             case .rain(let index):
                 let wasFaulty = state.rainGauges[index].isFaulty
                 state.rainGauges[index].recordFailure(reason: reason, readFailuresMax: plan.rainSensors[index].readFailuresMax)
-                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.rainGauges[index].faultReason, recovery: "", at: now, into: &actions)
+                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.rainGauges[index].faultReason, recovery: "tip rate back to normal", at: now, into: &actions)
             case .level(let index):
                 let wasFaulty = state.levelSensors[index].isFaulty
                 state.levelSensors[index].recordFailure(reason: reason, readFailuresMax: plan.levelSensors[index].readFailuresMax)
-                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.levelSensors[index].faultReason, recovery: "", at: now, into: &actions)
+                healthReport(sensorId: sensorId, wasFaulty: wasFaulty, reason: state.levelSensors[index].faultReason, recovery: "good reading again", at: now, into: &actions)
             case nil:
                 reject("read failure from unknown sensor \"\(sensorId)\": \(reason)", at: now, into: &actions)
             }
@@ -331,37 +249,35 @@ public struct Engine: Sendable {
     // MARK: Deciding the level
 
     /// Each rule's current value, nil when its sensor is faulty or has no data yet.
-    func ruleValue(_ rulePlan: EnginePlan.RulePlan, now: Int64) -> Double? {
-        switch rulePlan.slot {
+    func ruleValue(_ ruleIndex: Int, now: Int64) -> Double? {
+        switch plan.ruleSlots[ruleIndex] {
         case .rain(let index):
-            let gauge = state.rainGauges[index]
-            guard !gauge.isFaulty else { return nil }
+            guard !state.rainGauges[index].isFaulty else { return nil }
             let micrometersPerTip = plan.rainSensors[index].micrometersPerTip ?? 0
-            switch rulePlan.rule.measure {
+            switch plan.ruleMeasures[ruleIndex] {
             case .rainAccumulation:
-                guard let window = rulePlan.windowIndex else { return nil }
-                return RainGaugeState.millimeters(tips: gauge.tipsInWindow(window), micrometersPerTip: micrometersPerTip)
+                let tips = state.rainGauges[index].tipsInWindow(plan.ruleWindowIndices[ruleIndex])
+                return RainGaugeState.millimeters(tips: tips, micrometersPerTip: micrometersPerTip)
             case .rainAntecedent:
-                return gauge.antecedentIndexMillimeters(micrometersPerTip: micrometersPerTip)
+                return state.rainGauges[index].antecedentIndexMillimeters(micrometersPerTip: micrometersPerTip)
             default:
                 return nil
             }
         case .level(let index):
-            let sensor = state.levelSensors[index]
-            guard !sensor.isFaulty else { return nil }
-            switch rulePlan.rule.measure {
+            guard !state.levelSensors[index].isFaulty else { return nil }
+            switch plan.ruleMeasures[ruleIndex] {
             case .waterLevel:
-                return sensor.latest?.value
+                return state.levelSensors[index].latest?.value
             case .waterRise(let span):
-                return sensor.rise(spanMilliseconds: span, now: now)
+                return state.levelSensors[index].rise(spanMilliseconds: span, now: now)
             case .displacement:
-                return sensor.displacementMillimeters()
+                return state.levelSensors[index].displacementMillimeters()
             case .displacementRate(let span):
-                return sensor.rateMillimetersPerDay(spanMilliseconds: span, now: now)
+                return state.levelSensors[index].rateMillimetersPerDay(spanMilliseconds: span, now: now)
             case .tangentAngle:
                 let configured = plan.levelSensors[index]
                 guard let steady = configured.steadyRateMillimetersPerDay,
-                    let rate = sensor.rateMillimetersPerDay(spanMilliseconds: configured.tangentSpanMilliseconds, now: now)
+                    let rate = state.levelSensors[index].rateMillimetersPerDay(spanMilliseconds: configured.tangentSpanMilliseconds, now: now)
                 else { return nil }
                 return Arctangent.degrees(rate / steady)
             default:
@@ -372,8 +288,10 @@ public struct Engine: Sendable {
 
     /// The level each rule meets, then each combined rule, in configuration order.
     func levelsMet(now: Int64) -> (rules: [WarningLevel], combined: [WarningLevel]) {
-        let rules = plan.rules.map { rulePlan in
-            ruleValue(rulePlan, now: now).map { rulePlan.rule.thresholds.level(reachedBy: $0) } ?? .none
+        var rules: [WarningLevel] = []
+        rules.reserveCapacity(plan.ruleSlots.count)
+        for index in plan.ruleSlots.indices {
+            rules.append(ruleValue(index, now: now).map { plan.ruleThresholds[index].level(reachedBy: $0) } ?? .none)
         }
         let combined = plan.combinedConditions.indices.map { index in
             plan.combinedConditions[index].allSatisfy { rules[$0.ruleIndex] >= $0.atLeast }
@@ -400,21 +318,21 @@ public struct Engine: Sendable {
         state.levels.latch(latchedLevels: configuration.logic.latchedLevels)
         let previous = state.levels.stationLevel
         let level = state.levels.combinedLevel
-        state.levels.causes = causes(of: level, rules: met.rules, combined: met.combined)
         state.levels.stationLevel = level
 
         if level != previous {
-            let change = LevelChange(time: now, from: previous, to: level, causes: state.levels.causes, exercise: false)
+            // Causes are worked out only when someone will read them: most events change nothing.
+            let causes = causes(of: level, rules: met.rules, combined: met.combined)
+            let change = LevelChange(time: now, from: previous, to: level, causes: causes, exercise: false)
             actions.append(.levelChanged(change))
-            actions.append(.enqueueReport(Report(
-                time: now, kind: .levelChanged(from: previous, to: level, causes: state.levels.causes), exercise: false)))
+            actions.append(.enqueueReport(Report(time: now, kind: .levelChanged(from: previous, to: level, causes: causes), exercise: false)))
         }
-        updateOutputs(at: now, into: &actions)
+        updateOutputs(at: now, met: met, into: &actions)
         updateAcknowledgements(previous: previous, level: level, drillRaised: drillRaised, at: now, into: &actions)
     }
 
     /// The outputs show the higher of the real and the drill level; a drill never hides a real alarm.
-    private mutating func updateOutputs(at now: Timestamp, into actions: inout [Action]) {
+    private mutating func updateOutputs(at now: Timestamp, met: (rules: [WarningLevel], combined: [WarningLevel]), into actions: inout [Action]) {
         let real = state.levels.stationLevel
         let drillLevel = state.drill?.level ?? .none
         let level = max(real, drillLevel)
@@ -423,7 +341,8 @@ public struct Engine: Sendable {
         guard level != previous.level || exercise != previous.exercise else { return }
         if level != previous.level && (exercise || previous.exercise) {
             // The drill itself moved the outputs; the real level's change is reported on its own.
-            let change = LevelChange(time: now, from: previous.level, to: level, causes: exercise ? ["drill"] : state.levels.causes, exercise: true)
+            let causes = exercise ? ["drill"] : causes(of: real, rules: met.rules, combined: met.combined)
+            let change = LevelChange(time: now, from: previous.level, to: level, causes: causes, exercise: true)
             actions.append(.levelChanged(change))
             actions.append(.enqueueReport(Report(
                 time: now, kind: .levelChanged(from: previous.level, to: level, causes: change.causes), exercise: true)))
@@ -484,6 +403,17 @@ public struct Engine: Sendable {
         }
     }
 
+    /// The siren and lamp as the outputs should show them now, without reports or broadcasts.
+    /// `handle` only emits output actions on a change; after a restart (relays come up off) or
+    /// a driver reconnecting, the daemon calls this so a restored red sounds again.
+    public func currentOutputs() -> [Action] {
+        let outputs = configuration.outputs[state.output.level]
+        return [
+            .setSiren(outputs?.siren ?? .off, exercise: state.output.exercise),
+            .setLamp(outputs?.lamp, exercise: state.output.exercise),
+        ]
+    }
+
     // MARK: Looking ahead and looking at
 
     public func nextWakeup() -> Timestamp? {
@@ -509,6 +439,14 @@ public struct Engine: Sendable {
     }
 
     /// When the rule level will be lowered if nothing rises again.
+    /// What the status page shows: the rule lowering only when it would lower the station, not
+    /// when a latch, a manual or a county level holds the station where it is anyway.
+    var stationLowerAt: Timestamp? {
+        let levels = state.levels
+        let heldOtherwise = max(levels.latchedLevel ?? .none, levels.manualLevel ?? .none, levels.countyLevel)
+        return levels.ruleLevel > heldOtherwise ? lowerAt : nil
+    }
+
     var lowerAt: Timestamp? {
         state.levels.lowerPendingSince?.adding(milliseconds: configuration.logic.clearAfterMilliseconds)
     }
@@ -538,12 +476,13 @@ public struct Engine: Sendable {
             let rule = plan.rules[index].rule
             return MeasureStatus(
                 ruleId: rule.id, sensorId: rule.sensorId, measure: rule.measure,
-                value: ruleValue(plan.rules[index], now: now.millisecondsSinceUnixEpoch), levelMet: met.rules[index])
+                value: ruleValue(index, now: now.millisecondsSinceUnixEpoch), levelMet: met.rules[index])
         }
         return StationStatus(
-            time: now, level: state.levels.stationLevel, causes: state.levels.causes, drillLevel: state.drill?.level,
+            time: now, level: state.levels.stationLevel, causes: causes(of: state.levels.stationLevel, rules: met.rules, combined: met.combined),
+            drillLevel: state.drill?.level,
             outputLevel: max(state.levels.stationLevel, state.drill?.level ?? .none), degraded: sensors.contains { $0.faulty },
-            lowerAt: lowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
+            lowerAt: stationLowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
             sensors: sensors, measures: measures)
     }
 }

@@ -50,7 +50,8 @@ struct LevelSensorState: Hashable, Codable, Sendable {
 
     var staleReason: String?
 
-    var isFaulty: Bool { faultReason != nil }
+    /// Asked for every rule at every event: cheap, no string built.
+    var isFaulty: Bool { rangeFaultReason != nil || readFailureReason != nil || stale }
 
     var live: ArraySlice<Reading> { readings[firstIndex...] }
 
@@ -163,6 +164,7 @@ struct LevelSensorState: Hashable, Codable, Sendable {
 /// "10" for 10.0, "12.5" for 12.5: how a technician writes a number.
 func plainNumber(_ value: Double?) -> String {
     guard let value else { return "…" }
-    if value.isFinite, value == value.rounded(.towardZero), abs(value) < 1e15 { return String(Int64(value)) }
+    // Int64(value) rather than rounded(): the engine links no libm (trunc is a libm call on x86).
+    if value.isFinite, abs(value) < 1e15, value == Double(Int64(value)) { return String(Int64(value)) }
     return "\(value)"
 }

@@ -101,7 +101,8 @@ struct RainGaugeState: Hashable, Codable, Sendable {
         return nil
     }
 
-    var isFaulty: Bool { faultReason != nil }
+    /// Asked for every rule at every event: cheap, no string built.
+    var isFaulty: Bool { chattering || readFailureReason != nil }
 
     // MARK: Time passing
 
@@ -151,7 +152,7 @@ struct RainGaugeState: Hashable, Codable, Sendable {
 
     /// Drops entries that every window has passed.
     private mutating func compact() {
-        let passedByAll = windows.map(\.startIndex).min() ?? entries.count
+        let passedByAll = oldestWindowStart
         guard passedByAll > 0 else { return }
         guard windows.isEmpty || (passedByAll >= RainGaugeState.compactionEntriesMin && passedByAll * 2 >= entries.count) else {
             return
@@ -211,7 +212,14 @@ struct RainGaugeState: Hashable, Codable, Sendable {
         }
     }
 
-    var liveEntries: Int { entries.count - (windows.map(\.startIndex).min() ?? entries.count) }
+    var liveEntries: Int { entries.count - oldestWindowStart }
+
+    /// The start of the longest-reaching window: entries before it are dead.
+    var oldestWindowStart: Int {
+        var oldest = entries.count
+        for window in windows where window.startIndex < oldest { oldest = window.startIndex }
+        return oldest
+    }
 
     // MARK: Measures
 

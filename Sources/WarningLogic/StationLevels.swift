@@ -14,9 +14,8 @@ struct StationLevels: Hashable, Codable, Sendable {
     var manualLevel: WarningLevel?
     /// In the order they arrived; a repeated id replaces its level in place.
     var countyWarnings: [CountyWarningState] = []
-    /// The real station level as last decided, and what held it.
+    /// The real station level as last decided.
     var stationLevel: WarningLevel = .none
-    var causes: [String] = []
 
     /// Hundreds of county warnings at once would be a broken platform; beyond this new ids are
     /// refused (and reported) rather than growing the state without end.

@@ -42,7 +42,8 @@ public struct StationStatus: Hashable, Codable, Sendable {
 public struct SensorStatus: Hashable, Codable, Sendable {
     public var id: String
     public var faulty: Bool
-    /// Why it is faulty ("no data for 30m", "reading 120.0 outside [0, 50]", "5 read failures").
+    /// Why it is faulty ("no data for 30m", "reading 12.5 outside [0, 10] m",
+    /// "5 read failures in a row: timeout", "more than 600 tips in a minute: chattering reed switch?").
     public var faultReason: String?
     public var lastValue: Double?
     public var lastTime: Timestamp?
