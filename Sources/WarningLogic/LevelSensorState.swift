@@ -140,18 +140,26 @@ struct LevelSensorState: Hashable, Codable, Sendable {
     }
 
     /// mm/day between the latest reading and the one at or just before (now − span), over the
-    /// time actually between them; nil until two readings are apart.
+    /// time actually between them. nil until the history reaches back a whole span: a "24-h
+    /// rate" over the first hour after installation divides a reading's rounding by an hour and
+    /// reads as a slope accelerating (and a tangent angle far above 45°) when it is creeping.
     func rateMillimetersPerDay(spanMilliseconds: Int64, now: Int64) -> Double? {
         guard let latest, let referenceIndex = referenceIndex(atOrBefore: now - spanMilliseconds) else { return nil }
         let reference = readings[referenceIndex]
+        guard reference.timeMilliseconds <= now - spanMilliseconds else { return nil }
         let elapsed = latest.timeMilliseconds - reference.timeMilliseconds
         guard elapsed > 0 else { return nil }
         return (latest.value - reference.value) / (Double(elapsed) / Double(Milliseconds.day))
     }
 
     /// When (now − span) next passes a kept reading, the reference and so the measure change.
+    /// (Also when the history first reaches back a whole span and a rate gets its first value.)
     func nextReferenceChange(spanMilliseconds: Int64, now: Int64) -> Int64? {
-        guard let reference = referenceIndex(atOrBefore: now - spanMilliseconds), reference + 1 < readings.count else { return nil }
+        guard let reference = referenceIndex(atOrBefore: now - spanMilliseconds) else { return nil }
+        if readings[reference].timeMilliseconds > now - spanMilliseconds {
+            return readings[reference].timeMilliseconds + spanMilliseconds
+        }
+        guard reference + 1 < readings.count else { return nil }
         return readings[reference + 1].timeMilliseconds + spanMilliseconds
     }
 

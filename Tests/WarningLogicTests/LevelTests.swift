@@ -106,10 +106,12 @@ import Testing
         let combined = CombinedRule(
             id: "slope_in_rain", conditions: [.init(ruleId: "rain_24h", atLeast: .blue), .init(ruleId: "crack_rate", atLeast: .blue)], level: .orange)
         var engine = Engine(configuration: villageConfiguration(sensors: [rainGauge, crackMeter], rules: rules, combinedRules: [combined]))
-        _ = engine.reading(100, at: storm, sensor: "crack1")
+        _ = engine.reading(100, at: storm - day, sensor: "crack1")
+        _ = engine.reading(100.1, at: storm, sensor: "crack1")  // 0.1 mm/day: steady
         _ = engine.tips(200, at: storm + hour)  // 100 mm in 24 h: blue alone
         #expect(engine.status().level == .blue)
-        let moving = engine.reading(100.5, at: storm + 2 * hour, sensor: "crack1")  // 6 mm/day: blue alone
+        // 6 mm over the 26 h since the reading at or before t − 24 h: 5.5 mm/day, blue alone.
+        let moving = engine.reading(106, at: storm + 2 * hour, sensor: "crack1")
         #expect(moving.realLevelChanges == [LevelChange(time: at(storm + 2 * hour), from: .blue, to: .orange, causes: ["slope_in_rain"], exercise: false)])
     }
 }

@@ -129,7 +129,32 @@ import Testing
         _ = engine.reading(200, at: storm, sensor: "crack1")
         #expect(engine.value("crack") == 10)
         #expect(engine.value("crack_rate") == nil, "a rate needs two readings apart in time")
-        _ = engine.reading(201, at: storm + 6 * hour, sensor: "crack1")  // no reading a day old: oldest kept
+        _ = engine.reading(201, at: storm + 6 * hour, sensor: "crack1")
+        #expect(engine.value("crack_rate") == nil, "no reading a whole span old yet")
+        #expect(engine.value("crack_angle") == nil)
+        // Once the first reading is a day old the rate exists: 1 mm over the 6 h actually between
+        // the two readings = 4 mm/day; the engine wakes at exactly that instant.
+        #expect(engine.nextWakeup() == at(storm + day))
+        _ = engine.tick(at: storm + day)
         #expect(engine.value("crack_rate") == 4)
+        // A gap: the reference is the reading at or just before t − 24 h, over the real 30 h.
+        _ = engine.reading(203, at: storm + 36 * hour, sensor: "crack1")
+        #expect(engine.value("crack_rate") == 2 / (30.0 / 24))
+    }
+
+    @Test func aNewlyInstalledCrackMeterRaisesNothingFromItsFirstHoursOfRoundedReadings() {
+        // Readings rounded to 0.01 mm on a slope creeping 0.5 mm/day: over one hour the rounding
+        // alone reads as 0.48 or 0.72 mm/day; over 24 h it is noise. No level before a full day.
+        var crack = crackMeter
+        crack.steadyRateMillimetersPerDay = 0.5
+        var engine = Engine(configuration: villageConfiguration(sensors: [crack], rules: rules))
+        var levels: [WarningLevel] = []
+        for step in Int64(0)..<72 {
+            let reading = ((30 + 0.5 * Double(step) / 24) * 100).rounded() / 100
+            _ = engine.reading(reading, at: storm + step * hour, sensor: "crack1")
+            levels.append(engine.status().level)
+        }
+        #expect(levels.allSatisfy { $0 == WarningLevel.none }, "\(levels)")
+        #expect(engine.value("crack_angle").map { abs($0 - 45) < 1 } == true)
     }
 }
