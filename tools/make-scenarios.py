@@ -31,9 +31,9 @@ def typhoon():
     rain_bands = [(9.0, 5.0, 3.0), (13.0, 22.0, 1.6), (15.3, 90.0, 0.8), (24.5, 36.0, 1.0), (28.0, 7.0, 1.5)]
     rows = ["# Typhoon Hagupit (黑格比) over a hill village, shaped on the public record: landfall at",
             "# Yueqing 2020-08-04 03:30 +08:00. Rain rises to red (1 h, 3 h, 6 h and 24 h), pauses in the",
-            "# morning, returns at midday, then clears. The village head does not answer the first",
-            "# 叫应 SMS; the deputy answers after the escalation; the head answers the orange and red",
-            "# calls. The latched red is cleared by the township officer once the rain has stopped.",
+            "# morning, returns at midday, then clears. Nobody in the village answers the first 叫应",
+            "# SMS; the township cadre answers after the escalation; the village head answers the",
+            "# orange and red calls. The township office clears the latched red the next morning.",
             "time,sensor,value"]
     storage = 0.0  # linear-reservoir storage of the small watershed, in mm over the catchment
     t = start
@@ -55,10 +55,10 @@ def typhoon():
         slope_mm += (0.4 + 0.004 * storage) / 144
         t += step
     # People: answers and the latch clearing, inserted in time order.
-    events = [(datetime(2020, 8, 4, 3, 6, tzinfo=CST), "ack", "李文华"),
+    events = [(datetime(2020, 8, 4, 3, 6, tzinfo=CST), "ack", "陈志强"),
               (datetime(2020, 8, 4, 3, 14, tzinfo=CST), "ack", "王建国"),
               (datetime(2020, 8, 4, 3, 33, tzinfo=CST), "ack", "王建国"),
-              (datetime(2020, 8, 5, 22, 0, tzinfo=CST), "clear", "镇防汛办 陈志强")]
+              (datetime(2020, 8, 5, 8, 0, tzinfo=CST), "clear", "镇防汛办")]
     return rows, events, total
 
 

@@ -50,6 +50,27 @@ import FoundationXML
         #expect(writer.line(for: .init(time: landfall, action: .setSiren(.continuous, exercise: true))) == "2020-08-04T03:30:00+08:00  SIREN  [drill] continuous")
     }
 
+    @Test func repeatedBroadcastsFoldIntoOneLineUntilSomethingElseHappens() {
+        let writer = TimelineWriter(format: .text, utcOffsetMinutes: 480)
+        var folder = RepeatedBroadcastFolder()
+        func at(_ minutes: Int64) -> Timestamp { landfall.adding(milliseconds: minutes * Milliseconds.minute) }
+        var printed: [String] = []
+        for minutes in stride(from: Int64(0), through: 20, by: 5) {
+            printed += folder.lines(for: .init(time: at(minutes), action: .broadcast(message: "立即转移", exercise: false)), writer: writer)
+        }
+        #expect(printed == ["2020-08-04T03:30:00+08:00  SPEAK  “立即转移”"])
+        // A drill's broadcast of the same words is not the same message: it is marked.
+        printed += folder.lines(for: .init(time: at(21), action: .broadcast(message: "立即转移", exercise: true)), writer: writer)
+        printed += folder.lines(for: .init(time: at(22), action: .setSiren(.off, exercise: false)), writer: writer)
+        printed += folder.finish(writer: writer)
+        #expect(printed == [
+            "2020-08-04T03:30:00+08:00  SPEAK  “立即转移”",
+            "2020-08-04T03:50:00+08:00  SPEAK  ↻ the same message 4 more times since 2020-08-04T03:35:00+08:00",
+            "2020-08-04T03:51:00+08:00  SPEAK  [drill] “立即转移”",
+            "2020-08-04T03:52:00+08:00  SIREN  off",
+        ])
+    }
+
     @Test func axesUseRoundNumbersThatCoverTheData() {
         let axis = Chart.niceAxis(minimum: 0, maximum: 83)
         #expect(axis.minimum == 0)

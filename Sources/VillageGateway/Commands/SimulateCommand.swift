@@ -65,9 +65,14 @@ struct SimulateCommand: ParsableCommand {
         }
         var simulator = Simulator(configuration: engineConfiguration)
         simulator.keepsSamples = chart != nil
+        var folder = RepeatedBroadcastFolder()
         let result = simulator.run(events: loaded.rows.map(\.event), until: until.flatMap(ISO8601.parse)) { timed in
-            if let line = writer.line(for: timed) { output.line(line) }
+            switch format {
+            case .text: for line in folder.lines(for: timed, writer: writer) { output.line(line) }
+            case .json: if let line = writer.line(for: timed) { output.line(line) }
+            }
         }
+        for line in folder.finish(writer: writer) { output.line(line) }
         let summary = Summary(result: result, rows: loaded.rows.count)
         switch format {
         case .text: output.line(summary.text(utcOffsetMinutes: offset))

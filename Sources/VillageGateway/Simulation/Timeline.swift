@@ -180,3 +180,42 @@ extension String {
         count >= length ? self + " " : self + String(repeating: " ", count: length - count)
     }
 }
+
+/// Folds a run of the same broadcast repeated with nothing else between into one line: a red
+/// level repeats its message every few minutes for hours, and a person reading the replay needs
+/// to see that it went on, not each repetition. JSON output keeps every action.
+struct RepeatedBroadcastFolder {
+    private var lastPrinted: (message: String, exercise: Bool)?
+    private var run: (first: Timestamp, last: Timestamp, count: Int)?
+
+    /// The lines to print now for this action (none while a run of repeats is being counted).
+    mutating func lines(for timed: SimulationResult.TimedAction, writer: TimelineWriter) -> [String] {
+        guard let line = writer.line(for: timed) else { return [] }
+        if case .broadcast(let message, let exercise) = timed.action, let last = lastPrinted,
+            last.message == message, last.exercise == exercise
+        {
+            if let current = run {
+                run = (current.first, timed.time, current.count + 1)
+            } else {
+                run = (timed.time, timed.time, 1)
+            }
+            return []
+        }
+        var lines = finish(writer: writer)
+        lines.append(line)
+        if case .broadcast(let message, let exercise) = timed.action {
+            lastPrinted = (message, exercise)
+        } else {
+            lastPrinted = nil
+        }
+        return lines
+    }
+
+    /// The summary of a pending run of repeats, if any.
+    mutating func finish(writer: TimelineWriter) -> [String] {
+        defer { run = nil }
+        guard let run else { return [] }
+        if run.count == 1 { return ["\(writer.time(run.last))  SPEAK  ↻ the same message again"] }
+        return ["\(writer.time(run.last))  SPEAK  ↻ the same message \(run.count) more times since \(writer.time(run.first))"]
+    }
+}
