@@ -3,7 +3,9 @@ import Glibc
 @testable import Drivers
 
 /// The master end of a pty; `slavePath` is what the code under test opens as its "serial port".
-final class PseudoTerminalPair {
+/// @unchecked Sendable: a test hands the pair to one other thread, which alone then uses the
+/// master (to hang up mid-transaction) while the test thread uses only the slave side.
+final class PseudoTerminalPair: @unchecked Sendable {
     let slavePath: String
     private(set) var master: SerialDescriptor?
 
