@@ -51,6 +51,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Prints Modbus transactions per second over a pty beside the line's limit; never a test.
+        .executableTarget(
+            name: "ModbusBenchmark",
+            dependencies: ["Drivers"],
+            path: "Benchmarks/ModbusBenchmark",
+            swiftSettings: strict
+        ),
         .testTarget(name: "WarningLogicTests", dependencies: ["WarningLogic"], swiftSettings: strict),
         // Fixtures/ holds the Python Modbus slaves the tests run as processes, not Swift sources.
         .testTarget(name: "DriversTests", dependencies: ["Drivers"], exclude: ["Fixtures"], swiftSettings: strict),
