@@ -43,7 +43,8 @@ build: deps
 # Rebuilt only when the pins above change (the stamp records them).
 venv: $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)
 
-$(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION): deps
+# deps is order-only: it must run first, but being phony it must not force a reinstall each time.
+$(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION): | deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)"
