@@ -1,5 +1,6 @@
 // Random and mutated replies, from a seeded generator: the parser and the master must answer
 // every one with a reply or a typed error, never crash, never loop past their bounds.
+import Foundation
 import Testing
 @testable import Drivers
 
@@ -128,6 +129,58 @@ import Testing
             #expect(counters.goodReplies + counters.timeouts + counters.crcErrors + counters.exceptions + counters.badFrames
                 == counters.requests)
         }
+    }
+
+    /// The same garbage through a real kernel pty and poll(2): every call must come back with a
+    /// reply or a typed error (never a transport failure, never a hang; the time limit is only a
+    /// hang guard), and the counters must account for every request.
+    @Test(.timeLimit(.minutes(1))) func garbageOverARealPtyNeverHangsTheMaster() throws {
+        var generator = SeededGenerator(seed: 0x5EED_0003)
+        var exchanges: [(request: ModbusRequest, slaveID: UInt8)] = []
+        var replies: [[UInt8]] = []
+        for _ in 0..<150 {
+            // Only 8-byte requests, so the responder can stay in step by counting bytes.
+            let address = UInt16.random(in: 0...1000, using: &generator)
+            let request: ModbusRequest = switch Int.random(in: 0..<3, using: &generator) {
+            case 0: .readHoldingRegisters(address: address, count: Int.random(in: 1...125, using: &generator))
+            case 1: .readInputRegisters(address: address, count: Int.random(in: 1...4, using: &generator))
+            default: .writeSingleRegister(address: address, value: UInt16.random(in: 0...UInt16.max, using: &generator))
+            }
+            let slaveID = UInt8.random(in: 1...247, using: &generator)
+            exchanges.append((request, slaveID))
+            replies.append(Self.mutate(Self.validReply(to: request, slaveID: slaveID, using: &generator), using: &generator))
+        }
+        let pty = try PseudoTerminalPair()
+        let settings = SerialSettings(baudRate: 115200)
+        let port = try TermiosSerialPort(path: pty.slavePath, settings: settings)
+        let master = try ModbusRTUMaster(
+            transport: port, settings: settings,
+            configuration: .init(timeoutMilliseconds: 30, retriesMax: 0, frameEndSilenceMillisecondsMin: 5))
+        let answers = replies
+        let responder = Thread {
+            for reply in answers {
+                guard (try? pty.receive(count: 8, hangGuardMilliseconds: 10_000)) != nil else { return }
+                if !reply.isEmpty { try? pty.send(reply) }
+            }
+        }
+        responder.start()
+        for exchange in exchanges {
+            do {
+                _ = try master.execute(exchange.request, slaveID: exchange.slaveID)
+            } catch {
+                if case .transport = error { Issue.record("garbage must never look like a port failure: \(error)") }
+            }
+        }
+        let totals = master.counters.values.reduce(into: ModbusSlaveCounters()) { total, counters in
+            total.requests += counters.requests
+            total.goodReplies += counters.goodReplies
+            total.timeouts += counters.timeouts
+            total.crcErrors += counters.crcErrors
+            total.exceptions += counters.exceptions
+            total.badFrames += counters.badFrames
+        }
+        #expect(totals.requests == exchanges.count)
+        #expect(totals.goodReplies + totals.timeouts + totals.crcErrors + totals.exceptions + totals.badFrames == totals.requests)
     }
 }
 
