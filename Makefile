@@ -6,9 +6,13 @@ BUILD_DIR    ?= .build
 BIN          := $(BUILD_DIR)/debug/village-gateway
 APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv
 VENV         := .venv
+# The Modbus tests talk to a slave this project did not write; pinned so a pymodbus release
+# that changes its server API cannot break `make test` on a fresh machine.
+PYMODBUS_VERSION := 3.11.4
+PYSERIAL_VERSION := 3.5
 OUT          := out
 
-.PHONY: all deps build test demo bench check-imports clean
+.PHONY: all deps build test demo bench check-imports clean venv
 
 all: build
 
@@ -35,7 +39,19 @@ check-imports:
 build: deps
 	$(SWIFT) build --build-path $(BUILD_DIR)
 
-test: deps check-imports
+# A project-local Python with pymodbus for the Modbus tests (DriversTests find .venv/bin/python).
+# Rebuilt only when the pins above change (the stamp records them).
+venv: $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)
+
+# deps is order-only: it must run first, but being phony it must not force a reinstall each time.
+$(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION): | deps
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)"
+	rm -f $(VENV)/.pymodbus-*
+	touch $@
+
+test: deps check-imports venv
 	$(SWIFT) build --build-path $(BUILD_DIR) --build-tests
 	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build
 
@@ -50,7 +66,9 @@ bench: deps
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product EngineBenchmark
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
 	$(BUILD_DIR)/release/EngineBenchmark
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product ModbusBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
+	$(BUILD_DIR)/release/ModbusBenchmark
 
 clean:
 	rm -rf $(BUILD_DIR) $(OUT) $(VENV)
