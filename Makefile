@@ -64,9 +64,9 @@ demo: build
 # Benchmarks print figures; they are built in release mode and never run as tests.
 bench: deps
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product EngineBenchmark
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product ModbusBenchmark
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
 	$(BUILD_DIR)/release/EngineBenchmark
-	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product ModbusBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark
 

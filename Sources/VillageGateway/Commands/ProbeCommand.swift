@@ -5,12 +5,6 @@ import Drivers
 import Foundation
 import Glibc
 
-/// Errors go to stderr, so a script reading the values from stdout never parses a message.
-func printError(_ message: String) {
-    let bytes = Array((message + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-}
-
 struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
