@@ -1,0 +1,55 @@
+// The seams of the running box: inputs put timestamped events on one bounded queue, one owner
+// feeds the engine, and the outputs carry out the engine's actions. Real hardware and the
+// simulated board plug in at the same places, so `run --board sim` runs the same program.
+import WarningLogic
+
+/// The clock the box stamps events with. Real boards read the wall clock; `--board sim` runs a
+/// scenario's clock, possibly accelerated (`--speed 60`).
+protocol GatewayClock: Sendable {
+    func now() -> Timestamp
+}
+
+/// Where every input puts its events: the engine owner's bounded queue. `submit` waits while the
+/// queue is full (backpressure) instead of dropping: a dropped tip is lost rain.
+protocol EventSink: Sendable {
+    func submit(_ event: Event) async
+}
+
+/// One input of the box (a rain gauge's GPIO line, a button, a Modbus bus, a scenario): runs until
+/// its task is cancelled, putting events on the sink. Errors it cannot recover from are thrown
+/// with a message a technician can act on; errors it can (a sensor timing out) become events.
+protocol GatewayInput: Sendable {
+    /// For logs and `status`: "rain gauge rain1 on gpiochip0 line 17", "RS-485 bus rs485 on /dev/ttyS1".
+    var inputDescription: String { get }
+    func run(into sink: any EventSink, clock: any GatewayClock) async throws
+}
+
+/// The box's outputs. The engine owner hands over the actions of each decision, in order; the
+/// outputs carry them out at their own pace (a siren pattern runs for minutes, an SMS takes
+/// seconds), never blocking the engine.
+protocol GatewayOutputs: Sendable {
+    func perform(_ actions: [Action], at time: Timestamp) async
+    /// Siren off, lamps off, speech stopped: on SIGTERM (within one second) and after an output
+    /// error.
+    func enterSafeState() async
+    /// What the outputs show now, for `status` and the tests.
+    func snapshot() async -> OutputSnapshot
+}
+
+/// What each output is doing, as `status` shows it.
+struct OutputSnapshot: Codable, Equatable, Sendable {
+    /// The pattern the engine asked for ("off", "continuous", "intermittent 2000ms on/3000ms off").
+    var sirenPattern: String
+    /// Whether the siren relay is energised at this instant (patterns and the on-time limit switch it).
+    var sirenOn: Bool
+    var lamp: String?
+    var exercise: Bool
+    var lastSpoken: String?
+    var smsSent: Int
+    var smsFailed: Int
+    /// SMS waiting for the modem (bounded; see the outputs' limit).
+    var smsQueued: Int
+
+    static let safe = OutputSnapshot(
+        sirenPattern: "off", sirenOn: false, lamp: nil, exercise: false, lastSpoken: nil, smsSent: 0, smsFailed: 0, smsQueued: 0)
+}
