@@ -150,28 +150,9 @@ struct JSONObjectWriter {
 
     var text: String { "{" + members.joined(separator: ",") + "}" }
 
-    /// JSON string escaping (RFC 8259): quotes, backslashes and control characters; everything
-    /// else, Chinese included, passes through as UTF-8.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// JSON strings (RFC 8259) take the same escapes as TOML basic strings: quotes,
+    /// backslashes and control characters; Chinese text passes through as UTF-8.
+    static func quote(_ text: String) -> String { tomlQuoted(text) }
 }
 
 extension String {
