@@ -54,6 +54,7 @@ $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION): | deps
 test: deps check-imports venv
 	$(SWIFT) build --build-path $(BUILD_DIR) --build-tests
 	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build
+	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
 
 # Replays the shipped typhoon storm through `simulate`: prints the timeline and writes the chart.
 demo: build
