@@ -105,7 +105,13 @@ struct BoardReader {
         }
         let names = Function.allCases.map(\.rawValue)
         var result: [(Function, TableReader)] = []
-        for key in entries.keys.sorted() {
+        // File order, so that of two functions on one line the second written is the one blamed.
+        let keys = entries.keys.sorted { a, b in
+            let lineA = problems.locator.line(for: [.key(section), .key(a)]) ?? Int.max
+            let lineB = problems.locator.line(for: [.key(section), .key(b)]) ?? Int.max
+            return lineA != lineB ? lineA < lineB : a < b
+        }
+        for key in keys {
             let path: TOMLPath = [.key(section), .key(key)]
             let label = "[\(section).\(key)]"
             guard let function = Function(rawValue: key) else {
@@ -131,8 +137,9 @@ struct BoardReader {
             return "\"\(key)\" belongs in [\(other.0).\(key)], not under [\(section)]"
         }
         if key.hasPrefix("lamp_") {
-            return "unknown lamp \"\(key)\": the warning lamps are " + quotedList(BoardOutputFunction.allCases.filter { $0.rawValue.hasPrefix("lamp_") }.map(\.rawValue))
-                + (closestName(to: key, among: names).map { "; did you mean \"\($0)\"?" } ?? "")
+            // No "did you mean": lamp_green is not a typo of lamp_red, it is a lamp we do not have.
+            return "unknown lamp \"\(key)\": the warning lamps are the four level colours, "
+                + quotedList(BoardOutputFunction.allCases.filter { $0.rawValue.hasPrefix("lamp_") }.map(\.rawValue))
         }
         var message = "unknown function \"\(key)\""
         if let suggestion = closestName(to: key, among: names) {
@@ -219,8 +226,14 @@ struct BoardReader {
             case "as_is": .asIs
             default: .pullUp
             }
-            let debounce = reader.duration("debounce", in: BoardLimits.debounceMilliseconds,
+            // The shared hint for a bare number offers s, m and h; a debounce is milliseconds.
+            var debounce: Int64?
+            if case .string(let text)? = reader.entries["debounce"], !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                reader.report("debounce", given: .string(text), "a duration needs a unit: \"\(text)ms\"? (1ms to 1s)")
+            } else {
+                debounce = reader.duration("debounce", in: BoardLimits.debounceMilliseconds,
                                            meaning: "how long a level must hold before it counts; reed switches bounce a few ms")
+            }
             guard let line else { continue }
             inputs[function] = BoardInput(gpio: line, activeLow: activeLow, bias: bias,
                                           debounceMilliseconds: Int(debounce ?? BoardDefaults.debounceMilliseconds))
