@@ -110,6 +110,11 @@ enum BoardLoader {
     /// The board files in `directory`, by name. Files that do not check are listed with their
     /// problem count rather than hidden: a technician looking for a board should see it is there.
     static func list(directory: String) throws(ConfigurationError) -> [BoardListing] {
+        try listWithOmittedCount(directory: directory).listings
+    }
+
+    /// The listing, and how many board files were left out beyond `BoardLimits.boardFilesMax`.
+    static func listWithOmittedCount(directory: String) throws(ConfigurationError) -> (listings: [BoardListing], omittedCount: Int) {
         let entries: [String]
         do {
             entries = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -129,7 +134,7 @@ enum BoardLoader {
                 listings.append(BoardListing(name: nameFromFile, description: "", file: path, problemCount: error.problems.count))
             }
         }
-        return listings
+        return (listings, max(files.count - BoardLimits.boardFilesMax, 0))
     }
 
     /// `raspberry-pi-4` for `…/raspberry-pi-4.toml`; nil for a file not named `*.toml`.

@@ -32,8 +32,9 @@ struct ListBoards: ParsableCommand {
             throw ExitCode(1)
         }
         let listings: [BoardListing]
+        let omittedCount: Int
         do {
-            listings = try BoardLoader.list(directory: directory.path)
+            (listings, omittedCount) = try BoardLoader.listWithOmittedCount(directory: directory.path)
         } catch {
             printError(error.description)
             throw ExitCode(1)
@@ -51,6 +52,9 @@ struct ListBoards: ParsableCommand {
             } else {
                 print("  \(padded)  \(listing.description)  [\(listing.file)]")
             }
+        }
+        if omittedCount > 0 {
+            print("  … and \(omittedCount) more board files not listed (at most \(BoardLimits.boardFilesMax)): is this the right directory?")
         }
         if !listings.contains(where: { $0.name == BoardLoader.simulatedName }) {
             print("  \(BoardLoader.simulatedName.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  the simulated board (built in)")
