@@ -199,6 +199,13 @@ enum BoardFixtures {
         #expect(misnamed.first?.allowed.hasPrefix("must be the file's name without .toml (\"other\")") == true)
     }
 
+    @Test func aMissingNameAsksForTheFilesName() {
+        let problems = BoardFixtures.problems(BoardFixtures.replacing("name = \"test-board\"\n", with: ""))
+        #expect(problems.map(\.description) == [
+            "test-board.toml:1: [board] name: missing; the board's name, as `--board NAME` gives it and the file is named, e.g. name = \"test-board\""
+        ])
+    }
+
     @Test func voicePortsNeedAModelAndOnlyBusesHaveADirection() {
         let text = BoardFixtures.minimal + "[serial.voice]\ndevice = \"/dev/ttyS4\"\ndirection = \"rts\"\n"
         let problems = BoardFixtures.problems(text)

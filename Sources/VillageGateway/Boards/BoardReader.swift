@@ -52,7 +52,9 @@ struct BoardReader {
         }
         let reader = TableReader(entries: entries, path: [.key("board")], label: "[board]", problems: problems)
         reader.reportUnknownKeys(known: ["name", "description", "source", "simulated"])
-        if let name = reader.identifier("name", what: nameFromFile ?? "raspberry-pi-4") {
+        if !reader.has("name") {
+            reader.missing("name", "the board's name, as `--board NAME` gives it and the file is named, e.g. name = \"\(nameFromFile ?? "raspberry-pi-4")\"")
+        } else if let name = reader.identifier("name", what: nameFromFile ?? "raspberry-pi-4") {
             board.name = name
             if let nameFromFile, nameFromFile != name {
                 reader.report("name", given: .string(name),
