@@ -12,13 +12,24 @@ enum ConfigurationLoader {
 
     /// Checks `text`; `file` names it in problems.
     static func parse(text: String, file: String) throws(ConfigurationError) -> GatewayConfiguration {
+        let document = try parseDocument(text: text, file: file, what: "a configuration")
+        let problems = ProblemCollector(file: file, locator: document.locator)
+        let configuration = ConfigurationReader(root: document.root, problems: problems).read()
+        guard problems.isEmpty else { throw ConfigurationError(problems: problems.problems) }
+        return configuration
+    }
+
+    /// The TOML document in `text` with the lines of its keys, or the one problem that stops it
+    /// being read at all (too big, a NUL byte, a syntax error). Shared by gateway.toml and the
+    /// board files, so both speak of their mistakes the same way; `what` names the kind of file.
+    static func parseDocument(text: String, file: String, what: String) throws(ConfigurationError) -> (root: TOMLNode, locator: TOMLLineLocator) {
         func fail(line: Int?, column: Int? = nil, _ message: String) -> ConfigurationError {
             ConfigurationError(problems: [
                 ConfigurationProblem(file: file, line: line, column: column, key: "", given: nil, allowed: message)
             ])
         }
         guard text.utf8.count <= ConfigurationLimits.fileBytesMax else {
-            throw fail(line: nil, "the file is \(text.utf8.count) bytes; a configuration is at most \(ConfigurationLimits.fileBytesMax) bytes: is this the right file?")
+            throw fail(line: nil, "the file is \(text.utf8.count) bytes; \(what) is at most \(ConfigurationLimits.fileBytesMax) bytes: is this the right file?")
         }
         // TOMLKit hands the text to C as a NUL-terminated string: a NUL would silently cut the
         // file short, so it is refused here, at its line.
@@ -42,10 +53,7 @@ enum ConfigurationLoader {
             throw fail(line: nil, "TOML syntax error: \(error)")
         }
 
-        let problems = ProblemCollector(file: file, locator: TOMLLineLocator(text: body))
-        let configuration = ConfigurationReader(root: TOMLNode(table), problems: problems).read()
-        guard problems.isEmpty else { throw ConfigurationError(problems: problems.problems) }
-        return configuration
+        return (TOMLNode(table), TOMLLineLocator(text: body))
     }
 
     /// The likely cause of a TOML syntax error, in a technician's words; "" when there is no

@@ -1,4 +1,5 @@
 // The schema of gateway.toml: every key, its default, its bounds, and the checks across tables.
+import Drivers
 import WarningLogic
 
 /// Reads the parsed document section by section. Every mistake goes to `problems`; where a
@@ -17,7 +18,7 @@ struct ConfigurationReader {
     static let sections: [(name: String, written: String)] = [
         ("station", "[station]"), ("logic", "[logic]"), ("acknowledgement", "[acknowledgement]"),
         ("sensor", "[[sensor]]"), ("rule", "[[rule]]"), ("combined_rule", "[[combined_rule]]"),
-        ("contact", "[[contact]]"), ("outputs", "[outputs.<level>]"),
+        ("contact", "[[contact]]"), ("outputs", "[outputs.<level>]"), ("buses", "[buses.<name>]"),
     ]
 
     // MARK: defaults (named once: the reader and the effective configuration both use them)
@@ -31,6 +32,14 @@ struct ConfigurationReader {
         static let sirenOnMilliseconds: Int64 = 2_000
         static let sirenOffMilliseconds: Int64 = 3_000
         static let contactOrder = 1
+        static let bus = BusConfiguration()
+        static let modbusBus = "rs485"
+        static let modbusFunction = ModbusReadFunction.holdingRegisters
+        static let modbusPollEveryMilliseconds: Int64 = 10_000
+        /// Long enough for a full warning cycle to be heard across the village, short enough
+        /// that a typical siren (rated for a few minutes' duty) does not overheat.
+        static let sirenMaxOnMilliseconds: Int64 = 5 * 60_000
+        static let sirenRestMilliseconds: Int64 = 60_000
     }
 
     /// The unit each kind reports in; thresholds and ranges are written in it.
@@ -46,13 +55,15 @@ struct ConfigurationReader {
         reportUnknownSections()
         let station = readStation()
         let logic = readLogic()
-        let sensorResult = readSensors()
+        var hardware = HardwareConfiguration()
+        let sensorResult = readSensors(hardware: &hardware)
         let ruleResult = readRules(sensors: sensorResult.known)
         let combinedRules = readCombinedRules(rules: ruleResult.known, usedIds: ruleResult.ids)
         let contacts = readContacts()
         // When [[contact]] itself is written wrongly, that is the problem to report, not its effect.
         let acknowledgement = readAcknowledgement(contactCount: root["contact"] == nil ? 0 : max(contacts.count, 1))
-        let outputs = readOutputs()
+        let outputs = readOutputs(hardware: &hardware)
+        hardware.buses = readBuses(usedBy: hardware.modbusSensors)
         return GatewayConfiguration(engine: EngineConfiguration(
             station: station,
             sensors: sensorResult.sensors,
@@ -62,7 +73,7 @@ struct ConfigurationReader {
             contacts: contacts,
             acknowledgement: acknowledgement,
             outputs: outputs
-        ))
+        ), hardware: hardware)
     }
 
     private func reportUnknownSections() {
@@ -88,7 +99,7 @@ struct ConfigurationReader {
     }
 
     /// The table `[name]`, or nil (reported) when it is written as something else.
-    private func table(_ name: String, required: String?) -> TableReader? {
+    func table(_ name: String, required: String?) -> TableReader? {
         guard let node = root[name] else {
             if let required {
                 problems.report(at: nil, key: "[\(name)]", given: nil, "missing; " + required)
@@ -231,7 +242,7 @@ struct ConfigurationReader {
 
     private static let sensorKeys = [
         "id", "kind", "unit", "mm_per_tip", "range", "stale_after", "read_failures_max", "baseline", "steady_rate",
-        "tangent_span",
+        "tangent_span", "input", "modbus",
     ]
 
     /// Which kinds each kind-specific key belongs to.
@@ -243,9 +254,11 @@ struct ConfigurationReader {
         "baseline": [.displacement],
         "steady_rate": [.displacement],
         "tangent_span": [.displacement],
+        "input": [.rainGauge],
+        "modbus": [.waterLevel, .displacement],
     ]
 
-    private func readSensors() -> (sensors: [SensorConfiguration], known: [String: KnownSensor]) {
+    private func readSensors(hardware: inout HardwareConfiguration) -> (sensors: [SensorConfiguration], known: [String: KnownSensor]) {
         let readers = arrayOfTables("sensor", countMax: ConfigurationLimits.sensorsMax)
         if readers.isEmpty, root["sensor"] == nil || root["sensor"]?.isEmptyArray == true {
             problems.report(at: root["sensor"] == nil ? nil : [.key("sensor")], key: "[[sensor]]", given: nil,
@@ -254,6 +267,7 @@ struct ConfigurationReader {
         var sensors: [SensorConfiguration] = []
         var known: [String: KnownSensor] = [:]
         var firstPathById: [String: TOMLPath] = [:]
+        var wiring = SensorWiring()
         for var reader in readers {
             let id = reader.identifier("id", what: "rain1")
             if let id {
@@ -270,6 +284,10 @@ struct ConfigurationReader {
                 : { reader.missing("kind", "one of \(quotedList(SensorKind.allCases.map(\.rawValue)))"); return nil }()
             let kind = kindName.flatMap(SensorKind.init(rawValue:))
             let sensor = readSensor(reader, id: id ?? "", kind: kind)
+            if let kind {
+                readSensorWiring(reader, id: id, kind: kind, staleAfterMilliseconds: sensor.staleAfterMilliseconds,
+                                 wiring: &wiring, hardware: &hardware)
+            }
             if let id, known[id] == nil {
                 known[id] = KnownSensor(kind: kind, steadyRateIsSet: sensor.steadyRateMillimetersPerDay != nil,
                                         rangeMinimum: sensor.rangeMinimum, rangeMaximum: sensor.rangeMaximum)
@@ -671,7 +689,7 @@ struct ConfigurationReader {
 
     // MARK: [outputs.<level>]
 
-    private func readOutputs() -> [WarningLevel: LevelOutputs] {
+    private func readOutputs(hardware: inout HardwareConfiguration) -> [WarningLevel: LevelOutputs] {
         guard let outputsReader = table("outputs", required: nil) else { return [:] }
         let levelNames = WarningLevel.allCases.map(\.name)
         outputsReader.reportUnknownKeys(known: levelNames)
@@ -684,7 +702,7 @@ struct ConfigurationReader {
                 continue
             }
             let reader = TableReader(entries: entries, path: outputsReader.path + [.key(level.name)], label: label, problems: problems)
-            reader.reportUnknownKeys(known: ["siren", "siren_on", "siren_off", "lamp", "message", "repeat_every"])
+            reader.reportUnknownKeys(known: ["siren", "siren_on", "siren_off", "siren_max_on", "siren_rest", "lamp", "message", "repeat_every"])
             var siren = SirenPattern.off
             let sirenNames = ["off", "continuous", "intermittent"]
             let sirenName = reader.has("siren") ? reader.choice("siren", among: sirenNames) : nil
@@ -704,6 +722,9 @@ struct ConfigurationReader {
                 for key in ["siren_on", "siren_off"] where reader.has(key) {
                     reader.report(key, given: reader.entries[key], "only for siren = \"intermittent\"; here siren = \"\(sirenName)\"")
                 }
+            }
+            if let protection = readSirenProtection(reader, siren: siren, sirenName: sirenName) {
+                hardware.sirenProtection[level] = protection
             }
             let lamp = reader.choice("lamp", among: LampColour.allCases.map(\.rawValue)).flatMap(LampColour.init(rawValue:))
             var message = ""

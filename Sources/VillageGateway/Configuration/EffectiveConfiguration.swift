@@ -45,6 +45,8 @@ enum EffectiveConfiguration {
         out.entry("escalations_max", String(acknowledgement.escalationsMax),
                   isDefault: acknowledgement.escalationsMax == acknowledgementDefaults.escalationsMax)
 
+        let hardware = configuration.hardware
+        var rainGaugeIndex = 0
         for sensor in engine.sensors {
             out.blank()
             out.header("[[sensor]]")
@@ -56,6 +58,14 @@ enum EffectiveConfiguration {
                 if let micrometres = sensor.micrometersPerTip {
                     out.entry("mm_per_tip", tomlNumber(Double(micrometres) / 1000))
                 }
+                if let input = hardware.rainGaugeInputs[sensor.id] {
+                    // Unwritten, gauges take rain_gauge then rain_gauge_2 in file order.
+                    let byOrder: BoardInputFunction = rainGaugeIndex == 0 ? .rainGauge : .rainGauge2
+                    out.entry("input", tomlQuoted(input.rawValue), isDefault: input == byOrder)
+                } else {
+                    out.comment("input not set: both rain-gauge inputs are taken; readings only from a scenario")
+                }
+                rainGaugeIndex += 1
             case .waterLevel, .displacement:
                 if let minimum = sensor.rangeMinimum, let maximum = sensor.rangeMaximum {
                     out.entry("range", "[\(tomlNumber(minimum)), \(tomlNumber(maximum))]")
@@ -69,6 +79,11 @@ enum EffectiveConfiguration {
                 }
                 out.entry("read_failures_max", String(sensor.readFailuresMax),
                           isDefault: sensor.readFailuresMax == Defaults.readFailuresMax)
+                if let modbus = hardware.modbusSensors[sensor.id] {
+                    out.entry("modbus", renderModbus(modbus))
+                } else {
+                    out.comment("modbus not set: readings come only from a scenario (simulate, --board sim)")
+                }
                 if sensor.kind == .displacement {
                     if let baseline = sensor.displacementBaseline {
                         out.entry("baseline", tomlNumber(baseline))
@@ -84,6 +99,19 @@ enum EffectiveConfiguration {
                               isDefault: sensor.tangentSpanMilliseconds == Defaults.tangentSpanMilliseconds)
                 }
             }
+        }
+
+        for name in hardware.buses.keys.sorted() {
+            guard let bus = hardware.buses[name] else { continue }
+            let defaults = Defaults.bus
+            out.blank()
+            out.header("[buses.\(name)]")
+            out.entry("baud", String(bus.baudRate), isDefault: bus.baudRate == defaults.baudRate)
+            out.entry("parity", tomlQuoted(bus.parity.rawValue), isDefault: bus.parity == defaults.parity)
+            out.entry("stop_bits", String(bus.stopBits), isDefault: bus.stopBits == defaults.stopBits)
+            out.entry("timeout", tomlQuoted(formatDuration(Int64(bus.timeoutMilliseconds))),
+                      isDefault: bus.timeoutMilliseconds == defaults.timeoutMilliseconds)
+            out.entry("retries_max", String(bus.retriesMax), isDefault: bus.retriesMax == defaults.retriesMax)
         }
 
         for rule in engine.rules {
@@ -131,6 +159,12 @@ enum EffectiveConfiguration {
                 out.entry("siren_on", tomlQuoted(formatDuration(on)), isDefault: on == Defaults.sirenOnMilliseconds)
                 out.entry("siren_off", tomlQuoted(formatDuration(off)), isDefault: off == Defaults.sirenOffMilliseconds)
             }
+            if let protection = hardware.sirenProtection[level] {
+                out.entry("siren_max_on", tomlQuoted(formatDuration(protection.maxOnMilliseconds)),
+                          isDefault: protection.maxOnMilliseconds == Defaults.sirenMaxOnMilliseconds)
+                out.entry("siren_rest", tomlQuoted(formatDuration(protection.restMilliseconds)),
+                          isDefault: protection.restMilliseconds == Defaults.sirenRestMilliseconds)
+            }
             if let lamp = outputs.lamp {
                 out.entry("lamp", tomlQuoted(lamp.rawValue))
             } else {
@@ -145,6 +179,21 @@ enum EffectiveConfiguration {
         }
         return out.text
     }
+}
+
+/// `{ bus = "rs485", slave = 3, … }` with every key written, word_order only for 32-bit types.
+private func renderModbus(_ modbus: ModbusSensorConfiguration) -> String {
+    let decoding = modbus.decoding
+    var parts = [
+        "bus = \(tomlQuoted(modbus.bus))", "slave = \(modbus.slaveID)", "function = \(modbus.function.functionCode)",
+        "register = \(modbus.register)", "type = \(tomlQuoted(decoding.type.rawValue))",
+    ]
+    if decoding.type.registerCount > 1 { parts.append("word_order = \(tomlQuoted(decoding.wordOrder.rawValue))") }
+    parts += [
+        "byte_order = \(tomlQuoted(decoding.byteOrder.rawValue))", "scale = \(tomlNumber(decoding.scale))",
+        "offset = \(tomlNumber(decoding.offset))", "poll_every = \(tomlQuoted(formatDuration(modbus.pollEveryMilliseconds)))",
+    ]
+    return "{ " + parts.joined(separator: ", ") + " }"
 }
 
 /// Lines of TOML, built in order.

@@ -5,6 +5,10 @@ import WarningLogic
 struct GatewayConfiguration: Sendable, Equatable {
     /// Sensors, rules, levels and outputs: what the warning engine needs.
     var engine: EngineConfiguration
+    /// How sensors are read and buses framed, which input each rain gauge is, how the siren is
+    /// spared: what the inputs and outputs need beyond the engine. Where things are wired is the
+    /// board file's business (`BoardDescription`).
+    var hardware = HardwareConfiguration()
 }
 
 /// Bounds on the configuration: a box runs for years unattended, so nothing read from the file
@@ -30,4 +34,12 @@ enum ConfigurationLimits {
     /// (the engine keeps this much history per sensor).
     static let measureSpanMillisecondsMin: Int64 = 60_000
     static let measureSpanMillisecondsMax: Int64 = 7 * 86_400_000
+    /// Rain gauges the boards can wire: inputs rain_gauge and rain_gauge_2.
+    static let rainGaugesMax = 2
+    /// Modbus polls: from a second (a slave answers in tens of ms) to an hour (slower is not
+    /// monitoring a slope in rain).
+    static let modbusPollEveryMilliseconds: ClosedRange<Int64> = 1_000...3_600_000
+    /// Siren protection bounds: at least 10 s either way (shorter is a flicker, not a warning),
+    /// at most an hour.
+    static let sirenProtectionMilliseconds: ClosedRange<Int64> = 10_000...3_600_000
 }
