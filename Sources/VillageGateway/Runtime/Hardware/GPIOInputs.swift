@@ -12,7 +12,7 @@ struct HardwareInputError: Error, CustomStringConvertible, Equatable {
 
 /// Shared by the GPIO inputs: a driver object may be waited on by one thread only, so `run`
 /// may be called once.
-private final class RunOnce: @unchecked Sendable {
+final class RunOnce: @unchecked Sendable {
     private let lock = NSLock()
     private var ran = false
 
