@@ -63,7 +63,7 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
             voiceRunner = nil
         }
         if let modem {
-            let worker = SMSWorker(modem: modem, logger: logger)
+            let worker = SMSWorker(modem: modem, clock: smsClock, logger: logger)
             sms = worker
             smsRunner = WorkerRunner(name: "sms", worker: worker, clock: smsClock, driving: driving)
         } else {

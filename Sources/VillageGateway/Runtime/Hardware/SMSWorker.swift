@@ -106,13 +106,17 @@ final class SMSWorker: SteppedWorker {
     private var published = SMSStatus()
 
     private let modem: Modem
+    /// The worker's own clock: a retry waits from the end of the failed attempt (which may
+    /// have taken the modem's full 60 s), not from its start.
+    private let clock: any MonotonicClock
     private let logger: Logger
     /// The modem is (re)configured before the first message and after a transport failure or
     /// timeout (it may have been power-cycled and lost PDU mode).
     private var modemNeedsConfiguring = true
 
-    init(modem: Modem, logger: Logger) {
+    init(modem: Modem, clock: any MonotonicClock, logger: Logger) {
         self.modem = modem
+        self.clock = clock
         self.logger = logger
     }
 
@@ -167,8 +171,9 @@ final class SMSWorker: SteppedWorker {
             case .transport, .timedOut: modemNeedsConfiguring = true
             default: break
             }
+            let failedAt = clock.nowMilliseconds()
             lock.lock()
-            let gaveUp = queue.failed(nowMilliseconds: now, attemptsMax: Self.attemptsMax) { attempts in
+            let gaveUp = queue.failed(nowMilliseconds: failedAt, attemptsMax: Self.attemptsMax) { attempts in
                 permanent ? nil : Self.retryDelayMilliseconds(afterAttempts: attempts)
             }
             if gaveUp { published.failed += 1 }
@@ -180,7 +185,7 @@ final class SMSWorker: SteppedWorker {
                 logger.error("SMS failed; will retry", metadata: ["to": "\(sms.contact.name)", "error": "\(error)"])
             }
         }
-        return now  // look at the queue again at once
+        return clock.nowMilliseconds()  // look at the queue again at once
     }
 
     func finish() {}
