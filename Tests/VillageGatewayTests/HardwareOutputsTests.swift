@@ -303,3 +303,34 @@ import WarningLogic
         }
     }
 }
+
+@Suite struct HardwareVoiceSplitTests {
+    @Test func aLongAnnouncementIsSpokenInPartsCutAfterPunctuation() async throws {
+        let board = try SimulatedBoardHardware(sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 60_000, driving: .manual)
+        // SYN6288 takes 200 bytes of text in a frame: 100 UTF-16 units; this message has 185.
+        let sentence = "黄坑村河道水位已超过警戒水位，山洪即将到来，"
+        let message = String(repeating: sentence, count: 8) + "请立即向高处转移。"
+        await board.outputs.perform([.broadcast(message: message, exercise: false)], at: Timestamp(millisecondsSinceUnixEpoch: 0))
+        var now: Int64 = 0
+        while board.spokenTexts.joined() != message && now < 120_000 {
+            board.voiceModule.speaking = false
+            now += VoiceWorker.busyPollMilliseconds
+            for clock in [board.voiceClock] where clock.nanoseconds < now * 1_000_000 {
+                clock.advance(nanoseconds: now * 1_000_000 - clock.nanoseconds)
+            }
+            board.outputs.stepManually()
+        }
+        #expect(board.spokenTexts.joined() == message)
+        #expect(board.spokenTexts.count > 1)
+        #expect(board.spokenTexts.dropLast().allSatisfy { $0.hasSuffix("，") })
+        #expect(board.outputs.voiceStatus?.failed == 0)
+    }
+
+    @Test func splittingKeepsEveryCharacterAndTheBound() {
+        let text = String(repeating: "无标点的很长的一段话", count: 5)
+        let parts = VoiceWorker.split(text, utf16UnitsMax: 12)
+        #expect(parts.joined() == text)
+        #expect(parts.allSatisfy { $0.utf16.count <= 12 })
+        #expect(VoiceWorker.split("短句。", utf16UnitsMax: 12) == ["短句。"])
+    }
+}

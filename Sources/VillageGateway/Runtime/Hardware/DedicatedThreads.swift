@@ -19,6 +19,7 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
     private var waiter: CheckedContinuation<Event.Kind?, Never>?
     private var producerFinished = false
     private var cancelled = false
+    private var finishWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(capacity: Int) {
         precondition(capacity >= 1, "a queue holds at least one event")
@@ -69,9 +70,26 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         producerFinished = true
+        for finishWaiter in finishWaiters { finishWaiter.resume() }
+        finishWaiters.removeAll()
         if items.isEmpty, let waiter {
             self.waiter = nil
             waiter.resume(returning: nil)
+        }
+    }
+
+    /// Async side: returns once the producing thread has ended (after `cancel`, within its
+    /// current driver call: a GPIO wait slice or one Modbus transaction), so the line or port
+    /// it owned is released when the input's `run` returns and a restarted input can open it.
+    func producerEnded() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            defer { condition.unlock() }
+            if producerFinished {
+                continuation.resume()
+            } else {
+                finishWaiters.append(continuation)
+            }
         }
     }
 

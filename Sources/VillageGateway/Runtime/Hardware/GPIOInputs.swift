@@ -85,6 +85,7 @@ final class TipCounterInput: GatewayInput, @unchecked Sendable {
             if case .tips(_, let count) = kind { update { $0.tipsSubmitted += count } }
         }
         queue.cancel()
+        await queue.producerEnded()
         let undelivered = queue.pendingTipCount
         if undelivered > 0 {
             logger.critical("stopping with tips not handed to the engine", metadata: ["sensor": "\(sensorId)", "tips": "\(undelivered)"])
@@ -202,6 +203,7 @@ final class ButtonInput: GatewayInput, @unchecked Sendable {
             await sink.submit(Event(time: clock.now(), kind: kind))
         }
         queue.cancel()
+        await queue.producerEnded()
         if let error = failure.error {
             throw HardwareInputError(description: "\(inputDescription) stopped: \(error)")
         }

@@ -162,6 +162,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
             await sink.submit(Event(time: clock.now(), kind: kind))
         }
         queue.cancel()
+        await queue.producerEnded()
     }
 
     /// The bus thread: open, poll on schedule, and on a port failure report and reopen. Ends

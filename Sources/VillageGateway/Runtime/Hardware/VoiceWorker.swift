@@ -125,6 +125,16 @@ final class VoiceWorker: SteppedWorker {
             attempts = 0
             taken(message, spoken: true)
             return now
+        } catch .textTooLong(_, let bytesMax) where bytesMax >= 2 * Self.splitUnitsMin {
+            // A long warning is spoken in parts rather than not at all (text goes to the module
+            // as UTF-16: two bytes per unit).
+            let parts = Self.split(message, utf16UnitsMax: bytesMax / 2)
+            logger.notice("announcement too long for the module; speaking it in parts", metadata: ["parts": "\(parts.count)"])
+            lock.lock()
+            if queue.first == message { queue.replaceSubrange(0..<1, with: parts) }
+            published.queued = queue.count
+            lock.unlock()
+            return now
         } catch {
             attempts += 1
             let permanent: Bool = switch error {
@@ -141,6 +151,42 @@ final class VoiceWorker: SteppedWorker {
             notBeforeMilliseconds = now + Self.retryAfterFailureMilliseconds
             return notBeforeMilliseconds
         }
+    }
+
+    /// Parts shorter than this are not worth a module frame; below it a too-long text is given up.
+    static let splitUnitsMin = 8
+    /// Bounds the parts of one announcement (a message that needs more is a configuration mistake).
+    static let splitPartsMax = 16
+
+    /// Cuts `text` into parts of at most `utf16UnitsMax` UTF-16 units, after punctuation where
+    /// possible, so each part is a phrase a villager can follow.
+    static func split(_ text: String, utf16UnitsMax: Int) -> [String] {
+        precondition(utf16UnitsMax >= splitUnitsMin, "parts of at least \(splitUnitsMin) units")
+        let breaks: Set<Character> = ["，", "。", "；", "！", "？", "、", "：", ",", ".", ";", "!", "?", " "]
+        var parts: [String] = []
+        var rest = Substring(text)
+        while !rest.isEmpty && parts.count < splitPartsMax {
+            if rest.utf16.count <= utf16UnitsMax {
+                parts.append(String(rest))
+                break
+            }
+            // The longest prefix that fits, cut after its last punctuation if it has one.
+            var end = rest.startIndex
+            var units = 0
+            var lastBreak: Substring.Index?
+            for index in rest.indices {
+                let characterUnits = rest[index].utf16.count
+                if units + characterUnits > utf16UnitsMax { break }
+                units += characterUnits
+                end = rest.index(after: index)
+                if breaks.contains(rest[index]) { lastBreak = end }
+            }
+            let cut = lastBreak ?? end
+            guard cut > rest.startIndex else { break }  // one character longer than a part
+            parts.append(String(rest[..<cut]))
+            rest = rest[cut...]
+        }
+        return parts
     }
 
     private func moduleBusy(now: Int64) throws(VoiceError) -> Bool {
