@@ -1,0 +1,177 @@
+// The box's outputs over real (or simulated) drivers: relays, voice and SMS, each owned by a
+// worker on its own thread, so a 60 s SMS never delays the siren pattern or the engine.
+import Foundation
+import Drivers
+import Logging
+import WarningLogic
+
+struct HardwareSetupError: Error, CustomStringConvertible, Equatable {
+    var description: String
+}
+
+final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
+    /// How long `enterSafeState` waits for the relay and voice workers to confirm (SIGTERM must
+    /// leave the siren off within one second).
+    static let safeStateConfirmMillisecondsMax: Int64 = 1_000
+    static let safeStateConfirmPollMilliseconds: Int64 = 5
+    /// How long `shutdown` waits for each worker thread to leave its hardware safe.
+    static let workerStopMillisecondsMax: Int64 = 2_000
+
+    let sirenMaxOnMilliseconds: Int64
+    let sirenRestMilliseconds: Int64
+    let driving: OutputDriving
+    private let relays: RelayWorker
+    private let voice: VoiceWorker?
+    private let sms: SMSWorker?
+    private let relayRunner: WorkerRunner
+    private let voiceRunner: WorkerRunner?
+    private let smsRunner: WorkerRunner?
+    private let logger: Logger
+
+    /// Takes ownership of the opened drivers: from here on only this object's workers touch
+    /// them. `siren` nil: a box without a siren (lamps only). `voice`/`modem` nil: none wired
+    /// (broadcasts and SMS are then logged as not carried out). Each worker reads its own clock
+    /// (`SystemMonotonicClock` on the box; the twins' `SimulatedClock` in the tests). Threads
+    /// start at once with `.dedicatedThreads`; with `.manual` nothing runs until asked.
+    init(
+        siren: (any GPIOOutput)?, lamps: [LampColour: any GPIOOutput], voice: VoiceDevice?, modem: Modem?,
+        sirenMaxOnMilliseconds: Int64, sirenRestMilliseconds: Int64,
+        relayClock: any MonotonicClock = SystemMonotonicClock(), voiceClock: any MonotonicClock = SystemMonotonicClock(),
+        smsClock: any MonotonicClock = SystemMonotonicClock(),
+        driving: OutputDriving = .dedicatedThreads, logger: Logger = Logger(label: "village-gateway.outputs")
+    ) throws(HardwareSetupError) {
+        guard sirenMaxOnMilliseconds > 0 else {
+            throw HardwareSetupError(description: "siren_max_on is \(sirenMaxOnMilliseconds) ms; it must be positive (the siren's longest stretch on)")
+        }
+        guard sirenRestMilliseconds >= 0 else {
+            throw HardwareSetupError(description: "siren_rest is \(sirenRestMilliseconds) ms; it must not be negative")
+        }
+        self.sirenMaxOnMilliseconds = sirenMaxOnMilliseconds
+        self.sirenRestMilliseconds = sirenRestMilliseconds
+        self.driving = driving
+        self.logger = logger
+        relays = RelayWorker(
+            siren: siren, lamps: lamps, sirenMaxOnMilliseconds: sirenMaxOnMilliseconds, sirenRestMilliseconds: sirenRestMilliseconds,
+            logger: logger)
+        relayRunner = WorkerRunner(name: "relays", worker: relays, clock: relayClock, driving: driving)
+        if let voice {
+            let worker = VoiceWorker(device: voice, logger: logger)
+            self.voice = worker
+            voiceRunner = WorkerRunner(name: "voice", worker: worker, clock: voiceClock, driving: driving)
+        } else {
+            self.voice = nil
+            voiceRunner = nil
+        }
+        if let modem {
+            let worker = SMSWorker(modem: modem, clock: smsClock, logger: logger)
+            sms = worker
+            smsRunner = WorkerRunner(name: "sms", worker: worker, clock: smsClock, driving: driving)
+        } else {
+            sms = nil
+            smsRunner = nil
+        }
+        for runner in runners { runner.start() }
+    }
+
+    private var runners: [WorkerRunner] { [relayRunner] + [voiceRunner, smsRunner].compactMap { $0 } }
+
+    func perform(_ actions: [Action], at time: Timestamp) async {
+        performNow(actions)
+    }
+
+    /// `perform` without the suspension point, for callers on a thread.
+    func performNow(_ actions: [Action]) {
+        var relaysChanged = false
+        var voiceChanged = false
+        var smsChanged = false
+        for action in actions {
+            switch action {
+            case .setSiren(let pattern, let exercise):
+                relays.request(siren: pattern, exercise: exercise)
+                relaysChanged = true
+            case .setLamp(let lamp, let exercise):
+                relays.request(lamp: lamp, exercise: exercise)
+                relaysChanged = true
+            case .broadcast(let message, _):
+                // The engine already marks drill broadcasts (【演练】); spoken as given.
+                guard let voice else {
+                    logger.error("broadcast not spoken: no voice module is configured", metadata: ["message": "\(message)"])
+                    continue
+                }
+                voice.request(speak: message)
+                voiceChanged = true
+            case .sendSMS(let message):
+                guard let sms else {
+                    logger.critical("SMS not sent: no modem is configured", metadata: ["to": "\(message.contact.name)", "text": "\(message.text)"])
+                    continue
+                }
+                sms.request(send: message)
+                smsChanged = true
+            case .levelChanged, .enqueueReport:
+                continue  // the runtime logs and stores these
+            }
+        }
+        if relaysChanged { relayRunner.wake() }
+        if voiceChanged { voiceRunner?.wake() }
+        if smsChanged { smsRunner?.wake() }
+    }
+
+    func enterSafeState() async {
+        let relayRequest = relays.requestSafeState()
+        let voiceRequest = voice?.requestStop()
+        relayRunner.wake()
+        voiceRunner?.wake()
+        var waitedMilliseconds: Int64 = 0
+        while !safeStateConfirmed(relayRequest: relayRequest, voiceRequest: voiceRequest) {
+            guard waitedMilliseconds < Self.safeStateConfirmMillisecondsMax else {
+                logger.critical(
+                    "outputs did not confirm the safe state in time",
+                    metadata: ["waited-ms": "\(waitedMilliseconds)", "relays-confirmed": "\(relays.status.safeStatesApplied >= relayRequest)"])
+                return
+            }
+            try? await Task.sleep(nanoseconds: UInt64(Self.safeStateConfirmPollMilliseconds) * 1_000_000)
+            waitedMilliseconds += Self.safeStateConfirmPollMilliseconds
+        }
+    }
+
+    private func safeStateConfirmed(relayRequest: Int, voiceRequest: Int?) -> Bool {
+        guard relays.status.safeStatesApplied >= relayRequest else { return false }
+        if let voice, let voiceRequest { return voice.currentStatus.stopsApplied >= voiceRequest }
+        return true
+    }
+
+    func snapshot() async -> OutputSnapshot { currentSnapshot() }
+
+    func currentSnapshot() -> OutputSnapshot {
+        let relay = relays.status
+        let voiceStatus = voice?.currentStatus
+        let smsStatus = sms?.status
+        return OutputSnapshot(
+            sirenPattern: relay.sirenPattern.description, sirenOn: relay.sirenOn, lamp: relay.lamp?.rawValue,
+            exercise: relay.exercise, lastSpoken: voiceStatus?.lastSpoken, smsSent: smsStatus?.sent ?? 0,
+            smsFailed: smsStatus?.failed ?? 0, smsQueued: smsStatus?.queued ?? 0)
+    }
+
+    /// Counters beyond the snapshot, for `status` and the health report.
+    var relayStatus: RelayStatus { relays.status }
+    var voiceStatus: VoiceStatus? { voice?.currentStatus }
+    var smsStatus: SMSStatus? { sms?.status }
+
+    /// Manual driving: runs every worker at its clock's now (after a test advanced the
+    /// simulated clock); returns the earliest next deadline.
+    @discardableResult
+    func stepManually() -> Int64? {
+        runners.compactMap { $0.stepManually() }.min()
+    }
+
+    /// Stops the worker threads, each leaving its hardware safe (relays off, speech stopped).
+    /// Call once, at exit, after `enterSafeState`. Queued SMS are not sent.
+    func shutdown() {
+        for runner in runners where !runner.stop(timeoutMilliseconds: Self.workerStopMillisecondsMax) {
+            logger.critical("output worker did not stop in time", metadata: ["worker": "\(runner.name)"])
+        }
+        if let queued = sms?.status.queued, queued > 0 {
+            logger.critical("stopping with SMS not sent", metadata: ["queued": "\(queued)"])
+        }
+    }
+}

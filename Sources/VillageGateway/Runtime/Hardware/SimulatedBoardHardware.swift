@@ -1,0 +1,73 @@
+// `--board sim` and the tests: the real HardwareOutputs over the Drivers' simulated twins
+// (relays on a simulated GPIO chip, a simulated TTS module and modem on simulated serial ports).
+import Drivers
+import Logging
+import WarningLogic
+
+/// The twins behind the outputs, kept so the caller can read what the relays did, what was
+/// said and what was sent. Threaded driving: read them only after `outputs.shutdown()` (each
+/// twin belongs to its worker's thread while it runs). Manual driving: read them any time.
+final class SimulatedBoardHardware: @unchecked Sendable {
+    /// The lines the simulated relays sit on (any board's would do; these are fixed so logs and
+    /// tests can name them).
+    static let sirenLineOffset: UInt32 = 20
+    static let lampLineOffsets: [LampColour: UInt32] = [.blue: 21, .yellow: 22, .orange: 23, .red: 24]
+    static let ttsModel: FDModuleModel = .syn6288
+
+    let outputs: HardwareOutputs
+    let relayChip: SimulatedGPIOChip
+    let voiceModule: SimulatedTextToSpeechModule
+    let modem: SimulatedModem
+    /// The clocks of the relays', voice's and modem's twins (each belongs to one worker).
+    let relayClock: SimulatedClock
+    let voiceClock: SimulatedClock
+    let modemClock: SimulatedClock
+
+    /// Builds the outputs. `.dedicatedThreads` (the `run --board sim` case) runs the workers in
+    /// real time, dragging each twin's clock along; `.manual` leaves the clocks to the caller.
+    init(
+        sirenMaxOnMilliseconds: Int64, sirenRestMilliseconds: Int64, driving: OutputDriving,
+        logger: Logger = Logger(label: "village-gateway.outputs")
+    ) throws(HardwareSetupError) {
+        relayClock = SimulatedClock()
+        voiceClock = SimulatedClock()
+        modemClock = SimulatedClock()
+        relayChip = SimulatedGPIOChip(path: "/dev/gpiochip-sim", clock: relayClock)
+        voiceModule = SimulatedTextToSpeechModule(model: Self.ttsModel)
+        modem = SimulatedModem()
+        let siren: any GPIOOutput
+        var lamps: [LampColour: any GPIOOutput] = [:]
+        do throws(GPIOError) {
+            siren = try relayChip.openOutput(GPIOOutputConfiguration(line: .offset(Self.sirenLineOffset), consumer: "siren"))
+            for (colour, offset) in Self.lampLineOffsets {
+                lamps[colour] = try relayChip.openOutput(GPIOOutputConfiguration(line: .offset(offset), consumer: "lamp-\(colour.rawValue)"))
+            }
+        } catch {
+            throw HardwareSetupError(description: "simulated relays: \(error)")
+        }
+        // A worker measures its deadlines on the same clock its twin advances.
+        let voiceWorkerClock: any MonotonicClock = driving == .manual ? voiceClock : RealTimeSimulatedClock(driving: voiceClock)
+        let modemWorkerClock: any MonotonicClock = driving == .manual ? modemClock : RealTimeSimulatedClock(driving: modemClock)
+        let relayWorkerClock: any MonotonicClock = driving == .manual ? relayClock : RealTimeSimulatedClock(driving: relayClock)
+        let voicePort = SimulatedSerialPort(portDescription: "simulated:/dev/ttyVOICE", clock: voiceClock, device: voiceModule)
+        let modemPort = SimulatedSerialPort(portDescription: "simulated:/dev/ttyMODEM", clock: modemClock, device: modem)
+        let tts = FDTextToSpeech(transport: voicePort, clock: voiceWorkerClock, model: Self.ttsModel)
+        let modemDriver = Modem(channel: ATChannel(transport: modemPort, clock: modemWorkerClock))
+        outputs = try HardwareOutputs(
+            siren: siren, lamps: lamps, voice: .textToSpeech(tts), modem: modemDriver,
+            sirenMaxOnMilliseconds: sirenMaxOnMilliseconds, sirenRestMilliseconds: sirenRestMilliseconds,
+            relayClock: relayWorkerClock, voiceClock: voiceWorkerClock, smsClock: modemWorkerClock, driving: driving, logger: logger)
+    }
+
+    /// The siren relay's switches, oldest first (its opening state included).
+    var sirenHistory: [SimulatedOutputChange] { relayChip.outputHistory(offset: Self.sirenLineOffset) }
+
+    func lampHistory(_ colour: LampColour) -> [SimulatedOutputChange] {
+        relayChip.outputHistory(offset: Self.lampLineOffsets[colour] ?? 0)
+    }
+
+    /// What the voice module was asked to say, in order.
+    var spokenTexts: [String] {
+        (0..<voiceModule.spokenTexts.count).compactMap { voiceModule.spokenUnicodeText($0, bigEndian: true) }
+    }
+}
