@@ -11,6 +11,6 @@ struct VillageGatewayCommand: AsyncParsableCommand {
             (offline), drives sirens, lamps, broadcast and SMS, and keeps every report until the \
             county has it.
             """,
-        subcommands: [CheckConfigCommand.self, SimulateCommand.self, PortsCommand.self, ProbeCommand.self]
+        subcommands: [CheckConfigCommand.self, SimulateCommand.self, RunCommand.self, StatusCommand.self, PortsCommand.self, ProbeCommand.self]
     )
 }

@@ -1,0 +1,104 @@
+// What `village-gateway status` shows: published by the engine owner, served on a Unix socket.
+import Foundation
+import Synchronization
+import WarningLogic
+
+/// The running daemon's status, as `status --json` prints it.
+struct DaemonStatus: Codable, Sendable {
+    var stationId: String
+    var stationName: String
+    var board: String
+    var pid: Int32
+    var stateDirectory: String
+    var uptimeSeconds: Int64
+    var utcOffsetMinutes: Int
+    /// The engine's view: level, causes, degraded, latch, each sensor's last reading and counters.
+    var station: StationStatus?
+    var outputs: OutputSnapshot
+    /// The inputs feeding the queue ("scenario scenarios/typhoon-hagupit.csv at 4320× speed").
+    var inputs: [String]
+    var counters: RuntimeCounters
+    var queueLimit: Int
+}
+
+/// The latest status, written by the engine owner after each event and read by the status
+/// server's thread; a lock, not the actor, so a slow client never holds up a decision.
+final class PublishedStatus: Sendable {
+    private struct Latest {
+        var station: StationStatus?
+        var outputs = OutputSnapshot.safe
+        var counters = RuntimeCounters()
+    }
+
+    private let latest = Mutex(Latest())
+    let stationId: String
+    let stationName: String
+    let board: String
+    let stateDirectory: String
+    let inputs: [String]
+    let utcOffsetMinutes: Int
+    private let startedMilliseconds = monotonicMilliseconds()
+
+    init(configuration: EngineConfiguration, board: String, stateDirectory: String, inputs: [String]) {
+        stationId = configuration.station.id
+        stationName = configuration.station.name
+        utcOffsetMinutes = configuration.station.utcOffsetMinutes
+        self.board = board
+        self.stateDirectory = stateDirectory
+        self.inputs = inputs
+    }
+
+    func update(station: StationStatus, outputs: OutputSnapshot, counters: RuntimeCounters) {
+        latest.withLock { $0 = Latest(station: station, outputs: outputs, counters: counters) }
+    }
+
+    func report() -> DaemonStatus {
+        let now = latest.withLock { $0 }
+        return DaemonStatus(
+            stationId: stationId, stationName: stationName, board: board, pid: getpid(), stateDirectory: stateDirectory,
+            uptimeSeconds: (monotonicMilliseconds() - startedMilliseconds) / 1_000, utcOffsetMinutes: utcOffsetMinutes,
+            station: now.station, outputs: now.outputs, inputs: inputs, counters: now.counters, queueLimit: EventQueue.eventsQueuedMax)
+    }
+}
+
+extension DaemonStatus {
+    /// The status for a person at a serial console: fits 80 columns (Chinese names count double).
+    func humanText() -> String {
+        var lines: [String] = []
+        let hours = uptimeSeconds / 3_600
+        let minutes = uptimeSeconds / 60 % 60
+        lines.append("\(stationName) (\(stationId)) · board \(board) · pid \(pid) · up \(hours)h\(minutes)m\(uptimeSeconds % 60)s")
+        guard let station else {
+            lines.append("starting: no decision yet")
+            return lines.joined(separator: "\n")
+        }
+        func time(_ value: Timestamp?) -> String { value.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) } ?? "—" }
+        var level = "Level     \(station.level.name.uppercased()) \(station.level.chineseName)"
+        if !station.causes.isEmpty { level += " (causes: \(station.causes.joined(separator: ", ")))" }
+        lines.append(level)
+        if let latched = station.latchedLevel { lines.append("          latched \(latched.name): waits for a person to acknowledge and clear it") }
+        if let drill = station.drillLevel { lines.append("          \(drill.name) drill running (outputs show \(station.outputLevel.name))") }
+        if let lowerAt = station.lowerAt { lines.append("          lowers at \(time(lowerAt)) if nothing rises") }
+        if let deadline = station.acknowledgementDeadline { lines.append("          waiting for an answer (叫应) until \(time(deadline))") }
+        lines.append("Box time  \(time(station.time))   degraded: \(station.degraded ? "YES" : "no")")
+        lines.append("Sensors")
+        for sensor in station.sensors {
+            var line = "  \(sensor.id.paddedRight(to: 10))\(sensor.faulty ? "FAULTY" : "ok    ")"
+            if let tips = sensor.tipsTotal { line += "  tips \(tips)" }
+            if let value = sensor.lastValue { line += "  \(value) at \(time(sensor.lastTime).dropFirst(11).prefix(8))" }
+            if sensor.readFailuresConsecutive > 0 { line += "  \(sensor.readFailuresConsecutive) failed reads" }
+            lines.append(line)
+            if let reason = sensor.faultReason { lines.append("            \(reason)") }
+        }
+        var output = "Outputs   siren \(outputs.sirenPattern)\(outputs.sirenOn ? " (on)" : "") · lamp \(outputs.lamp ?? "off")"
+        if outputs.exercise { output += " · DRILL" }
+        lines.append(output)
+        lines.append("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
+        if let spoken = outputs.lastSpoken { lines.append("          last spoken: \(String(spoken.prefix(60)))") }
+        lines.append("Inputs    \(inputs.joined(separator: "; "))")
+        lines.append("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
+        lines.append("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
+        if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
+        return lines.joined(separator: "\n")
+    }
+}
