@@ -114,7 +114,6 @@ struct RunCommand: AsyncParsableCommand {
             recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: notifier, published: published, logger: logger,
             stopCondition: stopCondition)
 
-        await owner.start(recoveredActions: recoveredActions)
         let startStatus = recovery.engine.status()
         var startRecord = JSONObjectWriter()
         startRecord.add("type", string: "start")
@@ -125,6 +124,8 @@ struct RunCommand: AsyncParsableCommand {
         startRecord.add("replayed", integer: Int64(recovery.replayedEvents))
         startRecord.add("problems", strings: recovery.problems)
         await outputs.note(startRecord)
+        // Recorded before the outputs are set, so the record shows what the start switched on.
+        await owner.start(recoveredActions: recoveredActions)
 
         let server: StatusServer?
         do {
