@@ -125,7 +125,7 @@ struct RunCommand: AsyncParsableCommand {
         startRecord.add("problems", strings: recovery.problems)
         await outputs.note(startRecord)
         // Recorded before the outputs are set, so the record shows what the start switched on.
-        await owner.start(recoveredActions: recoveredActions)
+        await owner.start(recoveredActions: recoveredActions, at: wiring.clock.now())
 
         let server: StatusServer?
         do {

@@ -12,6 +12,9 @@ struct DaemonStatus: Codable, Sendable {
     var stateDirectory: String
     var uptimeSeconds: Int64
     var utcOffsetMinutes: Int
+    /// The station level by name ("red") and what holds it, for scripts; `station` has the rest.
+    var level: String
+    var causes: [String]
     /// The engine's view: level, causes, degraded, latch, each sensor's last reading and counters.
     var station: StationStatus?
     var outputs: OutputSnapshot
@@ -57,7 +60,7 @@ final class PublishedStatus: Sendable {
         return DaemonStatus(
             stationId: stationId, stationName: stationName, board: board, pid: getpid(), stateDirectory: stateDirectory,
             uptimeSeconds: (monotonicMilliseconds() - startedMilliseconds) / 1_000, utcOffsetMinutes: utcOffsetMinutes,
-            station: now.station, outputs: now.outputs, inputs: inputs, counters: now.counters, queueLimit: EventQueue.eventsQueuedMax)
+            level: now.station?.level.name ?? "none", causes: now.station?.causes ?? [], station: now.station, outputs: now.outputs, inputs: inputs, counters: now.counters, queueLimit: EventQueue.eventsQueuedMax)
     }
 }
 

@@ -57,7 +57,7 @@ actor EngineOwner {
     /// Brings the outputs to what the recovered state demands (relays come up off after a
     /// reboot: a restored red sounds again at once) and carries out what was decided but maybe
     /// not done before the stop. The state is saved first, like every decision.
-    func start(recoveredActions: [Action]) async {
+    func start(recoveredActions: [Action], at now: Timestamp) async {
         let actions = engine.currentOutputs() + recoveredActions
         writeSnapshot(pendingActions: actions)
         let status = engine.status()
@@ -65,7 +65,7 @@ actor EngineOwner {
             resumed at level \(status.level.name)\(status.causes.isEmpty ? "" : " (causes: \(status.causes.joined(separator: ", ")))")\
             \(status.latchedLevel.map { "; latched \($0.name)" } ?? ""); outputs set to match
             """)
-        await perform(actions, at: engineTime ?? Timestamp(millisecondsSinceUnixEpoch: 0))
+        await perform(actions, at: max(engineTime ?? now, now))
         markPerformed()
         await publish(status)
     }
