@@ -87,3 +87,26 @@ import WarningLogic
         #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"]).watchdogIntervalMilliseconds == nil)
     }
 }
+
+@Suite struct RuntimePackagingTests {
+    static let unitPath = GatewayBinary.repositoryRoot.appendingPathComponent("packaging/village-gateway.service").path
+
+    @Test func theUnitIsANotifyServiceRestartedAlwaysWithAWatchdog() throws {
+        let unit = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
+        let keys = Dictionary(unit.split(separator: "\n").compactMap { line -> (String, String)? in
+            guard !line.hasPrefix("#"), let equals = line.firstIndex(of: "=") else { return nil }
+            return (String(line[..<equals]), String(line[line.index(after: equals)...]))
+        }, uniquingKeysWith: { first, _ in first })
+        #expect(keys["Type"] == "notify")
+        #expect(keys["Restart"] == "always")
+        #expect(Int(keys["WatchdogSec"] ?? "") ?? 0 > 0)
+        #expect(keys["StateDirectory"] == "village-gateway")
+        // The command line the unit runs is one `run` accepts.
+        let execStart = try #require(keys["ExecStart"]).split(separator: " ").map(String.init)
+        #expect(execStart.first == "/usr/local/bin/village-gateway")
+        let command = try VillageGatewayCommand.parseAsRoot(Array(execStart.dropFirst()))
+        let run = try #require(command as? RunCommand)
+        #expect(run.config == "/etc/village-gateway/gateway.toml")
+        #expect(run.stateDirectory == "/var/lib/village-gateway")
+    }
+}
