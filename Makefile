@@ -76,6 +76,7 @@ bench: deps
 	$(BUILD_DIR)/release/EngineBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark
+	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 
 clean:
 	rm -rf $(BUILD_DIR) $(OUT) $(VENV)

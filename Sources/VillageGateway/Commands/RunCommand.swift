@@ -114,6 +114,13 @@ struct RunCommand: AsyncParsableCommand {
             recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: notifier, published: published, logger: logger,
             stopCondition: stopCondition)
 
+        await owner.observeSirenLatency { nanoseconds, event in
+            var record = JSONObjectWriter()
+            record.add("type", string: "siren_latency")
+            record.add("microseconds", integer: nanoseconds / 1_000)
+            record.add("event", string: EngineOwner.describe(event.kind))
+            await outputs.note(record)
+        }
         let startStatus = recovery.engine.status()
         var startRecord = JSONObjectWriter()
         startRecord.add("type", string: "start")
@@ -138,22 +145,14 @@ struct RunCommand: AsyncParsableCommand {
 
         // SIGTERM and SIGINT: the outputs go safe first (within the budget), then the queue closes
         // and the owner saves its state.
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let signalSources = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
-                notifier.notify("STOPPING=1")
-                Task {
-                    await outputs.enterSafeState()
-                    await queue.close()
-                }
+        SignalWatcher.start { number in
+            logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
+            notifier.notify("STOPPING=1")
+            Task {
+                await outputs.enterSafeState()
+                await queue.close()
             }
-            source.resume()
-            return source
         }
-        defer { for source in signalSources { source.cancel() } }
 
         notifier.notify("READY=1\nSTATUS=armed at level \(startStatus.level.name)")
         logger.notice("armed: \(wiring.inputs.count) input(s), board \(wiring.boardName), state in \(stateDirectory)")

@@ -19,6 +19,12 @@ func monotonicMilliseconds() -> Int64 {
     return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
 }
 
+func monotonicNanoseconds() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+}
+
 /// A scenario's clock: starts at `start`, runs `speed` scenario seconds per wall second, and
 /// never passes the barrier, the time of the next scenario row not yet submitted. Without the
 /// barrier a tick could be stamped after a row the input has not handed over yet, and the engine

@@ -72,8 +72,8 @@ actor EngineOwner {
 
     /// Takes events until the queue is closed (shutdown) or the stop condition holds.
     func run() async -> String {
-        while let event = await queue.next() {
-            await process(event)
+        while let queued = await queue.nextQueued() {
+            await process(queued.event, enqueuedNanoseconds: queued.enqueuedNanoseconds)
             pingWatchdogIfDue()
             let status = engine.status()
             let depth = await queue.depth
@@ -83,14 +83,14 @@ actor EngineOwner {
         return "shutdown requested"
     }
 
-    private func process(_ event: Event) async {
+    private func process(_ event: Event, enqueuedNanoseconds: Int64) async {
         if event.kind == .tick, let engineTime, event.time <= engineTime { return }
         // Time-based rules happen at their own instants, not at the next tick's: step through
         // every wake-up the engine asked for before this event (as `simulate` does).
         while let wakeup = engine.nextWakeup(), wakeup < event.time {
             await decide(Event(time: wakeup, kind: .tick), journaled: false)
         }
-        await decide(event, journaled: event.kind != .tick)
+        await decide(event, journaled: event.kind != .tick, enqueuedNanoseconds: enqueuedNanoseconds)
     }
 
     /// Tips, people and the county are on the disk before they are acted on; readings are
@@ -103,7 +103,7 @@ actor EngineOwner {
         }
     }
 
-    private func decide(_ event: Event, journaled: Bool) async {
+    private func decide(_ event: Event, journaled: Bool, enqueuedNanoseconds: Int64? = nil) async {
         if journaled {
             sequence += 1
             do {
@@ -126,7 +126,23 @@ actor EngineOwner {
         counters.decisions += 1
         logger.notice("\(decisionLine(event, actions, at: time))")
         await perform(actions, at: time)
+        if let enqueuedNanoseconds, let latencyObserver, actions.contains(where: Self.switchesSirenOn) {
+            // Queue → journal (fsync) → decision → snapshot (fsync) → outputs: what a villager waits.
+            await latencyObserver(monotonicNanoseconds() - enqueuedNanoseconds, event)
+        }
         if outward && saved { markPerformed() }
+    }
+
+    static func switchesSirenOn(_ action: Action) -> Bool {
+        if case .setSiren(let pattern, _) = action { return pattern != .off }
+        return false
+    }
+
+    /// Told how long an input took from the queue to a siren switched on (for the benchmark).
+    private var latencyObserver: (@Sendable (_ nanoseconds: Int64, _ event: Event) async -> Void)?
+
+    func observeSirenLatency(_ observer: @escaping @Sendable (_ nanoseconds: Int64, _ event: Event) async -> Void) {
+        latencyObserver = observer
     }
 
     private var lastNotedTime: Timestamp?

@@ -9,12 +9,19 @@ actor EventQueue: EventSink {
     /// is a storm of tips plus every bus answering at once. More than that and inputs wait.
     static let eventsQueuedMax = 256
 
-    private var buffer: [Event?]
+    /// Each event with the monotonic instant it entered the queue, so the owner can tell how long
+    /// a tip took from the queue to the siren (the benchmark's figure).
+    struct Queued: Sendable {
+        var event: Event
+        var enqueuedNanoseconds: Int64
+    }
+
+    private var buffer: [Queued?]
     private var head = 0
     private var count = 0
     private var closed = false
     private var waitingSubmitters: [CheckedContinuation<Void, Never>] = []
-    private var waitingReceiver: CheckedContinuation<Event?, Never>?
+    private var waitingReceiver: CheckedContinuation<Queued?, Never>?
     /// The most events ever waiting at once: a sign the engine falls behind, shown by `status`.
     private(set) var depthHighWater = 0
 
@@ -41,18 +48,23 @@ actor EventQueue: EventSink {
     }
 
     private func enqueue(_ event: Event) {
+        let queued = Queued(event: event, enqueuedNanoseconds: monotonicNanoseconds())
         if let receiver = waitingReceiver {
             waitingReceiver = nil
-            receiver.resume(returning: event)
+            receiver.resume(returning: queued)
             return
         }
-        buffer[(head + count) % Self.eventsQueuedMax] = event
+        buffer[(head + count) % Self.eventsQueuedMax] = queued
         count += 1
         depthHighWater = max(depthHighWater, count)
     }
 
     /// The next event, waiting for one; nil once the queue is closed and empty.
     func next() async -> Event? {
+        await nextQueued()?.event
+    }
+
+    func nextQueued() async -> Queued? {
         if count > 0 {
             let event = buffer[head]
             buffer[head] = nil

@@ -46,13 +46,13 @@ actor RecordingOutputs: GatewayOutputs {
             record.add("time_ms", integer: time.millisecondsSinceUnixEpoch)
             switch action {
             case .setSiren(let pattern, let exercise):
-                logger.notice("siren \(pattern)\(exercise ? " (drill)" : "")")
+                logger.info("siren \(pattern)\(exercise ? " (drill)" : "")")
                 record.add("type", string: "siren")
                 record.add("pattern", string: pattern.description)
                 record.add("on", bool: pattern != .off)
                 record.add("exercise", bool: exercise)
             case .setLamp(let colour, let exercise):
-                logger.notice("lamp \(colour?.rawValue ?? "off")\(exercise ? " (drill)" : "")")
+                logger.info("lamp \(colour?.rawValue ?? "off")\(exercise ? " (drill)" : "")")
                 record.add("type", string: "lamp")
                 record.add("lamp", string: colour?.rawValue ?? "off")
                 record.add("exercise", bool: exercise)
