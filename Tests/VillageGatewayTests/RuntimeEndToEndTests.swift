@@ -164,7 +164,8 @@ final class DaemonProcess {
         #expect(human.standardOutput.contains("黄坑村 (0011223344)"))
         #expect(human.standardOutput.contains("Level     RED 红色预警 (causes: manual)"))
         #expect(human.standardOutput.contains("river1"))
-        #expect(human.standardOutput.split(separator: "\n").allSatisfy { $0.count <= 80 })
+        #expect(human.standardOutput.split(separator: "\n").allSatisfy { String($0).terminalColumns <= DaemonStatus.columnsMax })
+        #expect(human.standardOutput.contains("last spoken: 黄坑村红色预警"))
 
         kill(daemon.process.processIdentifier, SIGTERM)
         #expect(daemon.waitForExit(seconds: 30) == 0)

@@ -110,3 +110,13 @@ import WarningLogic
         #expect(run.stateDirectory == "/var/lib/village-gateway")
     }
 }
+
+@Suite struct RuntimeStatusTextTests {
+    @Test func chineseTextIsCutByTerminalColumnsNotCharacters() {
+        let spoken = String(repeating: "黄坑村红色预警", count: 10)
+        #expect(spoken.terminalColumns == 140)
+        let cut = spoken.truncated(toColumns: 80)
+        #expect(cut.terminalColumns <= 80 && cut.hasSuffix("…"))
+        #expect("siren off".truncated(toColumns: 80) == "siren off")
+    }
+}

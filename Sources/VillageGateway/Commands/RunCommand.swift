@@ -158,7 +158,9 @@ struct RunCommand: AsyncParsableCommand {
         logger.notice("armed: \(wiring.inputs.count) input(s), board \(wiring.boardName), state in \(stateDirectory)")
 
         let clock = wiring.clock
-        let tickMilliseconds = wiring.tickWallMilliseconds
+        // The watchdog is fed from the owner's loop, so the loop must turn at least twice per
+        // watchdog interval even when no input arrives: ticks do that.
+        let tickMilliseconds = min(wiring.tickWallMilliseconds, notifier.watchdogIntervalMilliseconds.map { max($0 / 2, 10) } ?? .max)
         let live = isatty(STDOUT_FILENO) == 1
         let reason = await withTaskGroup(of: Void.self, returning: String.self) { group in
             for input in wiring.inputs {

@@ -97,11 +97,46 @@ extension DaemonStatus {
         if outputs.exercise { output += " · DRILL" }
         lines.append(output)
         lines.append("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
-        if let spoken = outputs.lastSpoken { lines.append("          last spoken: \(String(spoken.prefix(60)))") }
+        if let spoken = outputs.lastSpoken { lines.append("          last spoken: \(spoken)") }
         lines.append("Inputs    \(inputs.joined(separator: "; "))")
         lines.append("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
         lines.append("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
         if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
-        return lines.joined(separator: "\n")
+        return lines.map { $0.truncated(toColumns: Self.columnsMax) }.joined(separator: "\n")
+    }
+
+    /// A serial console is 80 columns; a longer line wraps into the next and garbles the page.
+    static let columnsMax = 80
+}
+
+extension String {
+    /// Columns on a terminal: Chinese characters and full-width forms take two.
+    var terminalColumns: Int { unicodeScalars.reduce(0) { $0 + $1.terminalColumns } }
+
+    /// The text cut to `columns` on a terminal, with "…" where it was cut.
+    func truncated(toColumns columns: Int) -> String {
+        guard terminalColumns > columns else { return self }
+        var result = ""
+        var used = 0
+        for character in self {
+            let width = String(character).terminalColumns
+            if used + width > columns - 1 { break }
+            result.append(character)
+            used += width
+        }
+        return result + "…"
+    }
+}
+
+extension Unicode.Scalar {
+    /// 2 for East Asian wide and full-width scalars (Hangul, CJK, full-width forms), else 1.
+    var terminalColumns: Int {
+        switch value {
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+            0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x20000...0x3FFFD:
+            2
+        default:
+            1
+        }
     }
 }
