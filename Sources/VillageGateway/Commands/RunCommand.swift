@@ -114,6 +114,16 @@ struct RunCommand: AsyncParsableCommand {
             recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: notifier, published: published, logger: logger,
             stopCondition: stopCondition)
 
+        // SIGTERM and SIGINT, caught from before the outputs are first set: the outputs go safe
+        // first (within the budget), then the queue closes and the owner saves its state.
+        SignalWatcher.start { number in
+            logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
+            notifier.notify("STOPPING=1")
+            Task {
+                await outputs.enterSafeState()
+                await queue.close()
+            }
+        }
         await owner.observeSirenLatency { nanoseconds, event in
             var record = JSONObjectWriter()
             record.add("type", string: "siren_latency")
@@ -143,16 +153,6 @@ struct RunCommand: AsyncParsableCommand {
             server = nil
         }
 
-        // SIGTERM and SIGINT: the outputs go safe first (within the budget), then the queue closes
-        // and the owner saves its state.
-        SignalWatcher.start { number in
-            logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
-            notifier.notify("STOPPING=1")
-            Task {
-                await outputs.enterSafeState()
-                await queue.close()
-            }
-        }
 
         notifier.notify("READY=1\nSTATUS=armed at level \(startStatus.level.name)")
         logger.notice("armed: \(wiring.inputs.count) input(s), board \(wiring.boardName), state in \(stateDirectory)")

@@ -13,6 +13,10 @@ actor EngineOwner {
     /// And after this many journal records, so a long quiet spell of readings stays bounded.
     static let journalRecordsPerSnapshotMax = 2_000
 
+    /// State write failures logged one by one; after that every `stateFailuresLogEvery`th.
+    static let stateFailuresLoggedInARow = 3
+    static let stateFailuresLogEvery = 1_000
+
     private var engine: Engine
     private let store: StateStore
     private let outputs: any GatewayOutputs
@@ -180,6 +184,8 @@ actor EngineOwner {
     /// The box keeps warning without its disk; the technician must know what a restart would lose.
     private func storeFailed(_ error: StateError) {
         counters.stateWriteFailures += 1
+        // A full or dead disk fails every event: say it at once, then now and then, not per tip.
+        guard counters.stateWriteFailures <= Self.stateFailuresLoggedInARow || counters.stateWriteFailures % Self.stateFailuresLogEvery == 0 else { return }
         let since = counters.lastSnapshotTime.map { "since \(ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes))" } ?? "so far"
         logger.error("cannot write state to \(store.directory): \(error.description) — warnings continue, but a restart would lose the inputs \(since)")
     }
