@@ -181,6 +181,39 @@ final class DaemonProcess {
         #expect(missing.status != 0 && missing.standardError.contains("no village-gateway is running"))
     }
 
+    @Test func aDamagedStateFileIsReportedAndTheLatchedRedStillComesBackSounding() throws {
+        let state = DaemonProcess.temporaryStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state); try? FileManager.default.removeItem(atPath: state + ".log") }
+        let scenario = state + ".csv"
+        // 90 mm in ten minutes: red, latched in the example; nobody clears it, so the run stops
+        // at the end of the tail with red still latched.
+        try "time,sensor,value\n2020-07-01T10:00:00+08:00,rain1,0\n2020-07-01T10:10:00+08:00,rain1,90\n"
+            .write(toFile: scenario, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: scenario) }
+        let arguments = ["run", "--config", "config/example.toml", "--board", "sim", "--scenario", scenario, "--speed", "86400", "--exit-after-scenario"]
+        let first = try DaemonProcess(arguments, stateDirectory: state)
+        #expect(first.waitForExit() == 0, "\(first.log.suffix(2000))")
+        #expect(Self.records(first.records(), type: "exit").last?["level"] as? String == "red")
+
+        // An SD card flips a byte in the saved state.
+        let path = "\(state)/\(StateStore.snapshotFileName)"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count / 2] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let second = try DaemonProcess(arguments, stateDirectory: state)
+        #expect(second.waitForExit() == 0, "\(second.log.suffix(2000))")
+        #expect(second.log.contains("is damaged (checksum mismatch)"))
+        let all = second.records()
+        let start = try #require(Self.records(all, type: "start").last)
+        #expect((start["problems"] as? [String])?.first?.contains("damaged") == true)
+        #expect(start["level"] as? String == "red")
+        #expect(start["latched"] as? String == "red")
+        let startIndex = try #require(all.lastIndex { $0["type"] as? String == "start" })
+        #expect(all[startIndex...].first { $0["type"] as? String == "siren" }?["pattern"] as? String == "continuous")
+        #expect(Self.records(all, type: "exit").last?["tips_rain1"] as? Int == 450)
+    }
+
     @Test func killedAtRandomMomentsTheBoxLosesNoTipAndKeepsItsLevel() throws {
         let kills = ProcessInfo.processInfo.environment["RUNTIME_KILLS"] ?? "20"
         let process = Process()
