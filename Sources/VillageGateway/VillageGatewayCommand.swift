@@ -11,6 +11,9 @@ struct VillageGatewayCommand: AsyncParsableCommand {
             (offline), drives sirens, lamps, broadcast and SMS, and keeps every report until the \
             county has it.
             """,
-        subcommands: [CheckConfigCommand.self, SimulateCommand.self, PortsCommand.self, ProbeCommand.self, BoardsCommand.self]
+        subcommands: [
+            RunCommand.self, StatusCommand.self, CheckConfigCommand.self, SimulateCommand.self, BoardsCommand.self,
+            PortsCommand.self, ProbeCommand.self,
+        ]
     )
 }

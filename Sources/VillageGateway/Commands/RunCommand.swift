@@ -1,0 +1,235 @@
+// `village-gateway run`: the box itself — inputs, the engine owner, outputs, state on disk, systemd.
+import ArgumentParser
+import Foundation
+import Logging
+import WarningLogic
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the box: read the sensors, decide warning levels, drive the outputs.",
+        discussion: """
+            Every input event goes through one bounded queue to one engine owner; the state is on \
+            disk before an output is switched, so a restart resumes the level the box had (a red \
+            alarm sounds again at once) and no counted tip is lost. With --board sim the sensors \
+            are a scenario file (the `simulate` format) played at --speed scenario seconds per \
+            second, and the outputs are simulated and recorded in STATE-DIR/outputs.jsonl. Under \
+            systemd (Type=notify) it sends READY=1, WATCHDOG=1 and STOPPING=1. SIGTERM puts the \
+            outputs in their safe state and saves the state.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The configuration file (TOML).", valueName: "file"))
+    var config: String
+
+    @Option(name: .long, help: ArgumentHelp("The board: sim (simulated sensors and outputs), or a board name or file.", valueName: "name|file"))
+    var board: String = "sim"
+
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the state, journal and status socket live.", valueName: "dir"))
+    var stateDirectory: String = "/var/lib/village-gateway"
+
+    @Option(name: .long, help: ArgumentHelp("--board sim: the scenario to play (CSV: time,sensor,value).", valueName: "file"))
+    var scenario: String?
+
+    @Option(name: .long, help: "--board sim: scenario seconds per wall-clock second (1 = real time).")
+    var speed: Double = 1
+
+    @Flag(name: .customLong("exit-after-scenario"), help: "--board sim: stop once the scenario is played and the level is back to none.")
+    var exitAfterScenario = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    /// After the last row, an `--exit-after-scenario` run waits this long (scenario time) for the
+    /// box to clear before it stops anyway: a latched level waits for a person who may never come.
+    static let scenarioTailMillisecondsMax: Int64 = 3 * Milliseconds.day
+    /// The budget systemd and the tests hold us to: outputs safe within a second of SIGTERM.
+    static let safeStateBudgetMilliseconds: Int64 = 1_000
+
+    func validate() throws {
+        guard speed.isFinite, speed > 0, speed <= 1_000_000 else { throw ValidationError("--speed must be above 0 and at most 1000000, got \(speed)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical") }
+        if board != "sim" && (scenario != nil || exitAfterScenario) { throw ValidationError("--scenario and --exit-after-scenario are for --board sim") }
+    }
+
+    func run() async throws {
+        let gateway: GatewayConfiguration
+        do {
+            gateway = try ConfigurationLoader.load(path: config)
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let configuration = gateway.engine
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "village-gateway")
+
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        } catch {
+            printError("cannot create the state directory \(stateDirectory): \(error.localizedDescription); give a writable --state-dir")
+            throw ExitCode.failure
+        }
+        let lockPath = "\(stateDirectory)/daemon.lock"
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            printError("another village-gateway is running with the state directory \(stateDirectory) (\(lockPath) is locked); two would corrupt each other's state")
+            throw ExitCode.failure
+        }
+        defer { close(lock) }
+
+        let store = StateStore(directory: stateDirectory)
+        let recovery = store.recover(configuration: configuration)
+        for problem in recovery.problems { logger.error("\(problem) — the box starts from what remains") }
+        for note in recovery.notes { logger.notice("\(note)") }
+        logger.notice("state from \(recovery.source); \(recovery.replayedEvents) journal records replayed")
+        let resumeTime: Timestamp? = {
+            let time = recovery.engine.status().time
+            return time.millisecondsSinceUnixEpoch == 0 ? nil : time
+        }()
+
+        let wiring: RuntimeWiring
+        do {
+            wiring = try RuntimeWiring.make(
+                board: board, scenarioPath: scenario, speed: speed, configuration: configuration, resumeTime: resumeTime,
+                eventsAtLastTime: recovery.eventsAtLastTime)
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let offset = configuration.station.utcOffsetMinutes
+        let outputs = RecordingOutputs(wrapping: wiring.outputs, stateDirectory: stateDirectory, utcOffsetMinutes: offset, logger: logger)
+        let queue = EventQueue()
+        let notifier = SystemdNotifier()
+        let published = PublishedStatus(
+            configuration: configuration, board: wiring.boardName, stateDirectory: stateDirectory, inputs: wiring.inputs.map(\.inputDescription))
+        let stopCondition: (@Sendable (StationStatus, Int) -> String?)? = exitAfterScenario ? Self.scenarioStop(wiring.scenarioProgress) : nil
+        let recoveredActions = recovery.actionsToPerform
+        let owner = EngineOwner(
+            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: notifier, published: published, logger: logger,
+            stopCondition: stopCondition)
+
+        // SIGTERM and SIGINT, caught from before the outputs are first set: the outputs go safe
+        // first (within the budget), then the queue closes and the owner saves its state.
+        SignalWatcher.start { number in
+            logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
+            notifier.notify("STOPPING=1")
+            Task {
+                await outputs.enterSafeState()
+                await queue.close()
+            }
+        }
+        await owner.observeSirenLatency { nanoseconds, event in
+            var record = JSONObjectWriter()
+            record.add("type", string: "siren_latency")
+            record.add("microseconds", integer: nanoseconds / 1_000)
+            record.add("event", string: EngineOwner.describe(event.kind))
+            await outputs.note(record)
+        }
+        let startStatus = recovery.engine.status()
+        var startRecord = JSONObjectWriter()
+        startRecord.add("type", string: "start")
+        startRecord.add("pid", integer: Int64(getpid()))
+        startRecord.add("time_ms", integer: startStatus.time.millisecondsSinceUnixEpoch)
+        startRecord.add("level", string: startStatus.level.name)
+        startRecord.add("latched", string: startStatus.latchedLevel?.name ?? "none")
+        startRecord.add("replayed", integer: Int64(recovery.replayedEvents))
+        startRecord.add("problems", strings: recovery.problems)
+        await outputs.note(startRecord)
+        // Recorded before the outputs are set, so the record shows what the start switched on.
+        await owner.start(recoveredActions: recoveredActions, at: wiring.clock.now())
+
+        let server: StatusServer?
+        do {
+            server = try StatusServer(stateDirectory: stateDirectory, published: published)
+            server?.start()
+        } catch {
+            logger.error("\(error.description); `village-gateway status` will not reach this daemon, warnings continue")
+            server = nil
+        }
+
+
+        notifier.notify("READY=1\nSTATUS=armed at level \(startStatus.level.name)")
+        logger.notice("armed: \(wiring.inputs.count) input(s), board \(wiring.boardName), state in \(stateDirectory)")
+
+        let clock = wiring.clock
+        // The watchdog is fed from the owner's loop, so the loop must turn at least twice per
+        // watchdog interval even when no input arrives: ticks do that.
+        let tickMilliseconds = min(wiring.tickWallMilliseconds, notifier.watchdogIntervalMilliseconds.map { max($0 / 2, 10) } ?? .max)
+        let live = isatty(STDOUT_FILENO) == 1
+        let reason = await withTaskGroup(of: Void.self, returning: String.self) { group in
+            for input in wiring.inputs {
+                group.addTask {
+                    do {
+                        try await input.run(into: queue, clock: clock)
+                    } catch is CancellationError {
+                    } catch {
+                        logger.critical("input \(input.inputDescription) stopped: \(error); the other inputs and the outputs go on")
+                    }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    await queue.offerTick(at: clock.now())
+                    try? await Task.sleep(for: .milliseconds(tickMilliseconds))
+                }
+            }
+            if live {
+                group.addTask {
+                    while !Task.isCancelled {
+                        Self.drawLiveLine(published.report())
+                        try? await Task.sleep(for: .milliseconds(250))
+                    }
+                }
+            }
+            let reason = await owner.run()
+            await queue.close()
+            group.cancelAll()
+            return reason
+        }
+        if live { print("") }
+
+        notifier.notify("STOPPING=1")
+        await outputs.enterSafeState()
+        await owner.finish()
+        server?.stop()
+        let final = published.report()
+        var exitRecord = JSONObjectWriter()
+        exitRecord.add("type", string: "exit")
+        exitRecord.add("reason", string: reason)
+        exitRecord.add("level", string: final.station?.level.name ?? "none")
+        exitRecord.add("time_ms", integer: final.station?.time.millisecondsSinceUnixEpoch ?? 0)
+        for sensor in final.station?.sensors ?? [] where sensor.tipsTotal != nil {
+            exitRecord.add("tips_\(sensor.id)", integer: sensor.tipsTotal ?? 0)
+        }
+        await outputs.note(exitRecord)
+        logger.notice("stopped: \(reason); final level \(final.station?.level.name ?? "none")")
+    }
+
+    /// Ends a sim run once every row is in, the queue is empty and the box has cleared, or when
+    /// the tail after the last row is over.
+    static func scenarioStop(_ progress: ScenarioProgress?) -> @Sendable (StationStatus, Int) -> String? {
+        { status, depth in
+            guard let progress, progress.finished, depth == 0 else { return nil }
+            if Simulator.isSettled(status) { return "the scenario is over and the level is back to none" }
+            if let last = progress.lastRowTime, status.time.milliseconds(since: last) > scenarioTailMillisecondsMax {
+                return "the scenario is over; stopped \(scenarioTailMillisecondsMax / Milliseconds.day) days after its last row: \(Simulator.waitingReason(status))"
+            }
+            return nil
+        }
+    }
+
+    static func drawLiveLine(_ status: DaemonStatus) {
+        guard let station = status.station else { return }
+        let time = ISO8601.format(station.time, utcOffsetMinutes: status.utcOffsetMinutes)
+        let outputs = status.outputs
+        var line = "\(time)  \(station.level.name.uppercased())  siren \(outputs.sirenOn ? "ON " : "off") lamp \(outputs.lamp ?? "off")  SMS \(outputs.smsSent)"
+        if let spoken = outputs.lastSpoken { line += "  «\(spoken.prefix(20))»" }
+        FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8))
+    }
+}

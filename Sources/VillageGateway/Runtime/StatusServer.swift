@@ -1,0 +1,133 @@
+// Serves the daemon's status as JSON on a Unix socket in the state directory, one client at a time.
+import Foundation
+
+/// A client connects, writes a line ("status"), and reads one JSON document until the daemon
+/// closes. Served on its own thread from the published status, so nothing here waits for the
+/// engine. One client at a time with a short timeout: a stuck client cannot pile up threads.
+final class StatusServer: Sendable {
+    static let socketFileName = "status.sock"
+    static let requestBytesMax = 256
+    static let replyBytesMax = 1024 * 1024
+    static let clientTimeoutMilliseconds = 1_000
+    /// Connections waiting while one is served; more are refused by the kernel.
+    static let backlogMax: Int32 = 4
+
+    let path: String
+    private let descriptor: Int32
+    private let published: PublishedStatus
+
+    init(stateDirectory: String, published: PublishedStatus) throws(StateError) {
+        path = "\(stateDirectory)/\(Self.socketFileName)"
+        self.published = published
+        // A socket left by a killed daemon (kill -9 leaves it) would make bind fail.
+        unlink(path)
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw StateError(description: "cannot create the status socket: \(String(cString: strerror(errno)))") }
+        guard var address = unixAddress(path) else {
+            close(descriptor)
+            throw StateError(description: "the status socket path \(path) is too long for a Unix socket; use a shorter --state-dir")
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(descriptor, Self.backlogMax) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw StateError(description: "cannot listen on \(path): \(reason)")
+        }
+        self.descriptor = descriptor
+    }
+
+    func start() {
+        let descriptor = self.descriptor
+        let published = self.published
+        let thread = Thread {
+            while true {
+                let client = accept(descriptor, nil, nil)
+                if client < 0 {
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    return
+                }
+                Self.serve(client: client, published: published)
+                close(client)
+            }
+        }
+        thread.name = "status-server"
+        thread.start()
+    }
+
+    private static func serve(client: Int32, published: PublishedStatus) {
+        var timeout = timeval(tv_sec: clientTimeoutMilliseconds / 1_000, tv_usec: Int((clientTimeoutMilliseconds % 1_000) * 1_000))
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var request = [UInt8](repeating: 0, count: requestBytesMax)
+        var received = 0
+        while received < requestBytesMax {
+            let count = request.withUnsafeMutableBytes { read(client, $0.baseAddress! + received, requestBytesMax - received) }
+            if count <= 0 { break }
+            received += count
+            if request[..<received].contains(UInt8(ascii: "\n")) { break }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard var reply = try? encoder.encode(published.report()) else { return }
+        reply.append(UInt8(ascii: "\n"))
+        guard reply.count <= replyBytesMax else { return }
+        let bytes = [UInt8](reply)
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes { send(client, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            if count <= 0 { return }
+            sent += count
+        }
+    }
+
+    func stop() {
+        shutdown(descriptor, Int32(SHUT_RDWR))
+        close(descriptor)
+        unlink(path)
+    }
+
+    /// Asks the daemon with state directory `stateDirectory` for its status (the `status` command).
+    static func request(stateDirectory: String) throws(StateError) -> Data {
+        let path = "\(stateDirectory)/\(socketFileName)"
+        guard access(path, F_OK) == 0 else {
+            throw StateError(description: "no village-gateway is running with state directory \(stateDirectory) (no \(socketFileName) there); start it with `village-gateway run`, or give --state-dir")
+        }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0, var address = unixAddress(path) else { throw StateError(description: "cannot create a socket to reach \(path)") }
+        defer { close(descriptor) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw StateError(description: "cannot reach the daemon at \(path): \(reason) (is it still running? `systemctl status village-gateway`)")
+        }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = Array("status\n".utf8)
+        _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress!, request.count, Int32(MSG_NOSIGNAL)) }
+        var reply = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while reply.count <= replyBytesMax {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+            if count < 0 { throw StateError(description: "the daemon did not answer within 5 s: \(String(cString: strerror(errno)))") }
+            if count == 0 { break }
+            reply += buffer[..<count]
+        }
+        return Data(reply)
+    }
+}
+
+/// A filesystem Unix socket address, or nil when the path does not fit (108 bytes on Linux).
+func unixAddress(_ path: String) -> sockaddr_un? {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+        for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+    }
+    return address
+}
