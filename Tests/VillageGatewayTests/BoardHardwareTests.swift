@@ -36,4 +36,18 @@ import Testing
             #expect(error.description.contains("rs485"), "\(error)")
         }
     }
+
+    @Test func runOnARealBoardWithoutItsHardwareStopsWithTheReasonAndAnUnknownBusIsNamed() throws {
+        try #require(!FileManager.default.fileExists(atPath: "/dev/gpiochip0"), "this test needs a machine without GPIO chips")
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("board-run-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let missing = try GatewayBinary.run(["run", "--config", "config/example.toml", "--board", "raspberry-pi-4", "--state-dir", state])
+        #expect(missing.status == 1)
+        #expect(missing.standardError.contains("no GPIO chip /dev/gpiochip0: is this the right board file? (board raspberry-pi-4"), "\(missing.standardError)")
+        let typo = try GatewayBinary.run([
+            "run", "--config", "config/example.toml", "--board", "raspberry-pi-4", "--bus", "rs458=/dev/ttyUSB0", "--state-dir", state,
+        ])
+        #expect(typo.status == 1)
+        #expect(typo.standardError.contains("did you mean \"rs485\""), "\(typo.standardError)")
+    }
 }

@@ -25,6 +25,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The board: sim (simulated sensors and outputs), or a board name or file.", valueName: "name|file"))
     var board: String = "sim"
 
+    @Option(name: .customLong("bus"), help: ArgumentHelp("Put a bus on another device, e.g. --bus rs485=/dev/ttyUSB0 (repeatable).", valueName: "name=device"))
+    var busOverrides: [String] = []
+
+    @Option(name: .customLong("boards-dir"), help: ArgumentHelp("Where board files are looked up by name.", valueName: "dir"))
+    var boardsDirectory: String?
+
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the state, journal and status socket live.", valueName: "dir"))
     var stateDirectory: String = "/var/lib/village-gateway"
 
@@ -49,7 +55,7 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         guard speed.isFinite, speed > 0, speed <= 1_000_000 else { throw ValidationError("--speed must be above 0 and at most 1000000, got \(speed)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical") }
-        if board != "sim" && (scenario != nil || exitAfterScenario) { throw ValidationError("--scenario and --exit-after-scenario are for --board sim") }
+        if exitAfterScenario && scenario == nil { throw ValidationError("--exit-after-scenario is for --board sim with a --scenario") }
     }
 
     func run() async throws {
@@ -96,8 +102,9 @@ struct RunCommand: AsyncParsableCommand {
         let wiring: RuntimeWiring
         do {
             wiring = try RuntimeWiring.make(
-                board: board, scenarioPath: scenario, speed: speed, configuration: configuration, resumeTime: resumeTime,
-                eventsAtLastTime: recovery.eventsAtLastTime)
+                board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
+                gateway: gateway, configurationFile: config, resumeTime: resumeTime, eventsAtLastTime: recovery.eventsAtLastTime,
+                logger: logger)
         } catch {
             printError(error.description)
             throw ExitCode.failure
@@ -196,6 +203,7 @@ struct RunCommand: AsyncParsableCommand {
 
         notifier.notify("STOPPING=1")
         await outputs.enterSafeState()
+        wiring.shutdown?()
         await owner.finish()
         server?.stop()
         let final = published.report()

@@ -1,13 +1,14 @@
 // The single place where a board becomes the daemon's inputs, outputs and clock.
+import Logging
 import WarningLogic
 
 struct RuntimeError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// What `run` needs from a board. `--board sim` is built here; the real boards' inputs (GPIO tip
-/// counters, buttons, Modbus bus owners) and `HardwareOutputs` plug in at `make`, in the
-/// non-sim branch, from the board file (`BoardLoader.resolve(nameOrPath:)`).
+/// What `run` needs from a board: the simulated board plays a scenario into simulated outputs; a
+/// real board's GPIO tip counters, buttons, Modbus bus owners and `HardwareOutputs` are opened
+/// from its board file (`BoardHardware`).
 struct RuntimeWiring {
     var inputs: [any GatewayInput]
     /// The board's own outputs; `run` wraps them in `RecordingOutputs`.
@@ -19,19 +20,39 @@ struct RuntimeWiring {
     var tickWallMilliseconds: Int64
     var scenarioProgress: ScenarioProgress?
     var boardName: String
+    /// Stops the outputs' worker threads at exit, after they are safe; nil when there are none.
+    var shutdown: (@Sendable () -> Void)?
 
     static let simTicksPerWallSecondMax: Int64 = 50
 
     static func make(
-        board: String, scenarioPath: String?, speed: Double, configuration: EngineConfiguration, resumeTime: Timestamp?,
-        eventsAtLastTime: [Event]
+        board boardNameOrPath: String, boardsDirectory: String?, busOverrides: [String], scenarioPath: String?, speed: Double,
+        gateway: GatewayConfiguration, configurationFile: String, resumeTime: Timestamp?, eventsAtLastTime: [Event], logger: Logger
     ) throws(RuntimeError) -> RuntimeWiring {
-        guard board == "sim" else {
-            throw RuntimeError(description: """
-                board '\(board)': this build wires only the embedded default, --board sim; real boards \
-                (board files with GPIO and RS-485 ports) are wired at RuntimeWiring.make
-                """)
+        var board: BoardDescription
+        do {
+            board = try BoardLoader.resolve(nameOrPath: boardNameOrPath, boardsDirectory: boardsDirectory)
+            try applyBusOverrides(busOverrides, to: &board)
+        } catch let error as ConfigurationError {
+            throw RuntimeError(description: error.description)
+        } catch {
+            throw RuntimeError(description: "\(error)")
         }
+        guard board.isSimulated else {
+            if scenarioPath != nil {
+                throw RuntimeError(description: "--scenario plays into the simulated board; board \(board.name) has real sensors")
+            }
+            do {
+                let hardware = try BoardHardware.open(board: board, configuration: gateway, configurationFile: configurationFile, logger: logger)
+                let outputs = hardware.outputs
+                return RuntimeWiring(
+                    inputs: hardware.inputs, outputs: outputs, clock: SystemClock(), tickWallMilliseconds: 1_000, scenarioProgress: nil,
+                    boardName: board.name, shutdown: { outputs.shutdown() })
+            } catch {
+                throw RuntimeError(description: error.description)
+            }
+        }
+        let configuration = gateway.engine
         guard let scenarioPath else {
             throw RuntimeError(description: "--board sim plays a scenario: give --scenario FILE (the `simulate` format, e.g. scenarios/typhoon-hagupit.csv)")
         }
@@ -53,6 +74,6 @@ struct RuntimeWiring {
         let tick = max(1_000 / Int64(max(speed, 1).rounded(.up)), 1_000 / simTicksPerWallSecondMax)
         return RuntimeWiring(
             inputs: [input], outputs: SimulatedOutputs(), clock: clock, tickWallMilliseconds: tick, scenarioProgress: progress,
-            boardName: "sim")
+            boardName: board.name, shutdown: nil)
     }
 }
