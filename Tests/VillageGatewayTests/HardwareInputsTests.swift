@@ -196,6 +196,12 @@ final class OpenCounter: @unchecked Sendable {
         #expect(readings.count >= 3 && readings.allSatisfy { $0.0 == "level1" && $0.1 == 1234 })
         #expect(!failures.isEmpty && failures.allSatisfy { $0.0 == "slope1" && $0.1.contains("no reply from slave 2") })
         #expect(input.inputDescription == "RS-485 bus rs485 on /dev/ttySIM0")
+        // What `status` shows for the bus: the dead slave's timeouts, the live one's good replies.
+        let counts = Dictionary(uniqueKeysWithValues: input.statusCounters().map { ($0.name, $0.value) })
+        #expect(counts["port opens"] == 1)
+        #expect((counts["slave 1 good replies"] ?? 0) >= 3 && counts["slave 1 timeouts"] == 0)
+        #expect((counts["slave 2 timeouts"] ?? 0) >= 1 && counts["slave 2 good replies"] == 0)
+        #expect(counts["slave 2 requests"] == counts["slave 2 timeouts"])
     }
 
     @Test func anUnpluggedAdapterIsReportedAndTheBusReopens() async throws {
@@ -225,6 +231,10 @@ final class OpenCounter: @unchecked Sendable {
         #expect(kinds.contains { if case .readFailure("level1", let reason) = $0 { reason.contains("no serial device /dev/ttyUSB0") } else { false } })
         #expect(input.portCounters.failures == 1 && input.portCounters.opens == 2)
         #expect(kinds.last == .reading(sensorId: "level1", value: 7))
+        // The good replies before the unplug are still counted after the reopen's new master.
+        let counts = Dictionary(uniqueKeysWithValues: input.statusCounters().map { ($0.name, $0.value) })
+        #expect((counts["slave 1 good replies"] ?? 0) >= 2, "\(counts)")
+        #expect(counts["port failures"] == 1)
     }
 
     @Test func sensorsArePolledOnTheirOwnIntervalsInTurn() {
@@ -262,5 +272,35 @@ final class OpenCounter: @unchecked Sendable {
             try ModbusPollingInput(busName: "rs485", portPath: "/dev/ttyS1", opener: opener, settings: Self.settings,
                                    sensors: [sensor("fast", slave: 1, intervalMilliseconds: 10)])
         }
+    }
+}
+
+/// A bus input with fixed counters, to see how `status` prints them.
+private struct CountingInput: GatewayInput {
+    let inputDescription = "RS-485 bus rs485 on /dev/ttyS1"
+    func run(into sink: any EventSink, clock: any GatewayClock) async throws {}
+    func statusCounters() -> [InputCounter] {
+        [InputCounter(name: "port opens", value: 1), InputCounter(name: "port failures", value: 0)]
+            + (1...3).flatMap { slave in
+                [InputCounter(name: "slave \(slave) requests", value: 1000 * slave), InputCounter(name: "slave \(slave) timeouts", value: slave),
+                 InputCounter(name: "slave \(slave) CRC errors", value: 0)]
+            }
+    }
+}
+
+@Suite struct StatusCountersTests {
+    @Test func theStatusPageShowsEveryNonZeroBusCounterWithinEightyColumns() {
+        let configuration = ScenarioTests.configuration
+        let published = PublishedStatus(configuration: configuration, board: "raspberry-pi-4", stateDirectory: "/var/lib/village-gateway", inputs: [CountingInput()])
+        published.update(station: Engine(configuration: configuration).status(), outputs: .safe, counters: RuntimeCounters())
+        let report = published.report()
+        #expect(report.inputCounters.count == 1)
+        let text = report.humanText()
+        for expected in ["port opens 1", "slave 1 requests 1000", "slave 2 timeouts 2", "slave 3 requests 3000", "slave 3 timeouts 3"] {
+            #expect(text.contains(expected), "\(expected) missing from:\n\(text)")
+        }
+        #expect(!text.contains("port failures"), "zero counts are left out")
+        #expect(!text.contains("CRC errors"), "zero counts are left out")
+        #expect(text.split(separator: "\n").allSatisfy { $0.count <= DaemonStatus.columnsMax && !$0.hasSuffix("…") })
     }
 }

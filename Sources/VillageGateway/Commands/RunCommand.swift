@@ -114,7 +114,7 @@ struct RunCommand: AsyncParsableCommand {
         let queue = EventQueue()
         let notifier = SystemdNotifier()
         let published = PublishedStatus(
-            configuration: configuration, board: wiring.boardName, stateDirectory: stateDirectory, inputs: wiring.inputs.map(\.inputDescription))
+            configuration: configuration, board: wiring.boardName, stateDirectory: stateDirectory, inputs: wiring.inputs)
         let stopCondition: (@Sendable (StationStatus, Int) -> String?)? = exitAfterScenario ? Self.scenarioStop(wiring.scenarioProgress) : nil
         let recoveredActions = recovery.actionsToPerform
         let owner = EngineOwner(

@@ -20,8 +20,17 @@ struct DaemonStatus: Codable, Sendable {
     var outputs: OutputSnapshot
     /// The inputs feeding the queue ("scenario scenarios/typhoon-hagupit.csv at 4320× speed").
     var inputs: [String]
+    /// Each input's health counters (a bus's requests, timeouts, CRC errors per slave), in the
+    /// order of `inputs`; inputs with nothing to count are left out.
+    var inputCounters: [InputCounters]
     var counters: RuntimeCounters
     var queueLimit: Int
+}
+
+/// One input's counters, as `status` shows them.
+struct InputCounters: Codable, Sendable {
+    var input: String
+    var counters: [InputCounter]
 }
 
 /// The latest status, written by the engine owner after each event and read by the status
@@ -39,16 +48,19 @@ final class PublishedStatus: Sendable {
     let board: String
     let stateDirectory: String
     let inputs: [String]
+    /// Asked for their counters at each status request (they keep them under their own locks).
+    private let inputSources: [any GatewayInput]
     let utcOffsetMinutes: Int
     private let startedMilliseconds = monotonicMilliseconds()
 
-    init(configuration: EngineConfiguration, board: String, stateDirectory: String, inputs: [String]) {
+    init(configuration: EngineConfiguration, board: String, stateDirectory: String, inputs: [any GatewayInput]) {
         stationId = configuration.station.id
         stationName = configuration.station.name
         utcOffsetMinutes = configuration.station.utcOffsetMinutes
         self.board = board
         self.stateDirectory = stateDirectory
-        self.inputs = inputs
+        self.inputs = inputs.map(\.inputDescription)
+        inputSources = inputs
     }
 
     func update(station: StationStatus, outputs: OutputSnapshot, counters: RuntimeCounters) {
@@ -60,7 +72,12 @@ final class PublishedStatus: Sendable {
         return DaemonStatus(
             stationId: stationId, stationName: stationName, board: board, pid: getpid(), stateDirectory: stateDirectory,
             uptimeSeconds: (monotonicMilliseconds() - startedMilliseconds) / 1_000, utcOffsetMinutes: utcOffsetMinutes,
-            level: now.station?.level.name ?? "none", causes: now.station?.causes ?? [], station: now.station, outputs: now.outputs, inputs: inputs, counters: now.counters, queueLimit: EventQueue.eventsQueuedMax)
+            level: now.station?.level.name ?? "none", causes: now.station?.causes ?? [], station: now.station, outputs: now.outputs, inputs: inputs,
+            inputCounters: inputSources.compactMap { source in
+                let counters = source.statusCounters()
+                return counters.isEmpty ? nil : InputCounters(input: source.inputDescription, counters: counters)
+            },
+            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax)
     }
 }
 
@@ -99,6 +116,21 @@ extension DaemonStatus {
         lines.append("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
         if let spoken = outputs.lastSpoken { lines.append("          last spoken: \(spoken)") }
         lines.append("Inputs    \(inputs.joined(separator: "; "))")
+        for input in inputCounters {
+            // Zero counts say nothing at a glance; a technician looks for what is not zero.
+            let counts = input.counters.filter { $0.value != 0 }.map { "\($0.name) \($0.value)" }
+            lines.append("          \(input.input):")
+            // Wrapped, not cut: every count matters to the technician reading it.
+            var line = "           "
+            for count in counts.isEmpty ? ["no counts yet"] : counts {
+                if line.count + count.count + 2 > Self.columnsMax, line.count > 11 {
+                    lines.append(line)
+                    line = "           "
+                }
+                line += " " + count + ","
+            }
+            lines.append(String(line.dropLast()))
+        }
         lines.append("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
         lines.append("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
         if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }

@@ -22,6 +22,20 @@ protocol GatewayInput: Sendable {
     /// For logs and `status`: "rain gauge rain1 on gpiochip0 line 17", "RS-485 bus rs485 on /dev/ttyS1".
     var inputDescription: String { get }
     func run(into sink: any EventSink, clock: any GatewayClock) async throws
+    /// Health counters for `status` (a bus's requests, timeouts and CRC errors per slave; a rain
+    /// gauge's rejected edges). Called from the status server's thread at any time.
+    func statusCounters() -> [InputCounter]
+}
+
+extension GatewayInput {
+    /// Inputs with nothing to count (a scenario) report no counters.
+    func statusCounters() -> [InputCounter] { [] }
+}
+
+/// One named count an input keeps, as `status` shows it: "slave 3 timeouts" = 12.
+struct InputCounter: Codable, Equatable, Sendable {
+    var name: String
+    var value: Int
 }
 
 /// The box's outputs. The engine owner hands over the actions of each decision, in order; the

@@ -66,6 +66,15 @@ final class TipCounterInput: GatewayInput, @unchecked Sendable {
         return countersValue
     }
 
+    func statusCounters() -> [InputCounter] {
+        let now = counters
+        return [
+            InputCounter(name: "tips counted", value: now.tipsCounted),
+            InputCounter(name: "tips submitted", value: now.tipsSubmitted),
+            InputCounter(name: "rejected edges", value: now.rejectedEdges),
+        ]
+    }
+
     private func update(_ change: (inout Counters) -> Void) {
         countersLock.lock()
         change(&countersValue)

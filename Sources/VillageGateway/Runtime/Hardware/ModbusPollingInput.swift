@@ -103,6 +103,10 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
     private let runOnce = RunOnce()
     private var portOpensValue = 0
     private var portFailuresValue = 0
+    /// Per-slave counts of masters whose port failed (a reopened port starts a new master), and
+    /// of the master polling now; `status` shows their sum, so a flaky adapter cannot hide errors.
+    private var slaveCountersOfClosedPorts: [UInt8: ModbusSlaveCounters] = [:]
+    private var slaveCountersOfOpenPort: [UInt8: ModbusSlaveCounters] = [:]
 
     /// Throws when the sensor list cannot be polled (duplicate names, a reading of more than one
     /// value, an interval under 100 ms), naming the sensor.
@@ -152,6 +156,48 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
         return (portOpensValue, portFailuresValue)
     }
 
+    /// Port opens and failures, then per slave: requests, good replies, timeouts, CRC errors,
+    /// exceptions and malformed replies since the daemon started.
+    func statusCounters() -> [InputCounter] {
+        lock.lock()
+        defer { lock.unlock() }
+        var result = [InputCounter(name: "port opens", value: portOpensValue), InputCounter(name: "port failures", value: portFailuresValue)]
+        var total = slaveCountersOfClosedPorts
+        for (slave, counts) in slaveCountersOfOpenPort { total[slave] = Self.sum(total[slave] ?? ModbusSlaveCounters(), counts) }
+        for slave in total.keys.sorted() {
+            let counts = total[slave] ?? ModbusSlaveCounters()
+            result += [
+                InputCounter(name: "slave \(slave) requests", value: counts.requests),
+                InputCounter(name: "slave \(slave) good replies", value: counts.goodReplies),
+                InputCounter(name: "slave \(slave) timeouts", value: counts.timeouts),
+                InputCounter(name: "slave \(slave) CRC errors", value: counts.crcErrors),
+                InputCounter(name: "slave \(slave) exceptions", value: counts.exceptions),
+                InputCounter(name: "slave \(slave) bad frames", value: counts.badFrames),
+            ]
+        }
+        return result
+    }
+
+    static func sum(_ a: ModbusSlaveCounters, _ b: ModbusSlaveCounters) -> ModbusSlaveCounters {
+        var total = a
+        total.requests += b.requests
+        total.goodReplies += b.goodReplies
+        total.timeouts += b.timeouts
+        total.crcErrors += b.crcErrors
+        total.exceptions += b.exceptions
+        total.badFrames += b.badFrames
+        total.lastGoodReplyMonotonicNanoseconds = max(a.lastGoodReplyMonotonicNanoseconds ?? 0, b.lastGoodReplyMonotonicNanoseconds ?? 0)
+        if total.lastGoodReplyMonotonicNanoseconds == 0 { total.lastGoodReplyMonotonicNanoseconds = nil }
+        return total
+    }
+
+    /// Called on the bus thread after every poll: the master's counts as they stand.
+    private func publish(_ counts: [UInt8: ModbusSlaveCounters]) {
+        lock.lock()
+        slaveCountersOfOpenPort = counts
+        lock.unlock()
+    }
+
     func run(into sink: any EventSink, clock: any GatewayClock) async throws {
         try runOnce.claim(inputDescription)
         let queue = ThreadToAsyncEventQueue(capacity: Self.pendingEventsMax)
@@ -187,6 +233,10 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
             guard let failure else { return }  // cancelled
             lock.lock()
             portFailuresValue += 1
+            for (slave, counts) in slaveCountersOfOpenPort {
+                slaveCountersOfClosedPorts[slave] = Self.sum(slaveCountersOfClosedPorts[slave] ?? ModbusSlaveCounters(), counts)
+            }
+            slaveCountersOfOpenPort = [:]
             lock.unlock()
             let reason = "port failed: \(failure); reopening"
             logger.error("RS-485 port failed", metadata: ["bus": "\(busName)", "error": "\(failure)"])
@@ -235,9 +285,11 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
             do {
                 outcomes = try buses[index].pollOnce()
             } catch {
+                publish(buses[index].counters)
                 schedule.polled(index, nowMilliseconds: clock.nowMilliseconds())
                 return error
             }
+            publish(buses[index].counters)
             schedule.polled(index, nowMilliseconds: clock.nowMilliseconds())
             for outcome in outcomes {
                 guard queue.put(Self.event(for: sensors[index], outcome: outcome)) else { return nil }
