@@ -59,13 +59,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let gateway: GatewayConfiguration
-        do {
-            gateway = try ConfigurationLoader.load(path: config)
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
+        let gateway = try loadConfigurationOrExit(path: config)
         let configuration = gateway.engine
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in

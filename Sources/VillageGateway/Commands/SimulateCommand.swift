@@ -42,13 +42,7 @@ struct SimulateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let gateway: GatewayConfiguration
-        do {
-            gateway = try ConfigurationLoader.load(path: config)
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
+        let gateway = try loadConfigurationOrExit(path: config)
         let engineConfiguration = gateway.engine
         let loaded: Scenario
         do {
@@ -180,5 +174,16 @@ struct Summary {
         object.add("degraded", bool: result.finalStatus.degraded)
         object.add("end_reason", string: result.endReason)
         return object.text
+    }
+}
+
+/// The configuration a command runs with; a bad one prints every problem (file, line, key) to
+/// standard error and ends the command with exit status 1, before anything else happens.
+func loadConfigurationOrExit(path: String) throws -> GatewayConfiguration {
+    do {
+        return try ConfigurationLoader.load(path: path)
+    } catch {
+        printError(error.description)
+        throw ExitCode.failure
     }
 }

@@ -305,28 +305,15 @@ final class StateStore {
         }
         let header = Array("village-gateway-state \(Snapshot.currentFormatVersion) \(body.count) \(String(CRC32.checksum(body), radix: 16))\n".utf8)
         let current = path(Self.snapshotFileName)
-        let temporary = "\(current).tmp"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw StateError(description: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let previous = path(Self.previousSnapshotFileName)
         do {
-            try writeAll(descriptor, header + body, what: temporary)
+            // Keep the snapshot before this one: with the journal before it, it rebuilds the
+            // engine should this new one ever read back damaged.
+            try writeFileAtomically(path: current, bytes: header + body) {
+                if access(current, F_OK) == 0 { rename(current, previous) }
+            }
         } catch {
-            close(descriptor)
-            unlink(temporary)
-            throw error
-        }
-        guard fsync(descriptor) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            unlink(temporary)
-            throw StateError(description: "fsync of \(temporary) failed: \(reason)")
-        }
-        close(descriptor)
-        // Keep the snapshot before this one: with the journal before it, it rebuilds the engine
-        // should this new one ever read back damaged.
-        if access(current, F_OK) == 0 { rename(current, path(Self.previousSnapshotFileName)) }
-        guard rename(temporary, current) == 0 else {
-            throw StateError(description: "cannot rename \(temporary) to \(current): \(String(cString: strerror(errno)))")
+            throw StateError(description: error.description)
         }
         if journalDescriptor >= 0 {
             close(journalDescriptor)

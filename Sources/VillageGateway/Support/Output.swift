@@ -35,14 +35,19 @@ struct FileWriteError: Error, CustomStringConvertible {
 
 /// Writes a temporary file beside the target, fsyncs it, renames it over the target and fsyncs
 /// the directory: after a power cut the file is either the old one or the new one, never half.
+/// `beforeReplacing` runs once the new file is safely on disk, just before it takes the target's
+/// name (the state store moves the current snapshot aside there).
 func writeFileAtomically(path: String, contents: String) throws(FileWriteError) {
+    try writeFileAtomically(path: path, bytes: Array(contents.utf8))
+}
+
+func writeFileAtomically(path: String, bytes: [UInt8], beforeReplacing: () -> Void = {}) throws(FileWriteError) {
     let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
     let temporary = "\(path).tmp-\(getpid())"
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
         throw FileWriteError(description: "cannot create \(temporary): \(String(cString: strerror(errno)))")
     }
-    let bytes = Array(contents.utf8)
     var written = 0
     while written < bytes.count {
         let result = bytes.withUnsafeBytes { buffer in
@@ -64,6 +69,7 @@ func writeFileAtomically(path: String, contents: String) throws(FileWriteError) 
         throw FileWriteError(description: "fsync of \(temporary) failed: \(reason)")
     }
     close(descriptor)
+    beforeReplacing()
     guard rename(temporary, path) == 0 else {
         let reason = String(cString: strerror(errno))
         unlink(temporary)
