@@ -136,6 +136,26 @@ import WarningLogic
         try expectValid(latch)
     }
 
+    @Test func everyLevelChangeRealOrDrillAndEveryHazardGivesAValidAlert() throws {
+        var checked = 0
+        for from in WarningLevel.allCases {
+            for to in WarningLevel.allCases where to != from {
+                for exercise in [false, true] {
+                    for hazards: Set<CAPHazard> in [[.flashFlood], [.landslide], []] {
+                        let alert = try alert(.levelChanged(from: from, to: to, causes: ["rain_1h", "latch"]), exercise: exercise, hazards: hazards)
+                        let msgType = to == .none ? "Cancel" : (from == .none ? "Alert" : "Update")
+                        #expect(alert.msgType == msgType, "\(from) → \(to)")
+                        #expect(alert.status == (exercise ? "Exercise" : "Actual"))
+                        #expect(alert.responseType == CAPAlertWriter.levelTable(to).responseType)
+                        try expectValid(alert)
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked == 20 * 2 * 3)
+    }
+
     @Test func reportsThatAreNotWarningsGiveNoAlert() throws {
         let kinds: [Report.Kind] = [
             .sensorHealth(sensorId: "rain", faulty: true, reason: "no data"),
