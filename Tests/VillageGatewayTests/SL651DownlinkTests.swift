@@ -126,6 +126,29 @@ import Testing
         #expect(frames(reassembler.append(acknowledgement)).count == 1)
     }
 
+    @Test func aDamagedLengthByteDoesNotHoldBackTheCentresNextAnswer() {
+        // Line noise turned the first frame's length 0008 into 0F08: without care we would sit on the
+        // next frames until 4 KiB arrived. The complete good frame behind it shows the first was cut short.
+        var reassembler = SL651DownlinkReassembler(station: station)
+        var damaged = acknowledgement
+        damaged[11] = 0x8F
+        let stayOnline = sl651Downlink(function: "32", body: "0035 170718110021", end: "1B")
+        let events = reassembler.append(damaged + stayOnline)
+        #expect(events.count == 2)
+        guard case .rejected(.truncated(neededBytes: 17 + 0x0F08, receivedBytes: damaged.count)) = events.first else {
+            Issue.record("expected the damaged frame to be reported cut short, got \(events)"); return
+        }
+        #expect(frames(events).map(\.end) == [.escapeStayOnline])
+        #expect(reassembler.bufferedBytes == 0)
+    }
+
+    @Test func aHeaderWithoutStartOfTextIsRefusedBeforeItsBodyArrives() {
+        var reassembler = SL651DownlinkReassembler(station: station)
+        let events = reassembler.append(sl651Bytes("7E7E 0011223344 05 03E8 32 8FF0 16"))
+        #expect(events == [.rejected(.missingStartOfText(found: 0x16))])
+        #expect(reassembler.bufferedBytes == 0)
+    }
+
     @Test func aFrameForAnotherStationIsSkippedWhole() {
         var reassembler = SL651DownlinkReassembler(station: station)
         let other = sl651Downlink(station: "9999999999", function: "32", body: "0034 170718110020", end: "06")

@@ -33,7 +33,7 @@ import Testing
             (try .rainfall6Hours(millimeters: 123.4), 0x1D, "123.4"),
             (try .rainfallDay(millimeters: 9999.9), 0x1F, "9999.9"),
             (try .riverLevel(meters: 9999.999), 0x39, "9999.999"),
-            (try .riverLevel(meters: -999.999), 0x39, "-999.999"),
+            (try .riverLevel(meters: -9999.999), 0x39, "-9999.999"),
             (try .riverLevel(meters: -1.234), 0x39, "-1.234"),
             (try .riverLevel(meters: -0.001), 0x39, "-0.001"),
             (try .supplyVoltage(volts: 99.99), 0x38, "99.99"),
@@ -89,6 +89,14 @@ import Testing
         #expect(decoded.function == 0x2F && decoded.bodyLength == 8 && decoded.elements.isEmpty)
     }
 
+    @Test func aNegativeLevelIsAnFFByteBeforeTheFullWidthMagnitude() throws {
+        // Z -1.234 m below the datum: the identifier's byte count grows from 4 to 5 to cover the FF.
+        let element = try SL651Element.riverLevel(meters: -1.234)
+        #expect(sl651Hex([element.guide, element.dataDefinition] + element.valueBytes) == "392BFF00001234")
+        let positive = try SL651Element.riverLevel(meters: 1.234)
+        #expect(sl651Hex([positive.guide, positive.dataDefinition] + positive.valueBytes) == "392300001234")
+    }
+
     @Test func roundsHalfAwayFromZeroOnTheNumberAsWritten() throws {
         // 1.005 is 1.00499999999999989… as a double; a person rounds the written 1.005 up, and so do we.
         #expect(try SL651Element.supplyVoltage(volts: 1.005).valueBytes == [0x01, 0x01])
@@ -97,7 +105,7 @@ import Testing
         #expect(try SL651Element.currentRainfall(millimeters: 0.04).valueBytes == [0x00, 0x00, 0x00])
         #expect(try SL651Element.currentRainfall(millimeters: 2.25).valueBytes == [0x00, 0x00, 0x23], "half goes up, not to even")
         #expect(try SL651Element.riverLevel(meters: 10.4905).valueBytes == [0x00, 0x01, 0x04, 0x91])
-        #expect(try SL651Element.riverLevel(meters: -0.0005).valueBytes == [0xFF, 0x00, 0x00, 0x01], "away from zero when negative")
+        #expect(try SL651Element.riverLevel(meters: -0.0005).valueBytes == [0xFF, 0x00, 0x00, 0x00, 0x01], "away from zero when negative")
         #expect(try SL651Element.riverLevel(meters: -0.0004).valueBytes == [0x00, 0x00, 0x00, 0x00], "rounds to zero, sent as plain zero")
         #expect(SL651Rounding.scaledHalfAwayFromZero(2.5, decimals: 0) == 3)
         #expect(SL651Rounding.scaledHalfAwayFromZero(-2.5, decimals: 0) == -3)
@@ -117,8 +125,8 @@ import Testing
         // 99.995 V rounds to 100.00 V, which needs a fifth digit: refused after rounding, not truncated to 00.00.
         #expect(refusal { () throws(SL651EncodingError) in try .supplyVoltage(volts: 99.995) } ==
             .valueOutOfRange(element: "VT supply voltage", value: 99.995, unit: "V", allowed: "0.00 to 99.99 V"))
-        #expect(refusal { () throws(SL651EncodingError) in try .riverLevel(meters: -1000.0) } ==
-            .valueOutOfRange(element: "Z river level", value: -1000.0, unit: "m", allowed: "-999.999 to 9999.999 m"))
+        #expect(refusal { () throws(SL651EncodingError) in try .riverLevel(meters: -10000.0) } ==
+            .valueOutOfRange(element: "Z river level", value: -10000.0, unit: "m", allowed: "-9999.999 to 9999.999 m"))
         #expect(refusal { () throws(SL651EncodingError) in try .riverLevel(meters: 10000.0) } != nil)
         #expect(refusal { () throws(SL651EncodingError) in try .cumulativeRainfall(millimeters: 100000.0) } != nil)
         #expect(refusal { () throws(SL651EncodingError) in try .cumulativeRainfall(millimeters: 99999.94) } == nil)

@@ -67,10 +67,8 @@ public struct SL651NumericElement: Sendable, Equatable {
     public static let riverLevel = SL651NumericElement(guide: 0x39, name: "Z river level", unit: "m", digits: 7, decimals: 3, allowsNegative: true)
     public static let supplyVoltage = SL651NumericElement(guide: 0x38, name: "VT supply voltage", unit: "V", digits: 4, decimals: 2, allowsNegative: false)
 
-    /// Largest magnitude, in units of the last decimal, a positive value may have: x digits.
-    var positiveScaledMax: Int64 { power10(digits) - 1 }
-    /// A negative value gives its first byte to the FF marker, leaving 2 digits fewer (and never more than x).
-    var negativeScaledMax: Int64 { power10(min(digits, (byteCount - 1) * 2)) - 1 }
+    /// Largest magnitude, in units of the last decimal: x digits, whatever the sign (the FF marker is an extra byte).
+    var scaledMax: Int64 { power10(digits) - 1 }
 }
 
 /// One element of a report body, ready to send: identifier (2 bytes) then the value bytes.
@@ -86,24 +84,30 @@ public struct SL651Element: Sendable, Equatable {
     /// Rounding: half away from zero, applied to the value's shortest decimal form (the digits Swift
     /// prints), so 1.005 V is sent as 1.01 V as a person would round it, not 1.00 as the binary
     /// double 1.00499999… would give. A value that does not fit is an error, never truncated.
-    /// A negative value is sent with `FF` in its first byte and the magnitude in the rest.
+    ///
+    /// A negative value is sent as an `FF` byte followed by the full-width BCD magnitude, and the
+    /// identifier's byte count grows by one to cover the marker (Z −1.234 m: `39 2B FF 00 00 12 34`).
+    /// This is what RTU firmware in the field does; a centre that reads "first byte FF means
+    /// negative, the rest is the magnitude" decodes it, and negatives keep the positive range.
     public static func numeric(_ element: SL651NumericElement, _ value: Double) throws(SL651EncodingError) -> SL651Element {
         guard value.isFinite else { throw .valueNotANumber(element: element.name, value: value) }
-        let allowed = "\(element.allowsNegative ? formatScaled(-element.negativeScaledMax, decimals: element.decimals) : formatScaled(0, decimals: element.decimals)) to \(formatScaled(element.positiveScaledMax, decimals: element.decimals)) \(element.unit)"
+        let largest = formatScaled(element.scaledMax, decimals: element.decimals)
+        let allowed = "\(element.allowsNegative ? "-" + largest : formatScaled(0, decimals: element.decimals)) to \(largest) \(element.unit)"
         guard let scaled = SL651Rounding.scaledHalfAwayFromZero(value, decimals: element.decimals) else {
             throw .valueOutOfRange(element: element.name, value: value, unit: element.unit, allowed: allowed)
         }
         if scaled < 0 && !element.allowsNegative {
             throw .valueNegative(element: element.name, value: value, unit: element.unit)
         }
-        let magnitude = scaled.magnitude
-        let limit = scaled < 0 ? element.negativeScaledMax : element.positiveScaledMax
-        guard magnitude <= UInt64(limit) else {
+        guard scaled.magnitude <= UInt64(element.scaledMax) else {
             throw .valueOutOfRange(element: element.name, value: value, unit: element.unit, allowed: allowed)
         }
-        var valueBytes = bcdBytes(magnitude, byteCount: element.byteCount)
-        if scaled < 0 { valueBytes[0] = 0xFF }
-        return SL651Element(guide: element.guide, dataDefinition: element.dataDefinition, valueBytes: valueBytes)
+        let magnitudeBytes = bcdBytes(scaled.magnitude, byteCount: element.byteCount)
+        if scaled < 0 {
+            let definition = UInt8(element.byteCount + 1) << 3 | UInt8(element.decimals)
+            return SL651Element(guide: element.guide, dataDefinition: definition, valueBytes: [0xFF] + magnitudeBytes)
+        }
+        return SL651Element(guide: element.guide, dataDefinition: element.dataDefinition, valueBytes: magnitudeBytes)
     }
 
     public static func currentRainfall(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.currentRainfall, millimeters) }
