@@ -5,7 +5,8 @@
 public struct SL651DownlinkReassembler: Sendable {
     public enum Event: Sendable, Equatable {
         case frame(SL651DownlinkFrame)
-        /// Something that began like a frame and was not one; its first byte is dropped and the search goes on.
+        /// Something that began like a frame and was not one: its first byte (or, when a later good frame
+        /// shows it was cut short, everything before that frame) is dropped and the search goes on.
         case rejected(SL651FrameError)
     }
 
@@ -29,8 +30,8 @@ public struct SL651DownlinkReassembler: Sendable {
         buffer.reserveCapacity(SL651.frameOverheadBytes + bodyBytesMax)
     }
 
-    /// Feeds bytes as they arrive and returns what they completed, in order. The events grow with the
-    /// input (a read of N bytes yields at most N events), the buffer does not.
+    /// Feeds bytes as they arrive and returns what they completed, in order. Every event consumes at
+    /// least one byte, so the events grow with the read size the caller chose; the buffer does not.
     public mutating func append<Bytes: Collection>(_ bytes: Bytes) -> [Event] where Bytes.Element == UInt8 {
         var events: [Event] = []
         var index = bytes.startIndex
