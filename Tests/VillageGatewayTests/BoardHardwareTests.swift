@@ -51,3 +51,34 @@ import Testing
         #expect(typo.standardError.contains("did you mean \"rs485\""), "\(typo.standardError)")
     }
 }
+
+@Suite struct InstalledBoardFileTests {
+    /// The systemd unit runs `--board /etc/village-gateway/board.toml`: the installer copies the
+    /// village's board file there under that name, and the box must start from it.
+    @Test func aBoardFileCopiedToTheInstalledPathIsReadWhateverItsFileName() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("installed-board-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let installed = directory.appendingPathComponent("board.toml").path
+        try FileManager.default.copyItem(atPath: GatewayBinary.repositoryRoot.path + "/boards/raspberry-pi-4.toml", toPath: installed)
+        let board = try BoardLoader.resolve(nameOrPath: installed)
+        #expect(board.name == "raspberry-pi-4")
+        let unit = try String(contentsOfFile: GatewayBinary.repositoryRoot.path + "/packaging/village-gateway.service", encoding: .utf8)
+        #expect(unit.contains("--board /etc/village-gateway/board.toml"), "the path this test stands for")
+    }
+
+    /// Looked up by name, a file must carry that name inside, or `--board NAME` would run another board.
+    @Test func aBoardLookedUpByNameMustCarryThatName() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("boards-dir-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(
+            atPath: GatewayBinary.repositoryRoot.path + "/boards/raspberry-pi-4.toml", toPath: directory.appendingPathComponent("village.toml").path)
+        do {
+            _ = try BoardLoader.resolve(nameOrPath: "village", boardsDirectory: directory.path)
+            Issue.record("a board named raspberry-pi-4 in village.toml must not be taken for --board village")
+        } catch {
+            #expect(error.description.contains("must be the file's name without .toml (\"village\")"), "\(error.description)")
+        }
+    }
+}

@@ -53,10 +53,13 @@ enum BoardLoader {
     /// What the built-in simulated board's problems and listing call its file.
     static let embeddedFileName = "(built in) sim.toml"
 
-    /// Reads and checks the board file at `path`.
-    static func load(path: String) throws(ConfigurationError) -> BoardDescription {
+    /// Reads and checks the board file at `path`. `requiringNameOfFile`: for files found by name
+    /// in a boards directory, `[board] name` must be the file's name, or `--board NAME` would not
+    /// find it; a file given by its path (the installed /etc/village-gateway/board.toml, a copy
+    /// being checked) may be called anything.
+    static func load(path: String, requiringNameOfFile: Bool = false) throws(ConfigurationError) -> BoardDescription {
         let text = try ConfigurationLoader.readText(path: path)
-        return try parse(text: text, file: path, nameFromFile: nameImplied(byPath: path))
+        return try parse(text: text, file: path, nameFromFile: requiringNameOfFile ? nameImplied(byPath: path) : nil)
     }
 
     /// Checks the text of a board file; `nameFromFile`, when given, is the name `[board] name` must have.
@@ -88,7 +91,7 @@ enum BoardLoader {
         }
         let directory = BoardDirectory.choose(explicit: boardsDirectory, environment: environment)
         if let directory, FileManager.default.fileExists(atPath: directory.file(for: nameOrPath)) {
-            return try load(path: directory.file(for: nameOrPath))
+            return try load(path: directory.file(for: nameOrPath), requiringNameOfFile: true)
         }
         if nameOrPath == simulatedName { return embeddedSimulatedBoard() }
         var message = "no board named \"\(nameOrPath)\""
@@ -128,7 +131,7 @@ enum BoardLoader {
             let path = (directory.hasSuffix("/") ? directory : directory + "/") + name
             let nameFromFile = String(name.dropLast(".toml".count))
             do {
-                let board = try load(path: path)
+                let board = try load(path: path, requiringNameOfFile: true)
                 listings.append(BoardListing(name: board.name, description: board.description, file: path, problemCount: nil))
             } catch {
                 listings.append(BoardListing(name: nameFromFile, description: "", file: path, problemCount: error.problems.count))
