@@ -128,7 +128,10 @@ actor EngineOwner {
         if outward || snapshotDue { saved = writeSnapshot(pendingActions: outward ? actions : []) }
         guard !actions.isEmpty else { return }
         counters.decisions += 1
-        logger.notice("\(decisionLine(event, actions, at: time))")
+        // A decision that only repeats the broadcast (every few minutes while a level holds) is
+        // routine; level changes, sirens, SMS and reports are what a technician looks for.
+        let onlyBroadcasts = actions.allSatisfy { if case .broadcast = $0 { true } else { false } }
+        logger.log(level: onlyBroadcasts ? .info : .notice, "\(decisionLine(event, actions, at: time))")
         await perform(actions, at: time)
         if let enqueuedNanoseconds, let latencyObserver, actions.contains(where: Self.switchesSirenOn) {
             // Queue → journal (fsync) → decision → snapshot (fsync) → outputs: what a villager waits.

@@ -22,6 +22,9 @@ actor RecordingOutputs: GatewayOutputs {
     private var fileBytes = 0
     private var stopped = false
     private(set) var writeFailures = 0
+    /// The last message broadcast: a red level repeats it every few minutes for hours, and the
+    /// log shows the repeats at info so the changes stand out at notice.
+    private var lastBroadcast: String?
 
     init(wrapping inner: any GatewayOutputs, stateDirectory: String, utcOffsetMinutes: Int, logger: Logger) {
         self.inner = inner
@@ -57,7 +60,8 @@ actor RecordingOutputs: GatewayOutputs {
                 record.add("lamp", string: colour?.rawValue ?? "off")
                 record.add("exercise", bool: exercise)
             case .broadcast(let message, let exercise):
-                logger.notice("broadcast\(exercise ? " (drill)" : ""): \(message)")
+                logger.log(level: message == lastBroadcast ? .info : .notice, "broadcast\(exercise ? " (drill)" : ""): \(message)")
+                lastBroadcast = message
                 record.add("type", string: "broadcast")
                 record.add("text", string: message)
                 record.add("exercise", bool: exercise)
