@@ -36,10 +36,12 @@ final class Outbox: Sendable {
         self.path = path
         self.limits = limits
         var configuration = Configuration()
-        // WAL: the county pull reads while the engine appends, and a crash mid-write leaves
-        // the last committed state intact.
-        configuration.journalMode = .wal
+        // WAL is set here by hand, not with `configuration.journalMode = .wal`: GRDB's WAL set-up
+        // also sets synchronous=NORMAL, after this closure runs, which would undo FULL below.
         configuration.prepareDatabase { db in
+            // WAL: the county pull reads while the engine appends, and a crash mid-write leaves
+            // the last committed state intact.
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             // FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power cut can
             // lose rows already reported as committed. ThingsBoard's gateway runs NORMAL and
             // loses offline data that way; here a report counts as stored only once fsynced.
