@@ -158,3 +158,26 @@ import WarningLogic
         }
     }
 }
+
+@Suite struct OutboxDiskFullTests {
+    @Test func aFullDiskIsATypedErrorAndTheStoreStillReadsAfterwards() throws {
+        var limits = OutboxLimits.standard
+        limits.databasePagesMax = 16
+        let outbox = try Outbox(path: OutboxTests.temporaryStorePath(), limits: limits)
+        var report = OutboxTests.routine(0)
+        report.payload = #"{"text":"\#(String(repeating: "x", count: 2_000))"}"#
+        var stored: [Int64] = []
+        var failure: OutboxError?
+        for _ in 0..<100 {
+            do { stored.append(try outbox.append(report)) } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(failure == .diskFull(path: outbox.path))
+        #expect(failure?.description.contains("disk is full") == true)
+        #expect(!stored.isEmpty)
+        // What was committed before the disk filled is all still there, in order.
+        #expect(try outbox.reports(after: 0, limit: 100).reports.map(\.sequence) == stored)
+    }
+}

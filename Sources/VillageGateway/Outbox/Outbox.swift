@@ -11,6 +11,9 @@ struct OutboxLimits: Sendable, Hashable {
     var outboxBytesAfterThinning: Int64
     var reportsPerPullMax: Int
     var payloadBytesMax: Int
+    /// A hard ceiling on the SQLite file, in pages (SQLite's `max_page_count`); past it a write fails
+    /// as a full disk would. nil leaves the ceiling to the disk itself.
+    var databasePagesMax: Int? = nil
 
     static let standard = OutboxLimits(
         outboxBytesMax: 256 * 1024 * 1024,
@@ -46,6 +49,9 @@ final class Outbox: Sendable {
             // lose rows already reported as committed. ThingsBoard's gateway runs NORMAL and
             // loses offline data that way; here a report counts as stored only once fsynced.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            if let pages = limits.databasePagesMax {
+                _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)")
+            }
         }
         do {
             database = try DatabaseQueue(path: path, configuration: configuration)
