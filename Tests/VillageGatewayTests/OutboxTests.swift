@@ -1,5 +1,6 @@
 // The outbox as the county sees it: numbers that only increase, pulls after a number, delivery and purge.
 import Foundation
+import GRDB
 import Testing
 import WarningLogic
 @testable import VillageGateway
@@ -179,5 +180,47 @@ import WarningLogic
         #expect(!stored.isEmpty)
         // What was committed before the disk filled is all still there, in order.
         #expect(try outbox.reports(after: 0, limit: 100).reports.map(\.sequence) == stored)
+    }
+}
+
+@Suite struct OutboxDurabilityTests {
+    @Test func theStoreRunsWALWithFullSyncAfterEveryOpen() throws {
+        let path = OutboxTests.temporaryStorePath()
+        for _ in 0..<2 {
+            let outbox = try Outbox(path: path)
+            _ = try outbox.append(OutboxTests.alarm(0))
+            let durability = try outbox.durability()
+            #expect(durability.journalMode == "wal")
+            // 2 is FULL: fsync at every commit, so a power cut cannot take a committed report.
+            #expect(durability.synchronous == 2)
+        }
+    }
+
+    @Test func sqliteFailuresBecomeErrorsATechnicianCanActOn() {
+        let path = "/var/lib/village-gateway/outbox.sqlite"
+        #expect(OutboxError.from(DatabaseError(resultCode: .SQLITE_FULL), path: path, opening: false) == .diskFull(path: path))
+        #expect(OutboxError.from(DatabaseError(resultCode: .SQLITE_READONLY), path: path, opening: false) == .readOnly(path: path))
+        guard case .corrupt = OutboxError.from(DatabaseError(resultCode: .SQLITE_CORRUPT), path: path, opening: false) else {
+            Issue.record("SQLITE_CORRUPT is not reported as damage")
+            return
+        }
+        #expect(OutboxError.readOnly(path: path).description.contains("read-only"))
+    }
+
+    @Test func gapsAreForgottenOnlyOnceEverythingBeforeThemIsDeliveredAndOld() throws {
+        let outbox = try Outbox(path: OutboxTests.temporaryStorePath(), limits: OutboxRetentionTests.smallLimits)
+        _ = try OutboxRetentionTests.fill(outbox)
+        let thinning = try #require(try outbox.enforceSizeLimit(at: OutboxTests.start))
+        let day: Int64 = 86_400_000
+        // Nothing delivered yet: the gaps stay, whatever their age.
+        try outbox.purgeDelivered(olderThan: OutboxTests.start.adding(milliseconds: 30 * day))
+        #expect(try outbox.reports(after: 0, limit: 1_000).gaps == thinning.gaps)
+        // The county has everything; a month later the reports and the gaps go.
+        let last = try #require(try outbox.reports(after: 0, limit: 1_000).reports.last?.sequence)
+        try outbox.acknowledge(through: last, at: OutboxTests.start)
+        try outbox.purgeDelivered(olderThan: OutboxTests.start.adding(milliseconds: 30 * day))
+        let pull = try outbox.reports(after: 0, limit: 1_000)
+        #expect(pull.reports.isEmpty)
+        #expect(pull.gaps.isEmpty)
     }
 }

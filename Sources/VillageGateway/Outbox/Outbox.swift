@@ -95,6 +95,12 @@ final class Outbox: Sendable {
                     CHECK (from_sequence <= through_sequence)
                 );
                 CREATE INDEX gaps_through ON gaps (through_sequence);
+                -- How far the county has acknowledged; a gap is only forgotten once it lies behind this.
+                CREATE TABLE delivery (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    acknowledged_through INTEGER NOT NULL
+                );
+                INSERT INTO delivery (id, acknowledged_through) VALUES (1, 0);
                 """)
         }
         return migrator
@@ -179,12 +185,18 @@ final class Outbox: Sendable {
             try db.execute(
                 sql: "UPDATE reports SET delivered_at_ms = ? WHERE sequence <= ? AND delivered_at_ms IS NULL",
                 arguments: [now.millisecondsSinceUnixEpoch, through])
-            return db.changesCount
+            let marked = db.changesCount
+            // Never past the highest number issued, so a wrong acknowledgement cannot hide later gaps.
+            let issued = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'reports'") ?? 0
+            try db.execute(
+                sql: "UPDATE delivery SET acknowledged_through = MAX(acknowledged_through, ?) WHERE id = 1",
+                arguments: [min(through, issued)])
+            return marked
         }
     }
 
-    /// Deletes reports delivered before `cutoff`, and gaps recorded before it that lie wholly
-    /// behind the delivered range. Returns how many reports were deleted.
+    /// Deletes reports delivered before `cutoff`, and gaps recorded before it that the county has
+    /// acknowledged past. Returns how many reports were deleted.
     @discardableResult
     func purgeDelivered(olderThan cutoff: Timestamp) throws(OutboxError) -> Int {
         try write { db in
@@ -195,11 +207,17 @@ final class Outbox: Sendable {
             try db.execute(
                 sql: """
                     DELETE FROM gaps WHERE recorded_at_ms < ?
-                    AND NOT EXISTS (SELECT 1 FROM reports
-                                    WHERE delivered_at_ms IS NULL AND sequence <= gaps.through_sequence)
+                    AND through_sequence <= (SELECT acknowledged_through FROM delivery WHERE id = 1)
                     """,
                 arguments: [cutoff.millisecondsSinceUnixEpoch])
             return purged
+        }
+    }
+
+    /// What SQLite says the durability settings are, for `outbox` status output and the tests.
+    func durability() throws(OutboxError) -> (journalMode: String, synchronous: Int) {
+        try read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "?", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
         }
     }
 
