@@ -1,0 +1,398 @@
+// The durable outbox: every county report numbered and on disk until the county has pulled it.
+import Foundation
+import GRDB
+import WarningLogic
+
+/// Named limits; every one of them bounds something that would otherwise grow for years.
+struct OutboxLimits: Sendable, Hashable {
+    /// Bytes of reports (payload, kind and a fixed per-row overhead) the store may hold.
+    var outboxBytesMax: Int64
+    /// Thinning stops once the store is at or below this, so it does not thin on every append.
+    var outboxBytesAfterThinning: Int64
+    var reportsPerPullMax: Int
+    var payloadBytesMax: Int
+    /// A hard ceiling on the SQLite file, in pages (SQLite's `max_page_count`); past it a write fails
+    /// as a full disk would. nil leaves the ceiling to the disk itself.
+    var databasePagesMax: Int? = nil
+
+    static let standard = OutboxLimits(
+        outboxBytesMax: 256 * 1024 * 1024,
+        outboxBytesAfterThinning: 230 * 1024 * 1024,
+        reportsPerPullMax: 500,
+        payloadBytesMax: 16 * 1024
+    )
+}
+
+/// Owns one SQLite file through one GRDB `DatabaseQueue`. Every write is one transaction,
+/// committed with `synchronous=FULL`: a method that returns has put its reports on disk.
+final class Outbox: Sendable {
+    /// Counted per stored row on top of its payload and kind, for SQLite's record and index.
+    static let reportRowOverheadBytes: Int64 = 64
+
+    let path: String
+    let limits: OutboxLimits
+    private let database: DatabaseQueue
+
+    init(path: String, limits: OutboxLimits = .standard) throws(OutboxError) {
+        precondition(limits.outboxBytesAfterThinning <= limits.outboxBytesMax)
+        precondition(limits.reportsPerPullMax > 0 && limits.payloadBytesMax > 0)
+        self.path = path
+        self.limits = limits
+        var configuration = Configuration()
+        // WAL is set here by hand, not with `configuration.journalMode = .wal`: GRDB's WAL set-up
+        // also sets synchronous=NORMAL, after this closure runs, which would undo FULL below.
+        configuration.prepareDatabase { db in
+            // WAL: the county pull reads while the engine appends, and a crash mid-write leaves
+            // the last committed state intact.
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            // FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power cut can
+            // lose rows already reported as committed. ThingsBoard's gateway runs NORMAL and
+            // loses offline data that way; here a report counts as stored only once fsynced.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            if let pages = limits.databasePagesMax {
+                _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)")
+            }
+        }
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+            let mode = try database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+            let synchronous = try database.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+            // Assert what we rely on: WAL and FULL (2). If SQLite refused either, do not pretend.
+            guard mode?.lowercased() == "wal", synchronous == 2 else {
+                throw OutboxError.cannotOpen(
+                    path: path,
+                    detail: "SQLite did not accept WAL and synchronous=FULL (journal_mode \(mode ?? "?"), synchronous \(synchronous ?? -1))")
+            }
+        } catch {
+            throw OutboxError.from(error, path: path, opening: true)
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 reports and gaps") { db in
+            // AUTOINCREMENT: SQLite then never reuses a sequence number, even after the newest
+            // rows are purged or thinned; the county relies on numbers only ever increasing.
+            try db.execute(sql: """
+                CREATE TABLE reports (
+                    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time_ms INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    priority INTEGER NOT NULL CHECK (priority IN (0, 1, 2)),
+                    exercise INTEGER NOT NULL CHECK (exercise IN (0, 1)),
+                    payload TEXT NOT NULL,
+                    delivered_at_ms INTEGER
+                );
+                CREATE INDEX reports_undelivered ON reports (delivered_at_ms, priority, sequence);
+                CREATE TABLE gaps (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    from_sequence INTEGER NOT NULL,
+                    through_sequence INTEGER NOT NULL,
+                    count INTEGER NOT NULL CHECK (count > 0),
+                    reason TEXT NOT NULL,
+                    recorded_at_ms INTEGER NOT NULL,
+                    CHECK (from_sequence <= through_sequence)
+                );
+                CREATE INDEX gaps_through ON gaps (through_sequence);
+                -- How far the county has acknowledged; a gap is only forgotten once it lies behind this.
+                CREATE TABLE delivery (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    acknowledged_through INTEGER NOT NULL
+                );
+                INSERT INTO delivery (id, acknowledged_through) VALUES (1, 0);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Appending
+
+    /// Stores one report and returns its sequence number once it is committed to disk.
+    func append(_ report: OutboxReport) throws(OutboxError) -> Int64 {
+        try appendBatch([report])[0]
+    }
+
+    /// Stores reports in one transaction: all of them are on disk, or none.
+    func appendBatch(_ reports: [OutboxReport]) throws(OutboxError) -> [Int64] {
+        for report in reports { try check(report) }
+        return try write { db in
+            var sequences: [Int64] = []
+            sequences.reserveCapacity(reports.count)
+            for report in reports {
+                try db.execute(
+                    sql: "INSERT INTO reports (time_ms, kind, priority, exercise, payload) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        report.time.millisecondsSinceUnixEpoch, report.kind, report.priority.rawValue,
+                        report.exercise ? 1 : 0, report.payload,
+                    ])
+                let sequence = db.lastInsertedRowID
+                precondition(sequences.last.map { sequence > $0 } ?? true, "sequence numbers must increase")
+                sequences.append(sequence)
+            }
+            return sequences
+        }
+    }
+
+    private func check(_ report: OutboxReport) throws(OutboxError) {
+        let bytes = report.payload.utf8.count
+        guard bytes <= limits.payloadBytesMax else {
+            throw .payloadTooLarge(bytes: bytes, bytesMax: limits.payloadBytesMax)
+        }
+        guard (try? JSONSerialization.jsonObject(with: Data(report.payload.utf8), options: [.fragmentsAllowed])) != nil
+        else { throw .payloadNotJSON(kind: report.kind) }
+    }
+
+    // MARK: Pulling and acknowledging
+
+    /// Reports with a sequence above `after`, in sequence order (at most `limit`, and never more
+    /// than `reportsPerPullMax`), with the gaps the county must know about in the same range.
+    func reports(after: Int64, limit: Int) throws(OutboxError) -> OutboxPull {
+        let count = max(0, min(limit, limits.reportsPerPullMax))
+        return try read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM reports WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                arguments: [after, count])
+            let reports = rows.map(Self.storedReport)
+            // A full page ends at its last report; a short page reaches the end of the store.
+            let upper = reports.count == count ? (reports.last?.sequence ?? after) : Int64.max
+            let gapRows = try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM gaps WHERE through_sequence > ? AND from_sequence <= ? ORDER BY from_sequence",
+                arguments: [after, upper])
+            return OutboxPull(reports: reports, gaps: gapRows.map(Self.gap))
+        }
+    }
+
+    /// Undelivered reports, alarms first, then events, then routine; oldest first within each.
+    /// For a thin link, where the most urgent must go before the backlog.
+    func undelivered(limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
+        let count = max(0, min(limit, limits.reportsPerPullMax))
+        return try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM reports WHERE delivered_at_ms IS NULL ORDER BY priority, sequence LIMIT ?",
+                arguments: [count]
+            ).map(Self.storedReport)
+        }
+    }
+
+    /// The county has every report up to `through`: mark them delivered at `now`.
+    /// Returns how many were newly marked.
+    @discardableResult
+    func acknowledge(through: Int64, at now: Timestamp) throws(OutboxError) -> Int {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE reports SET delivered_at_ms = ? WHERE sequence <= ? AND delivered_at_ms IS NULL",
+                arguments: [now.millisecondsSinceUnixEpoch, through])
+            let marked = db.changesCount
+            // Never past the highest number issued, so a wrong acknowledgement cannot hide later gaps.
+            let issued = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'reports'") ?? 0
+            try db.execute(
+                sql: "UPDATE delivery SET acknowledged_through = MAX(acknowledged_through, ?) WHERE id = 1",
+                arguments: [min(through, issued)])
+            return marked
+        }
+    }
+
+    /// Deletes reports delivered before `cutoff`, and gaps recorded before it that the county has
+    /// acknowledged past. Returns how many reports were deleted.
+    @discardableResult
+    func purgeDelivered(olderThan cutoff: Timestamp) throws(OutboxError) -> Int {
+        try write { db in
+            try db.execute(
+                sql: "DELETE FROM reports WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?",
+                arguments: [cutoff.millisecondsSinceUnixEpoch])
+            let purged = db.changesCount
+            try db.execute(
+                sql: """
+                    DELETE FROM gaps WHERE recorded_at_ms < ?
+                    AND through_sequence <= (SELECT acknowledged_through FROM delivery WHERE id = 1)
+                    """,
+                arguments: [cutoff.millisecondsSinceUnixEpoch])
+            return purged
+        }
+    }
+
+    /// What SQLite says the durability settings are, for `outbox` status output and the tests.
+    func durability() throws(OutboxError) -> (journalMode: String, synchronous: Int) {
+        try read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "?", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+    }
+
+    // MARK: Health and retention
+
+    var backlog: OutboxBacklog {
+        get throws(OutboxError) {
+            try read { db in
+                func count(_ condition: String) throws -> Int64 {
+                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reports WHERE \(condition)") ?? 0
+                }
+                let oldest = try Int64.fetchOne(
+                    db, sql: "SELECT MIN(time_ms) FROM reports WHERE delivered_at_ms IS NULL")
+                return OutboxBacklog(
+                    undeliveredAlarms: try count("delivered_at_ms IS NULL AND priority = 0"),
+                    undeliveredEvents: try count("delivered_at_ms IS NULL AND priority = 1"),
+                    undeliveredRoutine: try count("delivered_at_ms IS NULL AND priority = 2"),
+                    delivered: try count("delivered_at_ms IS NOT NULL"),
+                    storedBytes: try Self.storedBytes(db),
+                    oldestUndeliveredTime: oldest.map { Timestamp(millisecondsSinceUnixEpoch: $0) })
+            }
+        }
+    }
+
+    /// The retention policy, run by the owner after appending. Above `outboxBytesMax` it first
+    /// deletes delivered reports oldest-first (the county has them), then thins undelivered routine
+    /// reports oldest-first, recording each thinned run as a gap, until the store is at or below
+    /// `outboxBytesAfterThinning`. Alarms and undelivered events are never deleted: if they alone
+    /// exceed the limit they are kept and the condition is reported.
+    /// Returns nil when the store is within its limit; otherwise what was done, with a health
+    /// alarm for the caller to append whenever routine reports were thinned or the store stays over.
+    func enforceSizeLimit(at now: Timestamp) throws(OutboxError) -> OutboxThinning? {
+        let limits = self.limits
+        return try write { db in
+            var bytes = try Self.storedBytes(db)
+            guard bytes > limits.outboxBytesMax else { return nil }
+            let target = limits.outboxBytesAfterThinning
+
+            var deliveredPurged: Int64 = 0
+            if bytes > target {
+                let delivered = try Self.candidates(db, condition: "delivered_at_ms IS NOT NULL")
+                let chosen = Self.choose(delivered, toFree: bytes - target)
+                try Self.delete(db, chosen.sequences)
+                deliveredPurged = Int64(chosen.sequences.count)
+                bytes -= chosen.bytes
+            }
+
+            var routineThinned: Int64 = 0
+            var gaps: [OutboxGap] = []
+            if bytes > target {
+                let routine = try Self.candidates(
+                    db, condition: "delivered_at_ms IS NULL AND priority = \(OutboxPriority.routine.rawValue)")
+                let chosen = Self.choose(routine, toFree: bytes - target)
+                try Self.delete(db, chosen.sequences)
+                routineThinned = Int64(chosen.sequences.count)
+                bytes -= chosen.bytes
+                gaps = try Self.recordGaps(db, thinned: chosen.sequences, at: now)
+            }
+
+            let measured = try Self.storedBytes(db)
+            assert(measured == bytes, "stored bytes must match what thinning freed")
+            let overLimit = measured > limits.outboxBytesMax
+            var healthAlarm: OutboxReport?
+            if routineThinned > 0 || overLimit {
+                let payload: [String: Any] = [
+                    "routineThinned": routineThinned,
+                    "deliveredPurged": deliveredPurged,
+                    "gaps": gaps.map { ["from": $0.fromSequence, "through": $0.throughSequence, "count": $0.count] },
+                    "storedBytes": measured,
+                    "outboxBytesMax": limits.outboxBytesMax,
+                    "overLimitWithAlarmsAndEvents": overLimit,
+                ]
+                let data = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])
+                healthAlarm = OutboxReport(
+                    time: now, kind: "outboxFull", priority: .alarm, exercise: false,
+                    payload: String(decoding: data, as: UTF8.self))
+            }
+            return OutboxThinning(
+                deliveredPurged: deliveredPurged, routineThinned: routineThinned, gaps: gaps,
+                storedBytesAfter: measured, overLimitWithProtectedReports: overLimit, healthAlarm: healthAlarm)
+        }
+    }
+
+    // MARK: Internals
+
+    private static let rowBytesSQL = "(length(CAST(payload AS BLOB)) + length(CAST(kind AS BLOB)) + \(reportRowOverheadBytes))"
+
+    private static func storedBytes(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM\(rowBytesSQL), 0) FROM reports") ?? 0
+    }
+
+    private static func candidates(_ db: Database, condition: String) throws -> [(sequence: Int64, bytes: Int64)] {
+        try Row.fetchAll(
+            db, sql: "SELECT sequence, \(rowBytesSQL) AS bytes FROM reports WHERE \(condition) ORDER BY sequence"
+        ).map { (sequence: $0["sequence"], bytes: $0["bytes"]) }
+    }
+
+    /// Oldest-first, just enough to free `bytes`.
+    private static func choose(_ candidates: [(sequence: Int64, bytes: Int64)], toFree bytes: Int64)
+        -> (sequences: [Int64], bytes: Int64)
+    {
+        var sequences: [Int64] = []
+        var freed: Int64 = 0
+        for candidate in candidates where freed < bytes {
+            sequences.append(candidate.sequence)
+            freed += candidate.bytes
+        }
+        return (sequences, freed)
+    }
+
+    private static func delete(_ db: Database, _ sequences: [Int64]) throws {
+        let statement = try db.makeStatement(sql: "DELETE FROM reports WHERE sequence = ?")
+        for sequence in sequences { try statement.execute(arguments: [sequence]) }
+    }
+
+    /// Groups thinned sequences into runs no surviving report interrupts, one gap per run.
+    private static func recordGaps(_ db: Database, thinned: [Int64], at now: Timestamp) throws -> [OutboxGap] {
+        guard var runStart = thinned.first else { return [] }
+        var runEnd = runStart
+        var runCount: Int64 = 1
+        var gaps: [OutboxGap] = []
+        let reason = "store reached outboxBytesMax; routine reports thinned oldest-first"
+        func close() {
+            gaps.append(OutboxGap(
+                fromSequence: runStart, throughSequence: runEnd, count: runCount, reason: reason, recordedAt: now))
+        }
+        for sequence in thinned.dropFirst() {
+            let between = try Int64.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM reports WHERE sequence > ? AND sequence < ?",
+                arguments: [runEnd, sequence]) ?? 0
+            if between == 0 {
+                runEnd = sequence
+                runCount += 1
+            } else {
+                close()
+                runStart = sequence
+                runEnd = sequence
+                runCount = 1
+            }
+        }
+        close()
+        for gap in gaps {
+            try db.execute(
+                sql: "INSERT INTO gaps (from_sequence, through_sequence, count, reason, recorded_at_ms) VALUES (?, ?, ?, ?, ?)",
+                arguments: [gap.fromSequence, gap.throughSequence, gap.count, gap.reason, now.millisecondsSinceUnixEpoch])
+        }
+        return gaps
+    }
+
+    private static func storedReport(_ row: Row) -> StoredOutboxReport {
+        let priorityValue: Int = row["priority"]
+        // The CHECK constraint guarantees this; a value outside it means the file was tampered with.
+        guard let priority = OutboxPriority(rawValue: priorityValue) else {
+            preconditionFailure("outbox row with priority \(priorityValue)")
+        }
+        let delivered: Int64? = row["delivered_at_ms"]
+        return StoredOutboxReport(
+            sequence: row["sequence"],
+            report: OutboxReport(
+                time: Timestamp(millisecondsSinceUnixEpoch: row["time_ms"]),
+                kind: row["kind"], priority: priority, exercise: row["exercise"], payload: row["payload"]),
+            deliveredAt: delivered.map { Timestamp(millisecondsSinceUnixEpoch: $0) })
+    }
+
+    private static func gap(_ row: Row) -> OutboxGap {
+        OutboxGap(
+            fromSequence: row["from_sequence"], throughSequence: row["through_sequence"], count: row["count"],
+            reason: row["reason"], recordedAt: Timestamp(millisecondsSinceUnixEpoch: row["recorded_at_ms"]))
+    }
+
+    private func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(OutboxError) -> T {
+        do { return try database.write(body) } catch { throw OutboxError.from(error, path: path, opening: false) }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(OutboxError) -> T {
+        do { return try database.read(body) } catch { throw OutboxError.from(error, path: path, opening: false) }
+    }
+}
