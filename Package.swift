@@ -68,7 +68,8 @@ let package = Package(
         .testTarget(name: "DriversTests", dependencies: ["Drivers"], exclude: ["Fixtures"], swiftSettings: strict),
         // Fixtures/ holds the OASIS CAP 1.2 schema the CAP tests validate against, not Swift sources.
         .testTarget(
-            name: "VillageGatewayTests", dependencies: ["VillageGateway", "WarningLogic"], exclude: ["Fixtures"],
+            name: "VillageGatewayTests",
+            dependencies: ["VillageGateway", "WarningLogic", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"],
             swiftSettings: strict),
     ]
 )
