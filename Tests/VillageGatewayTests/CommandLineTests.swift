@@ -114,26 +114,10 @@ enum GatewayBinary {
         #expect(good.standardOutput.hasPrefix("config/example.toml: OK"))
         let broken = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(getpid()).toml")
         defer { try? FileManager.default.removeItem(at: broken) }
-        try """
-            [station]
-            id = "12345"
-            name = "黄坑村"
-
-            [[sensor]]
-            id = "rain1"
-            kind = "rain_gauge"
-            mm_per_tipp = 0.2
-
-            [[rule]]
-            id = "rain-1h"
-            sensor = "rain1"
-            measure = "rain_1h"
-            orange = 60
-            red = 50
-            """.write(to: broken, atomically: true, encoding: .utf8)
+        try ConfigurationFixtures.severalMistakes.write(to: broken, atomically: true, encoding: .utf8)
         let outcome = try GatewayBinary.run(["check-config", broken.path])
         #expect(outcome.status == 1)
-        for line in [2, 8, 15] {
+        for line in [2, 8, 15, 22] {
             #expect(outcome.standardError.contains("\(broken.path):\(line): "), "line \(line) named: \(outcome.standardError)")
         }
         #expect(!outcome.standardError.contains("Fatal error"))

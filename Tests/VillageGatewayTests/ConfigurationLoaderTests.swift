@@ -91,31 +91,7 @@ import WarningLogic
 @Suite struct ConfigurationProblemReportTests {
     /// One file, many mistakes: each is reported once, on its own line, in file order.
     @Test func aFileWithSeveralMistakesNamesEachOnItsLine() {
-        let text = """
-            [station]
-            id = "12345"
-            name = "黄坑村"
-
-            [[sensor]]
-            id = "rain1"
-            kind = "rain_gauge"
-            mm_per_tipp = 0.2
-
-            [[rule]]
-            id = "rain-1h"
-            sensor = "rain1"
-            measure = "rain_1h"
-            orange = 80
-            red = 70
-
-            [[contact]]
-            name = "王建国"
-            phone = "+8613800000001"
-
-            [outputs.red]
-            siren = "loud"
-            message = "立即转移"
-            """
+        let text = ConfigurationFixtures.severalMistakes
         let problems = ConfigurationFixtures.problems(text, file: "config/site.toml")
         #expect(problems.map(\.line) == [2, 8, 15, 22])
         #expect(problems.map(\.description) == [

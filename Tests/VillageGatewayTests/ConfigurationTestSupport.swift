@@ -40,6 +40,35 @@ enum ConfigurationFixtures {
 
         """
 
+    /// One file with four mistakes, on lines 2, 8, 15 and 22 (a short station id, a misspelt key,
+    /// thresholds that do not increase, an unknown siren pattern): the loader test checks the
+    /// messages, the command-line test that `check-config` prints and fails on them.
+    static let severalMistakes = """
+        [station]
+        id = "12345"
+        name = "黄坑村"
+
+        [[sensor]]
+        id = "rain1"
+        kind = "rain_gauge"
+        mm_per_tipp = 0.2
+
+        [[rule]]
+        id = "rain-1h"
+        sensor = "rain1"
+        measure = "rain_1h"
+        orange = 80
+        red = 70
+
+        [[contact]]
+        name = "王建国"
+        phone = "+8613800000001"
+
+        [outputs.red]
+        siren = "loud"
+        message = "立即转移"
+        """
+
     /// The problems `text` has; empty if it is accepted.
     static func problems(_ text: String, file: String = "site.toml") -> [ConfigurationProblem] {
         do {
