@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         // The outbox: SQLite through GRDB (WAL, synchronous=FULL) keeps every county report on disk.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // The county pull API the box serves (issue 5), and the county side's and push's HTTP client.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        // HMAC-SHA256 request signatures (county API, push) and the shell PIN's salted PBKDF2 hash.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // C libraries come in through small system-library targets; only Drivers imports them.
@@ -51,6 +56,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -69,7 +78,13 @@ let package = Package(
         // Fixtures/ holds the OASIS CAP 1.2 schema the CAP tests validate against, not Swift sources.
         .testTarget(
             name: "VillageGatewayTests",
-            dependencies: ["VillageGateway", "WarningLogic", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"],
+            dependencies: [
+                "VillageGateway", "WarningLogic",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: strict),
     ]
 )

@@ -110,6 +110,17 @@ import WarningLogic
         #expect(backlog.undelivered == 2)
     }
 
+    @Test func pushedReportsAreMarkedDeliveredOneByOneInPriorityOrder() throws {
+        let outbox = try Outbox(path: Self.temporaryStorePath())
+        _ = try outbox.appendBatch((0..<4).map { Self.routine($0) })
+        // A push sends what undelivered() names first; the county stored only some of them.
+        #expect(try outbox.markDelivered(sequences: [2, 4, 99], at: Self.start) == 2)
+        #expect(try outbox.markDelivered(sequences: [2], at: Self.start) == 0)
+        #expect(try outbox.undelivered(limit: 10).map(\.sequence) == [1, 3])
+        #expect(try outbox.backlog.delivered == 2)
+        #expect(try outbox.lastSequence() == 4)
+    }
+
     @Test func aPayloadThatIsTooLargeOrNotJSONIsRefusedWithAReason() throws {
         let outbox = try Outbox(path: Self.temporaryStorePath(), limits: OutboxLimits(
             outboxBytesMax: 1_000_000, outboxBytesAfterThinning: 900_000, reportsPerPullMax: 10, payloadBytesMax: 64))

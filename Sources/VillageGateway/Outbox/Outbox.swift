@@ -195,6 +195,29 @@ final class Outbox: Sendable {
         }
     }
 
+    /// The highest sequence number ever issued (0 for a new store), even if that report has since
+    /// been purged or thinned: how far a county pull can go.
+    func lastSequence() throws(OutboxError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'reports'") ?? 0 }
+    }
+
+    /// A push transport's county has durably stored exactly these reports (pushes go out by
+    /// priority, so what is delivered need not be a prefix). Returns how many were newly marked.
+    @discardableResult
+    func markDelivered(sequences: [Int64], at now: Timestamp) throws(OutboxError) -> Int {
+        guard !sequences.isEmpty else { return 0 }
+        return try write { db in
+            var marked = 0
+            for sequence in sequences {
+                try db.execute(
+                    sql: "UPDATE reports SET delivered_at_ms = ? WHERE sequence = ? AND delivered_at_ms IS NULL",
+                    arguments: [now.millisecondsSinceUnixEpoch, sequence])
+                marked += db.changesCount
+            }
+            return marked
+        }
+    }
+
     /// Deletes reports delivered before `cutoff`, and gaps recorded before it that the county has
     /// acknowledged past. Returns how many reports were deleted.
     @discardableResult

@@ -67,3 +67,16 @@ struct OutputSnapshot: Codable, Equatable, Sendable {
     static let safe = OutputSnapshot(
         sirenPattern: "off", sirenOn: false, lamp: nil, exercise: false, lastSpoken: nil, smsSent: 0, smsFailed: 0, smsQueued: 0)
 }
+
+/// Where the box's reports are kept for the county: the outbox service (`OutboxService`). The
+/// engine owner hands over the engine's reports, the summariser its observation summaries, the
+/// technician's shell its audit records.
+protocol ReportSink: Sendable {
+    /// Returns once the reports are committed to disk, or once storing them has failed: a full or
+    /// dead disk never stops the warning logic. The sink logs the failure, keeps the reports in a
+    /// bounded buffer and retries; what it still cannot keep it counts and reports as lost.
+    func store(_ reports: [OutboxReport]) async
+    /// What is waiting for the county, for `status`, the API and the shell; nil when the outbox
+    /// cannot be read.
+    func backlog() async -> OutboxBacklog?
+}

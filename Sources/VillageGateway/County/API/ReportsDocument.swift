@@ -1,0 +1,180 @@
+// The county API's JSON documents (docs/county-api.md, schema version 1): the box's API writes
+// them, the HTTP push sends them, `county pull` reads them. One definition for all three.
+import Foundation
+import WarningLogic
+
+/// The answer to `GET /v1/reports` and the body of a push.
+struct ReportsDocument: Codable, Sendable, Equatable {
+    static let currentSchema = "village-gateway/reports/1"
+
+    var schema: String
+    var station: String
+    var after: Int64
+    var reports: [WireReport]
+    var gaps: [WireGap]
+    /// The highest sequence the box has stored.
+    var lastSequence: Int64
+    /// Reports above the last one returned exist.
+    var more: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case schema, station, after, reports, gaps, more
+        case lastSequence = "last_sequence"
+    }
+
+    init(station: String, after: Int64, pull: OutboxPull, lastSequence: Int64, utcOffsetMinutes: Int) throws(OutboxError) {
+        self.schema = Self.currentSchema
+        self.station = station
+        self.after = after
+        var reports: [WireReport] = []
+        reports.reserveCapacity(pull.reports.count)
+        for stored in pull.reports { reports.append(try WireReport(stored, utcOffsetMinutes: utcOffsetMinutes)) }
+        self.reports = reports
+        self.gaps = pull.gaps.map { WireGap($0, utcOffsetMinutes: utcOffsetMinutes) }
+        self.lastSequence = lastSequence
+        self.more = (reports.last?.sequence ?? after) < lastSequence
+    }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}
+
+/// One report on the wire.
+struct WireReport: Codable, Sendable, Equatable {
+    var sequence: Int64
+    /// Station-local time with its offset, e.g. "2026-07-14T03:12:00+08:00".
+    var time: String
+    /// The same instant as Unix milliseconds, for tools that would rather not parse dates.
+    var timeMilliseconds: Int64
+    var kind: String
+    /// "alarm", "event" or "routine".
+    var priority: String
+    var exercise: Bool
+    /// The report's own JSON object, as stored.
+    var payload: JSONValue
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, time, kind, priority, exercise, payload
+        case timeMilliseconds = "time_ms"
+    }
+
+    init(_ stored: StoredOutboxReport, utcOffsetMinutes: Int) throws(OutboxError) {
+        sequence = stored.sequence
+        time = ISO8601.format(stored.report.time, utcOffsetMinutes: utcOffsetMinutes)
+        timeMilliseconds = stored.report.time.millisecondsSinceUnixEpoch
+        kind = stored.report.kind
+        priority = stored.report.priority.description
+        exercise = stored.report.exercise
+        // The outbox checked the payload was JSON when it was stored; failing now means the
+        // file was damaged, which the county must hear about rather than get a silent hole.
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(stored.report.payload.utf8)) else {
+            throw .corrupt(path: "report \(stored.sequence)", detail: "its stored payload is not JSON")
+        }
+        payload = value
+    }
+
+    /// Back to the outbox's form (the county side stores these).
+    func outboxReport() -> OutboxReport? {
+        guard let priority = OutboxPriority.allCases.first(where: { $0.description == self.priority }) else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(payload) else { return nil }
+        return OutboxReport(
+            time: Timestamp(millisecondsSinceUnixEpoch: timeMilliseconds), kind: kind, priority: priority, exercise: exercise,
+            payload: String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Reports the box thinned, on the wire.
+struct WireGap: Codable, Sendable, Equatable {
+    var from: Int64
+    var through: Int64
+    var count: Int64
+    var reason: String
+    var recordedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case from, through, count, reason
+        case recordedAt = "recorded_at"
+    }
+
+    init(_ gap: OutboxGap, utcOffsetMinutes: Int) {
+        from = gap.fromSequence
+        through = gap.throughSequence
+        count = gap.count
+        reason = gap.reason
+        recordedAt = ISO8601.format(gap.recordedAt, utcOffsetMinutes: utcOffsetMinutes)
+    }
+}
+
+/// `POST /v1/reports/ack` body and answer.
+struct AcknowledgeRequest: Codable, Sendable, Equatable {
+    var through: Int64
+}
+
+struct AcknowledgeAnswer: Codable, Sendable, Equatable {
+    var acknowledged: Int
+    var through: Int64
+}
+
+/// The county's answer to a push: the sequences it has durably stored.
+struct PushAnswer: Codable, Sendable, Equatable {
+    var stored: [Int64]
+}
+
+/// `POST /v1/warnings` body: a county warning, or its cancellation.
+struct CountyWarningRequest: Codable, Sendable, Equatable {
+    var id: String
+    /// "blue", "yellow", "orange" or "red"; absent when cancelling.
+    var level: String?
+    var message: String?
+    var cancel: Bool?
+}
+
+/// Every refusal the API gives, with a reason a county technician can act on.
+struct APIErrorAnswer: Codable, Sendable, Equatable {
+    var error: String
+    var reason: String
+}
+
+/// Any JSON value: report payloads travel as objects, whatever their kind's shape.
+enum JSONValue: Codable, Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}

@@ -1,0 +1,210 @@
+// HMAC-SHA256 request signatures: the county API verifies them, `county pull` and the HTTP push
+// make them. One definition of the canonical text, so signer and verifier cannot drift apart.
+// The scheme is documented in docs/county-api.md.
+import Crypto
+import Foundation
+import Synchronization
+
+/// The headers and the canonical text of a signed request.
+///
+/// Signed text (UTF-8, fields joined by "\n"):
+/// `METHOD`, `PATH?QUERY` exactly as sent, `STATION`, `TIMESTAMP` (Unix milliseconds, decimal),
+/// `NONCE`, and the lowercase hex SHA-256 of the body (of zero bytes when there is none).
+/// The signature is the lowercase hex HMAC-SHA256 of that text under the station's key.
+enum RequestSignature {
+    static let stationHeader = "X-VG-Station"
+    static let timestampHeader = "X-VG-Timestamp"
+    static let nonceHeader = "X-VG-Nonce"
+    static let signatureHeader = "X-VG-Signature"
+    /// Nonces are 16 to 64 characters of [0-9A-Za-z_-]; `sign` makes 32 hex digits.
+    static let nonceCharactersAllowed = 16...64
+
+    static func canonicalText(method: String, pathAndQuery: String, station: String, timestampMilliseconds: Int64, nonce: String, body: some Sequence<UInt8>) -> String {
+        let bodyDigest = SHA256.hash(data: Array(body)).hexText
+        return [method.uppercased(), pathAndQuery, station, String(timestampMilliseconds), nonce, bodyDigest].joined(separator: "\n")
+    }
+
+    static func signature(key: SigningKey, canonicalText: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: Array(canonicalText.utf8), using: key.symmetricKey).hexText
+    }
+
+    /// The four headers for a request, with a fresh random nonce.
+    static func headers(key: SigningKey, method: String, pathAndQuery: String, station: String, timestampMilliseconds: Int64, body: some Sequence<UInt8>) -> [(name: String, value: String)] {
+        var generator = SystemRandomNumberGenerator()
+        let nonce = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexText
+        let text = canonicalText(method: method, pathAndQuery: pathAndQuery, station: station, timestampMilliseconds: timestampMilliseconds, nonce: nonce, body: body)
+        return [
+            (stationHeader, station),
+            (timestampHeader, String(timestampMilliseconds)),
+            (nonceHeader, nonce),
+            (signatureHeader, signature(key: key, canonicalText: text)),
+        ]
+    }
+}
+
+/// A station's HMAC key. Written in its key file as hex (whitespace ignored), at least 32 bytes.
+struct SigningKey: Sendable, Equatable {
+    static let bytesMin = 32
+    static let bytesMax = 128
+    let bytes: [UInt8]
+
+    var symmetricKey: SymmetricKey { SymmetricKey(data: bytes) }
+
+    init(bytes: [UInt8]) throws(SigningKeyError) {
+        guard bytes.count >= Self.bytesMin else { throw .tooShort(bytes: bytes.count) }
+        guard bytes.count <= Self.bytesMax else { throw .tooLong(bytes: bytes.count) }
+        self.bytes = bytes
+    }
+
+    init(hex text: String) throws(SigningKeyError) {
+        let digits = String(String.UnicodeScalarView(text.unicodeScalars.filter { !$0.properties.isWhitespace }))
+        guard let bytes = Self.hexBytes(digits) else { throw .notHex }
+        try self.init(bytes: bytes)
+    }
+
+    /// Reads a key file; the error names the file and what to put in it.
+    static func load(path: String) throws(SigningKeyError) -> SigningKey {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path: path) }
+        guard data.count <= bytesMax * 4 else { throw .inFile(path: path, .tooLong(bytes: data.count / 2)) }
+        do {
+            return try SigningKey(hex: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw .inFile(path: path, error)
+        }
+    }
+}
+
+indirect enum SigningKeyError: Error, CustomStringConvertible, Equatable {
+    case tooShort(bytes: Int)
+    case tooLong(bytes: Int)
+    case notHex
+    case unreadable(path: String)
+    case inFile(path: String, SigningKeyError)
+
+    var description: String {
+        switch self {
+        case .tooShort(let bytes): "the key has \(bytes) bytes; it must have at least \(SigningKey.bytesMin) (\(SigningKey.bytesMin * 2) hex digits), e.g. from `openssl rand -hex 32`"
+        case .tooLong(let bytes): "the key has \(bytes) bytes; at most \(SigningKey.bytesMax) are accepted"
+        case .notHex: "the key must be written as hex digits (0-9, a-f), e.g. from `openssl rand -hex 32`"
+        case .unreadable(let path): "cannot read the key file \(path); create it with `openssl rand -hex 32 > \(path)` and `chmod 600 \(path)`"
+        case .inFile(let path, let inner): "key file \(path): \(inner.description)"
+        }
+    }
+}
+
+/// Why a signed request was refused: sent to the client with the 401, logged on the box.
+struct SignatureRefusal: Error, Equatable, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
+}
+
+/// Checks signatures and refuses replays. A nonce is remembered for as long as its timestamp
+/// would be accepted, so a replay is refused as "replayed" while fresh and as "stale" after.
+final class RequestVerifier: Sendable {
+    /// Nonces remembered at once; past this, new requests are refused (not old nonces forgotten,
+    /// which would let those be replayed). 4096 in a 10-minute window is 6 requests a second.
+    static let noncesRememberedMax = 4_096
+
+    let station: String
+    private let key: SigningKey
+    let clockSkewMillisecondsMax: Int64
+    private let nonces = Mutex<[String: Int64]>([:])
+
+    init(station: String, key: SigningKey, clockSkewMillisecondsMax: Int64) {
+        self.station = station
+        self.key = key
+        self.clockSkewMillisecondsMax = clockSkewMillisecondsMax
+    }
+
+    /// nil when the request is genuine, fresh and new; the nonce is then remembered.
+    /// `header` looks a header up by name (case-insensitively, as HTTP does).
+    func verify(method: String, pathAndQuery: String, header: (String) -> String?, body: some Sequence<UInt8>, nowMilliseconds: Int64) -> SignatureRefusal? {
+        guard let signature = header(RequestSignature.signatureHeader), let stationText = header(RequestSignature.stationHeader),
+            let timestampText = header(RequestSignature.timestampHeader), let nonce = header(RequestSignature.nonceHeader)
+        else {
+            return SignatureRefusal(reason: "unsigned request: the headers \(RequestSignature.stationHeader), \(RequestSignature.timestampHeader), \(RequestSignature.nonceHeader) and \(RequestSignature.signatureHeader) are required")
+        }
+        guard stationText == station else {
+            return SignatureRefusal(reason: "wrong station: this is station \(station), the request is for \(stationText)")
+        }
+        guard let timestamp = Int64(timestampText) else {
+            return SignatureRefusal(reason: "\(RequestSignature.timestampHeader) must be Unix time in milliseconds")
+        }
+        guard RequestSignature.nonceCharactersAllowed.contains(nonce.count),
+            nonce.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") })
+        else {
+            return SignatureRefusal(reason: "\(RequestSignature.nonceHeader) must be 16 to 64 letters, digits, '-' or '_'")
+        }
+        let text = RequestSignature.canonicalText(method: method, pathAndQuery: pathAndQuery, station: stationText, timestampMilliseconds: timestamp, nonce: nonce, body: body)
+        guard let given = SigningKey.hexBytes(signature),
+            HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Array(text.utf8), using: key.symmetricKey)
+        else {
+            return SignatureRefusal(reason: "bad signature: the key, the body or the signed path does not match")
+        }
+        // Checked after the signature, so an unsigned stranger learns nothing about the clock.
+        let skew = timestamp - nowMilliseconds
+        guard abs(skew) <= clockSkewMillisecondsMax else {
+            return SignatureRefusal(reason: "stale timestamp: \(skew / 1_000) s from the box's clock (at most ±\(clockSkewMillisecondsMax / 1_000) s); check both clocks")
+        }
+        return nonces.withLock { seen -> SignatureRefusal? in
+            if seen.count >= Self.noncesRememberedMax {
+                seen = seen.filter { $0.value >= nowMilliseconds }
+            }
+            if let until = seen[nonce], until >= nowMilliseconds {
+                return SignatureRefusal(reason: "replayed request: this nonce was already used")
+            }
+            guard seen.count < Self.noncesRememberedMax else {
+                return SignatureRefusal(reason: "too many requests in the last \(2 * clockSkewMillisecondsMax / 1_000) s; retry later")
+            }
+            // Accepted until its timestamp is stale; remembered exactly that long.
+            seen[nonce] = timestamp + clockSkewMillisecondsMax
+            return nil
+        }
+    }
+}
+
+extension SigningKey {
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let scalars = Array(text.unicodeScalars)
+        guard scalars.count.isMultiple(of: 2), !scalars.isEmpty else { return nil }
+        var bytes: [UInt8] = []
+        var index = 0
+        while index < scalars.count {
+            guard let high = scalars[index].hexValue, let low = scalars[index + 1].hexValue else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+}
+
+extension Unicode.Scalar {
+    fileprivate var hexValue: UInt8? {
+        switch value {
+        case 0x30...0x39: UInt8(value - 0x30)
+        case 0x61...0x66: UInt8(value - 0x61 + 10)
+        case 0x41...0x46: UInt8(value - 0x41 + 10)
+        default: nil
+        }
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    var hexText: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension Digest {
+    var hexText: String { Array(self).hexText }
+}
+
+extension HashedAuthenticationCode {
+    var hexText: String { Array(self).hexText }
+}
