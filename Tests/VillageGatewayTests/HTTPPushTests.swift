@@ -261,7 +261,7 @@ func withHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
         try fixture.fillMixed()
         try await withHTTPClient { client in
             // Port 1 on loopback: connection refused.
-            let push = try fixture.transport(port: 1, client: client)
+            let push = try fixture.transport(port: 1, requestTimeoutMilliseconds: 1_000, client: client)
             guard case .failed = await push.pushOnce(allowRoutine: true) else {
                 Issue.record("a refused connection must be a failure")
                 return

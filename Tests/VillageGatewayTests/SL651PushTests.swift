@@ -19,6 +19,8 @@ final class TestCentre: @unchecked Sendable {
         case garbageThenAck
         /// Close the connection without answering.
         case hangUp
+        /// An answer to another serial (an old frame) and an ENQ for this one, then the ACK.
+        case otherSerialAndEnquiryThenAck
         /// Send EOT as soon as this many keep-alives have arrived (answering the report with ACK).
         case ackThenEOTAfterKeepAlives(Int)
     }
@@ -136,6 +138,10 @@ final class TestCentre: @unchecked Sendable {
                     damaged[damaged.count - 1] ^= 0xFF
                     send(client, [0x00, 0x13, 0x7E, 0x41, 0x54] + damaged + Self.answer(to: frame, end: "06"))
                 case .hangUp: return
+                case .otherSerialAndEnquiryThenAck:
+                    var other = frame
+                    other.serial = frame.serial == 1 ? 2 : frame.serial - 1
+                    send(client, Self.answer(to: other, end: "06") + Self.answer(to: frame, end: "05") + Self.answer(to: frame, end: "06"))
                 case .ackThenEOTAfterKeepAlives(let count):
                     pendingEOTAfterKeepAlives = count
                     keepAlivesSeen = 0
@@ -166,6 +172,7 @@ struct SL651PushFixture {
     let outbox: Outbox
 
     init() throws { outbox = try Outbox(path: OutboxTests.temporaryStorePath()) }
+    init(outbox: Outbox) { self.outbox = outbox }
 
     func transport(port: Int, answerTimeoutMilliseconds: Int64 = 10_000, keepAliveEveryMilliseconds: Int64 = 60_000,
                    window: DailyWindow? = nil) throws -> SL651PushTransport {
@@ -278,6 +285,33 @@ struct SL651PushFixture {
         #expect(await push.runConnection() == SL651ConnectionEnd(reason: .closedByCentre, delivered: 3))
         #expect(fixture.undelivered.isEmpty)
         #expect(centre.frames.map(\.frame.serial) == [1, 2, 2, 3, 4])
+    }
+
+    @Test func answersToOtherSerialsAndEnquiriesDoNotCountAsAcknowledgement() async throws {
+        let fixture = try SL651PushFixture()
+        _ = try fixture.outbox.append(OutboxTests.routine(1))
+        _ = try fixture.outbox.append(OutboxTests.routine(2))
+        let centre = try TestCentre(script: [.otherSerialAndEnquiryThenAck, .eot])
+        defer { centre.stop() }
+        let push = try fixture.transport(port: centre.port)
+        #expect(await push.runConnection() == SL651ConnectionEnd(reason: .closedByCentre, delivered: 2))
+        #expect(push.counters.downlinkFramesUnmatched == 2)
+        #expect(centre.frames.map(\.frame.serial) == [1, 2])
+    }
+
+    @Test func reportsWithAnSL651FormAreFoundBehindAFullPageOfReportsWithout() async throws {
+        // Pages of 5: ten events (no SL 651 form) fill the undelivered page ahead of the summary.
+        let limits = OutboxLimits(outboxBytesMax: 1 << 20, outboxBytesAfterThinning: 1 << 19, reportsPerPullMax: 5, payloadBytesMax: 4_096)
+        let fixture = SL651PushFixture(outbox: try Outbox(path: OutboxTests.temporaryStorePath(), limits: limits))
+        _ = try fixture.outbox.appendBatch((1...10).map { OutboxTests.event($0) })
+        let summary = try fixture.outbox.append(OutboxTests.routine(11))
+        let centre = try TestCentre(script: [.eot])
+        defer { centre.stop() }
+        let push = try fixture.transport(port: centre.port)
+        #expect(await push.runConnection() == SL651ConnectionEnd(reason: .closedByCentre, delivered: 1))
+        #expect(centre.frames.map(\.frame.serial) == [Int(summary)])
+        #expect(fixture.undelivered.count == 5)  // the events: still there for HTTP and pull
+        #expect(try fixture.outbox.backlog.undeliveredEvents == 10)
     }
 
     @Test func noCentreListeningIsACouldNotConnect() async throws {
