@@ -118,6 +118,13 @@ final class EventLog: Sendable {
         #expect(centre.failures.isEmpty)
     }
 
+    @Test func aServiceNeverRunShutsItsClientDown() throws {
+        let fixture = try PushFixture()
+        _ = try PushService(
+            outbox: fixture.outbox, configuration: configuration(port: 9, keyFile: try PushFixture.keyFile()),
+            station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
+    }
+
     @Test func aMissingKeyFileOrMappingIsRefusedAtSetUp() throws {
         let fixture = try PushFixture()
         var county = CountyConfiguration()
@@ -125,8 +132,11 @@ final class EventLog: Sendable {
         #expect(throws: PushSetupError.self) {
             _ = try PushService(outbox: fixture.outbox, configuration: county, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
         }
+        // Both transports, the SL 651 one without a mapping: refused, and the HTTP client made
+        // for the other is never left un-shut-down.
         var sl651Only = CountyConfiguration()
         sl651Only.sl651Push = SL651PushConfiguration(host: "127.0.0.1", port: 9)
+        sl651Only.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:9/v1/push", keyFile: try PushFixture.keyFile())
         do {
             _ = try PushService(outbox: fixture.outbox, configuration: sl651Only, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
             Issue.record("an SL 651 push without a mapping must be refused")

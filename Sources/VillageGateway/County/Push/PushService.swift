@@ -11,6 +11,27 @@
 // `run` owns both transports (each its own loop, its own backoff) and never throws: a failure
 // is logged, counted, retried with backoff; no report is deleted or skipped. With neither
 // `[county.push]` nor `[county.sl651]` configured it returns at once.
+//
+// Decisions (issue 5, Deliver 3):
+// - Link: with a modem, no data registration (+CREG/+CEREG, read by the SMS worker when it has
+//   no SMS ready) means no attempt at all; unknown (no modem, stale read) falls through to the
+//   transports' own bounded connects. After an HTTP failure a bounded TCP connect must succeed
+//   before a batch is sent again.
+// - Backoff: full jitter (`PushBackoffPolicy`), per transport; after `attemptsPerRoundMax`
+//   failures a long rest; never gives up a report.
+// - Window: outside `push_window` only alarm reports go (HTTP: the alarms at the head of the
+//   queue; SL 651: the link is opened only for an alarm, and hung up when idle unless the centre
+//   answered ESC).
+// - HTTP: exactly the sent sequences the county names in `stored` are marked; a name it was not
+//   sent is ignored (logged). Gaps are not repeated in pushes (the pull API carries them).
+// - SL 651: stop-and-wait, one report frame in flight; serial = outbox sequence folded into
+//   1…65535, so it survives restarts without a disk write and a resend repeats its serial.
+//   ACK marks delivered and keeps the link; ESC marks and keeps the link at least 10 min even
+//   outside the window; EOT marks and closes; ENQ / other serials / garbage are counted.
+//   Reports without an SL 651 form are skipped by this transport only (remembered in memory),
+//   never marked: the HTTP push and the pull still deliver them, retention still protects them.
+// - Both transports configured: a report is delivered once either has it acknowledged; the
+//   county may see it twice (once per transport) and deduplicates by sequence / serial.
 import AsyncHTTPClient
 import Logging
 import NIOCore
@@ -87,6 +108,27 @@ final class PushService: Sendable {
         self.backoffPolicy = backoff
         self.random = Mutex(random)
         self.observer = observer
+        // SL 651 first: a refusal there must come before the HTTP client exists (a client
+        // released without shutdown is a programming error in AsyncHTTPClient).
+        if let sl651Configuration = configuration.sl651Push {
+            guard let sl651Frames else {
+                throw PushSetupError(description: "[county.sl651] is configured but this build has no SL 651 report mapping")
+            }
+            do {
+                let identity = try SL651StationIdentity(
+                    centreAddress: configuration.centreAddress, stationAddress: try SL651StationAddress(digits: station.id),
+                    password: configuration.password)
+                sl651 = try SL651PushTransport(
+                    outbox: outbox, identity: identity, configuration: sl651Configuration, schedule: schedule, frames: sl651Frames,
+                    clock: clock, timings: timings.sl651, logger: logger)
+            } catch let error as PushLinkError {
+                throw PushSetupError(description: "[county.sl651] \(error.description)")
+            } catch {
+                throw PushSetupError(description: "[county.sl651] \(error)")
+            }
+        } else {
+            sl651 = nil
+        }
         if let httpConfiguration = configuration.httpPush {
             let key: SigningKey
             do {
@@ -113,25 +155,11 @@ final class PushService: Sendable {
             http = nil
             httpClient = nil
         }
-        if let sl651Configuration = configuration.sl651Push {
-            guard let sl651Frames else {
-                throw PushSetupError(description: "[county.sl651] is configured but this build has no SL 651 report mapping")
-            }
-            do {
-                let identity = try SL651StationIdentity(
-                    centreAddress: configuration.centreAddress, stationAddress: try SL651StationAddress(digits: station.id),
-                    password: configuration.password)
-                sl651 = try SL651PushTransport(
-                    outbox: outbox, identity: identity, configuration: sl651Configuration, schedule: schedule, frames: sl651Frames,
-                    clock: clock, timings: timings.sl651, logger: logger)
-            } catch let error as PushLinkError {
-                throw PushSetupError(description: "[county.sl651] \(error.description)")
-            } catch {
-                throw PushSetupError(description: "[county.sl651] \(error)")
-            }
-        } else {
-            sl651 = nil
-        }
+    }
+
+    deinit {
+        // Normally `run` has shut it down already; this covers a service never run.
+        try? httpClient?.syncShutdown()
     }
 
     /// Runs both transports until the calling task is cancelled.

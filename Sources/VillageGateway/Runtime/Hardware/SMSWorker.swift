@@ -224,7 +224,10 @@ final class SMSWorker: SteppedWorker {
             }
             // Unknown, not "no network": the push then relies on its own reachability check.
             reading = ModemNetworkReading(status: nil, readAtMilliseconds: clock.nowMilliseconds(), failure: "\(error)")
-            logger.warning("modem registration could not be read", metadata: ["error": "\(error)"])
+            // Once per kind of failure, not every minute for the weeks a SIM may be missing.
+            if network?.failure != reading.failure {
+                logger.warning("modem registration could not be read", metadata: ["error": "\(error)"])
+            }
         }
         let due = clock.nowMilliseconds() + Self.registrationCheckEveryMilliseconds
         lock.lock()
