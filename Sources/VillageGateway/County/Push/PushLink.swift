@@ -142,11 +142,29 @@ struct TCPByteLink: ByteLink {
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private let mailbox: ByteMailbox
 
+    /// A peer that stops reading fills TCP's buffers and a write waits; this bounds the wait.
     func send(_ bytes: [UInt8]) async throws(PushLinkError) {
+        let outbound = outbound
+        let written: Bool
         do {
-            try await outbound.write(ByteBuffer(bytes: bytes))
+            written = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await outbound.write(ByteBuffer(bytes: bytes))
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(nanoseconds: UInt64(Self.writeTimeoutMilliseconds) * 1_000_000)
+                    return false
+                }
+                let first = try await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
         } catch {
             throw PushLinkError(description: "sending \(bytes.count) bytes failed: \(error)")
+        }
+        guard written else {
+            throw PushLinkError(description: "sending \(bytes.count) bytes did not finish within \(Self.writeTimeoutMilliseconds) ms (the peer is not reading)")
         }
     }
 
