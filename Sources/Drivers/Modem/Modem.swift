@@ -1,6 +1,6 @@
 // The cellular modem as the daemon sees it: registration, signal, and SMS in UCS-2 PDU mode.
 
-/// Network registration (3GPP TS 27.007 +CREG <stat>).
+/// Network registration (3GPP TS 27.007 +CREG / +CEREG <stat>).
 public enum NetworkRegistration: Int, Equatable, Sendable {
     case notRegistered = 0
     case registeredHome = 1
@@ -8,8 +8,43 @@ public enum NetworkRegistration: Int, Equatable, Sendable {
     case denied = 3
     case unknown = 4
     case registeredRoaming = 5
+    /// 6–10 come from LTE modules (+CEREG, and +CREG on E-UTRAN since Release 8).
+    case registeredHomeSMSOnly = 6
+    case registeredRoamingSMSOnly = 7
+    case emergencyBearerOnly = 8
+    case registeredHomeCSFBNotPreferred = 9
+    case registeredRoamingCSFBNotPreferred = 10
 
     public var isRegistered: Bool { self == .registeredHome || self == .registeredRoaming }
+
+    /// Registered in a way that carries packet data (a TCP connection to the county can work).
+    /// "SMS only" and "emergency only" do not: a push over them would only drain the battery.
+    public var carriesData: Bool {
+        switch self {
+        case .registeredHome, .registeredRoaming, .registeredHomeCSFBNotPreferred, .registeredRoamingCSFBNotPreferred: true
+        default: false
+        }
+    }
+}
+
+/// What the modem says about the network: circuit-switched (+CREG) and, when the module has
+/// LTE, EPS (+CEREG). `eps` is nil for a 2G/3G-only module that refuses AT+CEREG?.
+public struct ModemNetworkStatus: Equatable, Sendable {
+    public var circuit: NetworkRegistration
+    public var eps: NetworkRegistration?
+
+    public init(circuit: NetworkRegistration, eps: NetworkRegistration?) {
+        self.circuit = circuit
+        self.eps = eps
+    }
+
+    /// Whether a data connection can be expected: on an LTE module EPS registration decides
+    /// (an LTE-only network has no CS domain, so +CREG may say "searching" while data works);
+    /// without one, circuit registration is the best sign the module gives.
+    public var hasDataNetwork: Bool {
+        if let eps, eps.carriesData { return true }
+        return circuit.carriesData
+    }
 }
 
 /// Signal quality from AT+CSQ.
@@ -63,15 +98,36 @@ public final class Modem {
     }
 
     public func registration() throws(ModemError) -> NetworkRegistration {
+        try registration(command: "AT+CREG?", prefix: "+CREG:")
+    }
+
+    /// EPS (LTE) registration from AT+CEREG?. nil when the module refuses the command (plain
+    /// ERROR): a 2G/3G-only module has no EPS, which is not a fault.
+    public func epsRegistration() throws(ModemError) -> NetworkRegistration? {
+        do {
+            return try registration(command: "AT+CEREG?", prefix: "+CEREG:")
+        } catch {
+            if case .commandRejected = error { return nil }
+            throw error
+        }
+    }
+
+    /// Both registrations, for "is there a network to push over?".
+    public func networkStatus() throws(ModemError) -> ModemNetworkStatus {
+        ModemNetworkStatus(circuit: try registration(), eps: try epsRegistration())
+    }
+
+    private func registration(command: String, prefix: String) throws(ModemError) -> NetworkRegistration {
         // The answer is "+CREG: <n>,<stat>[,…]"; the URC is "+CREG: <stat>[,<lac>,<ci>…]" with a
         // quoted second field or none. Only a bare integer second field marks the answer.
+        // +CEREG has the same two shapes.
         let response = try channel.send(
-            "AT+CREG?", expectedPrefix: "+CREG:", timeoutMilliseconds: Self.commandTimeoutMilliseconds,
-            solicited: { Self.fields($0, prefix: "+CREG:").count >= 2 && Int(Self.fields($0, prefix: "+CREG:")[1]) != nil })
-        guard let line = response.lines.first(where: { $0.hasPrefix("+CREG:") }) else {
+            command, expectedPrefix: prefix, timeoutMilliseconds: Self.commandTimeoutMilliseconds,
+            solicited: { Self.fields($0, prefix: prefix).count >= 2 && Int(Self.fields($0, prefix: prefix)[1]) != nil })
+        guard let line = response.lines.first(where: { $0.hasPrefix(prefix) }) else {
             throw .unexpectedAnswer(command: response.command, lines: response.lines)
         }
-        let fields = Self.fields(line, prefix: "+CREG:")
+        let fields = Self.fields(line, prefix: prefix)
         guard fields.count >= 2, let stat = Int(fields[1]), let status = NetworkRegistration(rawValue: stat) else {
             throw .unexpectedAnswer(command: response.command, lines: response.lines)
         }

@@ -1,6 +1,6 @@
 // A modem twin that answers AT commands like a SIMCom/Quectel module would, scriptable for tests.
 
-/// Answers AT, ATE0, AT+CMEE, AT+CMGF, AT+CREG?, AT+CSQ and AT+CMGS (prompt, PDU, Ctrl-Z).
+/// Answers AT, ATE0, AT+CMEE, AT+CMGF, AT+CREG?, AT+CEREG?, AT+CSQ and AT+CMGS (prompt, PDU, Ctrl-Z).
 /// Tests and `--board sim` can change the network, make SMS fail, slip unsolicited lines into
 /// answers, or script any command's exact bytes.
 public final class SimulatedModem: SimulatedSerialDevice {
@@ -11,6 +11,8 @@ public final class SimulatedModem: SimulatedSerialDevice {
 
     public var registration = 1
     public var registrationMode = 0
+    /// The +CEREG <stat>; nil answers ERROR, as a 2G/3G-only module does.
+    public var epsRegistration: Int? = 1
     public var rssi = 20
     public var bitErrorRate = 99
     public var echo = true
@@ -94,6 +96,9 @@ public final class SimulatedModem: SimulatedSerialDevice {
         case "AT+CMGF=1": pduMode = false; return final([])
         case "AT+CMGF?": return final(["+CMGF: \(pduMode ? 0 : 1)"])
         case "AT+CREG?": return final(["+CREG: \(registrationMode),\(registration)"])
+        case "AT+CEREG?":
+            guard let epsRegistration else { return final([], result: "ERROR") }
+            return final(["+CEREG: \(registrationMode),\(epsRegistration)"])
         case "AT+CSQ": return final(["+CSQ: \(rssi),\(bitErrorRate)"])
         default: break
         }

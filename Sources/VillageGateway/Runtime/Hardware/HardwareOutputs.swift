@@ -73,6 +73,10 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
         for runner in runners { runner.start() }
     }
 
+    /// The modem's last registration read (nil: no modem, not read yet, or older than
+    /// `ageMillisecondsMax`: the SMS worker may be busy with a 60 s send), for the county push.
+    func modemNetwork(ageMillisecondsMax: Int64) -> ModemNetworkReading? { sms?.network(ageMillisecondsMax: ageMillisecondsMax) }
+
     private var runners: [WorkerRunner] { [relayRunner] + [voiceRunner, smsRunner].compactMap { $0 } }
 
     func perform(_ actions: [Action], at time: Timestamp) async {

@@ -94,6 +94,9 @@ final class SMSWorker: SteppedWorker {
     static let attemptsMax = 5
     static let retryBackoffInitialMilliseconds: Int64 = 10_000
     static let retryBackoffMaxMilliseconds: Int64 = 300_000
+    /// While no SMS is ready, the network registration is read this often, for the county push
+    /// ("is there a network?"). Messages always go first: the check runs only when none is ready.
+    static let registrationCheckEveryMilliseconds: Int64 = 60_000
 
     /// 10 s, 20 s, 40 s, … up to 5 min after the n-th failure.
     static func retryDelayMilliseconds(afterAttempts attempts: Int) -> Int64 {
@@ -104,6 +107,8 @@ final class SMSWorker: SteppedWorker {
     private let lock = NSLock()
     private var queue = SMSQueue(capacity: queuedMessagesMax)
     private var published = SMSStatus()
+    private var publishedNetwork: ModemNetworkReading?
+    private var nextRegistrationCheckMilliseconds: Int64?
 
     private let modem: Modem
     /// The worker's own clock: a retry waits from the end of the failed attempt (which may
@@ -142,6 +147,19 @@ final class SMSWorker: SteppedWorker {
         return published
     }
 
+    /// The last registration read, and when (on the worker's clock); nil before the first.
+    var network: ModemNetworkReading? {
+        lock.lock()
+        defer { lock.unlock() }
+        return publishedNetwork
+    }
+
+    /// The last registration read if it is at most `ageMillisecondsMax` old on the worker's clock.
+    func network(ageMillisecondsMax: Int64) -> ModemNetworkReading? {
+        guard let reading = network, clock.nowMilliseconds() - reading.readAtMilliseconds <= ageMillisecondsMax else { return nil }
+        return reading
+    }
+
     // MARK: the worker's thread
 
     func step(nowMilliseconds now: Int64) -> Int64? {
@@ -149,7 +167,10 @@ final class SMSWorker: SteppedWorker {
         let next = queue.takeReady(nowMilliseconds: now)
         let wakeAt = queue.nextReadyMilliseconds(nowMilliseconds: now)
         lock.unlock()
-        guard let sms = next else { return wakeAt }
+        guard let sms = next else {
+            let checkAt = checkRegistrationIfDue(nowMilliseconds: now)
+            return wakeAt.map { min($0, checkAt) } ?? checkAt
+        }
         do throws(ModemError) {
             if modemNeedsConfiguring {
                 try modem.configure()
@@ -189,4 +210,37 @@ final class SMSWorker: SteppedWorker {
     }
 
     func finish() {}
+
+    /// Reads +CREG/+CEREG when due and publishes it; returns when the next read is due.
+    private func checkRegistrationIfDue(nowMilliseconds now: Int64) -> Int64 {
+        if let due = nextRegistrationCheckMilliseconds, now < due { return due }
+        let reading: ModemNetworkReading
+        do throws(ModemError) {
+            reading = ModemNetworkReading(status: try modem.networkStatus(), readAtMilliseconds: clock.nowMilliseconds(), failure: nil)
+        } catch {
+            switch error {
+            case .transport, .timedOut: modemNeedsConfiguring = true
+            default: break
+            }
+            // Unknown, not "no network": the push then relies on its own reachability check.
+            reading = ModemNetworkReading(status: nil, readAtMilliseconds: clock.nowMilliseconds(), failure: "\(error)")
+            // Once per kind of failure, not every minute for the weeks a SIM may be missing.
+            if network?.failure != reading.failure {
+                logger.warning("modem registration could not be read", metadata: ["error": "\(error)"])
+            }
+        }
+        let due = clock.nowMilliseconds() + Self.registrationCheckEveryMilliseconds
+        lock.lock()
+        publishedNetwork = reading
+        nextRegistrationCheckMilliseconds = due
+        lock.unlock()
+        return due
+    }
+}
+
+/// One registration read for the county push: `status` nil when the modem did not answer it.
+struct ModemNetworkReading: Equatable, Sendable {
+    var status: ModemNetworkStatus?
+    var readAtMilliseconds: Int64
+    var failure: String?
 }

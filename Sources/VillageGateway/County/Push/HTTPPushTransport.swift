@@ -1,0 +1,144 @@
+// JSON over HTTP POST to the county (docs/county-api.md, "Push"): signed batches, highest
+// priority first; exactly the sequences the county says it stored are marked delivered.
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import WarningLogic
+
+/// What one POST achieved.
+enum HTTPPushOutcome: Sendable, Equatable {
+    /// Nothing undelivered that may go now.
+    case nothingToSend
+    /// The county answered `{"stored": [...]}`; `marked` are the sent sequences it named.
+    case delivered(sent: [Int64], marked: [Int64])
+    /// Timeout, refused connection, non-2xx, 401 with a reason, or an answer that is not a
+    /// PushAnswer: nothing is marked, the reports wait for the next attempt.
+    case failed(String)
+}
+
+/// Bounds of one push over HTTP.
+struct HTTPPushTimings: Sendable, Equatable {
+    var connectTimeoutMilliseconds: Int64 = 15_000
+    /// The whole request, body sent and answer read; a slow county costs at most this.
+    var requestTimeoutMilliseconds: Int64 = 60_000
+    static let standard = HTTPPushTimings()
+}
+
+final class HTTPPushTransport: Sendable {
+    /// A PushAnswer for 500 sequences is about 10 KB; more than this is not an answer.
+    static let answerBytesMax = 256 * 1024
+    /// Sequences the county names that were not in the batch are ignored (never marked: the
+    /// county cannot have stored a report it was not sent), and at most this many are logged.
+    static let unexpectedSequencesLoggedMax = 10
+
+    let outbox: Outbox
+    let configuration: HTTPPushConfiguration
+    let endpoint: PushEndpoint
+    let station: StationIdentity
+    let timings: HTTPPushTimings
+    private let key: SigningKey
+    private let pathAndQuery: String
+    private let clock: any GatewayClock
+    private let client: HTTPClient
+    private let logger: Logger
+
+    init(
+        outbox: Outbox, configuration: HTTPPushConfiguration, key: SigningKey, station: StationIdentity, clock: any GatewayClock,
+        client: HTTPClient, timings: HTTPPushTimings = .standard, logger: Logger
+    ) throws(PushLinkError) {
+        guard (1...outbox.limits.reportsPerPullMax).contains(configuration.batchMax) else {
+            throw PushLinkError(description: "push batch_max \(configuration.batchMax) is outside 1-\(outbox.limits.reportsPerPullMax)")
+        }
+        endpoint = try PushEndpoint(url: configuration.url)
+        // The path signed must be the path on the request line: AsyncHTTPClient sends the URL's
+        // percent-encoded path and query as given, "/" for an empty path.
+        guard let components = URLComponents(string: configuration.url) else {
+            throw PushLinkError(description: "push url \(configuration.url.debugDescription) cannot be parsed")
+        }
+        let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        pathAndQuery = path + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+        self.outbox = outbox
+        self.configuration = configuration
+        self.key = key
+        self.station = station
+        self.clock = clock
+        self.client = client
+        self.timings = timings
+        self.logger = logger
+    }
+
+    /// The next batch: up to `batch_max` undelivered reports, alarms first; with `allowRoutine`
+    /// false (outside the push window) only the alarms at its head.
+    func nextBatch(allowRoutine: Bool) throws(OutboxError) -> [StoredOutboxReport] {
+        let batch = try outbox.undelivered(limit: configuration.batchMax)
+        return allowRoutine ? batch : Array(batch.prefix { $0.report.priority == .alarm })
+    }
+
+    /// Sends one batch and marks what the county stored.
+    func pushOnce(allowRoutine: Bool) async -> HTTPPushOutcome {
+        let batch: [StoredOutboxReport]
+        let body: [UInt8]
+        do {
+            batch = try nextBatch(allowRoutine: allowRoutine)
+            guard !batch.isEmpty else { return .nothingToSend }
+            let sequences = batch.map(\.sequence)
+            var document = try ReportsDocument(
+                station: station.id, after: (sequences.min() ?? 1) - 1, pull: OutboxPull(reports: batch, gaps: []),
+                lastSequence: try outbox.lastSequence(), utcOffsetMinutes: station.utcOffsetMinutes)
+            // A push goes by priority, not in sequence order: `more` says whether undelivered
+            // reports beyond this batch may exist. Gaps are the pull API's business.
+            document.more = batch.count == configuration.batchMax
+            body = Array(try ReportsDocument.encoder().encode(document))
+        } catch let error as OutboxError {
+            return .failed("the outbox could not be read: \(error)")
+        } catch {
+            return .failed("the push body could not be encoded: \(error)")
+        }
+
+        var request = HTTPClientRequest(url: configuration.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json")
+        for header in RequestSignature.headers(
+            key: key, method: "POST", pathAndQuery: pathAndQuery, station: station.id,
+            timestampMilliseconds: clock.now().millisecondsSinceUnixEpoch, body: body)
+        {
+            request.headers.add(name: header.name, value: header.value)
+        }
+        request.body = .bytes(ByteBuffer(bytes: body))
+
+        let answer: PushAnswer
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(timings.requestTimeoutMilliseconds))
+            let bytes = try await response.body.collect(upTo: Self.answerBytesMax)
+            let data = Data(bytes.readableBytesView)
+            guard (200..<300).contains(response.status.code) else {
+                let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: data)).map { ": \($0.error): \($0.reason)" } ?? ""
+                return .failed("the county answered HTTP \(response.status.code)\(reason)")
+            }
+            guard let decoded = try? JSONDecoder().decode(PushAnswer.self, from: data) else {
+                return .failed("the county's answer is not {\"stored\": [sequence, ...]} (\(bytes.readableBytes) bytes)")
+            }
+            answer = decoded
+        } catch {
+            return .failed("POST \(configuration.url) failed: \(error)")
+        }
+
+        let sent = Set(batch.map(\.sequence))
+        let marked = answer.stored.filter { sent.contains($0) }
+        let unexpected = answer.stored.filter { !sent.contains($0) }
+        if !unexpected.isEmpty {
+            logger.warning(
+                "the county named sequences it was not sent; they are not marked",
+                metadata: ["sequences": "\(unexpected.prefix(Self.unexpectedSequencesLoggedMax))", "count": "\(unexpected.count)"])
+        }
+        do {
+            try outbox.markDelivered(sequences: marked, at: clock.now())
+        } catch {
+            // The county has them and will dedup by sequence when they are sent again.
+            return .failed("the county stored \(marked.count) reports but marking them delivered failed: \(error)")
+        }
+        return .delivered(sent: batch.map(\.sequence), marked: marked)
+    }
+}
