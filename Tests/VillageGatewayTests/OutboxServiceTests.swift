@@ -135,6 +135,17 @@ import WarningLogic
         #expect(try outbox.backlog.storedBytes <= OutboxRetentionTests.smallLimits.outboxBytesMax)
     }
 
+    @Test func anOutboxThatCannotBeOpenedIsNoOutboxNotAStop() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("vg-no-outbox-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        // A directory where the file should be: SQLite cannot open it.
+        try FileManager.default.createDirectory(atPath: state + "/outbox.sqlite", withIntermediateDirectories: true)
+        #expect(OutboxService.open(stateDirectory: state, county: CountyConfiguration(), logger: Self.logger) == nil)
+        try FileManager.default.removeItem(atPath: state + "/outbox.sqlite")
+        let service = try #require(OutboxService.open(stateDirectory: state, county: CountyConfiguration(), logger: Self.logger))
+        #expect(service.outbox.limits.outboxBytesMax == 256 * 1024 * 1024)
+    }
+
     @Test func maintenancePurgesWhatTheCountyHasHadForKeepDelivered() async throws {
         let outbox = try Outbox(path: OutboxTests.temporaryStorePath())
         let service = OutboxService(outbox: outbox, keepDeliveredMilliseconds: Milliseconds.day, logger: Self.logger)

@@ -16,7 +16,7 @@ actor OutboxService: ReportSink {
     static let failuresLoggedInARow = 3
     static let failuresLogEvery = 100
 
-    let outbox: Outbox
+    nonisolated let outbox: Outbox
     let reportsBufferedMax: Int
     private let keepDeliveredMilliseconds: Int64
     private let logger: Logger
