@@ -48,7 +48,7 @@ final class TestBox: Sendable {
         let headers = request.headers
         let reason = verifier.verify(
             method: request.method.rawValue, pathAndQuery: request.uri.string,
-            header: { name in HTTPField.Name(name).flatMap { headers[$0] } }, body: body, nowMilliseconds: nowMilliseconds())
+            header: { name in headers.first { $0.name.canonicalName == name.lowercased() }?.value }, body: body, nowMilliseconds: nowMilliseconds())
         return reason.map { Self.json(APIErrorAnswer(error: "unauthorized", reason: $0.reason), status: .unauthorized) }
     }
 
@@ -283,13 +283,13 @@ final class TestBox: Sendable {
         let checks = Mutex<[String]>([])
         // At each acknowledgement, read the county database from another connection: everything
         // acknowledged must already be committed there.
-        let box = TestBox(station: "0011223344", key: Self.key, outbox: outbox) { through in
+        let box = TestBox(station: "0011223344", key: Self.key, outbox: outbox, onAcknowledgement: { through in
             let stored = (try? DatabaseQueue(path: countyPath).read { db in
                 try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reports WHERE sequence <= ?", arguments: [through])
             }) ?? -1
             // Numbers 1...through were all issued and none thinned: all of them must be there.
             checks.withLock { $0.append(stored == through ? "ok" : "acknowledged through \(through) with \(stored) committed") }
-        }
+        })
         let puller = try site.puller(reportsPerPage: 100)
         try await TestBox.serve([box]) { ports in
             let results = await puller.pull([site.station(port: ports[0])])
@@ -314,7 +314,7 @@ final class TestBox: Sendable {
         try Self.fill(outbox, count: 500)
         let puller = try site.puller(reportsPerPage: 100)
         // The county's disk refuses report 250 (as a full disk would, mid-page).
-        try DatabaseQueue(path: site.countyPath).write { db in
+        try await DatabaseQueue(path: site.countyPath).write { db in
             try db.execute(sql: """
                 CREATE TRIGGER refuse_250 BEFORE INSERT ON reports WHEN NEW.sequence = 250
                 BEGIN SELECT RAISE(ABORT, 'test: disk refused the write'); END
@@ -332,7 +332,7 @@ final class TestBox: Sendable {
         }
         #expect(box.state.withLock { $0.acknowledgements } == [100, 200])
         // The failed page left nothing behind: the transaction is all or nothing.
-        let stored = try DatabaseQueue(path: site.countyPath).read { db in try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM reports") }
+        let stored = try await DatabaseQueue(path: site.countyPath).read { db in try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM reports") }
         #expect(stored == 200)
         #expect(try outbox.backlog.undelivered == 300)
     }
@@ -368,7 +368,7 @@ final class TestBox: Sendable {
             #expect(try await site.puller().pull([station])[0].newReports == 350)
             // As after a kill between store and acknowledgement, or a database restored from an
             // older copy: the county asks again for what it has.
-            try DatabaseQueue(path: site.countyPath).write { db in
+            try await DatabaseQueue(path: site.countyPath).write { db in
                 try db.execute(sql: "UPDATE stations SET pulled_through = 0, acknowledged_through = 0")
             }
             let again = try await site.puller().pull([station])[0]
@@ -376,7 +376,7 @@ final class TestBox: Sendable {
             #expect(again.newReports == 0 && again.alreadyStored == 350)
 
             // A box that sends a number again with other content: the first is kept, the second too.
-            try DatabaseQueue(path: site.countyPath).write { db in
+            try await DatabaseQueue(path: site.countyPath).write { db in
                 try db.execute(sql: "UPDATE stations SET pulled_through = 0")
                 try db.execute(sql: #"UPDATE reports SET payload = '{"changed":true}' WHERE sequence = 17"#)
             }
@@ -384,7 +384,7 @@ final class TestBox: Sendable {
             #expect(conflicting.conflicts == [17])
             #expect(PullSummary.word(conflicting) == "CONFLICT")
         }
-        let (count, conflicts) = try DatabaseQueue(path: site.countyPath).read { db in
+        let (count, conflicts) = try await DatabaseQueue(path: site.countyPath).read { db in
             (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reports") ?? 0, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM conflicts WHERE sequence = 17") ?? 0)
         }
         #expect(count == 350 && conflicts == 1)
@@ -406,12 +406,12 @@ final class TestBox: Sendable {
             let text = PullSummary.render([result], databasePath: site.countyPath)
             #expect(text.contains("0011223344 黄坑村: gap \(thinning.gaps[0].fromSequence)-\(thinning.gaps[0].throughSequence):"), "\(text)")
         }
-        let recorded = try DatabaseQueue(path: site.countyPath).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gaps") }
+        let recorded = try await DatabaseQueue(path: site.countyPath).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gaps") }
         #expect(recorded == thinning.gaps.count)
 
         // A box fault: a report vanishes from the box without a gap.
         let next = try outbox.appendBatch((0..<5).map { OutboxTests.routine($0) })
-        try DatabaseQueue(path: outbox.path).write { db in
+        try await DatabaseQueue(path: outbox.path).write { db in
             try db.execute(sql: "DELETE FROM reports WHERE sequence = ?", arguments: [next[2]])
         }
         try await TestBox.serve([box]) { ports in
@@ -590,7 +590,7 @@ final class TestBox: Sendable {
                 _ = try check(json)
                 Issue.record("accepted: \(json)")
             } catch {
-                #expect(error.description.contains(expected), "\(error.description)")
+                #expect("\(error)".contains(expected), "\(error)")
             }
         }
     }
