@@ -111,9 +111,15 @@ struct RunCommand: AsyncParsableCommand {
             configuration: configuration, board: wiring.boardName, stateDirectory: stateDirectory, inputs: wiring.inputs)
         let stopCondition: (@Sendable (StationStatus, Int) -> String?)? = exitAfterScenario ? Self.scenarioStop(wiring.scenarioProgress) : nil
         let recoveredActions = recovery.actionsToPerform
+        // County (issue 5): the outbox the owner stores reports in; the box warns without it.
+        let outboxService = OutboxService.open(stateDirectory: stateDirectory, county: gateway.county, logger: logger)
         let owner = EngineOwner(
             recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: notifier, published: published, logger: logger,
-            stopCondition: stopCondition)
+            stopCondition: stopCondition, reportSink: outboxService)
+        let summaryFeed = SummaryFeed(ObservationSummariser(configuration: configuration, summaryEveryMilliseconds: gateway.county.summaryEveryMilliseconds))
+        await owner.observeStatus { summaryFeed.observe($0) }
+        let countyAPI = CountyRuntime.api(
+            gateway: gateway, configurationFile: config, service: outboxService, events: queue, clock: wiring.clock, published: published, logger: logger)
 
         // SIGTERM and SIGINT, caught from before the outputs are first set: the outputs go safe
         // first (within the budget), then the queue closes and the owner saves its state.
@@ -179,6 +185,14 @@ struct RunCommand: AsyncParsableCommand {
                     await queue.offerTick(at: clock.now())
                     try? await Task.sleep(for: .milliseconds(tickMilliseconds))
                 }
+            }
+            // County (issue 5): summaries, outbox care and the pull API, each in its own task.
+            if let outboxService {
+                group.addTask { await CountyRuntime.storeSummaries(summaryFeed, into: outboxService) }
+                group.addTask { await CountyRuntime.maintain(outboxService, clock: clock, published: published, utcOffsetMinutes: offset) }
+            }
+            if let countyAPI {
+                group.addTask { await CountyAPIServer.run(countyAPI.api, host: countyAPI.host, port: countyAPI.port, stateDirectory: stateDirectory) }
             }
             if live {
                 group.addTask {

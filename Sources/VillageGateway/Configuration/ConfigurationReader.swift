@@ -19,6 +19,7 @@ struct ConfigurationReader {
         ("station", "[station]"), ("logic", "[logic]"), ("acknowledgement", "[acknowledgement]"),
         ("sensor", "[[sensor]]"), ("rule", "[[rule]]"), ("combined_rule", "[[combined_rule]]"),
         ("contact", "[[contact]]"), ("outputs", "[outputs.<level>]"), ("buses", "[buses.<name>]"),
+        ("county", "[county]"),
     ]
 
     // MARK: defaults (named once: the reader and the effective configuration both use them)
@@ -64,6 +65,7 @@ struct ConfigurationReader {
         let acknowledgement = readAcknowledgement(contactCount: root["contact"] == nil ? 0 : max(contacts.count, 1))
         let outputs = readOutputs(hardware: &hardware)
         hardware.buses = readBuses(usedBy: hardware.modbusSensors)
+        let county = readCounty()
         return GatewayConfiguration(engine: EngineConfiguration(
             station: station,
             sensors: sensorResult.sensors,
@@ -73,7 +75,7 @@ struct ConfigurationReader {
             contacts: contacts,
             acknowledgement: acknowledgement,
             outputs: outputs
-        ), hardware: hardware)
+        ), hardware: hardware, county: county)
     }
 
     private func reportUnknownSections() {

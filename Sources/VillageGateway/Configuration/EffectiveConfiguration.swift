@@ -177,6 +177,7 @@ enum EffectiveConfiguration {
                 out.comment("repeat_every not set: broadcast once")
             }
         }
+        renderCounty(configuration.county, into: &out)
         return out.text
     }
 }
@@ -197,7 +198,8 @@ private func renderModbus(_ modbus: ModbusSensorConfiguration) -> String {
 }
 
 /// Lines of TOML, built in order.
-private struct TOMLWriter {
+/// Internal, not private: ConfigurationReader+County.swift renders [county] with it.
+struct TOMLWriter {
     private(set) var text = ""
 
     mutating func header(_ header: String) { text += header + "\n" }

@@ -103,6 +103,15 @@ final class Outbox: Sendable {
                 INSERT INTO delivery (id, acknowledged_through) VALUES (1, 0);
                 """)
         }
+        migrator.registerMigration("v2 origin keys") { db in
+            // A report handed over twice (a decision performed again after a kill -9) carries the
+            // same origin key; the UNIQUE index makes the second insert impossible, and `append`
+            // answers it with the first one's sequence. NULL keys (most reports) never collide.
+            try db.execute(sql: """
+                ALTER TABLE reports ADD COLUMN origin_key TEXT;
+                CREATE UNIQUE INDEX reports_origin_key ON reports (origin_key);
+                """)
+        }
         return migrator
     }
 
@@ -119,15 +128,24 @@ final class Outbox: Sendable {
         return try write { db in
             var sequences: [Int64] = []
             sequences.reserveCapacity(reports.count)
+            var newest: Int64 = 0
             for report in reports {
+                if let key = report.originKey,
+                    let existing = try Int64.fetchOne(db, sql: "SELECT sequence FROM reports WHERE origin_key = ?", arguments: [key])
+                {
+                    // Already stored (a repeat after a restart): the same report, the same number.
+                    sequences.append(existing)
+                    continue
+                }
                 try db.execute(
-                    sql: "INSERT INTO reports (time_ms, kind, priority, exercise, payload) VALUES (?, ?, ?, ?, ?)",
+                    sql: "INSERT INTO reports (time_ms, kind, priority, exercise, payload, origin_key) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [
                         report.time.millisecondsSinceUnixEpoch, report.kind, report.priority.rawValue,
-                        report.exercise ? 1 : 0, report.payload,
+                        report.exercise ? 1 : 0, report.payload, report.originKey,
                     ])
                 let sequence = db.lastInsertedRowID
-                precondition(sequences.last.map { sequence > $0 } ?? true, "sequence numbers must increase")
+                precondition(sequence > newest, "sequence numbers must increase")
+                newest = sequence
                 sequences.append(sequence)
             }
             return sequences
@@ -192,6 +210,17 @@ final class Outbox: Sendable {
                 sql: "UPDATE delivery SET acknowledged_through = MAX(acknowledged_through, ?) WHERE id = 1",
                 arguments: [min(through, issued)])
             return marked
+        }
+    }
+
+    /// The newest report of `kind` stored before `sequence`, if any is still kept: the SL 651 form
+    /// of a level change carries the values of the newest observation summary before it.
+    func latestReport(kind: String, before sequence: Int64) throws(OutboxError) -> StoredOutboxReport? {
+        try read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM reports WHERE kind = ? AND sequence < ? ORDER BY sequence DESC LIMIT 1",
+                arguments: [kind, sequence]
+            ).map(Self.storedReport)
         }
     }
 
@@ -401,7 +430,8 @@ final class Outbox: Sendable {
             sequence: row["sequence"],
             report: OutboxReport(
                 time: Timestamp(millisecondsSinceUnixEpoch: row["time_ms"]),
-                kind: row["kind"], priority: priority, exercise: row["exercise"], payload: row["payload"]),
+                kind: row["kind"], priority: priority, exercise: row["exercise"], payload: row["payload"],
+                originKey: row["origin_key"]),
             deliveredAt: delivered.map { Timestamp(millisecondsSinceUnixEpoch: $0) })
     }
 

@@ -1,4 +1,5 @@
 // What the outbox stores: one county report with its priority, and how engine reports map onto it.
+import Crypto
 import Foundation
 import WarningLogic
 
@@ -33,13 +34,27 @@ struct OutboxReport: Sendable, Hashable {
     var exercise: Bool
     /// JSON text; checked on append.
     var payload: String
+    /// Where the report came from, when it may be handed over more than once: the outbox stores
+    /// a report with a key it already holds only once. Engine reports get one from their content
+    /// (see `engineOriginKey`), because after a kill -9 the engine owner performs an unfinished
+    /// decision again and the journal replay re-decides events; summaries get one from their period.
+    var originKey: String?
 
-    init(time: Timestamp, kind: String, priority: OutboxPriority, exercise: Bool, payload: String) {
+    init(time: Timestamp, kind: String, priority: OutboxPriority, exercise: Bool, payload: String, originKey: String? = nil) {
         self.time = time
         self.kind = kind
         self.priority = priority
         self.exercise = exercise
         self.payload = payload
+        self.originKey = originKey
+    }
+
+    /// The same engine report always gets the same key: the engine is deterministic, so a
+    /// re-performed or replayed decision yields byte-identical reports (time, kind, drill flag),
+    /// while two real reports differ in at least one of them.
+    static func engineOriginKey(time: Timestamp, kind: String, exercise: Bool, payload: String) -> String {
+        let text = "\(time.millisecondsSinceUnixEpoch)\n\(kind)\n\(exercise)\n\(payload)"
+        return "engine:" + SHA256.hash(data: Array(text.utf8)).hexText
     }
 
     /// Maps an engine report: what the engine calls an alarm is an alarm here; the rest are events.
@@ -57,6 +72,7 @@ struct OutboxReport: Sendable, Hashable {
             exercise: report.exercise,
             payload: String(decoding: data, as: UTF8.self)
         )
+        originKey = Self.engineOriginKey(time: time, kind: kind, exercise: exercise, payload: payload)
     }
 
     static func kindName(_ kind: Report.Kind) -> String {

@@ -25,6 +25,8 @@ struct DaemonStatus: Codable, Sendable {
     var inputCounters: [InputCounters]
     var counters: RuntimeCounters
     var queueLimit: Int
+    /// What waits for the county in the outbox; nil without an outbox.
+    var backlog: StatusBacklog?
 }
 
 /// One input's counters, as `status` shows them.
@@ -43,6 +45,8 @@ final class PublishedStatus: Sendable {
     }
 
     private let latest = Mutex(Latest())
+    /// Set by the outbox's maintenance task, not per event: counting rows is not the engine's job.
+    private let latestBacklog = Mutex<StatusBacklog?>(nil)
     let stationId: String
     let stationName: String
     let board: String
@@ -67,6 +71,10 @@ final class PublishedStatus: Sendable {
         latest.withLock { $0 = Latest(station: station, outputs: outputs, counters: counters) }
     }
 
+    func updateBacklog(_ backlog: StatusBacklog?) {
+        latestBacklog.withLock { $0 = backlog }
+    }
+
     func report() -> DaemonStatus {
         let now = latest.withLock { $0 }
         return DaemonStatus(
@@ -77,7 +85,7 @@ final class PublishedStatus: Sendable {
                 let counters = source.statusCounters()
                 return counters.isEmpty ? nil : InputCounters(input: source.inputDescription, counters: counters)
             },
-            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax)
+            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax, backlog: latestBacklog.withLock { $0 })
     }
 }
 
@@ -133,6 +141,9 @@ extension DaemonStatus {
         }
         lines.append("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
         lines.append("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
+        if let backlog {
+            lines.append("Outbox    \(backlog.undelivered) for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
+        }
         if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
         return lines.map { $0.truncated(toColumns: Self.columnsMax) }.joined(separator: "\n")
     }

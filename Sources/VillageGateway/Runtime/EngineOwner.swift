@@ -35,12 +35,17 @@ actor EngineOwner {
     private var lastOutputs = OutputSnapshot.safe
     /// After each event: a reason to stop (the sim's scenario is over), or nil to go on.
     private let stopCondition: (@Sendable (StationStatus, _ queueDepth: Int) -> String?)?
+    /// Where the decisions' reports go (the outbox service); nil when there is no outbox.
+    private let reportSink: (any ReportSink)?
+    /// Told the status after each event (the observation summariser); must not block.
+    private var statusObserver: (@Sendable (StationStatus) -> Void)?
 
     init(
         recovery: Recovery, store: sending StateStore, outputs: any GatewayOutputs, queue: EventQueue, notifier: SystemdNotifier,
         published: PublishedStatus, logger: Logger,
-        stopCondition: (@Sendable (StationStatus, Int) -> String?)? = nil
+        stopCondition: (@Sendable (StationStatus, Int) -> String?)? = nil, reportSink: (any ReportSink)? = nil
     ) {
+        self.reportSink = reportSink
         self.engine = recovery.engine
         self.store = store
         self.outputs = outputs
@@ -82,6 +87,7 @@ actor EngineOwner {
             let status = engine.status()
             let depth = await queue.depth
             await publish(status, queueDepth: depth)
+            statusObserver?(status)
             if let reason = stopCondition?(status, depth) { return reason }
         }
         return "shutdown requested"
@@ -154,9 +160,22 @@ actor EngineOwner {
 
     private var lastNotedTime: Timestamp?
 
+    /// Outputs first (the siren must not wait for SQLite), then the reports, on disk before the
+    /// caller marks the decision performed; a repeat after a restart is ignored by origin key.
     private func perform(_ actions: [Action], at time: Timestamp) async {
         await outputs.perform(actions, at: time)
         if actions.contains(where: RecordingOutputs.isOutward) { lastOutputs = await outputs.snapshot() }
+        if let reportSink {
+            let reports = actions.compactMap { action -> OutboxReport? in
+                if case .enqueueReport(let report) = action { return OutboxReport(report) }
+                return nil
+            }
+            if !reports.isEmpty { await reportSink.store(reports) }
+        }
+    }
+
+    func observeStatus(_ observer: @escaping @Sendable (StationStatus) -> Void) {
+        statusObserver = observer
     }
 
     private func markPerformed() {

@@ -1,0 +1,240 @@
+// The [county] table of gateway.toml and its sub-tables [county.api], [county.push], [county.sl651].
+import WarningLogic
+
+extension ConfigurationReader {
+    static let countyKeys = [
+        "centre_address", "password", "summary_every", "outbox_max_mb", "keep_delivered", "push_window", "api", "push", "sl651",
+    ]
+    static let countyAPIKeys = ["listen", "key_file", "max_clock_skew"]
+    static let countyPushKeys = ["url", "key_file", "batch_max"]
+    static let countySL651Keys = ["centre", "keep_alive_every"]
+
+    /// What to tell a technician who has no key yet.
+    static func keyFileHint(_ example: String) -> String {
+        "make one with `openssl rand -hex 32 > \(example); chmod 600 \(example)` and write key_file = \"\(example)\""
+    }
+
+    func readCounty() -> CountyConfiguration {
+        var county = CountyConfiguration()
+        guard let reader = table("county", required: nil) else { return county }
+        reader.reportUnknownKeys(known: Self.countyKeys)
+        county.centreAddress = reader.integer("centre_address", in: 1...255, meaning: "the county centre's SL 651 address") ?? county.centreAddress
+        if let password = reader.integer("password", in: 0...65_535, meaning: "the SL 651 password as configured at the centre") {
+            county.password = UInt16(password)
+        }
+        county.summaryEveryMilliseconds = reader.duration(
+            "summary_every", in: (5 * Milliseconds.minute)...Milliseconds.day,
+            meaning: "how often an observation summary is reported; SL 651 boxes report hourly") ?? county.summaryEveryMilliseconds
+        if reader.has("summary_every"), Milliseconds.day % county.summaryEveryMilliseconds != 0 {
+            let every = county.summaryEveryMilliseconds
+            // Summaries are aligned to the period from local midnight: a period that does not
+            // divide a day would drift against the clock the county reads them by.
+            reader.report("summary_every", given: .string(formatDuration(every)),
+                          "must divide a day evenly (e.g. \"5m\", \"10m\", \"15m\", \"30m\", \"1h\", \"3h\", \"6h\", \"1d\"), so summaries fall on the same clock times every day")
+            county.summaryEveryMilliseconds = CountyConfiguration().summaryEveryMilliseconds
+        }
+        county.outboxMegabytesMax = reader.integer(
+            "outbox_max_mb", in: 1...4_096, meaning: "the outbox's size limit in MiB") ?? county.outboxMegabytesMax
+        county.keepDeliveredMilliseconds = reader.duration(
+            "keep_delivered", in: Milliseconds.hour...(365 * Milliseconds.day),
+            meaning: "how long reports the county has acknowledged are kept") ?? county.keepDeliveredMilliseconds
+        if let text = reader.string("push_window") {
+            if let window = parseDailyWindow(text) {
+                county.pushWindow = window
+            } else {
+                reader.report("push_window", given: .string(text),
+                              "must be two local times hh:mm-hh:mm, e.g. \"22:00-06:00\" (wraps past midnight); start and end must differ")
+            }
+        }
+        county.api = readCountyAPI(reader)
+        county.httpPush = readCountyPush(reader)
+        county.sl651Push = readCountySL651(reader)
+        return county
+    }
+
+    /// `[county.<name>]`, or nil (reported) when written as something other than a table.
+    private func subtable(_ reader: TableReader, _ name: String) -> TableReader? {
+        guard let node = reader.entries[name] else { return nil }
+        guard case .table(let entries) = node else {
+            reader.report(name, given: node, "must be a table written [county.\(name)] with its keys on the lines below")
+            return nil
+        }
+        return TableReader(entries: entries, path: reader.path + [.key(name)], label: "[county.\(name)]", problems: problems)
+    }
+
+    private func readCountyAPI(_ county: TableReader) -> CountyAPIConfiguration? {
+        guard let reader = subtable(county, "api") else { return nil }
+        reader.reportUnknownKeys(known: Self.countyAPIKeys)
+        var api = CountyAPIConfiguration(keyFile: "")
+        if let text = reader.string("listen") {
+            if let address = parseHostAndPort(text, portMin: 0) {
+                api.host = address.host
+                api.port = address.port
+            } else {
+                reader.report("listen", given: .string(text),
+                              "must be host:port with a port 0 to 65535, e.g. \"0.0.0.0:8651\" or \"127.0.0.1:0\" (0: any free port, written to STATE_DIR/api.port)")
+            }
+        }
+        if let file = reader.string("key_file") {
+            if file.trimmingSpaces.isEmpty {
+                reader.report("key_file", given: .string(file), "must name the station's key file; " + Self.keyFileHint("/etc/village-gateway/api.key"))
+            } else {
+                api.keyFile = file
+            }
+        } else if !reader.has("key_file") {
+            reader.missing("key_file", "the API has no default credentials: every request is signed with this station's key; "
+                + Self.keyFileHint("/etc/village-gateway/api.key"))
+        }
+        api.clockSkewMillisecondsMax = reader.duration(
+            "max_clock_skew", in: (30 * Milliseconds.second)...Milliseconds.hour,
+            meaning: "requests stamped further than this from the box's clock are refused as stale") ?? api.clockSkewMillisecondsMax
+        return api
+    }
+
+    private func readCountyPush(_ county: TableReader) -> HTTPPushConfiguration? {
+        guard let reader = subtable(county, "push") else { return nil }
+        reader.reportUnknownKeys(known: Self.countyPushKeys)
+        var push = HTTPPushConfiguration(url: "", keyFile: "")
+        if let url = reader.string("url") {
+            if (url.hasPrefix("http://") || url.hasPrefix("https://")) && url.count > "https://".count && !url.contains(" ") {
+                push.url = url
+            } else {
+                reader.report("url", given: .string(url), "must be an http:// or https:// URL without spaces, e.g. \"https://county.example.cn/v1/push\"")
+            }
+        } else if !reader.has("url") {
+            reader.missing("url", "where the county receives pushes, e.g. url = \"https://county.example.cn/v1/push\"")
+        }
+        if let file = reader.string("key_file") {
+            if file.trimmingSpaces.isEmpty {
+                reader.report("key_file", given: .string(file), "must name the key file pushes are signed with; " + Self.keyFileHint("/etc/village-gateway/push.key"))
+            } else {
+                push.keyFile = file
+            }
+        } else if !reader.has("key_file") {
+            reader.missing("key_file", "pushes are signed with this station's key; " + Self.keyFileHint("/etc/village-gateway/push.key"))
+        }
+        push.batchMax = reader.integer("batch_max", in: 1...500, meaning: "reports per POST") ?? push.batchMax
+        return push
+    }
+
+    private func readCountySL651(_ county: TableReader) -> SL651PushConfiguration? {
+        guard let reader = subtable(county, "sl651") else { return nil }
+        reader.reportUnknownKeys(known: Self.countySL651Keys)
+        var push = SL651PushConfiguration(host: "", port: 0)
+        if let text = reader.string("centre") {
+            if let address = parseHostAndPort(text, portMin: 1) {
+                push.host = address.host
+                push.port = address.port
+            } else {
+                reader.report("centre", given: .string(text), "must be host:port of the county centre with a port 1 to 65535, e.g. \"10.1.2.3:5005\"")
+            }
+        } else if !reader.has("centre") {
+            reader.missing("centre", "the county centre's host and port, e.g. centre = \"10.1.2.3:5005\"")
+        }
+        push.keepAliveEveryMilliseconds = reader.duration(
+            "keep_alive_every", in: (10 * Milliseconds.second)...(10 * Milliseconds.minute),
+            meaning: "how often a keep-alive (2F) is sent while connected") ?? push.keepAliveEveryMilliseconds
+        return push
+    }
+}
+
+/// "host:port" or "[v6]:port"; nil when either part is missing or the port is out of range.
+func parseHostAndPort(_ text: String, portMin: Int) -> (host: String, port: Int)? {
+    var host: Substring
+    var portText: Substring
+    if text.hasPrefix("[") {
+        guard let close = text.firstIndex(of: "]") else { return nil }
+        host = text[text.index(after: text.startIndex)..<close]
+        let rest = text[text.index(after: close)...]
+        guard rest.hasPrefix(":") else { return nil }
+        portText = rest.dropFirst()
+    } else {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        host = text[..<colon]
+        portText = text[text.index(after: colon)...]
+        if host.contains(":") { return nil }  // an IPv6 address must be bracketed
+    }
+    guard !host.isEmpty, !host.contains(" "), !portText.isEmpty, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
+        let port = Int(portText), (portMin...65_535).contains(port)
+    else { return nil }
+    return (String(host), port)
+}
+
+/// The host and port written back as `listen`/`centre` does.
+func formatHostAndPort(_ host: String, _ port: Int) -> String {
+    host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+}
+
+/// "22:00-06:00" → minutes of the day; nil when malformed or empty.
+func parseDailyWindow(_ text: String) -> DailyWindow? {
+    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+    guard parts.count == 2, let start = parseMinuteOfDay(parts[0]), let end = parseMinuteOfDay(parts[1]), start != end else { return nil }
+    return DailyWindow(startMinuteOfDay: start, endMinuteOfDay: end)
+}
+
+private func parseMinuteOfDay(_ text: Substring) -> Int? {
+    let fields = text.split(separator: ":", omittingEmptySubsequences: false)
+    guard fields.count == 2, fields.allSatisfy({ $0.count == 2 && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+        let hour = Int(fields[0]), let minute = Int(fields[1]), (0...23).contains(hour), (0...59).contains(minute)
+    else { return nil }
+    return hour * 60 + minute
+}
+
+func formatDailyWindow(_ window: DailyWindow) -> String {
+    func clock(_ minutes: Int) -> String {
+        let hour = minutes / 60, minute = minutes % 60
+        return (hour < 10 ? "0" : "") + "\(hour):" + (minute < 10 ? "0" : "") + "\(minute)"
+    }
+    return clock(window.startMinuteOfDay) + "-" + clock(window.endMinuteOfDay)
+}
+
+extension EffectiveConfiguration {
+    /// `[county]` and its sub-tables, every default written out; parses back to an equal value.
+    static func renderCounty(_ county: CountyConfiguration, into out: inout TOMLWriter) {
+        let defaults = CountyConfiguration()
+        out.blank()
+        out.header("[county]")
+        out.entry("centre_address", String(county.centreAddress), isDefault: county.centreAddress == defaults.centreAddress)
+        out.entry("password", String(county.password), isDefault: county.password == defaults.password)
+        out.entry("summary_every", tomlQuoted(formatDuration(county.summaryEveryMilliseconds)),
+                  isDefault: county.summaryEveryMilliseconds == defaults.summaryEveryMilliseconds)
+        out.entry("outbox_max_mb", String(county.outboxMegabytesMax), isDefault: county.outboxMegabytesMax == defaults.outboxMegabytesMax)
+        out.entry("keep_delivered", tomlQuoted(formatDuration(county.keepDeliveredMilliseconds)),
+                  isDefault: county.keepDeliveredMilliseconds == defaults.keepDeliveredMilliseconds)
+        if let window = county.pushWindow {
+            out.entry("push_window", tomlQuoted(formatDailyWindow(window)))
+        } else {
+            out.comment("push_window not set: pushes go whenever the link is up")
+        }
+        if let api = county.api {
+            let apiDefaults = CountyAPIConfiguration(keyFile: api.keyFile)
+            out.blank()
+            out.header("[county.api]")
+            out.entry("listen", tomlQuoted(formatHostAndPort(api.host, api.port)),
+                      isDefault: api.host == apiDefaults.host && api.port == apiDefaults.port)
+            out.entry("key_file", tomlQuoted(api.keyFile))
+            out.entry("max_clock_skew", tomlQuoted(formatDuration(api.clockSkewMillisecondsMax)),
+                      isDefault: api.clockSkewMillisecondsMax == apiDefaults.clockSkewMillisecondsMax)
+        } else {
+            out.comment("[county.api] not set: no pull API is served")
+        }
+        if let push = county.httpPush {
+            out.blank()
+            out.header("[county.push]")
+            out.entry("url", tomlQuoted(push.url))
+            out.entry("key_file", tomlQuoted(push.keyFile))
+            out.entry("batch_max", String(push.batchMax), isDefault: push.batchMax == HTTPPushConfiguration(url: "", keyFile: "").batchMax)
+        } else {
+            out.comment("[county.push] not set: no HTTP push")
+        }
+        if let sl651 = county.sl651Push {
+            out.blank()
+            out.header("[county.sl651]")
+            out.entry("centre", tomlQuoted(formatHostAndPort(sl651.host, sl651.port)))
+            out.entry("keep_alive_every", tomlQuoted(formatDuration(sl651.keepAliveEveryMilliseconds)),
+                      isDefault: sl651.keepAliveEveryMilliseconds == SL651PushConfiguration(host: "", port: 0).keepAliveEveryMilliseconds)
+        } else {
+            out.comment("[county.sl651] not set: no SL 651 push")
+        }
+    }
+}

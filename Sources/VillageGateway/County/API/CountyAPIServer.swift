@@ -1,0 +1,389 @@
+// The county pull API (docs/county-api.md) on Hummingbird: reports in JSON, SL 651 and CAP,
+// acknowledgements, status and county warnings; every request signed, bounded and answered in words.
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WarningLogic
+
+/// What the API needs from the box; everything is injected so the tests can drive it.
+struct CountyAPIEnvironment: Sendable {
+    var configuration: EngineConfiguration
+    var county: CountyConfiguration
+    var outbox: Outbox
+    var verifier: RequestVerifier
+    /// Where county warnings go (the engine owner's queue).
+    var events: any EventSink
+    /// The box's clock (scenario time under --board sim): stamps county warnings.
+    var boxClock: any GatewayClock
+    /// Real Unix time in milliseconds: request timestamps are checked against it.
+    var wallClockMilliseconds: @Sendable () -> Int64
+    /// The daemon's status for GET /v1/status; nil before the first decision.
+    var status: @Sendable () -> DaemonStatus?
+    var logger: Logger
+}
+
+/// The routes and their answers. `router()` is what the server (and HummingbirdTesting) runs.
+struct CountyAPI: Sendable {
+    /// A request body larger than this is refused (413) before it is read further: the largest
+    /// legitimate body is a warning with a 500-character message, well under 4 KiB.
+    static let requestBodyBytesMax = 16 * 1024
+    /// Reports per page (docs: default and maximum 500).
+    static let reportsPerPageMax = 500
+    /// County warning ids: short, printable, as they appear in logs and reports.
+    static let warningIdCharactersMax = 64
+    static let lastSequenceHeader = HTTPField.Name("X-VG-Last-Sequence")!
+
+    let environment: CountyAPIEnvironment
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/v1/reports") { request, _ in await self.signed(request) { _ in try self.reports(request) } }
+        router.post("/v1/reports/ack") { request, _ in await self.signed(request) { body in try self.acknowledge(body) } }
+        router.get("/v1/status") { request, _ in await self.signed(request) { _ in try self.status() } }
+        router.post("/v1/warnings") { request, _ in await self.signed(request) { body in try await self.warning(body) } }
+        return router
+    }
+
+    // MARK: Signing, sizes and refusals
+
+    /// A refusal with a status and a reason, answered as `APIErrorAnswer`.
+    struct Refusal: Error {
+        var status: HTTPResponse.Status
+        var error: String
+        var reason: String
+
+        static func badRequest(_ reason: String) -> Refusal { Refusal(status: .badRequest, error: "bad request", reason: reason) }
+    }
+
+    /// Reads the body (bounded), verifies the signature over it, then runs `handler`. A refused
+    /// request reaches no handler, so it changes nothing.
+    private func signed(_ request: Request, _ handler: ([UInt8]) async throws -> Response) async -> Response {
+        var request = request
+        let body: [UInt8]
+        do {
+            body = Array(buffer: try await request.collectBody(upTo: Self.requestBodyBytesMax))
+        } catch {
+            return Self.refuse(Refusal(
+                status: .contentTooLarge, error: "request too large",
+                reason: "the body is over \(Self.requestBodyBytesMax) bytes, the most this API accepts"))
+        }
+        let headers = request.headers
+        let refusal = environment.verifier.verify(
+            method: request.method.rawValue, pathAndQuery: request.head.path ?? request.uri.description,
+            header: { name in HTTPField.Name(name).flatMap { headers[$0] } }, body: body, nowMilliseconds: environment.wallClockMilliseconds())
+        if let refusal {
+            environment.logger.warning("county API: refused \(request.method.rawValue) \(request.uri.path): \(refusal.reason)")
+            return Self.refuse(Refusal(status: .unauthorized, error: "unauthorized", reason: refusal.reason))
+        }
+        do {
+            return try await handler(body)
+        } catch let refusal as Refusal {
+            return Self.refuse(refusal)
+        } catch let error as OutboxError {
+            environment.logger.error("county API: \(error.description)")
+            return Self.refuse(Refusal(status: .serviceUnavailable, error: "outbox unavailable", reason: error.description))
+        } catch {
+            environment.logger.error("county API: \(error)")
+            return Self.refuse(Refusal(status: .internalServerError, error: "internal error", reason: "\(error)"))
+        }
+    }
+
+    static func refuse(_ refusal: Refusal) -> Response {
+        json(APIErrorAnswer(error: refusal.error, reason: refusal.reason), status: refusal.status)
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        // Our documents are plain structs of strings and numbers; encoding them cannot fail.
+        let data = (try? ReportsDocument.encoder().encode(value)) ?? Data(#"{"error":"internal error","reason":"encoding failed"}"#.utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    // MARK: GET /v1/reports
+
+    enum Format: String, CaseIterable {
+        case json, sl651, cap
+    }
+
+    func reports(_ request: Request) throws -> Response {
+        let query = request.uri.queryParameters
+        for (name, _) in query where !["after", "limit", "format"].contains(String(name)) {
+            throw Refusal.badRequest("unknown query parameter \"\(name)\"; allowed: after, limit, format")
+        }
+        var after: Int64 = 0
+        if let text = query["after"] {
+            guard let value = Int64(text), value >= 0 else {
+                throw Refusal.badRequest("after=\(text): must be a sequence number, 0 or more (0 for everything)")
+            }
+            after = value
+        }
+        var limit = Self.reportsPerPageMax
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...Self.reportsPerPageMax).contains(value) else {
+                throw Refusal.badRequest("limit=\(text): must be 1 to \(Self.reportsPerPageMax)")
+            }
+            limit = value
+        }
+        let format = try Self.format(query: query["format"].map(String.init), accept: request.headers[.accept])
+        let outbox = environment.outbox
+        let pull = try outbox.reports(after: after, limit: limit)
+        let last = try outbox.lastSequence()
+        let station = environment.configuration.station
+        let rangeEnd = pull.reports.count == limit ? (pull.reports.last?.sequence ?? after) : last
+        switch format {
+        case .json:
+            let document = try ReportsDocument(station: station.id, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: station.utcOffsetMinutes)
+            var response = Self.json(document)
+            response.headers[Self.lastSequenceHeader] = String(rangeEnd)
+            return response
+        case .sl651:
+            let lines = try sl651Frames(pull.reports)
+            let text = lines.map { $0 + "\n" }.joined()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8", Self.lastSequenceHeader: String(rangeEnd)],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .cap:
+            let alerts = try capAlerts(pull.reports)
+            guard !alerts.isEmpty else {
+                // A multipart body needs at least one part: no alert in the range is 204.
+                return Response(status: .noContent, headers: [Self.lastSequenceHeader: String(rangeEnd)])
+            }
+            let boundary = "vg-cap-" + UUID().uuidString.lowercased()
+            var text = ""
+            for alert in alerts {
+                text += "--\(boundary)\r\nContent-Type: application/cap+xml; charset=utf-8\r\n\r\n\(alert)\r\n"
+            }
+            text += "--\(boundary)--\r\n"
+            return Response(
+                status: .ok, headers: [.contentType: "multipart/mixed; boundary=\(boundary)", Self.lastSequenceHeader: String(rangeEnd)],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+
+    /// `?format=` wins over `Accept`; JSON when neither asks for another.
+    static func format(query: String?, accept: String?) throws(Refusal) -> Format {
+        if let query {
+            guard let format = Format(rawValue: query) else {
+                throw Refusal.badRequest("format=\(query): must be json, sl651 or cap")
+            }
+            return format
+        }
+        let accepted = (accept ?? "").lowercased().split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+        for type in accepted {
+            switch type {
+            case "application/json": return .json
+            case "text/plain": return .sl651
+            case "application/cap+xml": return .cap
+            default: continue
+            }
+        }
+        return .json
+    }
+
+    private func sl651Frames(_ reports: [StoredOutboxReport]) throws -> [String] {
+        let county = environment.county
+        let station = environment.configuration.station
+        let identity: SL651StationIdentity
+        do {
+            identity = try SL651StationIdentity(
+                centreAddress: county.centreAddress, stationAddress: try SL651StationAddress(digits: station.id), password: county.password)
+        } catch {
+            throw Refusal(status: .internalServerError, error: "internal error", reason: "the station identity makes no SL 651 header: \(error)")
+        }
+        let sendTime = try SL651ReportMapping.localTime(environment.boxClock.now(), utcOffsetMinutes: station.utcOffsetMinutes, keepSeconds: true)
+        let waterRules = Set(environment.configuration.rules.filter { $0.measure.sensorKind == .waterLevel }.map(\.id))
+        var latest: ObservationSummary?
+        var lines: [String] = []
+        for stored in reports where SL651ReportMapping.hasFrame(kind: stored.report.kind) {
+            var observation = latest
+            if stored.report.kind == "levelChanged", observation == nil,
+                let earlier = try environment.outbox.latestReport(kind: ObservationSummary.kind, before: stored.sequence)
+            {
+                observation = try? JSONDecoder().decode(ObservationSummary.self, from: Data(earlier.report.payload.utf8))
+            }
+            // The serial number follows the sequence (1…65535, wrapping): the same report pulled
+            // twice has the same serial, so the centre can tell a repeat.
+            let serial = UInt16((stored.sequence - 1) % 65_535 + 1)
+            let frame: [UInt8]?
+            do {
+                frame = try SL651ReportMapping.frame(
+                    for: stored, identity: identity, serialNumber: serial, sendTime: sendTime, utcOffsetMinutes: station.utcOffsetMinutes,
+                    latestObservation: observation, waterLevelRules: waterRules)
+            } catch {
+                // One report that cannot be a frame (a value out of SL 651's range) must not hide
+                // the others: it is logged and left out; the JSON form still carries it.
+                environment.logger.error("county API: \(error.description)")
+                frame = nil
+            }
+            if stored.report.kind == ObservationSummary.kind {
+                latest = try? JSONDecoder().decode(ObservationSummary.self, from: Data(stored.report.payload.utf8))
+            }
+            if let frame { lines.append(frame.map(SL651.hexByte).joined()) }
+        }
+        return lines
+    }
+
+    private func capAlerts(_ reports: [StoredOutboxReport]) throws -> [String] {
+        let configuration = environment.configuration
+        var alerts: [String] = []
+        for stored in reports {
+            guard let kind = try? JSONDecoder().decode(Report.Kind.self, from: Data(stored.report.payload.utf8)) else { continue }
+            let report = Report(time: stored.report.time, kind: kind, exercise: stored.report.exercise)
+            var hazards: Set<CAPHazard> = []
+            var instruction: String?
+            if case .levelChanged(_, let to, let causes) = kind {
+                hazards = CAPHazard.hazards(causes: causes, rules: configuration.rules, combinedRules: configuration.combinedRules)
+                instruction = configuration.outputs[to]?.message
+            }
+            do {
+                if let alert = try CAPAlertWriter.alert(
+                    for: report, sequenceNumber: stored.sequence, station: configuration.station, hazards: hazards, instruction: instruction)
+                {
+                    alerts.append(alert.xml)
+                }
+            } catch {
+                throw Refusal(status: .internalServerError, error: "internal error", reason: error.description)
+            }
+        }
+        return alerts
+    }
+
+    // MARK: POST /v1/reports/ack
+
+    func acknowledge(_ body: [UInt8]) throws -> Response {
+        guard let request = try? JSONDecoder().decode(AcknowledgeRequest.self, from: Data(body)) else {
+            throw Refusal.badRequest("the body must be {\"through\": SEQ} with SEQ the highest sequence the county has stored")
+        }
+        let last = try environment.outbox.lastSequence()
+        guard request.through >= 0, request.through <= last else {
+            throw Refusal.badRequest("through \(request.through) is beyond the last sequence \(last) (or negative); acknowledge only what you pulled")
+        }
+        let marked = try environment.outbox.acknowledge(through: request.through, at: environment.boxClock.now())
+        return Self.json(AcknowledgeAnswer(acknowledged: marked, through: request.through))
+    }
+
+    // MARK: GET /v1/status
+
+    func status() throws -> Response {
+        guard var status = environment.status() else {
+            throw Refusal(status: .serviceUnavailable, error: "starting", reason: "the box has not made its first decision yet; ask again in a few seconds")
+        }
+        let backlog = try environment.outbox.backlog
+        let last = try environment.outbox.lastSequence()
+        status.backlog = StatusBacklog(backlog, lastSequence: last, utcOffsetMinutes: status.utcOffsetMinutes)
+        return Self.json(status)
+    }
+
+    // MARK: POST /v1/warnings
+
+    /// The answer to an accepted warning or cancellation: it is on the engine's queue.
+    struct WarningAnswer: Codable, Equatable {
+        var submitted: String
+        var id: String
+    }
+
+    func warning(_ body: [UInt8]) async throws -> Response {
+        let event = try Self.warningEvent(body, at: environment.boxClock.now())
+        await environment.events.submit(event)
+        switch event.kind {
+        case .countyCancel(let id): return Self.json(WarningAnswer(submitted: "cancel", id: id), status: .accepted)
+        case .countyWarning(let id, _, _): return Self.json(WarningAnswer(submitted: "warning", id: id), status: .accepted)
+        default: preconditionFailure("warningEvent makes only county events")
+        }
+    }
+
+    /// Checks a warning body and makes its event; every refusal says what is accepted.
+    static func warningEvent(_ body: [UInt8], at time: Timestamp) throws(Refusal) -> Event {
+        let shape = #"{"id": "...", "level": "blue|yellow|orange|red", "message": "..."} or {"id": "...", "cancel": true}"#
+        guard case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
+            throw .badRequest("the body must be a JSON object: \(shape)")
+        }
+        if let unknown = fields.keys.sorted().first(where: { !["id", "level", "message", "cancel"].contains($0) }) {
+            throw .badRequest("unknown field \"\(unknown)\"; the body is \(shape)")
+        }
+        guard case .string(let id)? = fields["id"] else { throw .badRequest("\"id\" is missing or not text; the body is \(shape)") }
+        guard !id.isEmpty, id.count <= warningIdCharactersMax, id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+            throw .badRequest("\"id\" must be 1 to \(warningIdCharactersMax) characters without spaces or control characters")
+        }
+        var cancel = false
+        if let value = fields["cancel"] {
+            guard case .bool(let flag) = value else { throw .badRequest("\"cancel\" must be true or false") }
+            cancel = flag
+        }
+        if cancel {
+            guard fields["level"] == nil, fields["message"] == nil else {
+                throw .badRequest("a cancellation has only \"id\" and \"cancel\": true; remove \"level\" and \"message\"")
+            }
+            return Event(time: time, kind: .countyCancel(id: id))
+        }
+        guard case .string(let levelName)? = fields["level"] else {
+            throw .badRequest("\"level\" is missing or not text: one of blue, yellow, orange, red (to end a warning send \"cancel\": true)")
+        }
+        guard let level = WarningLevel(name: levelName), level != .none else {
+            throw .badRequest("\"level\": \"\(levelName)\" must be blue, yellow, orange or red (to end a warning send \"cancel\": true)")
+        }
+        var message: String?
+        if let value = fields["message"] {
+            guard case .string(let text) = value else { throw .badRequest("\"message\" must be text") }
+            guard text.count <= ConfigurationLimits.messageCharactersMax else {
+                throw .badRequest("\"message\" has \(text.count) characters; at most \(ConfigurationLimits.messageCharactersMax)")
+            }
+            message = text.isEmpty ? nil : text
+        }
+        return Event(time: time, kind: .countyWarning(id: id, level: level, text: message))
+    }
+}
+
+/// The outbox's backlog as `status` and GET /v1/status show it.
+struct StatusBacklog: Codable, Sendable, Equatable {
+    var undeliveredAlarms: Int64
+    var undeliveredEvents: Int64
+    var undeliveredRoutine: Int64
+    var undelivered: Int64
+    var delivered: Int64
+    var storedBytes: Int64
+    var oldestUndelivered: String?
+    var lastSequence: Int64
+
+    init(_ backlog: OutboxBacklog, lastSequence: Int64, utcOffsetMinutes: Int) {
+        undeliveredAlarms = backlog.undeliveredAlarms
+        undeliveredEvents = backlog.undeliveredEvents
+        undeliveredRoutine = backlog.undeliveredRoutine
+        undelivered = backlog.undelivered
+        delivered = backlog.delivered
+        storedBytes = backlog.storedBytes
+        oldestUndelivered = backlog.oldestUndeliveredTime.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+        self.lastSequence = lastSequence
+    }
+}
+
+/// Runs the API until cancelled; its failure is logged and never reaches the warning logic.
+enum CountyAPIServer {
+    static let portFileName = "api.port"
+
+    /// Serves on `host:port` (port 0: any free port); the bound port is written to
+    /// `STATE_DIR/api.port` and logged, so tests and scripts can find it.
+    static func run(_ api: CountyAPI, host: String, port: Int, stateDirectory: String) async {
+        let logger = api.environment.logger
+        let app = Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                do {
+                    try writeFileAtomically(path: "\(stateDirectory)/\(portFileName)", contents: "\(bound)\n")
+                } catch {
+                    logger.error("county API: cannot write \(stateDirectory)/\(portFileName): \(error)")
+                }
+                logger.notice("county API listening on \(formatHostAndPort(host, bound))")
+            },
+            logger: logger)
+        do {
+            try await app.run()
+        } catch is CancellationError {
+        } catch {
+            logger.critical("county API stopped: \(error); the county cannot pull until the daemon restarts. Warnings continue.")
+        }
+    }
+}

@@ -1,0 +1,135 @@
+// Stored outbox reports as SL 651-2014 uplink frames: one pure function, shared by the pull API
+// (`?format=sl651`) and the SL 651 TCP push, so both send the same bytes for the same report.
+//
+// Mapping:
+// - observationSummary → timed report `32`. Not hourly `34`: the standard's hourly report carries
+//   the hour's twelve 5-minute rainfalls (F4) and water levels (F5…), series the summary does not
+//   keep; `32` carries exactly the single values a summary has, and is what a centre expects at
+//   any `summary_every` (hourly `34` would be wrong for a 10-minute or 6-hour period).
+//   Elements, in this order, each left out when the summary has no value (never sent as zero):
+//   PJ (rain in the period), PT (cumulative), P1, P6, PD of the first rain gauge; Z of the first
+//   water-level sensor; VT when the board measures it; ZT always.
+// - levelChanged → add report `33` (sent at once on an event), observed at the change's minute,
+//   with ZT (the new level in the box-defined bits below) and the current values: those of the
+//   newest observation summary stored before the change, when there is one.
+// - everything else has no SL 651 form (nil).
+//
+// Station class: `48` (river) when the summary has a water level, else `50` (rain).
+//
+// ZT (45, 32 bits): the standard's bits where the box knows them — bit 2 water level over its
+// limit (a water-level rule holds a colour level), bit 6 water-level meter fault — and, in bits
+// the standard leaves reserved, the box's own: bits 16–18 the warning level (0 none, 1 blue,
+// 2 yellow, 3 orange, 4 red), bit 19 a drill, bit 20 some sensor faulty (degraded). A centre that
+// does not know them ignores reserved bits; one that does reads the level without JSON.
+import Foundation
+import WarningLogic
+
+enum SL651ReportMapping {
+    static let bitWaterLevelAlarm: UInt32 = 1 << 2
+    static let bitWaterLevelMeterFault: UInt32 = 1 << 6
+    static let levelShift: UInt32 = 16
+    static let bitExercise: UInt32 = 1 << 19
+    static let bitDegraded: UInt32 = 1 << 20
+
+    struct Problem: Error, CustomStringConvertible, Equatable {
+        var description: String
+    }
+
+    /// Whether a report of `kind` has an SL 651 form.
+    static func hasFrame(kind: String) -> Bool {
+        kind == ObservationSummary.kind || kind == "levelChanged"
+    }
+
+    /// The uplink frame for `stored`, or nil when its kind has no SL 651 form.
+    /// - latestObservation: for a level change, the newest observation summary before it.
+    /// - waterLevelRules: rule ids whose measure is a water level, for ZT's bit 2.
+    static func frame(
+        for stored: StoredOutboxReport, identity: SL651StationIdentity, serialNumber: UInt16, sendTime: SL651LocalTime,
+        utcOffsetMinutes: Int, latestObservation: ObservationSummary? = nil, waterLevelRules: Set<String> = []
+    ) throws(Problem) -> [UInt8]? {
+        let report = stored.report
+        let decoder = JSONDecoder()
+        do {
+            switch report.kind {
+            case ObservationSummary.kind:
+                let summary = try decoder.decode(ObservationSummary.self, from: Data(report.payload.utf8))
+                let observed = try localTime(Timestamp(millisecondsSinceUnixEpoch: summary.observedAtMilliseconds), utcOffsetMinutes: utcOffsetMinutes)
+                let level = WarningLevel(name: summary.level) ?? .none
+                let status = statusBits(level: level, exercise: report.exercise, summary: summary, waterLevelHeld: false)
+                let body = SL651Report(
+                    stationClass: stationClass(summary), observationTime: observed, elements: try elements(summary) + [.statusAndAlarm(bits: status)])
+                return try SL651UplinkEncoder.report(
+                    identity: identity, functionCode: .timedReport, serialNumber: serialNumber, sendTime: sendTime, report: body)
+            case "levelChanged":
+                let kind = try decoder.decode(Report.Kind.self, from: Data(report.payload.utf8))
+                guard case .levelChanged(_, let to, let causes) = kind else { return nil }
+                let observed = try localTime(report.time, utcOffsetMinutes: utcOffsetMinutes)
+                let held = to != .none && causes.contains(where: waterLevelRules.contains)
+                let status = statusBits(level: to, exercise: report.exercise, summary: latestObservation, waterLevelHeld: held)
+                let values = try latestObservation.map(elements) ?? []
+                let body = SL651Report(
+                    stationClass: latestObservation.map(stationClass) ?? .rainfall, observationTime: observed,
+                    elements: values + [.statusAndAlarm(bits: status)])
+                return try SL651UplinkEncoder.report(
+                    identity: identity, functionCode: .addReport, serialNumber: serialNumber, sendTime: sendTime, report: body)
+            default:
+                return nil
+            }
+        } catch let error as SL651EncodingError {
+            throw Problem(description: "report \(stored.sequence) (\(report.kind)) has no valid SL 651 frame: \(error.description)")
+        } catch {
+            throw Problem(description: "report \(stored.sequence) (\(report.kind)): its stored payload is not the expected JSON (\(error))")
+        }
+    }
+
+    /// Station-local time to the minute (observation times are whole minutes; seconds dropped).
+    static func localTime(_ time: Timestamp, utcOffsetMinutes: Int, keepSeconds: Bool = false) throws -> SL651LocalTime {
+        let fields = ISO8601.localFields(time, utcOffsetMinutes: utcOffsetMinutes)
+        let milliseconds = time.millisecondsSinceUnixEpoch
+        let second = Int(((milliseconds / 1_000) % 60 + 60) % 60)
+        return try SL651LocalTime(year: fields.year, month: fields.month, day: fields.day, hour: fields.hour, minute: fields.minute,
+                                  second: keepSeconds ? second : 0)
+    }
+
+    static func stationClass(_ summary: ObservationSummary) -> SL651StationClass {
+        summary.sensors.contains { $0.waterLevelMeters != nil } ? .river : .rainfall
+    }
+
+    /// PJ, PT, P1, P6, PD of the first rain gauge with values, Z of the first water-level sensor, VT.
+    static func elements(_ summary: ObservationSummary) throws -> [SL651Element] {
+        var elements: [SL651Element] = []
+        if let gauge = summary.sensors.first(where: { $0.kind == SensorKind.rainGauge.rawValue }) {
+            if let value = gauge.rainMillimetersPeriod { elements.append(try .currentRainfall(millimeters: value)) }
+            if let value = gauge.rainMillimetersTotal { elements.append(try .cumulativeRainfall(millimeters: value)) }
+            if let value = gauge.rainMillimeters1h { elements.append(try .rainfall1Hour(millimeters: value)) }
+            if let value = gauge.rainMillimeters6h { elements.append(try .rainfall6Hours(millimeters: value)) }
+            if let value = gauge.rainMillimetersToday { elements.append(try .rainfallDay(millimeters: value)) }
+        }
+        if let level = summary.sensors.first(where: { $0.waterLevelMeters != nil })?.waterLevelMeters {
+            elements.append(try .riverLevel(meters: level))
+        }
+        if let volts = summary.supplyVolts { elements.append(try .supplyVoltage(volts: volts)) }
+        return elements
+    }
+
+    static func statusBits(level: WarningLevel, exercise: Bool, summary: ObservationSummary?, waterLevelHeld: Bool) -> UInt32 {
+        var bits = UInt32(levelNumber(level)) << levelShift
+        if exercise { bits |= bitExercise }
+        if waterLevelHeld { bits |= bitWaterLevelAlarm }
+        if let summary {
+            if summary.sensors.contains(where: { $0.kind == SensorKind.waterLevel.rawValue && $0.faulty }) { bits |= bitWaterLevelMeterFault }
+            if summary.sensors.contains(where: \.faulty) { bits |= bitDegraded }
+        }
+        return bits
+    }
+
+    static func levelNumber(_ level: WarningLevel) -> Int {
+        switch level {
+        case .none: 0
+        case .blue: 1
+        case .yellow: 2
+        case .orange: 3
+        case .red: 4
+        }
+    }
+}

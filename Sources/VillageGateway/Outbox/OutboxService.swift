@@ -1,0 +1,179 @@
+// The box's one ReportSink: appends reports durably to the outbox, survives a dead disk, keeps retention.
+import Foundation
+import Logging
+import WarningLogic
+
+/// Wraps `Outbox` for the daemon. `store` returns once the reports are on disk, or once storing
+/// has failed: then they wait in a bounded memory buffer and are retried on the next `store` or
+/// `maintain`; what does not fit is counted and reported as lost once storing works again.
+/// The warning logic never waits for more than one attempt.
+actor OutboxService: ReportSink {
+    /// Reports kept in memory while the disk refuses them: about a day of hourly summaries and a
+    /// storm's alarms, a few hundred kilobytes.
+    static let reportsBufferedMaxDefault = 512
+    /// Failures logged one by one; after that every `failuresLogEvery`th, so a dead card does not
+    /// fill the log with one line per report.
+    static let failuresLoggedInARow = 3
+    static let failuresLogEvery = 100
+
+    let outbox: Outbox
+    let reportsBufferedMax: Int
+    private let keepDeliveredMilliseconds: Int64
+    private let logger: Logger
+    private var buffer: [OutboxReport] = []
+    private var failuresInARow = 0
+    /// Reports that neither reached the disk nor fitted the buffer, by priority, since the last
+    /// loss report; and when the first of them was dropped.
+    private var lost: [OutboxPriority: Int64] = [:]
+    private var firstLossTime: Timestamp?
+    private(set) var lastError: OutboxError?
+
+    init(outbox: Outbox, keepDeliveredMilliseconds: Int64, logger: Logger, reportsBufferedMax: Int = OutboxService.reportsBufferedMaxDefault) {
+        precondition(reportsBufferedMax > 0)
+        self.outbox = outbox
+        self.keepDeliveredMilliseconds = keepDeliveredMilliseconds
+        self.logger = logger
+        self.reportsBufferedMax = reportsBufferedMax
+    }
+
+    /// Opens `STATE_DIR/outbox.sqlite` with the `[county]` limits; nil (logged critical, with what
+    /// to do) when it cannot be opened: the warning logic runs on without an outbox.
+    static func open(stateDirectory: String, county: CountyConfiguration, logger: Logger) -> OutboxService? {
+        let bytesMax = Int64(county.outboxMegabytesMax) * 1024 * 1024
+        // Thinning frees a tenth of the store at once, so it does not run at every append.
+        let limits = OutboxLimits(
+            outboxBytesMax: bytesMax, outboxBytesAfterThinning: bytesMax - bytesMax / 10,
+            reportsPerPullMax: OutboxLimits.standard.reportsPerPullMax, payloadBytesMax: OutboxLimits.standard.payloadBytesMax)
+        do {
+            let outbox = try Outbox(path: "\(stateDirectory)/outbox.sqlite", limits: limits)
+            return OutboxService(outbox: outbox, keepDeliveredMilliseconds: county.keepDeliveredMilliseconds, logger: logger)
+        } catch {
+            logger.critical("\(error.description) The county gets no reports until this is fixed and the daemon restarted.")
+            return nil
+        }
+    }
+
+    /// Reports waiting in memory for the disk.
+    var bufferedCount: Int { buffer.count }
+    /// Reports lost since the last loss report.
+    var lostCount: Int64 { lost.values.reduce(0, +) }
+
+    func store(_ reports: [OutboxReport]) async {
+        storeNow(reports)
+    }
+
+    func backlog() async -> OutboxBacklog? {
+        try? outbox.backlog
+    }
+
+    /// Synchronous for the actor's own callers: one attempt, buffer on failure.
+    private func storeNow(_ reports: [OutboxReport], at now: Timestamp? = nil) {
+        // Order is kept: what waited in the buffer goes first.
+        let pending = buffer + reports
+        guard !pending.isEmpty else { return }
+        // A report the outbox can never take (too large, not JSON) would block the buffer forever:
+        // store what can be stored, and count those as lost with a log line saying why.
+        do {
+            _ = try outbox.appendBatch(pending)
+            buffer = []
+            succeeded(at: now ?? pending.last?.time)
+        } catch let error where error.isAboutOneReport {
+            var kept: [OutboxReport] = []
+            for report in pending {
+                do {
+                    _ = try outbox.append(report)
+                } catch let single where single.isAboutOneReport {
+                    logger.error("\(single.description) (a \(report.kind) report of \(ISO8601.format(report.time, utcOffsetMinutes: 0)))")
+                    countLost(report)
+                } catch {
+                    kept.append(report)
+                    failed(error)
+                }
+            }
+            buffer = []
+            keep(kept)
+            if kept.isEmpty { succeeded(at: now ?? pending.last?.time) }
+        } catch {
+            buffer = []
+            keep(pending)
+            failed(error)
+        }
+    }
+
+    /// Puts reports in the buffer; past its limit the least urgent, oldest go first, and are counted.
+    private func keep(_ reports: [OutboxReport]) {
+        buffer.append(contentsOf: reports)
+        while buffer.count > reportsBufferedMax {
+            // The least urgent priority present, its oldest report: alarms stay longest.
+            let worst = buffer.map(\.priority).max() ?? .routine
+            let index = buffer.firstIndex { $0.priority == worst } ?? 0
+            countLost(buffer.remove(at: index))
+        }
+    }
+
+    private func countLost(_ report: OutboxReport) {
+        lost[report.priority, default: 0] += 1
+        if firstLossTime == nil { firstLossTime = report.time }
+    }
+
+    private func failed(_ error: OutboxError) {
+        failuresInARow += 1
+        lastError = error
+        guard failuresInARow <= Self.failuresLoggedInARow || failuresInARow % Self.failuresLogEvery == 0 else { return }
+        logger.error("\(error.description) \(buffer.count) report(s) wait in memory (at most \(reportsBufferedMax)); \(lostCount) lost so far (failure \(failuresInARow) in a row)")
+    }
+
+    /// Storing works: say so once, and put a health report of what was lost on disk.
+    private func succeeded(at now: Timestamp?) {
+        if failuresInARow > 0 {
+            logger.notice("outbox \(outbox.path): storing works again after \(failuresInARow) failure(s)")
+        }
+        failuresInARow = 0
+        lastError = nil
+        guard lostCount > 0, let now else { return }
+        let payload: [String: Any] = [
+            "alarms": lost[.alarm, default: 0], "events": lost[.event, default: 0], "routine": lost[.routine, default: 0],
+            "firstLost_ms": firstLossTime?.millisecondsSinceUnixEpoch ?? now.millisecondsSinceUnixEpoch,
+            "reason": "the outbox could not store them and the memory buffer (\(reportsBufferedMax) reports) was full",
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else { return }
+        let report = OutboxReport(time: now, kind: "outboxReportsLost", priority: .alarm, exercise: false, payload: String(decoding: data, as: UTF8.self))
+        do {
+            _ = try outbox.append(report)
+            logger.error("outbox: \(lostCount) report(s) were lost while the store failed; the county is told in an outboxReportsLost alarm")
+            lost = [:]
+            firstLossTime = nil
+        } catch {
+            // Counted still; the next success tries again.
+        }
+    }
+
+    /// Periodic care: retry the buffer, purge what the county has had for `keep_delivered`, and
+    /// hold the size limit (appending its health alarm). `now` is box time.
+    func maintain(at now: Timestamp) {
+        storeNow([], at: now)
+        guard buffer.isEmpty else { return }
+        do {
+            let purged = try outbox.purgeDelivered(olderThan: now.adding(milliseconds: -keepDeliveredMilliseconds))
+            if purged > 0 { logger.info("outbox: purged \(purged) report(s) delivered more than \(formatDuration(keepDeliveredMilliseconds)) ago") }
+            if let thinning = try outbox.enforceSizeLimit(at: now) {
+                if thinning.routineThinned > 0 || thinning.overLimitWithProtectedReports {
+                    logger.warning("outbox: at its size limit; \(thinning.routineThinned) routine report(s) thinned, \(thinning.deliveredPurged) delivered purged\(thinning.overLimitWithProtectedReports ? "; still over the limit with alarms and events only (kept)" : "")")
+                }
+                if let alarm = thinning.healthAlarm { storeNow([alarm], at: now) }
+            }
+        } catch {
+            failed(error)
+        }
+    }
+}
+
+extension OutboxError {
+    /// The report itself is wrong (no retry can help), as opposed to the store failing.
+    var isAboutOneReport: Bool {
+        switch self {
+        case .payloadTooLarge, .payloadNotJSON: true
+        default: false
+        }
+    }
+}

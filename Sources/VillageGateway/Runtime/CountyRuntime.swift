@@ -1,0 +1,68 @@
+// The county side of `run`: the tasks that store summaries, keep the outbox and serve the pull API,
+// kept here so RunCommand only wires them in.
+import Foundation
+import Logging
+import WarningLogic
+
+enum CountyRuntime {
+    /// Outbox care (retry, purge, size limit, the backlog `status` shows) this often, wall time.
+    static let maintenanceEveryMilliseconds: Int64 = 30_000
+
+    /// Stores the summaries the owner's loop handed over, until cancelled.
+    static func storeSummaries(_ feed: SummaryFeed, into sink: any ReportSink) async {
+        for await summary in feed.summaries {
+            await sink.store([ObservationSummariser.report(summary)])
+        }
+    }
+
+    /// Runs the outbox's maintenance and publishes its backlog, until cancelled.
+    static func maintain(_ service: OutboxService, clock: any GatewayClock, published: PublishedStatus, utcOffsetMinutes: Int) async {
+        while !Task.isCancelled {
+            await service.maintain(at: clock.now())
+            if let backlog = await service.backlog(), let last = try? service.outbox.lastSequence() {
+                published.updateBacklog(StatusBacklog(backlog, lastSequence: last, utcOffsetMinutes: utcOffsetMinutes))
+            }
+            try? await Task.sleep(for: .milliseconds(maintenanceEveryMilliseconds))
+        }
+    }
+
+    /// The pull API for `[county.api]`, or nil (logged critical with what to do) when its key
+    /// cannot be loaded or there is no outbox: the box never serves without its key.
+    static func api(
+        gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, events: any EventSink, clock: any GatewayClock,
+        published: PublishedStatus, logger: Logger
+    ) -> (api: CountyAPI, host: String, port: Int)? {
+        guard let settings = gateway.county.api else { return nil }
+        guard let service else {
+            logger.critical("county API not started: there is no outbox to serve (see the outbox error above). Warnings continue.")
+            return nil
+        }
+        let keyPath = resolve(settings.keyFile, besides: configurationFile)
+        let key: SigningKey
+        do {
+            key = try SigningKey.load(path: keyPath)
+        } catch {
+            logger.critical("county API not started: \(error.description). Warnings continue; the county cannot pull until the key is fixed and the daemon restarted.")
+            return nil
+        }
+        let station = gateway.engine.station
+        let environment = CountyAPIEnvironment(
+            configuration: gateway.engine, county: gateway.county, outbox: service.outbox,
+            verifier: RequestVerifier(station: station.id, key: key, clockSkewMillisecondsMax: settings.clockSkewMillisecondsMax),
+            events: events, boxClock: clock, wallClockMilliseconds: { SystemClock().now().millisecondsSinceUnixEpoch },
+            status: {
+                let status = published.report()
+                return status.station == nil ? nil : status
+            },
+            logger: logger)
+        return (CountyAPI(environment: environment), settings.host, settings.port)
+    }
+
+    /// A relative key file is found beside the configuration file, as a technician reading the
+    /// file would expect; an absolute one as written.
+    static func resolve(_ path: String, besides configurationFile: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        let directory = URL(fileURLWithPath: configurationFile).deletingLastPathComponent().path
+        return directory + "/" + path
+    }
+}
