@@ -20,11 +20,11 @@ SEED=${SEED:-$$}
 # Every wait is bounded.
 API_WAIT_SECONDS=${API_WAIT_SECONDS:-60}
 FINAL_PULL_TIMEOUT_SECONDS=${FINAL_PULL_TIMEOUT_SECONDS:-300}
-# The box runs 0.1-0.6 s before the pull starts, the pull 0-0.5 s before its kill, and the box
+# The box runs 0.1-0.6 s before the pull starts, the pull 0-0.25 s before its kill, and the box
 # 0-0.4 s more before its own: kills land in start-up, in writes, in pages and in acknowledgements.
 BOX_HEAD_START_MIN_MS=100
 BOX_HEAD_START_SPAN_MS=500
-PULL_RUN_SPAN_MS=500
+PULL_RUN_SPAN_MS=250
 BOX_AFTER_SPAN_MS=400
 
 command -v sqlite3 >/dev/null || { echo "error: the sqlite3 command is needed (apt-get install sqlite3; make deps does it)" >&2; exit 2; }
