@@ -4,7 +4,7 @@
 SWIFT        ?= swift
 BUILD_DIR    ?= .build
 BIN          := $(BUILD_DIR)/debug/village-gateway
-APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv
+APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv sqlite3
 VENV         := .venv
 # The Modbus tests talk to a slave this project did not write; pinned so a pymodbus release
 # that changes its server API cannot break `make test` on a fresh machine.
@@ -78,6 +78,7 @@ bench: deps
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
+	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
 
 clean:
 	rm -rf $(BUILD_DIR) $(OUT) $(VENV)

@@ -1,0 +1,323 @@
+// The county side of the pull API: collects every box's new reports, page by page, into the
+// county database, and acknowledges each page to its box only after it is committed there.
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Limits of one `county pull` run.
+struct PullOptions: Sendable {
+    /// Stations pulled at once.
+    var concurrency = 8
+    static let concurrencyAllowed = 1...64
+    /// Each HTTP request (connect, send, whole answer) must finish within this.
+    var timeoutMilliseconds: Int64 = 30_000
+    static let timeoutSecondsAllowed = 1...600
+    /// Reports asked per page; the contract's default and maximum.
+    var reportsPerPage = 500
+    static let reportsPerPageMax = 500
+    /// Pages per station in one run: 500 × 20 000 = 10 million reports, years of a box's output.
+    /// A box that keeps answering past this is looping, and the run moves on.
+    var pagesPerStationMax = 20_000
+    /// A page of 500 reports of at most 16 KiB of payload each, escaped, fits well inside this.
+    static let answerBytesMax = 32 * 1024 * 1024
+    /// An error answer's body is read only this far, for its reason.
+    static let errorAnswerBytesMax = 8 * 1024
+    /// An empty page below the box's last number is asked once more before its numbers are
+    /// called missing: the box may have stored a report between reading its pages and its last number.
+    static let emptyPageRetriesMax = 1
+}
+
+/// Why a station was not (fully) pulled, with what to check.
+enum PullFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    case keyFile(String)
+    case unreachable(String)
+    case refused(status: Int, reason: String)
+    case badDocument(String)
+    case boxRenumbered(boxLast: Int64, pulledThrough: Int64)
+    case storage(String)
+    case notAcknowledged(through: Int64, String)
+
+    /// The short word for the summary table.
+    var word: String {
+        switch self {
+        case .keyFile: "no key"
+        case .unreachable: "unreachable"
+        case .refused(let status, _): status == 401 ? "refused 401" : "HTTP \(status)"
+        case .badDocument: "bad answer"
+        case .boxRenumbered: "renumbered"
+        case .storage: "not stored"
+        case .notAcknowledged: "not acked"
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .keyFile(let detail): "\(detail)"
+        case .unreachable(let detail):
+            "cannot reach the box (\(detail)); check it has power and signal, the url, and [county.api] listen in its gateway.toml"
+        case .refused(401, let reason):
+            "the box refused the request: \(reason); check key_file holds the same key as the box's [county.api] key_file, the station id, and both clocks"
+        case .refused(let status, let reason):
+            "the box answered HTTP \(status): \(reason)"
+        case .badDocument(let detail):
+            "the box's answer does not follow the county API (docs/county-api.md): \(detail); nothing of it was stored"
+        case .boxRenumbered(let boxLast, let pulledThrough):
+            "the box's last report number is \(boxLast), below the \(pulledThrough) already collected from it: was its outbox replaced or reset? "
+                + "Nothing was pulled; its new numbers would collide with the stored ones. Move this station to a new database or id"
+        case .storage(let detail): "\(detail)"
+        case .notAcknowledged(let through, let detail):
+            "stored through \(through) but the box did not take the acknowledgement (\(detail)); it keeps those reports and the next pull acknowledges them"
+        }
+    }
+}
+
+/// One station's part of the run.
+struct StationPullResult: Sendable, Equatable {
+    var station: PullStation
+    /// Reports newly stored in this run.
+    var newReports = 0
+    /// Reports received again and found already stored (a re-pull after a kill).
+    var alreadyStored = 0
+    var pages = 0
+    var pulledThrough: Int64 = 0
+    var acknowledgedThrough: Int64 = 0
+    var boxLastSequence: Int64?
+    var newGaps: [WireGap] = []
+    var newMissing: [ClosedRange<Int64>] = []
+    var conflicts: [Int64] = []
+    var failure: PullFailure?
+    /// The box has more than `pagesPerStationMax` pages waiting; the next run continues.
+    var stoppedAtPageLimit = false
+
+    /// Everything the box had is collected and acknowledged, with nothing unexplained.
+    var isComplete: Bool { failure == nil && !stoppedAtPageLimit && newMissing.isEmpty && conflicts.isEmpty }
+}
+
+/// Pulls stations concurrently (at most `options.concurrency` at once) with one HTTP client.
+struct CountyPuller: Sendable {
+    let database: CountyDatabase
+    let options: PullOptions
+    /// Wall-clock Unix milliseconds: signs requests and stamps stored rows. Injected for tests.
+    let nowMilliseconds: @Sendable () -> Int64
+
+    init(database: CountyDatabase, options: PullOptions, nowMilliseconds: @escaping @Sendable () -> Int64 = { SystemClock().now().millisecondsSinceUnixEpoch }) {
+        self.database = database
+        self.options = options
+        self.nowMilliseconds = nowMilliseconds
+    }
+
+    /// Results in the order of `stations`.
+    func pull(_ stations: [PullStation]) async -> [StationPullResult] {
+        let timeout = TimeAmount.milliseconds(options.timeoutMilliseconds)
+        var configuration = HTTPClient.Configuration(
+            // A redirect would change the signed path; a box never sends one.
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: timeout, read: timeout))
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)
+        // A refused connection fails the station at once instead of retrying until the timeout:
+        // a box that is down stays down for this run, and the next scheduled pull tries again.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        var results = [StationPullResult?](repeating: nil, count: stations.count)
+        await withTaskGroup(of: (Int, StationPullResult).self) { group in
+            var next = 0
+            func startNext() {
+                guard next < stations.count else { return }
+                let index = next
+                let station = stations[index]
+                next += 1
+                group.addTask { (index, await self.pull(station, client: client)) }
+            }
+            for _ in 0..<min(options.concurrency, stations.count) { startNext() }
+            for await (index, result) in group {
+                results[index] = result
+                startNext()
+            }
+        }
+        // Shutting down fails only if it was already shut down; nothing is lost either way.
+        try? await client.shutdown()
+        return results.map { $0! }
+    }
+
+    /// One station: resume, page by page, store then acknowledge.
+    func pull(_ station: PullStation, client: HTTPClient) async -> StationPullResult {
+        var result = StationPullResult(station: station)
+        let key: SigningKey
+        do {
+            key = try SigningKey.load(path: station.keyFile)
+        } catch {
+            result.failure = .keyFile(error.description)
+            return result
+        }
+        let connection = BoxConnection(station: station, key: key, client: client, options: options, nowMilliseconds: nowMilliseconds)
+        var progress: StationProgress
+        do {
+            progress = try await database.begin(station)
+        } catch {
+            result.failure = .storage(error.description)
+            return result
+        }
+        result.pulledThrough = progress.pulledThrough
+        result.acknowledgedThrough = progress.acknowledgedThrough
+
+        var emptyPageRetries = 0
+        while true {
+            guard result.pages < options.pagesPerStationMax else {
+                result.stoppedAtPageLimit = true
+                break
+            }
+            let after = progress.pulledThrough
+            let page: CheckedPage
+            do {
+                let document = try await connection.reports(after: after, limit: options.reportsPerPage)
+                result.boxLastSequence = document.lastSequence
+                guard document.lastSequence >= after else {
+                    try? await database.recordSeen(station: station.id, boxLastSequence: document.lastSequence, atMilliseconds: nowMilliseconds())
+                    result.failure = .boxRenumbered(boxLast: document.lastSequence, pulledThrough: after)
+                    return result
+                }
+                page = try CheckedPage.check(document, station: station.id, after: after, limit: options.reportsPerPage)
+            } catch let failure as PullFailure {
+                result.failure = failure
+                return result
+            } catch let bad as BadDocument {
+                result.failure = .badDocument(bad.description)
+                return result
+            } catch {
+                result.failure = .unreachable("\(error)")
+                return result
+            }
+            result.pages += 1
+            if page.reports.isEmpty, page.through > after, emptyPageRetries < PullOptions.emptyPageRetriesMax,
+                !page.holes(explainedBy: page.gaps.map { $0.from...$0.through }).isEmpty
+            {
+                emptyPageRetries += 1
+                continue
+            }
+            if page.through > after || !page.gaps.isEmpty {
+                let stored: StoredPage
+                do {
+                    stored = try await database.store(page, station: station.id, atMilliseconds: nowMilliseconds())
+                } catch {
+                    result.failure = .storage(error.description)
+                    return result
+                }
+                result.newReports += stored.newReports
+                result.alreadyStored += stored.alreadyStored
+                result.newGaps += stored.newGaps
+                result.newMissing += stored.newMissing
+                result.conflicts += stored.conflicts
+                progress.pulledThrough = max(progress.pulledThrough, stored.pulledThrough)
+                result.pulledThrough = progress.pulledThrough
+            }
+            // Committed above; only now may the box treat these as delivered. Also catches up an
+            // acknowledgement a killed run stored but never sent.
+            if progress.pulledThrough > progress.acknowledgedThrough {
+                do {
+                    try await connection.acknowledge(through: progress.pulledThrough)
+                } catch {
+                    result.failure = .notAcknowledged(through: progress.pulledThrough, "\(error)")
+                    return result
+                }
+                do {
+                    try await database.recordAcknowledged(station: station.id, through: progress.pulledThrough)
+                } catch {
+                    result.failure = .storage(error.description)
+                    return result
+                }
+                progress.acknowledgedThrough = progress.pulledThrough
+                result.acknowledgedThrough = progress.acknowledgedThrough
+            }
+            // An empty page ends the run even if the box says "more": everything it has left is
+            // thinned or missing and has been accounted for above.
+            if !page.more || page.reports.isEmpty { break }
+        }
+        return result
+    }
+}
+
+/// Signed requests to one box.
+struct BoxConnection: Sendable {
+    let station: PullStation
+    let key: SigningKey
+    let client: HTTPClient
+    let options: PullOptions
+    let nowMilliseconds: @Sendable () -> Int64
+
+    func reports(after: Int64, limit: Int) async throws -> ReportsDocument {
+        let body = try await send(method: .GET, pathAndQuery: "/v1/reports?after=\(after)&limit=\(limit)", body: [])
+        do {
+            return try JSONDecoder().decode(ReportsDocument.self, from: Data(body.readableBytesView))
+        } catch {
+            throw BadDocument("not a reports document (\(Self.decodingProblem(error)))")
+        }
+    }
+
+    func acknowledge(through: Int64) async throws {
+        let body = try ReportsDocument.encoder().encode(AcknowledgeRequest(through: through))
+        let answer = try await send(method: .POST, pathAndQuery: "/v1/reports/ack", body: Array(body))
+        guard let decoded = try? JSONDecoder().decode(AcknowledgeAnswer.self, from: Data(answer.readableBytesView)), decoded.through == through else {
+            throw BadDocument("the acknowledgement's answer is not {\"acknowledged\": N, \"through\": \(through)}")
+        }
+    }
+
+    /// One signed request; the answer's body when the box said 200, a `PullFailure` otherwise.
+    private func send(method: HTTPMethod, pathAndQuery: String, body: [UInt8]) async throws -> ByteBuffer {
+        var request = HTTPClientRequest(url: station.url.hasSuffix("/") ? String(station.url.dropLast()) + pathAndQuery : station.url + pathAndQuery)
+        request.method = method
+        for header in RequestSignature.headers(
+            key: key, method: method.rawValue, pathAndQuery: pathAndQuery, station: station.id,
+            timestampMilliseconds: nowMilliseconds(), body: body)
+        {
+            request.headers.add(name: header.name, value: header.value)
+        }
+        request.headers.add(name: "Accept", value: "application/json")
+        if !body.isEmpty {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let timeout = TimeAmount.milliseconds(options.timeoutMilliseconds)
+        let response: HTTPClientResponse
+        let answer: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: timeout)
+            let limit = response.status == .ok ? PullOptions.answerBytesMax : PullOptions.errorAnswerBytesMax
+            answer = try await response.body.collect(upTo: limit)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw PullFailure.unreachable("no answer within \(options.timeoutMilliseconds / 1_000) s")
+        } catch let error as NIOTooManyBytesError {
+            throw PullFailure.badDocument("the answer is over \(PullOptions.answerBytesMax / 1024 / 1024) MiB (\(error))")
+        } catch {
+            throw PullFailure.unreachable(Self.describe(error))
+        }
+        guard response.status == .ok else {
+            let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: Data(answer.readableBytesView)))?.reason
+                ?? String(decoding: Data(answer.readableBytesView).prefix(200), as: UTF8.self)
+            throw PullFailure.refused(status: Int(response.status.code), reason: reason.isEmpty ? response.status.reasonPhrase : reason)
+        }
+        return answer
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("connectTimeout") { return "no connection within the timeout" }
+        return text
+    }
+
+    static func decodingProblem(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing \"\(key.stringValue)\" at \(path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(context.debugDescription) at \(path(context))"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    private static func path(_ context: DecodingError.Context) -> String {
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return path.isEmpty ? "the top" : path
+    }
+}
