@@ -96,4 +96,50 @@ import WarningLogic
         kill(daemon.process.processIdentifier, SIGTERM)
         #expect(daemon.waitForExit() == 0, "\(daemon.log.suffix(2000))")
     }
+    /// How long the daemon may take to push the storm's reports once started (it tries at once).
+    static let pushWaitSecondsMax = 120.0
+
+    @Test func theBoxPushesTheStormToTheCountyOverHTTP() async throws {
+        let state = DaemonProcess.temporaryStateDirectory()
+        let directory = state + "-config"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer {
+            for path in [state, state + ".log", directory] { try? FileManager.default.removeItem(atPath: path) }
+        }
+        try String(repeating: "5a", count: 32).write(toFile: directory + "/push.key", atomically: true, encoding: .utf8)
+        let example = try String(contentsOfFile: ConfigurationFixtures.examplePath, encoding: .utf8)
+        // The storm first, with no county: its reports wait in the outbox.
+        let storm = try DaemonProcess([
+            "run", "--config", ConfigurationFixtures.examplePath, "--board", "sim", "--scenario", "scenarios/typhoon-hagupit.csv", "--speed", "17280",
+            "--exit-after-scenario",
+        ], stateDirectory: state)
+        #expect(storm.waitForExit() == 0, "\(storm.log.suffix(2000))")
+        let outbox = try Outbox(path: state + "/outbox.sqlite")
+        let stored = try outbox.lastSequence()
+        #expect(stored > 60)
+
+        // The link returns: the box pushes everything, signed, and marks what the county stored.
+        let county = TestCounty()
+        try await county.serve { port in
+            let config = directory + "/gateway.toml"
+            try (example + "\n[county.push]\nurl = \"http://127.0.0.1:\(port)/v1/push\"\nkey_file = \"push.key\"\nbatch_max = 50\n")
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let daemon = try DaemonProcess([
+                "run", "--config", config, "--board", "sim", "--scenario", "scenarios/typhoon-hagupit.csv", "--speed", "1",
+            ], stateDirectory: state)
+            defer { if daemon.process.isRunning { daemon.process.terminate(); _ = daemon.waitForExit() } }
+            let deadline = Date().addingTimeInterval(Self.pushWaitSecondsMax)
+            while Date() < deadline, daemon.process.isRunning, (try? outbox.backlog.undelivered) != 0 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try outbox.backlog.undelivered == 0, "\(daemon.log.suffix(2000))")
+            kill(daemon.process.processIdentifier, SIGTERM)
+            #expect(daemon.waitForExit() == 0, "\(daemon.log.suffix(2000))")
+        }
+        // Every stored report reached the county, none was refused, the alarms went first.
+        #expect(county.storedSequences == Set(1...stored))
+        #expect(county.state.withLock { $0.refusals }.isEmpty)
+        let first = try #require(county.bodies.first)
+        #expect(first.reports.first?.priority == "alarm")
+    }
 }

@@ -58,7 +58,7 @@ final class TestCounty: Sendable {
             let refusal = self.verifier.verify(
                 method: "POST", pathAndQuery: request.head.path ?? "",
                 header: { name in HTTPField.Name(name).flatMap { request.headers[$0] } }, body: body,
-                nowMilliseconds: FixedClock.time.millisecondsSinceUnixEpoch)
+                nowMilliseconds: SystemClock().now().millisecondsSinceUnixEpoch)
             if let refusal {
                 self.state.withLock { $0.refusals.append(refusal.reason) }
                 let answer = try JSONEncoder().encode(APIErrorAnswer(error: "unauthorized", reason: refusal.reason))

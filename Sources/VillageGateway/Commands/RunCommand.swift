@@ -120,6 +120,9 @@ struct RunCommand: AsyncParsableCommand {
         await owner.observeStatus { summaryFeed.observe($0) }
         let countyAPI = CountyRuntime.api(
             gateway: gateway, configurationFile: config, service: outboxService, events: queue, clock: wiring.clock, published: published, logger: logger)
+        let push = CountyRuntime.push(
+            gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs as? any NetworkRegistrationProbe,
+            clock: wiring.clock, logger: logger)
 
         // SIGTERM and SIGINT, caught from before the outputs are first set: the outputs go safe
         // first (within the budget), then the queue closes and the owner saves its state.
@@ -193,6 +196,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             if let countyAPI {
                 group.addTask { await CountyAPIServer.run(countyAPI.api, host: countyAPI.host, port: countyAPI.port, stateDirectory: stateDirectory) }
+            }
+            if let push {
+                group.addTask { await push.run() }
             }
             if live {
                 group.addTask {

@@ -58,6 +58,40 @@ enum CountyRuntime {
         return (CountyAPI(environment: environment), settings.host, settings.port)
     }
 
+    /// The push for `[county.push]` / `[county.sl651]`, or nil when neither is configured or it
+    /// cannot start (logged critical with what to fix): warnings and the pull API go on without it.
+    static func push(
+        gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, registration: (any NetworkRegistrationProbe)?,
+        clock: any GatewayClock, logger: Logger
+    ) -> PushService? {
+        var county = gateway.county
+        guard county.httpPush != nil || county.sl651Push != nil else { return nil }
+        guard let service else {
+            logger.critical("county push not started: there is no outbox to push from (see the outbox error above). Warnings continue.")
+            return nil
+        }
+        if let keyFile = county.httpPush?.keyFile { county.httpPush?.keyFile = resolve(keyFile, besides: configurationFile) }
+        var frames: SL651FrameBuilder?
+        if county.sl651Push != nil {
+            do {
+                let maker = try SL651FrameMaker(configuration: gateway.engine, county: county, outbox: service.outbox, logger: logger)
+                frames = { stored, serial, sendTime in maker.frame(for: stored, serialNumber: serial, sendTime: sendTime) }
+            } catch {
+                logger.critical("county SL 651 push not started: \(error.description). Warnings continue.")
+                county.sl651Push = nil
+                if county.httpPush == nil { return nil }
+            }
+        }
+        do {
+            return try PushService(
+                outbox: service.outbox, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
+                registration: registration, sl651Frames: frames)
+        } catch {
+            logger.critical("county push not started: \(error.description). Warnings continue; the county can still pull.")
+            return nil
+        }
+    }
+
     /// A relative key file is found beside the configuration file, as a technician reading the
     /// file would expect; an absolute one as written.
     static func resolve(_ path: String, besides configurationFile: String) -> String {

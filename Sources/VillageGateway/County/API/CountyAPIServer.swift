@@ -182,40 +182,18 @@ struct CountyAPI: Sendable {
     }
 
     private func sl651Frames(_ reports: [StoredOutboxReport]) throws -> [String] {
-        let county = environment.county
-        let station = environment.configuration.station
-        let identity: SL651StationIdentity
+        let maker: SL651FrameMaker
         do {
-            identity = try SL651StationIdentity(
-                centreAddress: county.centreAddress, stationAddress: try SL651StationAddress(digits: station.id), password: county.password)
+            maker = try SL651FrameMaker(configuration: environment.configuration, county: environment.county, outbox: environment.outbox, logger: environment.logger)
         } catch {
-            throw Refusal(status: .internalServerError, error: "internal error", reason: "the station identity makes no SL 651 header: \(error)")
+            throw Refusal(status: .internalServerError, error: "internal error", reason: error.description)
         }
-        let sendTime = try SL651ReportMapping.localTime(environment.boxClock.now(), utcOffsetMinutes: station.utcOffsetMinutes, keepSeconds: true)
-        let waterRules = Set(environment.configuration.rules.filter { $0.measure.sensorKind == .waterLevel }.map(\.id))
+        let sendTime = try SL651ReportMapping.localTime(environment.boxClock.now(), utcOffsetMinutes: maker.utcOffsetMinutes, keepSeconds: true)
         var latest: ObservationSummary?
         var lines: [String] = []
         for stored in reports where SL651ReportMapping.hasFrame(kind: stored.report.kind) {
-            var observation = latest
-            if stored.report.kind == "levelChanged", observation == nil,
-                let earlier = try environment.outbox.latestReport(kind: ObservationSummary.kind, before: stored.sequence)
-            {
-                observation = try? JSONDecoder().decode(ObservationSummary.self, from: Data(earlier.report.payload.utf8))
-            }
-            // The serial number follows the sequence (1…65535, wrapping): the same report pulled
-            // twice has the same serial, so the centre can tell a repeat.
-            let serial = UInt16((stored.sequence - 1) % 65_535 + 1)
-            let frame: [UInt8]?
-            do {
-                frame = try SL651ReportMapping.frame(
-                    for: stored, identity: identity, serialNumber: serial, sendTime: sendTime, utcOffsetMinutes: station.utcOffsetMinutes,
-                    latestObservation: observation, waterLevelRules: waterRules)
-            } catch {
-                // One report that cannot be a frame (a value out of SL 651's range) must not hide
-                // the others: it is logged and left out; the JSON form still carries it.
-                environment.logger.error("county API: \(error.description)")
-                frame = nil
-            }
+            let frame = maker.frame(
+                for: stored, serialNumber: SL651FrameMaker.serialNumber(forSequence: stored.sequence), sendTime: sendTime, latestObservation: latest)
             if stored.report.kind == ObservationSummary.kind {
                 latest = try? JSONDecoder().decode(ObservationSummary.self, from: Data(stored.report.payload.utf8))
             }

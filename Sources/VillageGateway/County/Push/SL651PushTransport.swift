@@ -98,13 +98,9 @@ final class SL651PushTransport: Sendable {
 
     var counters: SL651PushCounters { state.withLock { $0.counters } }
 
-    /// The serial number of a report's frame: its outbox sequence folded into 1…65535. Derived,
-    /// not counted: it survives restarts and power cuts with no extra disk write, a resend of
-    /// the same report carries the same serial (the centre sees a repetition, not a new
-    /// report), and consecutive reports still get consecutive serials, wrapping after 65535.
+    /// The serial number of a report's frame: the one rule the pull API uses too.
     static func serialNumber(forSequence sequence: Int64) -> UInt16 {
-        precondition(sequence >= 1, "outbox sequences start at 1")
-        return UInt16((sequence - 1) % 65_535 + 1)
+        SL651FrameMaker.serialNumber(forSequence: sequence)
     }
 
     /// SL 651 sends station-local wall time; seconds matter for the send time.

@@ -22,6 +22,7 @@
 // 2 yellow, 3 orange, 4 red), bit 19 a drill, bit 20 some sensor faulty (degraded). A centre that
 // does not know them ignores reserved bits; one that does reads the level without JSON.
 import Foundation
+import Logging
 import WarningLogic
 
 enum SL651ReportMapping {
@@ -130,6 +131,61 @@ enum SL651ReportMapping {
         case .yellow: 2
         case .orange: 3
         case .red: 4
+        }
+    }
+}
+
+/// The frame of a stored report as both the pull API and the TCP push send it: the station's
+/// identity, the water-level rules and, for a level change, the newest observation before it,
+/// looked up in the outbox. One place, so a report has the same bytes on both paths.
+struct SL651FrameMaker: Sendable {
+    let identity: SL651StationIdentity
+    let utcOffsetMinutes: Int
+    let waterLevelRules: Set<String>
+    let outbox: Outbox
+    let logger: Logger
+
+    init(configuration: EngineConfiguration, county: CountyConfiguration, outbox: Outbox, logger: Logger) throws(SL651ReportMapping.Problem) {
+        do {
+            identity = try SL651StationIdentity(
+                centreAddress: county.centreAddress, stationAddress: try SL651StationAddress(digits: configuration.station.id),
+                password: county.password)
+        } catch {
+            throw SL651ReportMapping.Problem(description: "the station identity makes no SL 651 header: \(error)")
+        }
+        utcOffsetMinutes = configuration.station.utcOffsetMinutes
+        waterLevelRules = Set(configuration.rules.filter { $0.measure.sensorKind == .waterLevel }.map(\.id))
+        self.outbox = outbox
+        self.logger = logger
+    }
+
+    /// The serial number a report is sent with: its outbox sequence folded into 1…65535. Derived,
+    /// not counted: it survives restarts and power cuts with no extra disk write, the same report
+    /// pulled or pushed twice carries the same serial (the centre sees a repetition, not a new
+    /// report), and consecutive reports get consecutive serials, wrapping after 65535.
+    static func serialNumber(forSequence sequence: Int64) -> UInt16 {
+        precondition(sequence >= 1, "outbox sequences start at 1")
+        return UInt16((sequence - 1) % 65_535 + 1)
+    }
+
+    /// The frame, or nil when the report has no SL 651 form or cannot be one (a value outside
+    /// SL 651's range: logged; its JSON form still carries it). `latestObservation` saves the
+    /// look-up when the caller walks reports in order; nil looks it up.
+    func frame(for stored: StoredOutboxReport, serialNumber: UInt16, sendTime: SL651LocalTime, latestObservation: ObservationSummary? = nil) -> [UInt8]? {
+        guard SL651ReportMapping.hasFrame(kind: stored.report.kind) else { return nil }
+        var observation = latestObservation
+        if stored.report.kind == "levelChanged", observation == nil,
+            let earlier = try? outbox.latestReport(kind: ObservationSummary.kind, before: stored.sequence)
+        {
+            observation = try? JSONDecoder().decode(ObservationSummary.self, from: Data(earlier.report.payload.utf8))
+        }
+        do {
+            return try SL651ReportMapping.frame(
+                for: stored, identity: identity, serialNumber: serialNumber, sendTime: sendTime, utcOffsetMinutes: utcOffsetMinutes,
+                latestObservation: observation, waterLevelRules: waterLevelRules)
+        } catch {
+            logger.error("report \(stored.sequence) has no SL 651 frame: \(error.description)")
+            return nil
         }
     }
 }
