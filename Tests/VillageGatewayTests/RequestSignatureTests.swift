@@ -73,3 +73,36 @@ import Testing
         #expect(try SigningKey(hex: String(repeating: "ab", count: 16) + "\n" + String(repeating: "cd", count: 16) + "\n").bytes.count == 32)
     }
 }
+
+/// The pages the county pull reads: the fast reader agrees with the Codable one, and names what is wrong.
+@Suite struct ReportsDocumentTests {
+    static let sample = #"""
+        {"after":0,"gaps":[{"count":2,"from":3,"reason":"outbox full","recorded_at":"2026-07-14T03:12:00+08:00","through":5}],
+         "last_sequence":9,"more":true,"reports":[{"exercise":false,"kind":"levelChanged",
+         "payload":{"levelChanged":{"causes":["rain1-1h"],"from":0,"to":2.5,"flag":true,"none":null,"list":[false,1,"x"]}},
+         "priority":"alarm","sequence":1,"time":"2026-07-14T03:12:00+08:00","time_ms":1783969920000}],
+         "schema":"village-gateway/reports/1","station":"0011223344"}
+        """#
+
+    @Test func theFastReaderAgreesWithTheCodableOne() throws {
+        let data = Data(Self.sample.utf8)
+        let fast = try ReportsDocument.decode(data)
+        #expect(fast == (try JSONDecoder().decode(ReportsDocument.self, from: data)))
+        guard case .object(let payload) = fast.reports[0].payload, case .object(let change)? = payload["levelChanged"] else {
+            Issue.record("payload is not an object")
+            return
+        }
+        #expect(change["flag"] == .bool(true))
+        #expect(change["from"] == .number(0))
+        #expect(change["none"] == .null)
+        #expect(change["list"] == .array([.bool(false), .number(1), .string("x")]))
+    }
+
+    @Test func aBrokenDocumentNamesWhatIsWrong() {
+        let missing = Self.sample.replacingOccurrences(of: #""time_ms":1783969920000"#, with: #""time_ms":"soon""#)
+        #expect(throws: ReportsDocumentProblem(description: #"reports[0] "time_ms" is not a whole number"#)) {
+            try ReportsDocument.decode(Data(missing.utf8))
+        }
+        #expect(throws: ReportsDocumentProblem(description: "the body is not a JSON object")) { try ReportsDocument.decode(Data("[1]".utf8)) }
+    }
+}

@@ -248,9 +248,9 @@ struct BoxConnection: Sendable {
     func reports(after: Int64, limit: Int) async throws -> ReportsDocument {
         let body = try await send(method: .GET, pathAndQuery: "/v1/reports?after=\(after)&limit=\(limit)", body: [])
         do {
-            return try JSONDecoder().decode(ReportsDocument.self, from: Data(body.readableBytesView))
+            return try ReportsDocument.decode(Data(body.readableBytesView))
         } catch {
-            throw BadDocument("not a reports document (\(Self.decodingProblem(error)))")
+            throw BadDocument("not a reports document (\(error.description))")
         }
     }
 
@@ -304,20 +304,5 @@ struct BoxConnection: Sendable {
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
         if text.contains("connectTimeout") { return "no connection within the timeout" }
         return text
-    }
-
-    static func decodingProblem(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "\(error)" }
-        switch error {
-        case .keyNotFound(let key, let context): return "missing \"\(key.stringValue)\" at \(path(context))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "\(context.debugDescription) at \(path(context))"
-        @unknown default: return "\(error)"
-        }
-    }
-
-    private static func path(_ context: DecodingError.Context) -> String {
-        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        return path.isEmpty ? "the top" : path
     }
 }
