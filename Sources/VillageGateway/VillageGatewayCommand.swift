@@ -14,6 +14,7 @@ struct VillageGatewayCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, StatusCommand.self, CheckConfigCommand.self, SimulateCommand.self, BoardsCommand.self,
             PortsCommand.self, ProbeCommand.self,
+            ShellCommand.self, SetPinCommand.self,
         ]
     )
 }

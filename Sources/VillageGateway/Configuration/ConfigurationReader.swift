@@ -19,6 +19,7 @@ struct ConfigurationReader {
         ("station", "[station]"), ("logic", "[logic]"), ("acknowledgement", "[acknowledgement]"),
         ("sensor", "[[sensor]]"), ("rule", "[[rule]]"), ("combined_rule", "[[combined_rule]]"),
         ("contact", "[[contact]]"), ("outputs", "[outputs.<level>]"), ("buses", "[buses.<name>]"),
+        ("shell", "[shell]"),
     ]
 
     // MARK: defaults (named once: the reader and the effective configuration both use them)
@@ -64,7 +65,7 @@ struct ConfigurationReader {
         let acknowledgement = readAcknowledgement(contactCount: root["contact"] == nil ? 0 : max(contacts.count, 1))
         let outputs = readOutputs(hardware: &hardware)
         hardware.buses = readBuses(usedBy: hardware.modbusSensors)
-        return GatewayConfiguration(engine: EngineConfiguration(
+        var configuration = GatewayConfiguration(engine: EngineConfiguration(
             station: station,
             sensors: sensorResult.sensors,
             rules: ruleResult.rules,
@@ -74,6 +75,8 @@ struct ConfigurationReader {
             acknowledgement: acknowledgement,
             outputs: outputs
         ), hardware: hardware)
+        configuration.shell = readShell()
+        return configuration
     }
 
     private func reportUnknownSections() {

@@ -177,7 +177,7 @@ enum EffectiveConfiguration {
                 out.comment("repeat_every not set: broadcast once")
             }
         }
-        return out.text
+        return out.text + renderShell(configuration.shell)
     }
 }
 

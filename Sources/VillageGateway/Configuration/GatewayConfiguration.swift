@@ -9,6 +9,8 @@ struct GatewayConfiguration: Sendable, Equatable {
     /// spared: what the inputs and outputs need beyond the engine. Where things are wired is the
     /// board file's business (`BoardDescription`).
     var hardware = HardwareConfiguration()
+    /// `[shell]`: the technician shell's PIN hash and idle logout.
+    var shell = ShellConfiguration()
 }
 
 /// Bounds on the configuration: a box runs for years unattended, so nothing read from the file

@@ -1,0 +1,250 @@
+// The technician shell end to end: the daemon on the simulated board, `village-gateway shell`
+// in a real pseudo-terminal, typed into key by key as a person would (typos, backspaces, a
+// Ctrl-C mid-line, wrong PINs), a committed change applied by the running box, and a kill -9
+// between `set` and `commit` that leaves the file as it was.
+import Foundation
+import Testing
+import WarningLogic
+@testable import VillageGateway
+
+/// A pseudo-terminal whose other side is given to a process as its terminal.
+final class PseudoTerminal {
+    /// Every wait for the box's answer is bounded: a hung daemon fails the test, never hangs it.
+    static let answerWaitMillisecondsMax: Int32 = 20_000
+    let master: Int32
+    let slavePath: String
+    private(set) var transcript: [UInt8] = []
+    private var consumed = 0
+
+    init() throws {
+        master = posix_openpt(O_RDWR | O_NOCTTY)
+        guard master >= 0, grantpt(master) == 0, unlockpt(master) == 0, let name = ptsname(master) else {
+            throw RuntimeError(description: "cannot open a pseudo-terminal: \(String(cString: strerror(errno)))")
+        }
+        slavePath = String(cString: name)
+    }
+
+    deinit { close(master) }
+
+    var text: String { String(decoding: transcript, as: UTF8.self) }
+
+    /// Reads what arrived, waiting up to `milliseconds` for something; false when nothing came.
+    @discardableResult
+    func pump(milliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, milliseconds) > 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        let count = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress!, $0.count) }
+        guard count > 0 else { return false }
+        transcript += buffer[..<count]
+        return true
+    }
+
+    /// Waits until `text` has appeared since the last `expect`; returns what came meanwhile.
+    @discardableResult
+    func expect(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+        let needle = Array(text.utf8)
+        var waitedMilliseconds: Int32 = 0
+        while waitedMilliseconds < Self.answerWaitMillisecondsMax {
+            let fresh = Array(transcript[consumed...])
+            if let range = fresh.firstRange(of: needle) {
+                consumed += range.upperBound
+                return String(decoding: fresh[..<range.upperBound], as: UTF8.self)
+            }
+            if !pump(milliseconds: 100) { waitedMilliseconds += 100 }
+        }
+        Issue.record("never saw \(text.debugDescription); the screen ends with: \(String(decoding: transcript.suffix(600), as: UTF8.self))",
+                     sourceLocation: sourceLocation)
+        return ""
+    }
+
+    /// Types one key: its bytes, then waits for the box to echo something back.
+    func key(_ bytes: [UInt8]) {
+        let before = transcript.count
+        _ = bytes.withUnsafeBytes { write(master, $0.baseAddress!, bytes.count) }
+        var waitedMilliseconds: Int32 = 0
+        while transcript.count == before, waitedMilliseconds < Self.answerWaitMillisecondsMax {
+            if !pump(milliseconds: 50) { waitedMilliseconds += 50 }
+        }
+    }
+
+    /// Types `text` character by character (a Chinese character is its UTF-8 bytes at once).
+    func type(_ text: String) {
+        for character in text { key(Array(String(character).utf8)) }
+    }
+
+    static let backspace: [UInt8] = [0x7F]
+    static let controlH: [UInt8] = [0x08]
+    static let controlC: [UInt8] = [0x03]
+    static let enter: [UInt8] = [0x0D]
+}
+
+@Suite(.serialized) struct ShellPseudoTerminalTests {
+    static let pin = "2468"
+
+    struct Box {
+        let directory: String
+        var config: String { directory + "/gateway.toml" }
+        var state: String { directory + "/state" }
+        var scenario: String { directory + "/scenario.csv" }
+    }
+
+    /// The example configuration with a PIN (hashed with few rounds, for speed), a river at 2.0 m:
+    /// below the example's blue (2.5 m).
+    static func makeBox() throws -> Box {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vg-pty-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let box = Box(directory: directory)
+        var text = try String(contentsOfFile: ConfigurationFixtures.examplePath, encoding: .utf8)
+        text += "\n[shell]\npin_hash = \"\(PINHash.make(pin: pin, rounds: ShellPINTests.testRounds))\"\n"
+        try text.write(toFile: box.config, atomically: true, encoding: .utf8)
+        // An hour of scenario at speed 1: the daemon runs for the whole test.
+        try "time,sensor,value\n2020-07-01T10:00:00+08:00,river1,2.0\n2020-07-01T11:00:00+08:00,river1,2.0\n"
+            .write(toFile: box.scenario, atomically: true, encoding: .utf8)
+        return box
+    }
+
+    /// The daemon, without systemd's variables: its `reboot` must refuse here.
+    static func startDaemon(_ box: Box) throws -> Process {
+        let process = Process()
+        process.executableURL = GatewayBinary.url
+        process.arguments = ["run", "--config", box.config, "--board", "sim", "--scenario", box.scenario, "--speed", "1", "--state-dir", box.state]
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["INVOCATION_ID", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { environment[name] = nil }
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: box.directory + "/daemon.log", contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: box.directory + "/daemon.log")
+        try process.run()
+        // Ready once the shell socket is there (bounded: a daemon that never starts fails the test).
+        for _ in 0..<300 where access(box.state + "/" + ShellServer.socketFileName, F_OK) != 0 && process.isRunning { usleep(50_000) }
+        return process
+    }
+
+    /// `village-gateway shell` with the pseudo-terminal as its terminal, TERM=dumb.
+    static func startShell(_ box: Box, terminal: PseudoTerminal) throws -> Process {
+        let process = Process()
+        process.executableURL = GatewayBinary.url
+        process.arguments = ["shell", "--state-dir", box.state]
+        process.environment = ProcessInfo.processInfo.environment.merging(["TERM": "dumb"]) { $1 }
+        let slave = FileHandle(forUpdatingAtPath: terminal.slavePath)
+        process.standardInput = slave
+        process.standardOutput = slave
+        process.standardError = slave
+        try process.run()
+        try slave?.close()
+        return process
+    }
+
+    static func waitForExit(_ process: Process, terminal: PseudoTerminal) -> Bool {
+        for _ in 0..<400 where process.isRunning { terminal.pump(milliseconds: 50) }
+        return !process.isRunning
+    }
+
+    @Test func aTechnicianTypesCommitsAChangeTheBoxAppliesAndAPowerCutLosesNothing() throws {
+        let box = try Self.makeBox()
+        defer { try? FileManager.default.removeItem(atPath: box.directory) }
+        let daemon = try Self.startDaemon(box)
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        #expect(daemon.isRunning, "\((try? String(contentsOfFile: box.directory + "/daemon.log", encoding: .utf8)) ?? "")")
+
+        let terminal = try PseudoTerminal()
+        let shell = try Self.startShell(box, terminal: terminal)
+        defer { if shell.isRunning { shell.terminate() } }
+        terminal.expect("黄坑村 (0011223344): technician shell on socket")
+        terminal.expect("PIN: ")
+        // A typo in the PIN, corrected with backspace.
+        terminal.type("249")
+        terminal.key(PseudoTerminal.backspace)
+        terminal.type("68")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Logged in. Level NONE")
+        terminal.expect("黄坑村> ")
+
+        // "stats", two backspaces (both kinds), "tus": the box reads "status".
+        terminal.type("stats")
+        terminal.key(PseudoTerminal.backspace)
+        terminal.key(PseudoTerminal.controlH)
+        terminal.type("tus")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Level     NONE 无预警")
+        terminal.expect("黄坑村> ")
+
+        // Ctrl-C in the middle of a line abandons it: nothing is rebooted, a new prompt comes.
+        terminal.type("reboot n")
+        terminal.key(PseudoTerminal.controlC)
+        terminal.expect("^C\r\n黄坑村> ")
+        terminal.type("reboot now")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Refused: this village-gateway was not started by systemd")
+
+        // The river stands at 2.0 m; blue is 2.5 m. Lower blue to 1.5 m and commit.
+        terminal.type("set rule.river-level.blue 1.5")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Staged rule.river-level.blue = 1.5")
+        terminal.type("diff")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("+ 174 blue = 1.5")
+        terminal.type("commit")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Applied: the box runs the new configuration now.")
+        terminal.expect("黄坑村> ")
+        terminal.type("status")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Level     BLUE 蓝色预警 (causes: river-level)")
+        terminal.expect("黄坑村> ")
+        let outputs = try String(contentsOfFile: box.state + "/" + RecordingOutputs.fileName, encoding: .utf8)
+        #expect(outputs.contains("\"type\":\"level\",\"from\":\"none\",\"to\":\"blue\""), "the engine decided with the new threshold")
+        #expect(try ConfigurationLoader.load(path: box.config).engine.rules.first { $0.id == "river-level" }?.thresholds.defined.first?.1 == 1.5)
+
+        // Staged but not committed, then the power goes: the file is byte for byte as committed.
+        let committed = try Data(contentsOf: URL(fileURLWithPath: box.config))
+        terminal.type("set rule.river-level.yellow 1.8")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Staged rule.river-level.yellow = 1.8")
+        kill(daemon.processIdentifier, SIGKILL)
+        daemon.waitUntilExit()
+        #expect(Self.waitForExit(shell, terminal: terminal), "the shell ends when the box goes away")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: box.config)) == committed)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: box.directory).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+
+        // What the technician saw: no escape sequence on a dumb terminal, nothing past 80 columns.
+        #expect(!terminal.transcript.contains(0x1B))
+        for line in terminal.text.components(separatedBy: "\r\n") {
+            #expect(line.terminalColumns <= ShellSession.columns, "\(line)")
+        }
+    }
+
+    @Test func fiveWrongPINsLockTheShellEvenForTheRightOne() throws {
+        let box = try Self.makeBox()
+        defer { try? FileManager.default.removeItem(atPath: box.directory) }
+        let daemon = try Self.startDaemon(box)
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        let terminal = try PseudoTerminal()
+        let shell = try Self.startShell(box, terminal: terminal)
+        defer { if shell.isRunning { shell.terminate() } }
+        terminal.expect("PIN: ")
+        for _ in 1..<LoginGuard.wrongPINsBeforeLock {
+            terminal.type("1357")
+            terminal.key(PseudoTerminal.enter)
+            terminal.expect("Wrong PIN.")
+        }
+        terminal.type("1357")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Wrong PIN. The shell is locked for 30s.")
+        terminal.type(Self.pin)
+        terminal.expect("Locked after wrong PINs for another")
+        // Leaving and coming back does not reset the lock.
+        shell.terminate()
+        _ = Self.waitForExit(shell, terminal: terminal)
+        let again = try PseudoTerminal()
+        let second = try Self.startShell(box, terminal: again)
+        defer { if second.isRunning { second.terminate() } }
+        again.expect("The shell is locked after wrong PINs for another")
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        #expect(daemon.terminationStatus == 0)
+        #expect(Self.waitForExit(second, terminal: again))
+    }
+}
