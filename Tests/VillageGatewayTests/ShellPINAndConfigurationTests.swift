@@ -155,7 +155,7 @@ import Testing
         let problems = try #require(editor.check().failureValue)
         let expected = try #require(ConfigurationLoader.parseFailure(editor.stagedText, file: Self.file))
         #expect(problems.description == expected.description)
-        #expect(problems.description.contains("\(Self.file):22: [[rule]] \"rain-1h\" yellow = 30"))
+        #expect(problems.description.contains("[[rule]] \"rain-1h\" yellow = 30"))
     }
 
     @Test func refusalsSayWhyAndWhatIsAccepted() throws {

@@ -127,12 +127,15 @@ final class PseudoTerminal {
         process.executableURL = GatewayBinary.url
         process.arguments = ["shell", "--state-dir", box.state]
         process.environment = ProcessInfo.processInfo.environment.merging(["TERM": "dumb"]) { $1 }
-        let slave = FileHandle(forUpdatingAtPath: terminal.slavePath)
+        // O_NOCTTY: the terminal is the shell's, never the test runner's controlling terminal.
+        let descriptor = open(terminal.slavePath, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw RuntimeError(description: "cannot open \(terminal.slavePath)") }
+        let slave = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         process.standardInput = slave
         process.standardOutput = slave
         process.standardError = slave
         try process.run()
-        try slave?.close()
+        try slave.close()
         return process
     }
 

@@ -64,15 +64,19 @@ struct SystemdRebooter: BoxRebooting {
 /// Waits on a thread for an async call (sessions run on their own threads, never on the
 /// cooperative pool, so blocking one of them holds up nothing else).
 func awaitOnThread<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T {
-    let result = Mutex<T?>(nil)
+    let box = AwaitedResult<T>()
     let done = DispatchSemaphore(value: 0)
     Task {
         let value = await operation()
-        result.withLock { $0 = value }
+        box.value.withLock { $0 = value }
         done.signal()
     }
     done.wait()
-    return result.withLock { $0! }
+    return box.value.withLock { $0! }
+}
+
+private final class AwaitedResult<T: Sendable>: Sendable {
+    let value = Mutex<T?>(nil)
 }
 
 final class DaemonShellBackend: ShellBackend {

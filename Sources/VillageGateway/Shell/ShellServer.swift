@@ -69,7 +69,7 @@ final class ShellServer: Sendable {
 
     private func acceptLoop() {
         while !stopping.load(ordering: .relaxed) {
-            let client = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            let client = accept(listener, nil, nil)
             if client < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return

@@ -513,7 +513,7 @@ final class ShellSession {
             return nil
         }
         let test: OutputTest
-        var description: String
+        let description: String
         switch what {
         case "siren":
             guard words.count <= 2 else { return refuse("write test siren [SECONDS] [--force]") }
