@@ -319,7 +319,7 @@ final class ShellSession {
             remaining = remaining.drop { $0 == " " }
             remaining = remaining.drop { $0 != " " }
         }
-        return String(remaining.trimmingSpaces)
+        return String(String(remaining).trimmingSpaces)
     }
 
     private func help(_ arguments: [String]) -> [UInt8] {
