@@ -16,12 +16,19 @@ final class PseudoTerminal {
     private(set) var transcript: [UInt8] = []
     private var consumed = 0
 
+    /// Linux's asm-generic ioctls (the same on x86-64 and ARM): unlock the slave, and its number
+    /// (what posix_openpt's unlockpt and ptsname do; Swift's Glibc module does not export those).
+    static let unlockRequest: UInt = 0x4004_5431  // TIOCSPTLCK
+    static let numberRequest: UInt = 0x8004_5430  // TIOCGPTN
+
     init() throws {
-        master = posix_openpt(O_RDWR | O_NOCTTY)
-        guard master >= 0, grantpt(master) == 0, unlockpt(master) == 0, let name = ptsname(master) else {
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        var unlock: Int32 = 0
+        var number: Int32 = 0
+        guard master >= 0, ioctl(master, Self.unlockRequest, &unlock) == 0, ioctl(master, Self.numberRequest, &number) == 0 else {
             throw RuntimeError(description: "cannot open a pseudo-terminal: \(String(cString: strerror(errno)))")
         }
-        slavePath = String(cString: name)
+        slavePath = "/dev/pts/\(number)"
     }
 
     deinit { close(master) }

@@ -227,7 +227,7 @@ final class SessionHarness {
         #expect(harness.type("x").contains("Stopped by a key"), "a key ends the test early")
         #expect(harness.backend.recorded.withLock { $0.testsEnded } == 2)
         #expect(harness.type("test voice 测试广播\r").contains("Refused: no voice module"))
-        #expect(harness.type("test lamp purple\r").contains("COLOUR one of blue, yellow, orange, red"))
+        #expect(harness.type("test lamp purple\r").contains("COLOUR is blue, yellow, orange or red"))
         #expect(harness.type("test sms 王建国\r").contains("test SMS to 王建国"))
     }
 

@@ -103,9 +103,12 @@ struct ConfigurationEditor {
         let candidate = lines.joined(separator: "\n")
         // Assert the positive and the negative space: the key now holds the value, and nothing
         // else in the file changed meaning.
+        // (A table added for the key is compared as absent.)
+        let addedLength = (1...resolved.path.count).first { document.root.node(at: Array(resolved.path.prefix($0))) == nil } ?? resolved.path.count
+        let added = Array(resolved.path.prefix(addedLength))
         guard let reparsed = try? ConfigurationLoader.parseDocument(text: candidate, file: file, what: "a configuration"),
             let placed = reparsed.root.node(at: resolved.path), placed.sameValue(as: newNode),
-            reparsed.root.replacing(resolved.path, with: nil).sameValue(as: document.root.replacing(resolved.path, with: nil))
+            reparsed.root.replacing(added, with: nil).sameValue(as: document.root.replacing(resolved.path, with: nil))
         else {
             throw ConfigurationEditRefusal(description: "\(key) could not be changed without touching other keys (an unusual layout in the file); edit the file with an editor")
         }
@@ -336,12 +339,13 @@ func lineDiff(old: String, new: String) -> [String] {
         if i < middleA.count, j < middleB.count, middleA[i] == middleB[j] {
             i += 1
             j += 1
-        } else if j < middleB.count, i == middleA.count || lengths[i][j + 1] >= lengths[i + 1][j] {
-            result.append(line("+", prefix + j + 1, middleB[j]))
-            j += 1
-        } else {
+        } else if i < middleA.count, j == middleB.count || lengths[i + 1][j] >= lengths[i][j + 1] {
+            // A removed line before the line that replaces it, as `diff` shows them.
             result.append(line("-", prefix + i + 1, middleA[i]))
             i += 1
+        } else {
+            result.append(line("+", prefix + j + 1, middleB[j]))
+            j += 1
         }
     }
     return result

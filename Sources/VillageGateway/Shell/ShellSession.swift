@@ -522,7 +522,8 @@ final class ShellSession {
             description = "siren on for \(seconds) s"
         case "lamp":
             guard words.count >= 2, words.count <= 3, let colour = LampColour(rawValue: words[1]) else {
-                return refuse("write test lamp COLOUR [SECONDS], COLOUR one of " + LampColour.allCases.map(\.rawValue).joined(separator: ", "))
+                let colours = LampColour.allCases.map(\.rawValue)
+                return refuse("COLOUR is \(colours.dropLast().joined(separator: ", ")) or \(colours.last ?? ""): test lamp COLOUR [SECONDS]")
             }
             if let problem = secondsArgument(words.count == 3 ? words[2] : nil) { return refuse(problem) }
             test = .lamp(colour)
