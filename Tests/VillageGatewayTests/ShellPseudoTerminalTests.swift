@@ -35,14 +35,21 @@ final class PseudoTerminal {
 
     var text: String { String(decoding: transcript, as: UTF8.self) }
 
+    static func deadline() -> Date { Date().addingTimeInterval(Double(answerWaitMillisecondsMax) / 1_000) }
+
     /// Reads what arrived, waiting up to `milliseconds` for something; false when nothing came.
+    /// Once the other side is closed (the shell exited) poll returns at once: then it pauses the
+    /// same time, so callers' loops keep their time bounds instead of spinning.
     @discardableResult
     func pump(milliseconds: Int32) -> Bool {
         var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, milliseconds) > 0 else { return false }
         var buffer = [UInt8](repeating: 0, count: 4_096)
         let count = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress!, $0.count) }
-        guard count > 0 else { return false }
+        guard count > 0 else {
+            usleep(UInt32(milliseconds) * 1_000)
+            return false
+        }
         transcript += buffer[..<count]
         return true
     }
@@ -51,14 +58,14 @@ final class PseudoTerminal {
     @discardableResult
     func expect(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
         let needle = Array(text.utf8)
-        var waitedMilliseconds: Int32 = 0
-        while waitedMilliseconds < Self.answerWaitMillisecondsMax {
+        let deadline = Self.deadline()
+        while Date() < deadline {
             let fresh = Array(transcript[consumed...])
             if let range = fresh.firstRange(of: needle) {
                 consumed += range.upperBound
                 return String(decoding: fresh[..<range.upperBound], as: UTF8.self)
             }
-            if !pump(milliseconds: 100) { waitedMilliseconds += 100 }
+            pump(milliseconds: 100)
         }
         Issue.record("never saw \(text.debugDescription); the screen ends with: \(String(decoding: transcript.suffix(600), as: UTF8.self))",
                      sourceLocation: sourceLocation)
@@ -69,10 +76,8 @@ final class PseudoTerminal {
     func key(_ bytes: [UInt8]) {
         let before = transcript.count
         _ = bytes.withUnsafeBytes { write(master, $0.baseAddress!, bytes.count) }
-        var waitedMilliseconds: Int32 = 0
-        while transcript.count == before, waitedMilliseconds < Self.answerWaitMillisecondsMax {
-            if !pump(milliseconds: 50) { waitedMilliseconds += 50 }
-        }
+        let deadline = Self.deadline()
+        while transcript.count == before, Date() < deadline { pump(milliseconds: 50) }
     }
 
     /// Types `text` character by character (a Chinese character is its UTF-8 bytes at once).
@@ -147,7 +152,8 @@ final class PseudoTerminal {
     }
 
     static func waitForExit(_ process: Process, terminal: PseudoTerminal) -> Bool {
-        for _ in 0..<400 where process.isRunning { terminal.pump(milliseconds: 50) }
+        let deadline = PseudoTerminal.deadline()
+        while process.isRunning, Date() < deadline { terminal.pump(milliseconds: 50) }
         return !process.isRunning
     }
 
@@ -203,8 +209,23 @@ final class PseudoTerminal {
         terminal.key(PseudoTerminal.enter)
         terminal.expect("Level     BLUE 蓝色预警 (causes: river-level)")
         terminal.expect("黄坑村> ")
-        let outputs = try String(contentsOfFile: box.state + "/" + RecordingOutputs.fileName, encoding: .utf8)
+        var outputs = try String(contentsOfFile: box.state + "/" + RecordingOutputs.fileName, encoding: .utf8)
         #expect(outputs.contains("\"type\":\"level\",\"from\":\"none\",\"to\":\"blue\""), "the engine decided with the new threshold")
+        terminal.type("log 20")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("notice configuration applied")
+
+        // A real (blue) alarm is on: a test needs --force, and the lamp goes back after it.
+        terminal.type("test siren 1")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Refused: a real blue alarm is on")
+        terminal.type("test lamp red 1 --force")
+        terminal.key(PseudoTerminal.enter)
+        terminal.expect("Testing: red lamp on for 1 s")
+        terminal.expect("Test over: the output is back to its safe state.")
+        outputs = try String(contentsOfFile: box.state + "/" + RecordingOutputs.fileName, encoding: .utf8)
+        #expect(outputs.contains("\"type\":\"test\",\"output\":\"lamp\",\"lamp\":\"red\""))
+        #expect(outputs.contains("\"type\":\"test_end\""))
         #expect(try ConfigurationLoader.load(path: box.config).engine.rules.first { $0.id == "river-level" }?.thresholds.defined.first?.1 == 1.5)
 
         // Staged but not committed, then the power goes: the file is byte for byte as committed.
@@ -218,6 +239,20 @@ final class PseudoTerminal {
         #expect(try Data(contentsOf: URL(fileURLWithPath: box.config)) == committed)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: box.directory).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty)
+
+        // Power back: the box runs the committed configuration and is blue again.
+        let restarted = try Self.startDaemon(box)
+        defer { if restarted.isRunning { kill(restarted.processIdentifier, SIGKILL) } }
+        var level = ""
+        for _ in 0..<100 where level != "blue" {
+            let outcome = try GatewayBinary.run(["status", "--state-dir", box.state, "--json"])
+            let object = try? JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any]
+            level = object?["level"] as? String ?? ""
+            if level != "blue" { usleep(100_000) }
+        }
+        #expect(level == "blue")
+        kill(restarted.processIdentifier, SIGTERM)
+        restarted.waitUntilExit()
 
         // What the technician saw: no escape sequence on a dumb terminal, nothing past 80 columns.
         #expect(!terminal.transcript.contains(0x1B))
@@ -258,3 +293,4 @@ final class PseudoTerminal {
         #expect(Self.waitForExit(second, terminal: again))
     }
 }
+

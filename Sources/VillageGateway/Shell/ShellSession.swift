@@ -448,7 +448,7 @@ final class ShellSession {
         configurationEditor = editor
         switch editor.check() {
         case .success:
-            return render("Staged \(key) = \(editor.changes.last?.new ?? value). commit saves and applies it; diff shows all.\n")
+            return render("Staged \(key) = \(editor.changes.last?.new ?? value) (commit saves and applies it).\n")
         case .failure(let error):
             let count = error.problems.count
             return render(error.problems.map(\.description).joined(separator: "\n") + "\n"
