@@ -294,3 +294,52 @@ final class PseudoTerminal {
     }
 }
 
+
+@Suite struct ShellCommandLineTests {
+    /// Runs the binary with `input` on its standard input (not a terminal: set-pin reads one line).
+    static func run(_ arguments: [String], input: String) throws -> GatewayBinary.Outcome {
+        let process = Process()
+        process.executableURL = GatewayBinary.url
+        process.arguments = arguments
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        let error = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return GatewayBinary.Outcome(
+            status: process.terminationStatus, standardOutput: String(decoding: output, as: UTF8.self),
+            standardError: String(decoding: error, as: UTF8.self))
+    }
+
+    @Test func setPinStoresOnlyTheHashAndKeepsTheRestOfTheFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vg-pin-\(UUID().uuidString.prefix(8)).toml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let original = try String(contentsOfFile: ConfigurationFixtures.examplePath, encoding: .utf8)
+        try original.write(toFile: path, atomically: true, encoding: .utf8)
+        let refused = try Self.run(["set-pin", "--config", path], input: "12\n")
+        #expect(refused.status == 1 && refused.standardError.contains("not set: a PIN is 4 to 12 digits"))
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == original)
+        let outcome = try Self.run(["set-pin", "--config", path], input: "913572\n")
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.hasPrefix(original), "the file is kept as written, comments and all")
+        #expect(!text.contains("913572"))
+        let hash = try #require(try ConfigurationLoader.load(path: path).shell.pinHash)
+        #expect(hash.rounds == PINHash.roundsDefault && hash.matches(pin: "913572"))
+        let check = try GatewayBinary.run(["check-config", "-q", path])
+        #expect(check.status == 0)
+    }
+
+    @Test func shellWithoutADaemonSaysHowToStartOne() throws {
+        let outcome = try GatewayBinary.run(["shell", "--state-dir", "/tmp/vg-no-such-state-\(getpid())"])
+        #expect(outcome.status == 1)
+        #expect(outcome.standardError.contains("no village-gateway is running with state directory"))
+    }
+}

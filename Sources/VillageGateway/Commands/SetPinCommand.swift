@@ -2,6 +2,10 @@
 import ArgumentParser
 import Foundation
 
+/// The terminal's settings while the PIN is typed without echo, restored if Ctrl-C ends set-pin.
+nonisolated(unsafe) private var terminalBeforeHiding = termios()
+nonisolated(unsafe) private var echoIsHidden = false
+
 struct SetPinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-pin",
@@ -87,12 +91,21 @@ struct SetPinCommand: ParsableCommand {
         var saved = termios()
         let canHide = tcgetattr(STDIN_FILENO, &saved) == 0
         if canHide {
+            terminalBeforeHiding = saved
+            echoIsHidden = true
+            signal(SIGINT) { number in
+                if echoIsHidden { tcsetattr(STDIN_FILENO, TCSANOW, &terminalBeforeHiding) }
+                _exit(128 + number)
+            }
             var quiet = saved
             quiet.c_lflag &= ~tcflag_t(ECHO)
             tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
         }
         let line = readLine()
-        if canHide { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+        if canHide {
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved)
+            echoIsHidden = false
+        }
         FileHandle.standardError.write(Data("\n".utf8))
         return line
     }
