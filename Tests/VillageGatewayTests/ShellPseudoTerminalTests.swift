@@ -168,6 +168,9 @@ final class PseudoTerminal {
         let shell = try Self.startShell(box, terminal: terminal)
         defer { if shell.isRunning { shell.terminate() } }
         terminal.expect("黄坑村 (0011223344): technician shell on socket")
+        var raw = termios()
+        #expect(tcgetattr(terminal.master, &raw) == 0)
+        #expect(raw.c_lflag & tcflag_t(ICANON | ECHO) == 0, "raw mode: every key goes to the box as typed")
         terminal.expect("PIN: ")
         // A typo in the PIN, corrected with backspace.
         terminal.type("249")
@@ -236,6 +239,9 @@ final class PseudoTerminal {
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         #expect(Self.waitForExit(shell, terminal: terminal), "the shell ends when the box goes away")
+        var settings = termios()
+        #expect(tcgetattr(terminal.master, &settings) == 0)
+        #expect(settings.c_lflag & tcflag_t(ICANON) != 0 && settings.c_lflag & tcflag_t(ECHO) != 0, "the terminal is back in its normal mode")
         #expect(try Data(contentsOf: URL(fileURLWithPath: box.config)) == committed)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: box.directory).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty)
