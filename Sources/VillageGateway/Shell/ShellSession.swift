@@ -362,10 +362,11 @@ final class ShellSession {
             if let tips = sensor.tipsTotal {
                 part += " \(tips) tips"
                 if let measure = status.station?.measures.first(where: { $0.sensorId == sensor.id }), let value = measure.value {
-                    part += " \(measure.measure.name) \(tomlNumber((value * 10).rounded() / 10))"
+                    part += ", \(measure.measure.name) \(tomlNumber((value * 10).rounded() / 10)) \(measure.measure.unit)"
                 }
             } else if let value = sensor.lastValue {
-                part += " \(tomlNumber(value))\(units[sensor.id] ?? "")"
+                // "2 m", not "2m": a technician would read that as minutes.
+                part += " \(tomlNumber(value)) \(units[sensor.id] ?? "")"
             } else {
                 part += " —"
             }
