@@ -36,7 +36,6 @@ final class ShellSession {
     private(set) var ansi = false
     private var lastInputMilliseconds: Int64
     private var hello: [UInt8]?
-    private var started = false
     /// The PIN hash and idle logout, read from the file at the start and at each PIN typed, so a
     /// PIN set with `set-pin` while the box runs is the one asked for.
     private var settings: ShellConfiguration
@@ -66,7 +65,6 @@ final class ShellSession {
 
     /// The greeting; the session is closed at once when no PIN is set.
     func start(nowMilliseconds: Int64) -> [UInt8] {
-        started = true
         settings = backend.shellSettings()
         let status = backend.status()
         var text = "VillageGateway \(status.stationName) (\(status.stationId)): technician shell on \(port)\n"
