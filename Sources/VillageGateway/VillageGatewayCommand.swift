@@ -15,6 +15,7 @@ struct VillageGatewayCommand: AsyncParsableCommand {
             RunCommand.self, StatusCommand.self, CheckConfigCommand.self, SimulateCommand.self, BoardsCommand.self,
             PortsCommand.self, ProbeCommand.self,
             CountyCommand.self,
+            ShellCommand.self, SetPinCommand.self,
         ]
     )
 }

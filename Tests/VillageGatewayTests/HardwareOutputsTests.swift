@@ -334,3 +334,44 @@ import WarningLogic
         #expect(VoiceWorker.split("短句。", utf16UnitsMax: 12) == ["短句。"])
     }
 }
+
+/// The shell's `test` on the real outputs (over the twins): on as a drill, then back to what the
+/// engine asked for, the siren's protection holding meanwhile.
+@Suite struct HardwareOutputTestTests {
+    @Test func aSirenTestSoundsThenTheOutputsGoBackToTheEnginesState() async throws {
+        let suite = HardwareOutputsTests()
+        let board = try suite.board(maxOn: 60_000, rest: 30_000)
+        await board.outputs.perform([.setLamp(.yellow, exercise: false)], at: HardwareOutputsTests.start)
+        suite.advance(board, to: 1_000)
+        #expect(await board.outputs.beginTest(.siren, at: HardwareOutputsTests.start) == nil)
+        suite.runRelays(board, until: 2_000)
+        var snapshot = await board.outputs.snapshot()
+        #expect(snapshot.sirenOn && snapshot.exercise && snapshot.lamp == "yellow")
+        await board.outputs.endTest()
+        suite.runRelays(board, until: 3_000)
+        snapshot = await board.outputs.snapshot()
+        #expect(!snapshot.sirenOn && snapshot.sirenPattern == "off" && snapshot.lamp == "yellow" && !snapshot.exercise)
+        #expect(suite.onOff(board.sirenHistory).map(\.1) == [false, true, false])
+    }
+
+    @Test func aLampTestLightsTheColourAndEndsWithTheEnginesLamp() async throws {
+        let suite = HardwareOutputsTests()
+        let board = try suite.board()
+        #expect(await board.outputs.beginTest(.lamp(.red), at: HardwareOutputsTests.start) == nil)
+        suite.advance(board, to: 1_000)
+        #expect(await board.outputs.snapshot().lamp == "red")
+        await board.outputs.endTest()
+        suite.advance(board, to: 2_000)
+        #expect(await board.outputs.snapshot().lamp == nil)
+        #expect(suite.onOff(board.lampHistory(.red)).map(\.1) == [false, true, false])
+    }
+
+    @Test func aTestSMSIsQueuedForTheModemAsADrill() async throws {
+        let suite = HardwareOutputsTests()
+        let board = try suite.board()
+        let text = "【测试】黄坑村预警设备短信测试"
+        #expect(await board.outputs.beginTest(.sms(HardwareOutputsTests.contact, text: text), at: HardwareOutputsTests.start) == nil)
+        let status = board.outputs.smsStatus
+        #expect((status?.queued ?? 0) + (status?.sent ?? 0) + (status?.failed ?? 0) >= 1)
+    }
+}

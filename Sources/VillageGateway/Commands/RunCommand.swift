@@ -62,10 +62,11 @@ struct RunCommand: AsyncParsableCommand {
         let gateway = try loadConfigurationOrExit(path: config)
         let configuration = gateway.engine
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let logRing = LogRing()  // the shell's `log [N]`
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return MultiplexLogHandler([handler, RingLogHandler(ring: logRing, utcOffsetMinutes: configuration.station.utcOffsetMinutes, logLevel: level)])
         }
         let logger = Logger(label: "village-gateway")
 
@@ -162,7 +163,9 @@ struct RunCommand: AsyncParsableCommand {
             logger.error("\(error.description); `village-gateway status` will not reach this daemon, warnings continue")
             server = nil
         }
-
+        let shell = ShellServer.start(
+            stateDirectory: stateDirectory, configurationPath: config, configuration: gateway, wiring: wiring, published: published, queue: queue,
+            owner: owner, outputs: outputs, reports: outboxService, logRing: logRing, logger: logger)
 
         notifier.notify("READY=1\nSTATUS=armed at level \(startStatus.level.name)")
         logger.notice("armed: \(wiring.inputs.count) input(s), board \(wiring.boardName), state in \(stateDirectory)")
@@ -220,6 +223,7 @@ struct RunCommand: AsyncParsableCommand {
         wiring.shutdown?()
         await owner.finish()
         server?.stop()
+        shell?.stop()
         let final = published.report()
         var exitRecord = JSONObjectWriter()
         exitRecord.add("type", string: "exit")

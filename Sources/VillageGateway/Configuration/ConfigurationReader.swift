@@ -20,6 +20,7 @@ struct ConfigurationReader {
         ("sensor", "[[sensor]]"), ("rule", "[[rule]]"), ("combined_rule", "[[combined_rule]]"),
         ("contact", "[[contact]]"), ("outputs", "[outputs.<level>]"), ("buses", "[buses.<name>]"),
         ("county", "[county]"),
+        ("shell", "[shell]"),
     ]
 
     // MARK: defaults (named once: the reader and the effective configuration both use them)
@@ -66,7 +67,7 @@ struct ConfigurationReader {
         let outputs = readOutputs(hardware: &hardware)
         hardware.buses = readBuses(usedBy: hardware.modbusSensors)
         let county = readCounty()
-        return GatewayConfiguration(engine: EngineConfiguration(
+        var configuration = GatewayConfiguration(engine: EngineConfiguration(
             station: station,
             sensors: sensorResult.sensors,
             rules: ruleResult.rules,
@@ -76,6 +77,8 @@ struct ConfigurationReader {
             acknowledgement: acknowledgement,
             outputs: outputs
         ), hardware: hardware, county: county)
+        configuration.shell = readShell()
+        return configuration
     }
 
     private func reportUnknownSections() {

@@ -178,7 +178,7 @@ enum EffectiveConfiguration {
             }
         }
         renderCounty(configuration.county, into: &out)
-        return out.text
+        return out.text + renderShell(configuration.shell)
     }
 }
 

@@ -11,6 +11,8 @@ struct GatewayConfiguration: Sendable, Equatable {
     var hardware = HardwareConfiguration()
     /// `[county]`: the outbox, observation summaries, the pull API and the push transports.
     var county = CountyConfiguration()
+    /// `[shell]`: the technician shell's PIN hash and idle logout.
+    var shell = ShellConfiguration()
 }
 
 /// Bounds on the configuration: a box runs for years unattended, so nothing read from the file

@@ -212,6 +212,24 @@ actor EngineOwner {
         logger.error("cannot write state to \(store.directory): \(error.description) — warnings continue, but a restart would lose the inputs \(since)")
     }
 
+    /// A configuration committed from the shell, applied without a restart. The engine is
+    /// rebuilt keeping what still applies (`Engine(configuration:restoring:)`: sensor histories
+    /// by id, levels, latch, 叫应, drill; sensors no longer configured are dropped, new ones start
+    /// empty). Levels stay as they were until the engine decides again, so it decides at once
+    /// with the new rules; the outputs follow the new `[outputs]` of the level; and a snapshot
+    /// is written right away, so a restart never replays earlier events under the new rules.
+    func reconfigure(_ configuration: EngineConfiguration) async {
+        engine = Engine(configuration: configuration, restoring: engine.state)
+        if let engineTime { await decide(Event(time: engineTime, kind: .tick), journaled: false) }
+        let actions = engine.currentOutputs()
+        writeSnapshot(pendingActions: actions)
+        await perform(actions, at: engineTime ?? engine.status().time)
+        markPerformed()
+        let status = engine.status()
+        logger.notice("configuration applied without a restart: level \(status.level.name), \(configuration.rules.count) rules, \(configuration.sensors.count) sensors")
+        await publish(status, queueDepth: await queue.depth)
+    }
+
     /// The final save on shutdown: the next start replays nothing.
     func finish() {
         writeSnapshot(pendingActions: [])

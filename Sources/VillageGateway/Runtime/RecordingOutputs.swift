@@ -97,6 +97,40 @@ actor RecordingOutputs: GatewayOutputs {
 
     func snapshot() async -> OutputSnapshot { await inner.snapshot() }
 
+    func beginTest(_ test: OutputTest, at time: Timestamp) async -> String? {
+        guard !stopped else { return "the box is stopping; its outputs stay in their safe state" }
+        if let refusal = await inner.beginTest(test, at: time) { return refusal }
+        var record = JSONObjectWriter()
+        record.add("time", string: ISO8601.format(time, utcOffsetMinutes: utcOffsetMinutes))
+        record.add("time_ms", integer: time.millisecondsSinceUnixEpoch)
+        record.add("type", string: "test")
+        switch test {
+        case .siren:
+            record.add("output", string: "siren")
+        case .lamp(let colour):
+            record.add("output", string: "lamp")
+            record.add("lamp", string: colour.rawValue)
+        case .voice(let text):
+            record.add("output", string: "voice")
+            record.add("text", string: text)
+        case .sms(let contact, let text):
+            record.add("output", string: "sms")
+            record.add("to", string: contact.name)
+            record.add("text", string: text)
+        }
+        logger.notice("output test: \(test)")
+        append(record.text)
+        return nil
+    }
+
+    func endTest() async {
+        await inner.endTest()
+        var record = JSONObjectWriter()
+        record.add("type", string: "test_end")
+        logger.notice("output test over: outputs back to what the engine asks")
+        append(record.text)
+    }
+
     /// A line that is not an output change: the daemon's start (with the level it resumed) and exit.
     func note(_ record: JSONObjectWriter) {
         append(record.text)

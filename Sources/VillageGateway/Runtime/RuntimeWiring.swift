@@ -22,6 +22,8 @@ struct RuntimeWiring {
     var boardName: String
     /// Stops the outputs' worker threads at exit, after they are safe; nil when there are none.
     var shutdown: (@Sendable () -> Void)?
+    /// The board's console UART, where the technician shell listens; nil on the simulated board.
+    var console: BoardSerialPort? = nil
 
     static let simTicksPerWallSecondMax: Int64 = 50
 
@@ -47,7 +49,7 @@ struct RuntimeWiring {
                 let outputs = hardware.outputs
                 return RuntimeWiring(
                     inputs: hardware.inputs, outputs: outputs, clock: SystemClock(), tickWallMilliseconds: 1_000, scenarioProgress: nil,
-                    boardName: board.name, shutdown: { outputs.shutdown() })
+                    boardName: board.name, shutdown: { outputs.shutdown() }, console: board.console)
             } catch {
                 throw RuntimeError(description: error.description)
             }

@@ -48,6 +48,21 @@ protocol GatewayOutputs: Sendable {
     func enterSafeState() async
     /// What the outputs show now, for `status` and the tests.
     func snapshot() async -> OutputSnapshot
+    /// A technician's test of one output (the shell's `test`), marked as a drill, outside the
+    /// engine: nil when started, else why it cannot be (no voice module wired). A decision of
+    /// the engine meanwhile overrides the test.
+    func beginTest(_ test: OutputTest, at time: Timestamp) async -> String?
+    /// Ends a siren or lamp test: the outputs go back to what the engine last asked for
+    /// (normally off, their safe state).
+    func endTest() async
+}
+
+/// What the shell's `test` switches on.
+enum OutputTest: Sendable, Equatable {
+    case siren
+    case lamp(LampColour)
+    case voice(String)
+    case sms(Contact, text: String)
 }
 
 /// What each output is doing, as `status` shows it.

@@ -3,6 +3,7 @@
 import Foundation
 import Drivers
 import Logging
+import Synchronization
 import WarningLogic
 
 struct HardwareSetupError: Error, CustomStringConvertible, Equatable {
@@ -27,6 +28,8 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
     private let voiceRunner: WorkerRunner?
     private let smsRunner: WorkerRunner?
     private let logger: Logger
+    /// What the engine last asked of the relays, restored when a technician's test ends.
+    private let engineRelays = Mutex((siren: SirenPattern.off, sirenExercise: false, lamp: LampColour?.none, lampExercise: false))
 
     /// Takes ownership of the opened drivers: from here on only this object's workers touch
     /// them. `siren` nil: a box without a siren (lamps only). `voice`/`modem` nil: none wired
@@ -91,9 +94,11 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
         for action in actions {
             switch action {
             case .setSiren(let pattern, let exercise):
+                engineRelays.withLock { $0.siren = pattern; $0.sirenExercise = exercise }
                 relays.request(siren: pattern, exercise: exercise)
                 relaysChanged = true
             case .setLamp(let lamp, let exercise):
+                engineRelays.withLock { $0.lamp = lamp; $0.lampExercise = exercise }
                 relays.request(lamp: lamp, exercise: exercise)
                 relaysChanged = true
             case .broadcast(let message, _):
@@ -118,6 +123,34 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
         if relaysChanged { relayRunner.wake() }
         if voiceChanged { voiceRunner?.wake() }
         if smsChanged { smsRunner?.wake() }
+    }
+
+    func beginTest(_ test: OutputTest, at time: Timestamp) async -> String? {
+        switch test {
+        case .siren:
+            // The relay worker's siren_max_on protection holds during a test as at any time.
+            relays.request(siren: .continuous, exercise: true)
+            relayRunner.wake()
+        case .lamp(let colour):
+            relays.request(lamp: colour, exercise: true)
+            relayRunner.wake()
+        case .voice(let text):
+            guard let voice else { return "no voice module is wired on this board ([serial.voice] in its board file)" }
+            voice.request(speak: text)
+            voiceRunner?.wake()
+        case .sms(let contact, let text):
+            guard let sms else { return "no modem is wired on this board ([serial.modem] in its board file)" }
+            sms.request(send: SMS(contact: contact, text: text, exercise: true))
+            smsRunner?.wake()
+        }
+        return nil
+    }
+
+    func endTest() async {
+        let wanted = engineRelays.withLock { $0 }
+        relays.request(siren: wanted.siren, exercise: wanted.sirenExercise)
+        relays.request(lamp: wanted.lamp, exercise: wanted.lampExercise)
+        relayRunner.wake()
     }
 
     func enterSafeState() async {

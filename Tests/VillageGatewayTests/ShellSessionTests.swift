@@ -1,0 +1,291 @@
+// A shell session against a recording fake of the box: login, lock, idle logout, commands,
+// refusals, audits; time is an input (no sleeps).
+import Foundation
+import Synchronization
+import Testing
+import WarningLogic
+@testable import VillageGateway
+
+/// The box as the shell sees it, recording what the shell asked of it.
+final class FakeShellBackend: ShellBackend {
+    struct Recorded {
+        var configuration: GatewayConfiguration
+        var status: DaemonStatus
+        var applied: [GatewayConfiguration] = []
+        var events: [Event.Kind] = []
+        var tests: [OutputTest] = []
+        var testsEnded = 0
+        var audits: [OutboxReport] = []
+        var clockSets: [Timestamp] = []
+        var reboots = 0
+    }
+
+    let configurationPath: String
+    let recorded: Mutex<Recorded>
+    let outboxDescription = "not connected (fake)"
+
+    init(configurationPath: String, configuration: GatewayConfiguration) {
+        self.configurationPath = configurationPath
+        let published = PublishedStatus(configuration: configuration.engine, board: "sim", stateDirectory: "/tmp/none", inputs: [])
+        var engine = Engine(configuration: configuration.engine)
+        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: 1_600_000_000_000), kind: .tick))
+        published.update(station: engine.status(), outputs: .safe, counters: RuntimeCounters())
+        recorded = Mutex(Recorded(configuration: configuration, status: published.report()))
+    }
+
+    func setLevel(_ level: WarningLevel, latched: WarningLevel? = nil) {
+        recorded.withLock {
+            $0.status.level = level.name
+            $0.status.station?.level = level
+            $0.status.station?.latchedLevel = latched
+        }
+    }
+
+    func status() -> DaemonStatus { recorded.withLock { $0.status } }
+    func runningConfiguration() -> GatewayConfiguration { recorded.withLock { $0.configuration } }
+    func shellSettings() -> ShellConfiguration {
+        (try? ConfigurationLoader.load(path: configurationPath))?.shell ?? runningConfiguration().shell
+    }
+    func apply(_ configuration: GatewayConfiguration) -> [String] {
+        recorded.withLock { state in
+            let waiting = ConfigurationChange.restartReasons(from: state.configuration, to: configuration)
+            state.applied.append(configuration)
+            if waiting.isEmpty { state.configuration = configuration }
+            return waiting
+        }
+    }
+    func submit(_ kind: Event.Kind) { recorded.withLock { $0.events.append(kind) } }
+    func beginTest(_ test: OutputTest) -> String? {
+        if case .voice = test { return "no voice module is wired on this board" }
+        recorded.withLock { $0.tests.append(test) }
+        return nil
+    }
+    func endTest() { recorded.withLock { $0.testsEnded += 1 } }
+    func audit(_ report: OutboxReport) { recorded.withLock { $0.audits.append(report) } }
+    func outboxBacklog() -> OutboxBacklog? { nil }
+    func logLines(_ count: Int) -> [String] { (1...3).suffix(count).map { "line \($0)" } }
+    func now() -> Timestamp { Timestamp(millisecondsSinceUnixEpoch: 1_600_000_000_000) }
+    func setTime(_ time: Timestamp) -> String? {
+        recorded.withLock { $0.clockSets.append(time) }
+        return "the simulated board runs the scenario's clock"
+    }
+    func reboot() -> String? {
+        recorded.withLock { $0.reboots += 1 }
+        return "not started by systemd"
+    }
+}
+
+/// A session with a configuration file on disk, driven keystroke by keystroke.
+final class SessionHarness {
+    static let pin = "2468"
+    let directory: String
+    let path: String
+    let backend: FakeShellBackend
+    let loginGuard = LoginGuard()
+    var session: ShellSession
+    var now: Int64 = 10_000_000
+    var screen = ""
+
+    init(pin: Bool = true, extra: String = "") throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("vg-shell-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = directory + "/gateway.toml"
+        var text = try String(contentsOfFile: ConfigurationFixtures.examplePath, encoding: .utf8)
+        if pin { text += "\n[shell]\npin_hash = \"\(PINHash.make(pin: Self.pin, rounds: ShellPINTests.testRounds))\"\n" + extra }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        backend = FakeShellBackend(configurationPath: path, configuration: try ConfigurationLoader.load(path: path))
+        session = ShellSession(port: "socket", backend: backend, loginGuard: loginGuard, nowMilliseconds: now)
+        screen = String(decoding: session.start(nowMilliseconds: now), as: UTF8.self)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// Types `text` one byte at a time; returns what appeared on the screen.
+    @discardableResult
+    func type(_ text: String) -> String {
+        var shown: [UInt8] = []
+        for byte in Array(text.utf8) {
+            now += 150
+            shown += session.receive([byte], nowMilliseconds: now)
+        }
+        let text = String(decoding: shown, as: UTF8.self)
+        screen += text
+        return text
+    }
+
+    @discardableResult
+    func wait(milliseconds: Int64) -> String {
+        now += milliseconds
+        let text = String(decoding: session.tick(nowMilliseconds: now), as: UTF8.self)
+        screen += text
+        return text
+    }
+
+    func logIn() {
+        type(Self.pin + "\r")
+    }
+}
+
+@Suite struct ShellSessionTests {
+    @Test func withoutAPINTheShellRefusesAndSaysHowToSetOne() throws {
+        let harness = try SessionHarness(pin: false)
+        #expect(harness.session.isClosed)
+        #expect(harness.screen.contains("village-gateway set-pin --config \(harness.path)"))
+    }
+
+    @Test func theRightPINOpensTheShellWithTheVillageNameAsPrompt() throws {
+        let harness = try SessionHarness()
+        #expect(harness.screen.contains("黄坑村 (0011223344)"))
+        let shown = harness.type(SessionHarness.pin + "\r")
+        #expect(shown.hasPrefix("****\r\nLogged in. Level NONE"))
+        #expect(shown.hasSuffix("黄坑村> "))
+    }
+
+    @Test func fiveWrongPINsLockTheShellAndTheLockEnds() throws {
+        let harness = try SessionHarness()
+        for attempt in 1...4 {
+            #expect(harness.type("1111\r").contains("Wrong PIN."), "attempt \(attempt)")
+        }
+        #expect(harness.type("1111\r").contains("The shell is locked for 30s."))
+        #expect(harness.type("2468\r").contains("Locked after wrong PINs"), "even the right PIN waits for the lock")
+        #expect(harness.wait(milliseconds: LoginGuard.lockFirstMilliseconds).contains("The lock is over."))
+        #expect(harness.type("2468\r").contains("Logged in."))
+        #expect(harness.backend.recorded.withLock { $0.audits.map(\.kind) } == ["shellAudit"], "the lock is audited")
+    }
+
+    @Test func anIdleSessionIsLoggedOut() throws {
+        let harness = try SessionHarness(extra: "idle_logout = \"2m\"\n")
+        harness.logIn()
+        #expect(harness.wait(milliseconds: 119_000).isEmpty)
+        #expect(harness.wait(milliseconds: 1_000).contains("No key for 2m: logged out."))
+        #expect(harness.session.isClosed)
+    }
+
+    @Test func everyAnswerFits80ColumnsAndHasNoEscapeSequence() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        for command in ["help", "help test", "status", "show config", "show config rule.rain-1h.red", "log", "time", "nosuch", "test"] {
+            harness.type(command + "\r")
+        }
+        #expect(!harness.screen.unicodeScalars.contains("\u{1B}"))
+        for line in harness.screen.components(separatedBy: "\r\n") {
+            #expect(line.terminalColumns <= ShellSession.columns, "\(line)")
+        }
+        #expect(harness.screen.contains("rule.rain-1h.red = 80"))
+        #expect(harness.screen.contains("Refused: unknown command nosuch"))
+        #expect(harness.screen.contains("Level     NONE"))
+    }
+
+    @Test func setDiffCommitWritesTheFileAppliesItAndAuditsIt() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let before = try String(contentsOfFile: harness.path, encoding: .utf8)
+        #expect(harness.type("set rule.river-level.blue 1.5\r").contains("Staged rule.river-level.blue = 1.5"))
+        #expect(try String(contentsOfFile: harness.path, encoding: .utf8) == before, "set only stages")
+        #expect(harness.type("diff\r").contains("+ 174 blue = 1.5"))
+        let committed = harness.type("commit\r")
+        #expect(committed.contains("Applied: the box runs the new configuration now."))
+        let after = try ConfigurationLoader.load(path: harness.path)
+        #expect(after.engine.rules.first { $0.id == "river-level" }?.thresholds.defined.first?.1 == 1.5)
+        #expect(harness.backend.recorded.withLock { $0.configuration } == after)
+        let audit = try #require(harness.backend.recorded.withLock { $0.audits.last })
+        #expect(audit.kind == "shellAudit" && audit.priority == .event)
+        #expect(audit.payload.contains("\"port\":\"socket\"") && audit.payload.contains("rule.river-level.blue: 2.5 → 1.5"))
+        #expect(harness.type("show config rule.river-level.blue\r").contains("rule.river-level.blue = 1.5"))
+    }
+
+    @Test func aWrongValueShowsCheckConfigsMessageAndCommitRefuses() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let shown = harness.type("set rule.rain-1h.yellow 20\r")
+        #expect(shown.contains("[[rule]] \"rain-1h\" yellow = 20"))
+        #expect(shown.contains("commit refuses until fixed"))
+        #expect(harness.type("commit\r").contains("Refused: not committed"))
+        #expect(harness.type("rollback\r").contains("Dropped 1 staged change"))
+        #expect(harness.backend.recorded.withLock { $0.applied.isEmpty })
+    }
+
+    @Test func wiringChangesAreSavedButWaitForARestart() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        harness.type("set buses.rs485.baud 19200\r")
+        let shown = harness.type("commit\r")
+        #expect(shown.contains("Not applied yet: [buses] (bus wiring) need a restart"))
+    }
+
+    @Test func aTestIsRefusedDuringARealAlarmUnlessForcedAndEndsSafe() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        harness.backend.setLevel(.yellow)
+        #expect(harness.type("test siren\r").contains("Refused: a real yellow alarm is on"))
+        #expect(harness.type("test siren 3 --force\r").contains("Testing: siren on for 3 s"))
+        #expect(harness.wait(milliseconds: 1_000).isEmpty)
+        #expect(harness.wait(milliseconds: 2_000).contains("back to its safe state"))
+        #expect(harness.backend.recorded.withLock { ($0.tests, $0.testsEnded) } == ([.siren], 1))
+        harness.backend.setLevel(.none)
+        harness.type("test lamp red 10\r")
+        #expect(harness.type("x").contains("Stopped by a key"), "a key ends the test early")
+        #expect(harness.backend.recorded.withLock { $0.testsEnded } == 2)
+        #expect(harness.type("test voice 测试广播\r").contains("Refused: no voice module"))
+        #expect(harness.type("test lamp purple\r").contains("COLOUR is blue, yellow, orange or red"))
+        #expect(harness.type("test sms 王建国\r").contains("test SMS to 王建国"))
+    }
+
+    @Test func drillAckAndClearGoToTheEngineAsEvents() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        #expect(harness.type("alarm clear\r").contains("Refused: nothing is latched"))
+        harness.backend.setLevel(.red, latched: .red)
+        harness.type("alarm clear\r")
+        harness.type("drill start orange\r")
+        let events = harness.backend.recorded.withLock { $0.events }
+        #expect(events == [.clearLatch(by: "shell socket"), .drillStart(level: .orange, by: "shell socket")])
+        #expect(harness.type("drill start\r").contains("Refused") == false)
+        #expect(harness.backend.recorded.withLock { $0.audits.count } == 3)
+    }
+
+    @Test func timeSetAndRebootAreRefusedWithTheSeamsReason() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        #expect(harness.type("time set 2026-11-22T17:40:00+08:00\r").contains("Refused: the simulated board runs the scenario's clock"))
+        #expect(harness.type("time set tomorrow\r").contains("Refused: tomorrow:"))
+        #expect(harness.type("reboot\r").contains("Refused: write reboot now"))
+        #expect(harness.backend.recorded.withLock { $0.reboots } == 0)
+        #expect(harness.type("reboot now\r").contains("Refused: not started by systemd"))
+    }
+
+    @Test func tabCompletesCommandsAndConfigurationKeys() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        harness.type("sho\t")
+        harness.type("config rule.river-l\t")
+        let shown = harness.type("bl\t\r")
+        #expect(shown.contains("rule.river-level.blue = 2.5"))
+    }
+
+    @Test func theClientsTERMDecidesOnANSI() throws {
+        let harness = try SessionHarness()
+        _ = harness.session.receive([0] + Array("TERM=xterm\n".utf8), nowMilliseconds: harness.now)
+        #expect(harness.session.ansi)
+        let dumb = try SessionHarness()
+        _ = dumb.session.receive([0] + Array("TERM=dumb\n".utf8), nowMilliseconds: dumb.now)
+        #expect(!dumb.session.ansi)
+    }
+
+    @Test func sensorsRefreshUntilAKeyIsPressed() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        harness.type("sensors\r")
+        #expect(harness.wait(milliseconds: ShellSession.sensorsRefreshMilliseconds).contains("rain1"))
+        #expect(harness.wait(milliseconds: ShellSession.sensorsRefreshMilliseconds).contains("river1"))
+        #expect(harness.type(" ").hasSuffix("黄坑村> "))
+        #expect(harness.wait(milliseconds: ShellSession.sensorsRefreshMilliseconds).isEmpty)
+    }
+
+    @Test func longLinesWrapAtSpacesWithinTheColumns() {
+        let line = String(repeating: "黄坑村 ", count: 30)
+        let wrapped = ShellSession.wrap(line, columns: 80)
+        #expect(wrapped.count > 1)
+        #expect(wrapped.allSatisfy { $0.terminalColumns <= 80 })
+    }
+}
