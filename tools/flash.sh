@@ -171,7 +171,9 @@ else
     if [ -z "$swift_sdk" ]; then
         sdks=$("$swift_bin" sdk list 2>/dev/null || true)
         # An SDK whose id names the architecture, else the static Linux SDK (aarch64 and x86_64).
-        swift_sdk=$(grep -iE "^[^ ]*(${arch}|$( [ "$arch" = armv7 ] && echo armhf || echo "$arch"))" <<<"$sdks" | head -1 || true)
+        pattern=$arch
+        [ "$arch" != armv7 ] || pattern='armv7|armhf'
+        swift_sdk=$(grep -iE "$pattern" <<<"$sdks" | head -1 || true)
         if [ -z "$swift_sdk" ] && [ "$arch" != armv7 ] && grep -q 'static-linux' <<<"$sdks"; then
             swift_sdk="$arch-swift-linux-musl"
         fi
