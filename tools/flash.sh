@@ -202,9 +202,13 @@ else
     [ "$(elf_machine "$binary")" = "$arch" ] || fail "SDK $swift_sdk built $binary for $(elf_machine "$binary"), not $arch; give the right one with --swift-sdk"
 fi
 
-# A configuration that would stop the box at start is caught here, while the binary can run.
-if [ -n "$config" ] && [ "$arch" = "$host_arch" ]; then
-    "$binary" check-config "$config" > /dev/null || fail "--config '$config' has problems (listed above); fix them first"
+# A configuration or board file that would stop the box at start is caught here, while the
+# binary can run on this machine.
+if [ "$arch" = "$host_arch" ]; then
+    "$binary" boards check "$board_file" > /dev/null || fail "board file $board_file has problems (listed above); fix them first"
+    if [ -n "$config" ]; then
+        "$binary" check-config --quiet "$config" > /dev/null || fail "--config '$config' has problems (listed above); fix them first"
+    fi
 fi
 
 # --- The payload ------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ fi
 expect_error "no gateway.toml and no --config is refused" 1 "give --config FILE" --board "$board" --binary "$binary" --root "$root"
 check "the refused install wrote nothing" "$([ -z "$(ls -A "$root")" ]; echo $?)" "$(ls -A "$root")"
 sed 's/^mm_per_tip = 0.2/mm_per_tip = 99/' "$config" > "$work/broken.toml"
+sed 's/^line = 0$/line = -1/' "$board" > "$work/broken-board.toml"
+expect_error "a broken board file is refused" 1 "has problems" --board "$work/broken-board.toml" --binary "$binary" --root "$root" --config "$config"
 expect_error "a broken --config is refused" 1 "has problems" --board "$board" --binary "$binary" --root "$root" --config "$work/broken.toml"
 
 # --- install into a root filesystem ------------------------------------------------------------
