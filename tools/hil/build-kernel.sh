@@ -25,6 +25,16 @@ if [ -f "$image" ]; then
     exit 0
 fi
 
+# One build at a time per cache (two `make hil` at once, or CI next to a developer): the second
+# waits for the first and then finds its image.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.lock"
+flock 9
+if [ -f "$image" ]; then
+    echo "$image"
+    exit 0
+fi
+
 build_dir="$cache_root/$key.build"
 source_dir="$cache_root/src-$version"
 mkdir -p "$cache_root"

@@ -119,7 +119,7 @@ class Harness:
         if ldd.returncode != 0:
             self.fail(f"ldd {binary} failed: {ldd.stderr.strip()}")
         libraries = re.findall(r"(/\S+) \(0x", ldd.stdout)
-        if any("libswift" in library or "libFoundation" in library for library in libraries):
+        if not self.arguments.allow_dynamic_swift and any("libswift" in library or "libFoundation" in library for library in libraries):
             self.fail(f"{binary} links the Swift runtime dynamically; flash.sh must build with --static-swift-stdlib:\n{ldd.stdout}")
         for library in libraries:
             target = os.path.join(self.root, library.lstrip("/"))
@@ -385,6 +385,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--python", required=True, help="a Python with pymodbus (make venv: .venv/bin/python)")
     parser.add_argument("--binary", help="install this village-gateway instead of building one (flash.sh --binary)")
+    parser.add_argument("--allow-dynamic-swift", action="store_true",
+                        help="with --binary: accept a build that links the Swift runtime dynamically (a debug build, "
+                             "to iterate on the harness quickly); its libraries are copied in like the others")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory after a pass")
     return Harness(parser.parse_args()).run()
