@@ -77,6 +77,9 @@ class Harness:
             self.fail(f"{' '.join(command)} did not finish within {timeout} s")
 
     def build_kernel(self):
+        if self.arguments.kernel:
+            self.kernel = self.arguments.kernel
+            return
         self.step("build the kernel (cached by linux-source version and tools/hil/kernel.config)")
         started = time.monotonic()
         # Niced: the kernel build takes only the CPU nobody else wants.
@@ -388,6 +391,7 @@ def main():
     parser.add_argument("--allow-dynamic-swift", action="store_true",
                         help="with --binary: accept a build that links the Swift runtime dynamically (a debug build, "
                              "to iterate on the harness quickly); its libraries are copied in like the others")
+    parser.add_argument("--kernel", help="boot this bzImage instead of building tools/hil/kernel.config's")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory after a pass")
     return Harness(parser.parse_args()).run()
