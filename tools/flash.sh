@@ -33,7 +33,7 @@ fail() { echo "flash.sh: $*" >&2; exit 1; }
 wrong() { echo "flash.sh: $*" >&2; echo "run tools/flash.sh --help for the options" >&2; exit 2; }
 
 repository="$(cd "$(dirname "$0")/.." && pwd)"
-board="" root="" ssh_target="" config="" arch="" swift_sdk="" binary="" rollback=0
+board="" root="" ssh_target="" config="" arch="" swift_sdk="" binary="" rollback=0 strip_binary=0
 ssh_options=()
 # Named limits: how long an SSH connection may take to open, and how long a remote install may run.
 ssh_connect_timeout_seconds=20
@@ -167,6 +167,9 @@ elif [ "$arch" = "$host_arch" ]; then
     build_flags=(-c release --static-swift-stdlib --package-path "$repository")
     "$swift_bin" build "${build_flags[@]}" --product village-gateway >&2 || fail "the release build failed (see above)"
     binary="$("$swift_bin" build "${build_flags[@]}" --show-bin-path)/village-gateway"
+    # Symbols and debug information are half the release binary (188 MB -> 90 MB): an SD card and
+    # an update over a village's mobile link are better off without them.
+    strip_binary=1
 else
     if [ -z "$swift_sdk" ]; then
         sdks=$("$swift_bin" sdk list 2>/dev/null || true)
@@ -213,7 +216,11 @@ fi
 
 # --- The payload ------------------------------------------------------------------------------
 mkdir -p "$staging/files"
-cp "$binary" "$staging/files/village-gateway"
+if [ "$strip_binary" = 1 ]; then
+    strip -o "$staging/files/village-gateway" "$binary" || fail "strip $binary failed"
+else
+    cp "$binary" "$staging/files/village-gateway"
+fi
 cp "$board_file" "$staging/files/board.toml"
 mkdir -p "$staging/files/boards"
 cp "$repository"/boards/*.toml "$staging/files/boards/"
