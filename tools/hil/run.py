@@ -197,7 +197,7 @@ class Harness:
         self.step("boot the guest")
         self.console = Console(console_path, self)
         started = time.monotonic()
-        text = self.console.read_until(re.compile(r"HIL-GUEST-UP ([0-9.]+)"), GUEST_BOOT_TIMEOUT)
+        text = self.console.read_until(re.compile(r"HIL-GUEST-UP ([0-9.]+)\n"), GUEST_BOOT_TIMEOUT)
         self.figures["guest boot (qemu start to /init, wall)"] = f"{time.monotonic() - started:.1f} s"
         self.figures["guest boot (guest uptime at /init)"] = f"{float(text.group(1)):.1f} s"
         # Kernel messages would interleave with command output; the log stays in dmesg.
