@@ -5,6 +5,10 @@ SWIFT        ?= swift
 BUILD_DIR    ?= .build
 BIN          := $(BUILD_DIR)/debug/village-gateway
 APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv sqlite3
+# flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
+APT_PACKAGES += openssh-server openssh-client systemd binutils
+# make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
+HIL_APT_PACKAGES := linux-source-6.1 gcc make flex bison bc libelf-dev cpio file qemu-system-x86 busybox-static binutils
 VENV         := .venv
 # The Modbus tests talk to a slave this project did not write; pinned so a pymodbus release
 # that changes its server API cannot break `make test` on a fresh machine.
@@ -12,7 +16,7 @@ PYMODBUS_VERSION := 3.11.4
 PYSERIAL_VERSION := 3.5
 OUT          := out
 
-.PHONY: all deps build test demo bench check-imports clean venv
+.PHONY: all deps build test demo bench check-imports clean venv flash-test hil hil-deps
 
 all: build
 
@@ -55,6 +59,21 @@ test: deps check-imports venv
 	$(SWIFT) build --build-path $(BUILD_DIR) --build-tests
 	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
+	Tests/Flash/flash-test.sh $(BIN)
+
+# tools/flash.sh into a temporary root and over SSH to a throwaway sshd (installs the debug build).
+flash-test: deps
+	$(SWIFT) build --build-path $(BUILD_DIR) --product village-gateway
+	Tests/Flash/flash-test.sh $(BIN)
+
+# Hardware in the loop: the release binary (built by tools/flash.sh) on a small Linux under
+# qemu, against gpio-sim and a 16550 UART driven by a pymodbus slave. The kernel is built once
+# (niced) and cached in $${XDG_CACHE_HOME:-~/.cache}/village-gateway/hil.
+hil-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(HIL_APT_PACKAGES)"
+
+hil: hil-deps venv
+	$(VENV)/bin/python tools/hil/run.py --python $(VENV)/bin/python
 
 # Starts the box itself on the embedded default (--board sim) and plays the shipped typhoon in
 # about a minute (72 h of storm at 4320x): the level rising, the siren patterns, the broadcasts,
