@@ -108,7 +108,7 @@ import Testing
         #expect(ConfigurationChange.restartReasons(from: old, to: new) == ["[station] (identity and time zone)", "[buses] (bus wiring)"])
         // The county link's tasks are started with the box: a new push URL waits for a restart.
         var county = old
-        county.county.summaryEveryMilliseconds = 2 * Milliseconds.hour
+        county.county.summaryEveryMilliseconds = 2 * 3_600_000
         #expect(ConfigurationChange.restartReasons(from: old, to: county) == ["[county] (the outbox, summaries, pull API and push start with the box)"])
     }
 }
