@@ -171,7 +171,7 @@ import Testing
     /// arrives in order, nothing else is accepted, and the buffer never grows past its bound.
     @Test(arguments: [1, 2, 3, 42, 2026])
     func fuzzedStreamsLoseNoCleanFrameAndStayBounded(seed: UInt64) {
-        var random = SL651SeededRandom(state: seed)
+        var random = PushRandom(seed: seed)
         for bodyBytesMax in [4095, 40] {
             var reassembler = SL651DownlinkReassembler(station: station, bodyBytesMax: bodyBytesMax)
             var stream: [UInt8] = []
@@ -216,7 +216,7 @@ import Testing
 
     /// Pure noise and randomly mutated frames: no crash, no growth, every byte accounted for.
     @Test func randomBytesNeverCrashOrGrowTheBuffer() {
-        var random = SL651SeededRandom(state: 0x5151)
+        var random = PushRandom(seed: 0x5151)
         var reassembler = SL651DownlinkReassembler(station: station, bodyBytesMax: 200)
         var total = 0
         var acceptedBytes = 0

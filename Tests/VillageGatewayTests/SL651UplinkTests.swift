@@ -60,7 +60,7 @@ import Testing
     /// Thousands of values across each element's whole range, written as a person would ("-12.345"),
     /// come back from the independent decoder as the same text.
     @Test func randomValuesOverEachFieldsRangeComeBackAsWritten() throws {
-        var random = SL651SeededRandom(state: 651)
+        var random = PushRandom(seed: 651)
         let fields: [(SL651NumericElement, maximumScaled: Int64, negative: Bool)] = [
             (.currentRainfall, 99_999, false), (.cumulativeRainfall, 999_999, false), (.rainfall1Hour, 99_999, false),
             (.rainfall6Hours, 99_999, false), (.rainfallDay, 99_999, false), (.riverLevel, 9_999_999, true), (.supplyVoltage, 9_999, false),

@@ -19,22 +19,7 @@ final class StatusServer: Sendable {
     init(stateDirectory: String, published: PublishedStatus) throws(StateError) {
         path = "\(stateDirectory)/\(Self.socketFileName)"
         self.published = published
-        // A socket left by a killed daemon (kill -9 leaves it) would make bind fail.
-        unlink(path)
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw StateError(description: "cannot create the status socket: \(String(cString: strerror(errno)))") }
-        guard var address = unixAddress(path) else {
-            close(descriptor)
-            throw StateError(description: "the status socket path \(path) is too long for a Unix socket; use a shorter --state-dir")
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, listen(descriptor, Self.backlogMax) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw StateError(description: "cannot listen on \(path): \(reason)")
-        }
+        let descriptor = try listeningUnixSocket(path: path, what: "status", mode: nil, backlog: Self.backlogMax)
         self.descriptor = descriptor
     }
 
@@ -118,6 +103,28 @@ final class StatusServer: Sendable {
         }
         return Data(reply)
     }
+}
+
+/// A Unix stream socket listening on `path` (the status and the shell sockets). A socket file
+/// left by a killed daemon (kill -9 leaves it) is removed first, or bind would fail. `mode`
+/// restricts who may connect.
+func listeningUnixSocket(path: String, what: String, mode: mode_t?, backlog: Int32) throws(StateError) -> Int32 {
+    unlink(path)
+    let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard descriptor >= 0 else { throw StateError(description: "cannot create the \(what) socket: \(String(cString: strerror(errno)))") }
+    guard var address = unixAddress(path) else {
+        close(descriptor)
+        throw StateError(description: "the \(what) socket path \(path) is too long for a Unix socket; use a shorter --state-dir")
+    }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard bound == 0, mode.map({ chmod(path, $0) == 0 }) ?? true, listen(descriptor, backlog) == 0 else {
+        let reason = String(cString: strerror(errno))
+        close(descriptor)
+        throw StateError(description: "cannot listen on \(path): \(reason)")
+    }
+    return descriptor
 }
 
 /// A filesystem Unix socket address, or nil when the path does not fit (108 bytes on Linux).

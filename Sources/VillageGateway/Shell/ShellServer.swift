@@ -33,24 +33,9 @@ final class ShellServer: Sendable {
         self.backend = backend
         self.loginGuard = loginGuard
         self.logger = logger
-        // A socket left by a killed daemon would make bind fail.
-        unlink(socketPath)
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw StateError(description: "cannot create the shell socket: \(String(cString: strerror(errno)))") }
-        guard var address = unixAddress(socketPath) else {
-            close(descriptor)
-            throw StateError(description: "the shell socket path \(socketPath) is too long for a Unix socket; use a shorter --state-dir")
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
         // Only root (the daemon's user) may open it: the PIN still guards it, but a socket is no
         // reason to let every local user try PINs.
-        guard bound == 0, chmod(socketPath, 0o600) == 0, listen(descriptor, Self.backlogMax) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw StateError(description: "cannot listen on \(socketPath): \(reason)")
-        }
+        let descriptor = try listeningUnixSocket(path: socketPath, what: "shell", mode: 0o600, backlog: Self.backlogMax)
         listener = descriptor
     }
 

@@ -62,7 +62,8 @@ struct PushBackoff: Sendable, Equatable {
     mutating func succeeded() { consecutiveFailures = 0 }
 }
 
-/// SplitMix64: the push's random source, seedable so a test replays the same jitter exactly.
+/// SplitMix64: the push's random source, seedable so a test replays the same jitter exactly
+/// (the SL 651 fuzz tests use it for the same reason).
 /// The daemon seeds it from the system generator.
 struct PushRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
