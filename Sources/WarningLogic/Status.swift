@@ -19,12 +19,15 @@ public struct StationStatus: Hashable, Codable, Sendable {
     public var acknowledgementDeadline: Timestamp?
     public var sensors: [SensorStatus]
     public var measures: [MeasureStatus]
+    /// The 叫应 of the real warning (else the drill's): who answered, who not.
+    public var acknowledgement: AcknowledgementStatus?
 
     public init(
         time: Timestamp, level: WarningLevel, causes: [String], drillLevel: WarningLevel?, outputLevel: WarningLevel,
         degraded: Bool, lowerAt: Timestamp?, latchedLevel: WarningLevel?, acknowledgementDeadline: Timestamp?,
-        sensors: [SensorStatus], measures: [MeasureStatus]
+        sensors: [SensorStatus], measures: [MeasureStatus], acknowledgement: AcknowledgementStatus? = nil
     ) {
+        self.acknowledgement = acknowledgement
         self.time = time
         self.level = level
         self.causes = causes

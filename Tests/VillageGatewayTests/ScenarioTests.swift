@@ -67,7 +67,7 @@ import WarningLogic
             .reading(sensorId: "river1", value: 2.5),
             .readFailure(sensorId: "river1", reason: "timeout on slave 3"),
             .manual(level: .red, by: "scenario"),
-            .acknowledge(by: "王建国, 村长"),
+            .acknowledge(by: "王建国, 村长", channel: .scenario),
             .drillStart(level: .yellow, by: "scenario"),
             .drillStop(by: "scenario"),
             .countyWarning(id: "scenario", level: .orange, text: nil),

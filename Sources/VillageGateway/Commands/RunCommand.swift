@@ -99,7 +99,7 @@ struct RunCommand: AsyncParsableCommand {
             wiring = try RuntimeWiring.make(
                 board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
                 gateway: gateway, configurationFile: config, resumeTime: resumeTime, eventsAtLastTime: recovery.eventsAtLastTime,
-                logger: logger)
+                stateDirectory: stateDirectory, logger: logger)
         } catch {
             printError(error.description)
             throw ExitCode.failure

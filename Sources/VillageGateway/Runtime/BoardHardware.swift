@@ -15,7 +15,10 @@ struct BoardHardware {
     var inputs: [any GatewayInput]
     var outputs: HardwareOutputs
 
-    static func open(board: BoardDescription, configuration: GatewayConfiguration, configurationFile: String, logger: Logger) throws(BoardHardwareError) -> BoardHardware {
+    /// `stateDirectory`: where the SMS queue is kept across restarts (nil: in memory only).
+    static func open(
+        board: BoardDescription, configuration: GatewayConfiguration, configurationFile: String, stateDirectory: String? = nil, logger: Logger
+    ) throws(BoardHardwareError) -> BoardHardware {
         precondition(!board.isSimulated, "the simulated board has no hardware to open")
         let problems = validate(configuration: configuration, board: board, configurationFile: configurationFile)
         guard problems.isEmpty else {
@@ -122,10 +125,25 @@ struct BoardHardware {
                 voice = .clipPlayer(SerialClipPlayer(transport: transport, format: .withChecksum), clipsByMessage: [:], clipMillisecondsMax: 60_000)
             }
         }
-        var modem: Modem?
+        var modem: ModemEndpoint?
         if let port = board.serialPorts[.modem] {
-            let transport = try serial(.modem, settings: SerialSettings(baudRate: port.baudRate))
-            modem = Modem(channel: ATChannel(transport: transport, clock: SystemMonotonicClock()))
+            // Opened here so a wrong port stops the start; the worker reopens it after an unplug.
+            let first = LockedValue<(any SerialTransport)?>((try serial(.modem, settings: SerialSettings(baudRate: port.baudRate))))
+            let device = port.device
+            let settings = SerialSettings(baudRate: port.baudRate)
+            modem = ModemEndpoint(portDescription: device, model: port.modemModel ?? .generic) { () throws(ModemError) -> Modem in
+                let transport: any SerialTransport
+                if let opened = first.withLock({ $0.take() }) {
+                    transport = opened
+                } else {
+                    do throws(SerialError) {
+                        transport = try SerialPorts.open(path: device, settings: settings, logger: logger)
+                    } catch {
+                        throw .transport(error)
+                    }
+                }
+                return Modem(channel: ATChannel(transport: transport, clock: SystemMonotonicClock()))
+            }
         }
         // HardwareOutputs protects the siren with one limit; levels may configure their own, and
         // the strictest (shortest on, longest rest) keeps every level's siren and battery safe.
@@ -134,8 +152,9 @@ struct BoardHardware {
         let rest = protections.map(\.restMilliseconds).max() ?? ConfigurationReader.Defaults.sirenRestMilliseconds
         do {
             let outputs = try HardwareOutputs(
-                siren: siren, lamps: lamps, voice: voice, modem: modem, sirenMaxOnMilliseconds: maxOn, sirenRestMilliseconds: rest, logger: logger)
-            return BoardHardware(inputs: inputs, outputs: outputs)
+                siren: siren, lamps: lamps, voice: voice, modem: modem,
+                smsQueueFile: stateDirectory.map { "\($0)/\(SMSQueueFile.fileName)" }, sirenMaxOnMilliseconds: maxOn, sirenRestMilliseconds: rest, logger: logger)
+            return BoardHardware(inputs: inputs + [outputs.modemAnswersInput].compactMap { $0 }, outputs: outputs)
         } catch {
             throw BoardHardwareError(description: "\(error)")
         }

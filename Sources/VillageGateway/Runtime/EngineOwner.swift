@@ -109,7 +109,7 @@ actor EngineOwner {
     static func mustSync(_ event: Event) -> Bool {
         switch event.kind {
         case .tick, .reading, .readFailure: false
-        case .tips, .manual, .countyWarning, .countyCancel, .acknowledge, .clearLatch, .drillStart, .drillStop: true
+        case .tips, .manual, .countyWarning, .countyCancel, .acknowledge, .reply, .callEnded, .clearLatch, .drillStart, .drillStop: true
         }
     }
 
@@ -270,6 +270,7 @@ actor EngineOwner {
             case .setLamp(let colour, _): parts.append("lamp \(colour?.rawValue ?? "off")")
             case .broadcast: parts.append("broadcast")
             case .sendSMS(let message): sms.append(message.contact.name)
+            case .call(let call): parts.append("call \(call.contact.name)")
             case .enqueueReport: reports += 1
             }
         }
@@ -287,7 +288,9 @@ actor EngineOwner {
         case .manual(let level, let by): "manual level \(level.name) by \(by)"
         case .countyWarning(let id, let level, _): "county warning \(id) at \(level.name)"
         case .countyCancel(let id): "county cancelling \(id)"
-        case .acknowledge(let by): "acknowledgement by \(by)"
+        case .acknowledge(let by, let channel): "acknowledgement by \(by)\(channel.map { " (\($0.rawValue))" } ?? "")"
+        case .reply(let phone, let channel, let text): "\(channel.rawValue) answer from \(phone)\(text.isEmpty ? "" : ": \(text.prefix(40))")"
+        case .callEnded(let phone, let reached, _): "call to \(phone) \(reached ? "picked up" : "not picked up")"
         case .clearLatch(let by): "latch cleared by \(by)"
         case .drillStart(let level, let by): "\(level.name) drill started by \(by)"
         case .drillStop(let by): "drill stopped by \(by)"

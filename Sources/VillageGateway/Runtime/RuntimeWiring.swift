@@ -29,7 +29,8 @@ struct RuntimeWiring {
 
     static func make(
         board boardNameOrPath: String, boardsDirectory: String?, busOverrides: [String], scenarioPath: String?, speed: Double,
-        gateway: GatewayConfiguration, configurationFile: String, resumeTime: Timestamp?, eventsAtLastTime: [Event], logger: Logger
+        gateway: GatewayConfiguration, configurationFile: String, resumeTime: Timestamp?, eventsAtLastTime: [Event],
+        stateDirectory: String? = nil, logger: Logger
     ) throws(RuntimeError) -> RuntimeWiring {
         var board: BoardDescription
         do {
@@ -45,7 +46,8 @@ struct RuntimeWiring {
                 throw RuntimeError(description: "--scenario plays into the simulated board; board \(board.name) has real sensors")
             }
             do {
-                let hardware = try BoardHardware.open(board: board, configuration: gateway, configurationFile: configurationFile, logger: logger)
+                let hardware = try BoardHardware.open(
+                    board: board, configuration: gateway, configurationFile: configurationFile, stateDirectory: stateDirectory, logger: logger)
                 let outputs = hardware.outputs
                 return RuntimeWiring(
                     inputs: hardware.inputs, outputs: outputs, clock: SystemClock(), tickWallMilliseconds: 1_000, scenarioProgress: nil,

@@ -25,7 +25,7 @@ actor SimulatedOutputs: GatewayOutputs {
                 current.lastSpoken = message
             case .sendSMS:
                 current.smsSent += 1
-            case .levelChanged, .enqueueReport:
+            case .levelChanged, .enqueueReport, .call:
                 break
             }
         }

@@ -54,6 +54,21 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         return true
     }
 
+    /// Thread side, for a producer that must never wait (the modem's owner): puts `kind` unless
+    /// the queue is full or the consumer gone. Returns whether it was taken.
+    func tryPut(_ kind: Event.Kind) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !cancelled, items.count < capacity else { return false }
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: kind)
+        } else {
+            items.append(kind)
+        }
+        return true
+    }
+
     /// Thread side: sleeps up to `milliseconds`, returning early (true) when the consumer is gone.
     func sleepUnlessCancelled(milliseconds: Int64) -> Bool {
         let deadline = Date(timeIntervalSinceNow: Double(max(0, milliseconds)) / 1000)
