@@ -69,6 +69,16 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         return true
     }
 
+    /// Everything waiting, taken at once without waiting: for manual driving, where no async
+    /// consumer runs (the deterministic tests).
+    func takeAll() -> [Event.Kind] {
+        condition.lock()
+        defer { condition.unlock() }
+        defer { items.removeAll() }
+        condition.broadcast()
+        return items
+    }
+
     /// Thread side: sleeps up to `milliseconds`, returning early (true) when the consumer is gone.
     func sleepUnlessCancelled(milliseconds: Int64) -> Bool {
         let deadline = Date(timeIntervalSinceNow: Double(max(0, milliseconds)) / 1000)

@@ -88,6 +88,10 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
 
     var modemStatus: ModemSnapshot? { sms?.modemStatus }
 
+    /// Manual driving: the answers the modem worker heard since the last call (with threads,
+    /// `modemAnswersInput` hands them to the engine instead).
+    func takeModemAnswers() -> [Event.Kind] { sms?.answers.takeAll() ?? [] }
+
     private var runners: [WorkerRunner] { [relayRunner] + [voiceRunner, smsRunner].compactMap { $0 } }
 
     func perform(_ actions: [Action], at time: Timestamp) async {
@@ -223,7 +227,7 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
             logger.critical("output worker did not stop in time", metadata: ["worker": "\(runner.name)"])
         }
         if let queued = sms?.status.queued, queued > 0 {
-            logger.critical("stopping with SMS not sent", metadata: ["queued": "\(queued)"])
+            logger.critical("stopping with SMS not sent; they are sent after the restart", metadata: ["queued": "\(queued)"])
         }
     }
 }
