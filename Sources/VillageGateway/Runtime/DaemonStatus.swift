@@ -107,7 +107,15 @@ extension DaemonStatus {
         if let latched = station.latchedLevel { lines.append("          latched \(latched.name): waits for a person to acknowledge and clear it") }
         if let drill = station.drillLevel { lines.append("          \(drill.name) drill running (outputs show \(station.outputLevel.name))") }
         if let lowerAt = station.lowerAt { lines.append("          lowers at \(time(lowerAt)) if nothing rises") }
-        if let deadline = station.acknowledgementDeadline { lines.append("          waiting for an answer (叫应) until \(time(deadline))") }
+        if let answer = station.acknowledgement {
+            // One line: who answered (how, how fast), who not, and the next round.
+            let answered = answer.answered.map { "\($0.by) (\($0.channel.rawValue) \(max(0, $0.time.milliseconds(since: answer.requestedAt)) / 1000) s)" }
+            var line = "叫应      \(answer.exercise ? "drill " : "")\(answer.level.name): "
+            line += answered.isEmpty ? "nobody answered yet" : "answered \(answered.joined(separator: ", "))"
+            if !answer.waiting.isEmpty { line += "; waiting for \(answer.waiting.joined(separator: ", "))" }
+            line += answer.complete ? "; complete" : answer.deadline.map { "; next round \(time($0).dropFirst(11).prefix(8))" } ?? "; no more rounds"
+            lines.append(line)
+        }
         lines.append("Box time  \(time(station.time))   degraded: \(station.degraded ? "YES" : "no")")
         lines.append("Sensors")
         for sensor in station.sensors {
@@ -122,6 +130,12 @@ extension DaemonStatus {
         if outputs.exercise { output += " · DRILL" }
         lines.append(output)
         lines.append("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
+        if let modem = outputs.modem {
+            var line = "Modem     \(modem.open ? modem.registration ?? "registration not read yet" : "NOT OPEN") · signal \(modem.signalDBm.map { "\($0) dBm" } ?? "unknown")"
+            line += " · \(modem.model) on \(modem.port)"
+            if let error = modem.lastError { line += " · last error: \(error)" }
+            lines.append(line)
+        }
         if let spoken = outputs.lastSpoken { lines.append("          last spoken: \(spoken)") }
         lines.append("Inputs    \(inputs.joined(separator: "; "))")
         for input in inputCounters {

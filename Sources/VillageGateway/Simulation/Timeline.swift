@@ -58,7 +58,10 @@ struct TimelineWriter {
             return "叫应 \(level.name): waiting for \(contacts.joined(separator: ", ")) to answer by "
                 + ISO8601.format(deadline, utcOffsetMinutes: utcOffsetMinutes)
         case .acknowledged(let level, let by, _, let channel, let seconds):
-            return "叫应 \(level.name) answered by \(by)" + (channel.map { " by \($0.rawValue)" } ?? "") + (seconds.map { " after \($0) s" } ?? "")
+            var how: [String] = []
+            if let channel { how.append("by \(channel.rawValue)") }
+            if let seconds { how.append("\(seconds) s after the warning") }
+            return "叫应 \(level.name) answered by \(by)" + (how.isEmpty ? "" : " (\(how.joined(separator: ", ")))")
         case .escalated(let level, let step, let contacts, let called):
             var parts: [String] = []
             if !contacts.isEmpty { parts.append("SMS to \(contacts.joined(separator: ", "))") }
