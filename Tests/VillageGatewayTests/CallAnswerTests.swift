@@ -176,6 +176,19 @@ enum CallAnswerVillage {
         #expect(FileManager.default.fileExists(atPath: file + ".damaged"))
     }
 
+    @Test func scenarioAnswersTakeTheModemsPathOnTheSimulatedBoard() throws {
+        let board = try board()
+        board.outputs.stepManually()
+        let reply = Event(time: Village.start, kind: .reply(phone: "+8613800000001", channel: .sms, text: "收到"))
+        let callBack = Event(time: Village.start, kind: .reply(phone: "13800000002", channel: .call, text: ""))
+        #expect(ScenarioInput.deliver(reply, to: board.modem) && ScenarioInput.deliver(callBack, to: board.modem))
+        #expect(!ScenarioInput.deliver(Event(time: Village.start, kind: .acknowledge(by: "x", channel: .scenario)), to: board.modem))
+        pass(board, milliseconds: SMSWorker.listenEveryMilliseconds)
+        #expect(board.outputs.takeModemAnswers() == [
+            .reply(phone: "+8613800000001", channel: .sms, text: "收到"), .reply(phone: "13800000002", channel: .call, text: ""),
+        ])
+    }
+
     @Test func anUnpluggedModemComesBackAndSendsWhatWaited() async throws {
         let board = try board()
         board.outputs.stepManually()
@@ -195,6 +208,25 @@ enum CallAnswerVillage {
         #expect(status?.open == true && status?.opens == 2 && status?.failures == 1)
         #expect(board.modem.receivedPDUs.count == 1)
         #expect(board.outputs.smsStatus?.queued == 0)
+    }
+}
+
+@Suite struct CallAnswerStatusTests {
+    @Test func statusShowsWhoAnsweredHowFastWhoNotAndTheModem() {
+        var engine = CallAnswerVillage.engine()
+        _ = engine.handle(Event(time: CallAnswerVillage.start.adding(milliseconds: 42_000), kind: .reply(phone: "+8613800000001", channel: .sms, text: "收到")))
+        let published = PublishedStatus(configuration: ScenarioTests.configuration, board: "sim", stateDirectory: "/tmp/x", inputs: [])
+        var outputs = OutputSnapshot.safe
+        outputs.modem = ModemSnapshot(
+            port: "/dev/ttyUSB2", model: "quectel-ec2x", open: true, registration: "registered (home)", signalDBm: -73,
+            lastError: "modem lost: modem: /dev/ttyUSB2 disappeared; reopening in 1 s")
+        published.update(station: engine.status(), outputs: outputs, counters: RuntimeCounters())
+        let text = published.report().humanText()
+        #expect(text.contains("叫应      red · next round 08:01:00"), "\(text)")
+        #expect(text.contains("          answered 王建国 sms 42 s"))
+        #expect(text.contains("          waiting  李秀英"))
+        #expect(text.contains("Modem     registered (home) · signal -73 dBm · quectel-ec2x on /dev/ttyUSB2"))
+        #expect(text.split(separator: "\n").allSatisfy { $0.count <= DaemonStatus.columnsMax })
     }
 }
 

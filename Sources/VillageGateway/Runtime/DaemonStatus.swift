@@ -108,13 +108,22 @@ extension DaemonStatus {
         if let drill = station.drillLevel { lines.append("          \(drill.name) drill running (outputs show \(station.outputLevel.name))") }
         if let lowerAt = station.lowerAt { lines.append("          lowers at \(time(lowerAt)) if nothing rises") }
         if let answer = station.acknowledgement {
-            // One line: who answered (how, how fast), who not, and the next round.
-            let answered = answer.answered.map { "\($0.by) (\($0.channel.rawValue) \(max(0, $0.time.milliseconds(since: answer.requestedAt)) / 1000) s)" }
-            var line = "叫应      \(answer.exercise ? "drill " : "")\(answer.level.name): "
-            line += answered.isEmpty ? "nobody answered yet" : "answered \(answered.joined(separator: ", "))"
-            if !answer.waiting.isEmpty { line += "; waiting for \(answer.waiting.joined(separator: ", "))" }
-            line += answer.complete ? "; complete" : answer.deadline.map { "; next round \(time($0).dropFirst(11).prefix(8))" } ?? "; no more rounds"
-            lines.append(line)
+            // Who answered (how, how fast) and who not; the names wrap, none is cut.
+            let state = answer.complete ? "complete" : answer.deadline.map { "next round \(time($0).dropFirst(11).prefix(8))" } ?? "no more rounds"
+            lines.append("叫应      \(answer.exercise ? "drill " : "")\(answer.level.name) · \(state)")
+            let answered = answer.answered.map { "\($0.by) \($0.channel.rawValue) \(max(0, $0.time.milliseconds(since: answer.requestedAt)) / 1000) s" }
+            for (label, names) in [("answered", answered.isEmpty ? ["nobody yet"] : answered), ("waiting ", answer.waiting)] where !names.isEmpty {
+                var line = "          \(label)"
+                for (index, name) in names.enumerated() {
+                    let item = " " + name + (index < names.count - 1 ? "," : "")
+                    if line.count + item.count > Self.columnsMax - 2, line.count > 20 {
+                        lines.append(line)
+                        line = "                  "
+                    }
+                    line += item
+                }
+                lines.append(line)
+            }
         }
         lines.append("Box time  \(time(station.time))   degraded: \(station.degraded ? "YES" : "no")")
         lines.append("Sensors")

@@ -1,4 +1,5 @@
 // The sensors of `--board sim`: a scenario file's rows, played against the scenario clock.
+import Drivers
 import Synchronization
 import WarningLogic
 
@@ -32,6 +33,10 @@ struct ScenarioInput: GatewayInput {
     let scenarioClock: ScenarioClock
     let progress: ScenarioProgress
     let inputDescription: String
+    /// The simulated board's modem: `sms_reply` and `call_in` rows go to it (an SMS arrives, the
+    /// box's number rings), so the answer takes the path a real one does, through the modem
+    /// worker. nil: they go to the engine directly as the answers they are.
+    var modemTwin: SimulatedModem? = nil
 
     /// Rows of `scenario` not yet handled by an engine that stopped at `resumeTime`.
     static func remainingRows(of scenario: Scenario, resumeTime: Timestamp?, eventsAtLastTime: [Event]) -> [Event] {
@@ -50,6 +55,26 @@ struct ScenarioInput: GatewayInput {
         return remaining
     }
 
+    /// Plays a phone's answer into the modem twin; false when the row is not one (or its number
+    /// cannot be put in a PDU), so it goes to the engine as it is.
+    static func deliver(_ event: Event, to twin: SimulatedModem) -> Bool {
+        guard case .reply(let phone, let channel, let text) = event.kind else { return false }
+        switch channel {
+        case .sms:
+            do {
+                try twin.deliverSMS(from: phone, text: text)
+                return true
+            } catch {
+                return false
+            }
+        case .call:
+            twin.ring(from: phone)
+            return true
+        case .keypress, .button, .shell, .scenario:
+            return false
+        }
+    }
+
     func run(into sink: any EventSink, clock: any GatewayClock) async throws {
         for (index, event) in rows.enumerated() {
             scenarioClock.setBarrier(event.time)
@@ -60,7 +85,11 @@ struct ScenarioInput: GatewayInput {
                 try await Task.sleep(for: .milliseconds(min(waitMilliseconds, 500)))
             }
             try Task.checkCancellation()
-            await sink.submit(event)
+            if let modemTwin, Self.deliver(event, to: modemTwin) {
+                // The modem worker reads it and hands the engine the answer.
+            } else {
+                await sink.submit(event)
+            }
             let isLast = index == rows.count - 1
             progress.counts.withLock {
                 $0.rowsSubmitted += 1
