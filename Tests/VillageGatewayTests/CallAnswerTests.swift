@@ -3,6 +3,7 @@
 // unplugged modem comes back.
 import Foundation
 import Glibc
+import Logging
 import Testing
 @testable import Drivers
 @testable import VillageGateway
@@ -143,6 +144,25 @@ enum CallAnswerVillage {
         for event in events { reports += Village.reports(engine.handle(Event(time: Village.start.adding(milliseconds: 100_000), kind: event))) }
         #expect(reports.contains(.acknowledged(level: .red, by: "王建国", requestedAt: Village.start, channel: .keypress, secondsToAnswer: 100)))
         #expect(reports.contains(.callEnded(level: .red, contact: "李秀英", reached: false, detail: "no answer within 30 s")))
+    }
+
+    @Test func aModemThatCannotSpeakCountsAPickedUpCallAsReachedNotAnswered() {
+        let clock = SimulatedClock()
+        let twin = SimulatedModem()
+        twin.speaksInCalls = false
+        let modem = Modem(channel: ATChannel(transport: SimulatedSerialPort(clock: clock, device: twin), clock: clock))
+        let worker = SMSWorker(modem: modem, model: .generic, clock: clock, logger: Logger(label: "test"))
+        twin.setCallBehaviour(.pickUp(key: "1"), for: "13800000001")
+        worker.request(call: PhoneCall(contact: Village.contacts[0], text: "红色预警", exercise: false, ringMilliseconds: 30_000))
+        var events: [Event.Kind] = []
+        for _ in 0..<10 where events.isEmpty {
+            _ = worker.step(nowMilliseconds: clock.nowMilliseconds())
+            clock.advance(milliseconds: 1_000)
+            events += worker.answers.takeAll()
+        }
+        #expect(events == [.callEnded(phone: "13800000001", reached: true, detail: "picked up (this modem cannot speak: reached, not answered)")])
+        #expect(!twin.commands.contains { $0.hasPrefix("AT+QTTS") || $0.hasPrefix("AT+QTONEDET") })
+        #expect(!twin.callInProgress, "hung up")
     }
 
     @Test func aRestartWithQueuedSMSSendsThem() async throws {
@@ -387,5 +407,63 @@ struct PtySetupError: Error, CustomStringConvertible {
         defer { outputs.shutdown() }
         try await eventually { second.modem.receivedPDUs.count == 1 }
         #expect(second.modem.receivedPDUs.count == 1, "the message queued before the restart went out")
+    }
+}
+
+@Suite struct CallAnswerConfigurationTests {
+    static let acknowledgement = """
+        [acknowledgement]
+        deadline = "1m"
+        answer_keywords = ["1", "收到", "到"]
+        call_unanswered = true
+        call_ring = "45s"
+
+        """
+
+    @Test func thePolicyIsReadAndPrintedWithItsDefaults() throws {
+        let configuration = try ConfigurationLoader.parse(text: Self.acknowledgement + ConfigurationFixtures.minimal, file: "site.toml")
+        let policy = configuration.engine.acknowledgement
+        #expect(policy.answerKeywords == ["1", "收到", "到"])
+        #expect(policy.callUnanswered && policy.callRingMilliseconds == 45_000 && policy.deadlineMilliseconds == 60_000)
+        let defaults = try ConfigurationLoader.parse(text: ConfigurationFixtures.minimal, file: "site.toml").engine.acknowledgement
+        #expect(defaults.answerKeywords.isEmpty && !defaults.callUnanswered && defaults.callRingMilliseconds == 30_000)
+        let example = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath).engine.acknowledgement
+        #expect(example == defaults.with(fromLevel: example.fromLevel), "example.toml states the defaults")
+    }
+
+    @Test func aWrongPolicyIsNamedWithWhatIsAllowed() {
+        let text = """
+            [acknowledgement]
+            answer_keywords = "收到"
+            call_unanswered = "yes"
+            call_ring = "5m"
+
+            """ + ConfigurationFixtures.minimal
+        let problems = ConfigurationFixtures.problems(text)
+        #expect(Set(problems.map(\.key)) == ["[acknowledgement] answer_keywords", "[acknowledgement] call_unanswered", "[acknowledgement] call_ring"])
+        #expect(problems.first { $0.key == "[acknowledgement] answer_keywords" }?.allowed.contains("any reply counts") == true)
+        #expect(problems.first { $0.key == "[acknowledgement] call_unanswered" }?.allowed.contains("must be true") == true)
+        let tooMany = ConfigurationFixtures.problems("[acknowledgement]\nanswer_keywords = [\"\"]\n\n" + ConfigurationFixtures.minimal)
+        #expect(tooMany.map(\.key) == ["[acknowledgement] answer_keywords"])
+    }
+
+    @Test func aBoardDeclaresWhatItsModemCanDo() throws {
+        let quectel = try BoardFixtures.board(BoardFixtures.minimal + "[serial.modem]\ndevice = \"/dev/ttyUSB2\"\nmodel = \"quectel-ec2x\"\n")
+        #expect(quectel.serialPorts[.modem]?.modemModel == .quectelEC2x)
+        let plain = try BoardFixtures.board(BoardFixtures.minimal + "[serial.modem]\ndevice = \"/dev/ttyUSB2\"\n")
+        #expect(plain.serialPorts[.modem]?.modemModel == nil, "generic: SMS, caller id, calls that count as reached")
+        let wrong = BoardFixtures.problems(BoardFixtures.minimal + "[serial.modem]\ndevice = \"/dev/ttyUSB2\"\nmodel = \"sim7600\"\n")
+        #expect(wrong.map(\.key) == ["[serial.modem] model"])
+        #expect(wrong.first?.allowed.contains("quectel-ec2x") == true)
+        #expect(try BoardLoader.resolve(nameOrPath: "orange-pi-zero-3", boardsDirectory: nil).serialPorts[.modem]?.modemModel == .quectelEC2x)
+        #expect(ModemModel.quectelEC2x.speaksInCalls && !ModemModel.generic.speaksInCalls)
+    }
+}
+
+private extension AcknowledgementPolicy {
+    func with(fromLevel: WarningLevel?) -> AcknowledgementPolicy {
+        var copy = self
+        copy.fromLevel = fromLevel
+        return copy
     }
 }
