@@ -172,6 +172,9 @@ import WarningLogic
 
         #expect(answers[0x0106] == nil)  // 40H: refused, logged, nothing sent
         #expect(push.counters.commandsAnswered == 5 && push.counters.commandsRefused == 1)
+        // The centre's empty-body ESC to each answer is taken as an acknowledgement, not a new
+        // command: answered once each, no ping-pong (the interop run's finding).
+        #expect(centre.frames.filter { $0.frame.function >= 0x36 }.count == 5)
         #expect(log.messages.contains { $0.contains("40H") && $0.contains("refused") })
     }
 

@@ -144,8 +144,12 @@ final class TestCentre: @unchecked Sendable {
                     }
                     continue
                 }
-                // Answers to the centre's commands (37H and up) are recorded, not acknowledged.
-                if frame.function >= 0x36 { continue }
+                // Answers to the centre's commands (37H and up) are acknowledged as the Python centre
+                // does every uplink but 2F: same code, empty body, ESC. The box must not answer those.
+                if frame.function >= 0x36 {
+                    send(client, Self.emptyAnswer(to: frame, end: "1B"))
+                    continue
+                }
                 let answer: Answer = lock.withLock { script.isEmpty ? .ack : script.removeFirst() }
                 switch answer {
                 case .ack: send(client, Self.answer(to: frame, end: "06"))

@@ -59,6 +59,8 @@ struct SL651PushCounters: Sendable, Equatable {
     /// Centre commands (M4) answered, and refused with a logged reason.
     var commandsAnswered = 0
     var commandsRefused = 0
+    /// The centre's acknowledgements of those answers (same code, not ENQ): taken, never answered.
+    var commandAnswersAcknowledged = 0
     /// Reports seen that have no SL 651 form (left for HTTP push / pull).
     var reportsWithoutSL651Form = 0
 }
@@ -148,8 +150,6 @@ final class SL651PushTransport: Sendable {
         var stayOnlineUntil: Timestamp?
         /// Logged once per connection: the centre answers without serial numbers.
         var toldSerialLess = false
-        /// EOT came with a command or while idle: hang up once the current exchange is done.
-        var closeRequested = false
     }
 
     /// The report in flight: its serial and function code are what an answer must match.
@@ -167,7 +167,6 @@ final class SL651PushTransport: Sendable {
         func end(_ reason: SL651ConnectionEnd.Reason) -> SL651ConnectionEnd { SL651ConnectionEnd(reason: reason, delivered: delivered) }
 
         while !Task.isCancelled {
-            if connection.closeRequested { return end(.closedByCentre) }
             let now = clock.now()
             let next: (report: StoredOutboxReport, serial: UInt16, frame: [UInt8])?
             do {
@@ -200,8 +199,10 @@ final class SL651PushTransport: Sendable {
                     let bytes = try await link.receive(timeoutMilliseconds: wait)
                     for event in connection.reassembler.append(bytes) {
                         guard case .frame(let frame) = event else { count(event); continue }
-                        if SL651CommandResponder.isCommand(frame.functionCode) {
+                        if SL651CommandResponder.isCommand(frame) {
                             try await answerCommand(frame, link: link, connection: &connection)
+                        } else if SL651CommandResponder.isCommandCode(frame.functionCode) {
+                            countAnswerAcknowledged(frame)
                         } else if frame.end == .endOfTransmission {
                             return end(.closedByCentre)
                         } else {
@@ -243,12 +244,14 @@ final class SL651PushTransport: Sendable {
                     }
                     for event in connection.reassembler.append(bytes) {
                         guard case .frame(let frame) = event else { count(event); continue }
-                        if SL651CommandResponder.isCommand(frame.functionCode) {
+                        if SL651CommandResponder.isCommand(frame) {
                             do {
                                 try await answerCommand(frame, link: link, connection: &connection)
                             } catch {
                                 return end(.failed("the answer to the centre's command could not be sent: \(error)"))
                             }
+                        } else if SL651CommandResponder.isCommandCode(frame.functionCode) {
+                            countAnswerAcknowledged(frame)
                         } else if answer == nil, let serialLess = answers(frame, inFlight) {
                             answer = (frame.end, serialLess)
                             if serialLess && !connection.toldSerialLess {
@@ -305,12 +308,17 @@ final class SL651PushTransport: Sendable {
         return frame.functionCode == inFlight.functionCode ? true : nil
     }
 
+    /// The centre acknowledged the box's answer to a command (never answered in turn).
+    private func countAnswerAcknowledged(_ frame: SL651DownlinkFrame) {
+        state.withLock { $0.counters.commandAnswersAcknowledged += 1 }
+        logger.debug("the centre acknowledged the box's answer to \(frame.functionCode)", metadata: ["end": "\(frame.end)"])
+    }
+
     /// Answers (or refuses, logged) one command of the centre, and keeps the link up for its next.
     private func answerCommand(_ frame: SL651DownlinkFrame, link: some ByteLink, connection: inout ConnectionState) async throws(PushLinkError) {
         let now = clock.now()
         // The centre is talking to the box: stay for its next command as ESC would ask.
         connection.stayOnlineUntil = now.adding(milliseconds: timings.stayOnlineAfterEscapeMilliseconds)
-        if frame.end == .endOfTransmission { connection.closeRequested = true }
         let serial = frame.serialNumber ?? Self.serialNumber(forSequence: max(1, (try? outbox.lastSequence()) ?? 1))
         switch commands.respond(to: frame, serial: serial, now: now) {
         case .answer(let bytes, let note):

@@ -41,7 +41,13 @@ struct SL651CommandResponder: Sendable {
     let sources: SL651CommandSources
 
     /// Whether `code` is one the centre sends to command a station (not an answer to a report).
-    static func isCommand(_ code: SL651FunctionCode) -> Bool { code.rawValue >= 0x36 }
+    static func isCommandCode(_ code: SL651FunctionCode) -> Bool { code.rawValue >= 0x36 }
+
+    /// A command asks (ENQ). A frame with a command's code and another end is the centre's
+    /// acknowledgement of the box's answer: the Python centre answers every uplink but 2F, the
+    /// box's 37H answer included, with an empty-body ESC frame of the same code. Taking that for a
+    /// new command made the two answer each other without end (seen in the interop run).
+    static func isCommand(_ frame: SL651DownlinkFrame) -> Bool { isCommandCode(frame.functionCode) && frame.end == .enquiry }
 
     /// The answer to `command`, with `serial` (the centre's own, echoed so it can match the answer) and `now`.
     func respond(to command: SL651DownlinkFrame, serial: UInt16, now: Timestamp) -> SL651CommandOutcome {
