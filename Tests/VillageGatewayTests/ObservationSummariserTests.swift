@@ -94,9 +94,9 @@ import WarningLogic
         var summariser = ObservationSummariser(configuration: try ObservationSummariserTests.configuration(), summaryEveryMilliseconds: Milliseconds.hour)
         var summaries: [ObservationSummary] = []
         // A tip (0.2 mm) a minute from 00:30; the river rises 1 cm a minute but is read only every
-        // other minute and not at all from 01:21 to 01:29 (a gap the series must show).
+        // other minute and not at all from 01:11 to 01:29 (a gap the series must show).
         for minute in Int64(30)...125 {
-            let river: Double? = minute % 2 == 0 && !(81..<90).contains(minute) ? 2.0 + Double(minute) / 100 : nil
+            let river: Double? = minute % 2 == 0 && !(71..<90).contains(minute) ? 2.0 + Double(minute) / 100 : nil
             let status = ObservationSummariserTests.status(minutes: minute, tips: minute - 30, river: river, riverMinutes: minute)
             if let summary = summariser.observe(status) { summaries.append(summary) }
         }
@@ -109,13 +109,16 @@ import WarningLogic
         let rain = try #require(summaries[1].sensors.first { $0.id == "rain1" })
         #expect(rain.rainMillimeters5min == Array(repeating: 1.0, count: 12))
         #expect(rain.rainMillimeters5min?.compactMap { $0 }.reduce(0, +) == rain.rainMillimetersPeriod)
-        // Water level: the last reading in each slot (01:05 → the 01:04 reading); none fell in 01:20-01:25.
+        // Water level: the last reading in each slot (01:05 → the 01:04 reading); 01:15 holds the
+        // 01:10 reading (one slot back), 01:20 and 01:25 have none within 10 minutes.
         let level = try #require(summaries[1].sensors.first { $0.id == "river1" }?.waterLevelMeters5min)
         var expected: [Double?] = []
         for slot in 1...12 {
             let minute: Int = 60 + 5 * slot - (slot % 2 == 1 ? 1 : 0)
             expected.append(2.0 + Double(minute) / 100)
         }
+        expected[2] = 2.0 + Double(70) / 100
+        expected[3] = nil
         expected[4] = nil
         #expect(level == expected)
         // A summary period other than an hour keeps no series (the hourly report needs an hour).

@@ -27,6 +27,38 @@ import WarningLogic
         #expect(centre.failures.isEmpty)
     }
 
+    /// The issue's "done when", through the push service with the real report mapping: a centre that
+    /// acknowledges only with empty bodies gets every report once, and the box marks them delivered.
+    @Test func thePushServiceDeliversHourlyReportsAndAlarmsOnceToAnEmptyBodyCentre() async throws {
+        let fixture = try SL651PushFixture()
+        let hours = (0..<3).map { Self.summary(at: Self.hourEnd.adding(milliseconds: Int64($0) * Milliseconds.hour)) }
+        _ = try fixture.outbox.appendBatch(hours.map(ObservationSummariser.report) + [OutboxTests.alarm(1)])
+        let centre = try TestCentre(script: Array(repeating: .emptyBody(end: "1B"), count: 4))
+        defer { centre.stop() }
+        var county = CountyConfiguration()
+        county.centreAddress = 5
+        county.password = 0x03E8
+        county.sl651Push = SL651PushConfiguration(host: "127.0.0.1", port: centre.port)
+        county.sl651 = Self.hunan
+        let engine = try ObservationSummariserTests.configuration()
+        let maker = try SL651FrameMaker(configuration: engine, county: county, outbox: fixture.outbox, logger: Logger(label: "test.sl651"))
+        let service = try PushService(
+            outbox: fixture.outbox, configuration: county, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "test.push"),
+            sl651Frames: { stored, serial, sendTime in maker.frame(for: stored, serialNumber: serial, sendTime: sendTime) },
+            sleeper: RecordingSleeper())
+        let running = Task { await service.run() }
+        let deadline = Date().addingTimeInterval(30)
+        while !fixture.undelivered.isEmpty, Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
+        running.cancel()
+        await running.value
+        #expect(fixture.undelivered.isEmpty)
+        let reports = centre.frames.map(\.frame).filter { $0.function != 0x2F }
+        #expect(reports.map(\.serial) == [4, 1, 2, 3])  // the alarm first, each once
+        #expect(reports.map(\.function) == [0x33, 0x34, 0x34, 0x34])
+        #expect(reports.dropFirst().allSatisfy { $0.elements.contains { $0.guide == 0xF4 } && $0.elements.contains { $0.guide == 0xF5 } })
+        #expect(centre.failures.isEmpty)
+    }
+
     @Test func anAnswerInThreeSegmentsStillAcknowledges() async throws {
         let fixture = try SL651PushFixture()
         _ = try fixture.outbox.append(OutboxTests.routine(1))
@@ -43,7 +75,7 @@ import WarningLogic
         let sequence = try fixture.outbox.append(OutboxTests.routine(1))
         let centre = try TestCentre(script: [.emptyBodyDamagedAndForAnotherStation, .emptyBody(end: "04")])
         defer { centre.stop() }
-        let push = try fixture.transport(port: centre.port, answerTimeoutMilliseconds: 300)
+        let push = try fixture.transport(port: centre.port, answerTimeoutMilliseconds: 1_000)
         #expect(await push.runConnection() == SL651ConnectionEnd(reason: .closedByCentre, delivered: 1))
         #expect(centre.frames.map(\.frame.serial) == [Int(sequence), Int(sequence)])  // sent again on the same link
         #expect(push.counters.downlinkFramesRejected >= 2)
@@ -57,7 +89,7 @@ import WarningLogic
         // The centre answers the first send late (with the resend's), both without serial numbers.
         let centre = try TestCentre(script: [.silence, .emptyBodyTwice, .emptyBody(end: "04")])
         defer { centre.stop() }
-        let push = try fixture.transport(port: centre.port, answerTimeoutMilliseconds: 300)
+        let push = try fixture.transport(port: centre.port, answerTimeoutMilliseconds: 1_000)
         let first = await push.runConnection()
         guard case .resynchronising = first.reason, first.delivered == 1 else {
             Issue.record("the late, serial-less answer must deliver report 1 and reopen the link: \(first)")
@@ -78,7 +110,7 @@ import WarningLogic
         // (the late answer and the current one): the second is an old serial, skipped, not report 2's.
         let centre = try TestCentre(script: [.silence, .ackTwice, .eot])
         defer { centre.stop() }
-        let push = try fixture.transport(port: centre.port, answerTimeoutMilliseconds: 300)
+        let push = try fixture.transport(port: centre.port, answerTimeoutMilliseconds: 1_000)
         #expect(await push.runConnection() == SL651ConnectionEnd(reason: .closedByCentre, delivered: 2))
         #expect(centre.frames.map(\.frame.serial) == [1, 1, 2])
         #expect(push.counters.downlinkFramesUnmatched == 1)

@@ -43,6 +43,6 @@ struct ObservedSensor: Codable, Sendable, Equatable {
     /// first ends 55 minutes before `observedAt`); nil in a slot the box did not watch. SL 651 F4.
     var rainMillimeters5min: [Double?]?
     /// Hourly summaries only: the last level read in each 5 minutes of the hour, oldest first,
-    /// 12 slots; nil where no reading fell in the slot. SL 651 F5.
+    /// 12 slots; a slot with no reading holds the previous slot's (a 10-minute poll), else nil. SL 651 F5.
     var waterLevelMeters5min: [Double?]?
 }

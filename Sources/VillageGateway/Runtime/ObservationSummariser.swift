@@ -176,8 +176,11 @@ struct ObservationSummariser: Sendable {
             case .waterLevel, .displacement:
                 if withSeries, configured.kind == .waterLevel {
                     let samples = levelSamples[configured.id] ?? []
+                    // A slot without a reading of its own holds the previous slot's: gauges polled every
+                    // 10 min would otherwise leave every other slot empty. Older than that is unknown.
                     entry.waterLevelMeters5min = slotEnds(hourEndingAt: observedAt).map { end in
-                        samples.last(where: { $0.slotEndMilliseconds == end })?.meters
+                        (samples.last(where: { $0.slotEndMilliseconds == end })
+                            ?? samples.last(where: { $0.slotEndMilliseconds == end - Self.slotMilliseconds }))?.meters
                     }
                 }
                 // The last reading, if it was taken in this period; an older one is not this period's.
