@@ -22,7 +22,7 @@ extension Engine {
 
     /// The hazard a real warning at `level` speaks of: the one its outputs chose; none for drills.
     func hazard(forMessagesAt level: WarningLevel, exercise: Bool) -> Hazard? {
-        !exercise && !state.output.exercise && state.output.level == level ? state.output.hazard : nil
+        !exercise && level == state.levels.stationLevel ? state.output.hazard : nil
     }
 
     /// Every word a drill speaks starts with this, so nobody evacuates for an exercise.

@@ -26,9 +26,13 @@ struct OutputState: Hashable, Codable, Sendable {
     /// The outputs show a drill's level, not the real one.
     var exercise = false
     var nextBroadcastAt: Timestamp?
-    /// The hazard the level's words speak of (chosen when the outputs changed, so repeats and
-    /// escalations say the same); nil: the level's general message.
+    /// The hazard the real level's words speak of (chosen when the real level changed, so
+    /// repeats and escalations say the same); nil: the level's general message. Drills speak
+    /// the general message.
     var hazard: Hazard?
+    /// While a drill shows over a real blue: the real level's own next repeat, so a drill never
+    /// silences a real warning's repeats.
+    var realNextBroadcastAt: Timestamp?
 }
 
 public struct Engine: Sendable {
@@ -462,7 +466,21 @@ public struct Engine: Sendable {
         }
         let outputs = configuration.outputs[level]
         // A drill's words are the level's general ones; a real level's speak of its hazard.
-        let hazard = exercise ? nil : hazard(of: level, met: met)
+        let realHazard = realChanged ? hazard(of: real, met: met) : previous.hazard
+        let realRepeatEvery = configuration.outputs[real]?.repeatEveryMilliseconds
+        var next = OutputState(level: level, exercise: exercise, hazard: realHazard)
+        if exercise {
+            // The real level's repeats go on under the drill, at the cadence they had.
+            next.nextBroadcastAt = outputs?.repeatEveryMilliseconds.map { now.adding(milliseconds: $0) }
+            if real > .none, realRepeatEvery != nil {
+                next.realNextBroadcastAt = previous.exercise && !realChanged ? previous.realNextBroadcastAt : previous.nextBroadcastAt
+            }
+        } else if previous.exercise && !realChanged {
+            // A drill ended over an unchanged real level: its repeats keep their cadence.
+            next.nextBroadcastAt = previous.realNextBroadcastAt ?? realRepeatEvery.map { now.adding(milliseconds: $0) }
+        } else {
+            next.nextBroadcastAt = realRepeatEvery.map { now.adding(milliseconds: $0) }
+        }
         actions.append(.setSiren(outputs?.siren ?? .off, exercise: exercise))
         actions.append(.setLamp(outputs?.lamp, exercise: exercise))
         // A drill that ends while the real level stays none returns the outputs to rest without
@@ -471,11 +489,10 @@ public struct Engine: Sendable {
         // "all clear".
         let drillEndedAtRest = previous.exercise && !exercise && !realChanged && level == .none
         if let outputs, !drillEndedAtRest {
-            actions.append(.broadcast(message: broadcastText(outputs.message(for: hazard), exercise: exercise), exercise: exercise))
+            let words = outputs.message(for: exercise ? nil : realHazard)
+            actions.append(.broadcast(message: broadcastText(words, exercise: exercise), exercise: exercise))
         }
-        state.output = OutputState(
-            level: level, exercise: exercise, nextBroadcastAt: outputs?.repeatEveryMilliseconds.map { now.adding(milliseconds: $0) },
-            hazard: hazard)
+        state.output = next
     }
 
     private mutating func updateAcknowledgements(previous: WarningLevel, level: WarningLevel, drillRaised: Bool, at now: Timestamp, into actions: inout [Action]) {
@@ -500,30 +517,44 @@ public struct Engine: Sendable {
     }
 
     private mutating func runDeadlines(at now: Timestamp, into actions: inout [Action]) {
-        var rebroadcast = false
+        // An escalation's broadcast at this instant already repeated its level's message. A
+        // drill's escalation never stands in for a real repeat.
+        var realRebroadcast = false
+        var drillRebroadcast = false
         if var request = state.acknowledgement, let deadline = request.deadline, deadline <= now {
             escalateIfDue(&request, broadcastLevel: state.levels.stationLevel, now: now, into: &actions)
-            rebroadcast = configuration.outputs[state.levels.stationLevel] != nil && request.deadline != nil
+            realRebroadcast = configuration.outputs[state.levels.stationLevel] != nil && request.deadline != nil
             state.acknowledgement = request
         }
         if var request = state.drillAcknowledgement, let deadline = request.deadline, deadline <= now {
             escalateIfDue(&request, broadcastLevel: state.drill?.level ?? .none, now: now, into: &actions)
-            rebroadcast = rebroadcast || (configuration.outputs[state.drill?.level ?? .none] != nil && request.deadline != nil)
+            drillRebroadcast = configuration.outputs[state.drill?.level ?? .none] != nil && request.deadline != nil
             state.drillAcknowledgement = request
         }
+        let exercise = state.output.exercise
         if let due = state.output.nextBroadcastAt, due <= now, let outputs = configuration.outputs[state.output.level],
             let repeatEvery = outputs.repeatEveryMilliseconds, repeatEvery > 0
         {
-            // An escalation's broadcast at this instant already repeated the message.
-            if !rebroadcast {
-                actions.append(.broadcast(
-                    message: broadcastText(outputs.message(for: state.output.hazard), exercise: state.output.exercise),
-                    exercise: state.output.exercise))
+            if !(realRebroadcast || (exercise && drillRebroadcast)) {
+                let words = outputs.message(for: exercise ? nil : state.output.hazard)
+                actions.append(.broadcast(message: broadcastText(words, exercise: exercise), exercise: exercise))
             }
-            // Keep the cadence even after a gap; repeats missed while nothing ticked are not replayed.
-            let missed = now.milliseconds(since: due) / repeatEvery
-            state.output.nextBroadcastAt = due.adding(milliseconds: (missed + 1) * repeatEvery)
+            state.output.nextBroadcastAt = Self.nextRepeat(after: due, every: repeatEvery, now: now)
         }
+        if exercise, let due = state.output.realNextBroadcastAt, due <= now, let outputs = configuration.outputs[state.levels.stationLevel],
+            let repeatEvery = outputs.repeatEveryMilliseconds, repeatEvery > 0
+        {
+            if !realRebroadcast {
+                actions.append(.broadcast(message: outputs.message(for: state.output.hazard), exercise: false))
+            }
+            state.output.realNextBroadcastAt = Self.nextRepeat(after: due, every: repeatEvery, now: now)
+        }
+    }
+
+    /// Keeps the cadence even after a gap; repeats missed while nothing ticked are not replayed.
+    static func nextRepeat(after due: Timestamp, every repeatEvery: Int64, now: Timestamp) -> Timestamp {
+        let missed = now.milliseconds(since: due) / repeatEvery
+        return due.adding(milliseconds: (missed + 1) * repeatEvery)
     }
 
     /// The siren and lamp as the outputs should show them now, without reports or broadcasts.
@@ -558,6 +589,7 @@ public struct Engine: Sendable {
         consider(state.acknowledgement?.deadline?.millisecondsSinceUnixEpoch)
         consider(state.drillAcknowledgement?.deadline?.millisecondsSinceUnixEpoch)
         consider(state.output.nextBroadcastAt?.millisecondsSinceUnixEpoch)
+        if state.output.exercise { consider(state.output.realNextBroadcastAt?.millisecondsSinceUnixEpoch) }
         return earliest == Int64.max ? nil : Timestamp(millisecondsSinceUnixEpoch: earliest)
     }
 
