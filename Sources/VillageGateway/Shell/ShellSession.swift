@@ -260,7 +260,7 @@ final class ShellSession {
         "drill": """
             drill start LEVEL     a drill at blue, yellow, orange or red: the outputs act
                                   as at LEVEL, every word and report marked 演练 (exercise)
-            drill stop            ends it; the box says 【演练】演练结束 (never the all-clear)
+            drill stop            ends it with 【演练】演练结束, never the all-clear
             Real warnings pre-empt drills: refused while a real yellow or above or a
             county warning is in force; at a real blue add --force. A real level change
             or county warning ends a running drill at once, and the real warning sounds.
