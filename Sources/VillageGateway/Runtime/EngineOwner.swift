@@ -292,7 +292,7 @@ actor EngineOwner {
         case .reply(let phone, let channel, let text): "\(channel.rawValue) answer from \(phone)\(text.isEmpty ? "" : ": \(text.prefix(40))")"
         case .callEnded(let phone, let reached, _): "call to \(phone) \(reached ? "picked up" : "not picked up")"
         case .clearLatch(let by): "latch cleared by \(by)"
-        case .drillStart(let level, let by): "\(level.name) drill started by \(by)"
+        case .drillStart(let level, let by, let force): "\(level.name) drill started by \(by)\(force == true ? " (forced over a real blue)" : "")"
         case .drillStop(let by): "drill stopped by \(by)"
         }
     }
