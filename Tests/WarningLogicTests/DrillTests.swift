@@ -243,6 +243,7 @@ extension Action {
         case .levelChanged(let change): change.exercise
         case .setSiren(_, let exercise), .setLamp(_, let exercise), .broadcast(_, let exercise): exercise
         case .sendSMS(let sms): sms.exercise
+        case .call(let call): call.exercise
         case .enqueueReport(let report): report.exercise
         }
     }
