@@ -24,6 +24,7 @@ final class APIFuzzHarness: @unchecked Sendable {
     let station: String
     let directory: String
     private let channel = EmbeddedChannel()
+    static let verbose = ProcessInfo.processInfo.environment["VG_FUZZ_VERBOSE"] == "1"
     private let logger: Logger
 
     init(gateway: GatewayConfiguration) throws {
@@ -86,7 +87,8 @@ final class APIFuzzHarness: @unchecked Sendable {
         }
         let body = Array(text[bodyStart...])
         let headLines = String(decoding: text[text.startIndex..<headEnd], as: UTF8.self)
-            .split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+            // "\r\n" is one Character in Swift: split on both forms of a line end.
+            .split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init)
         guard let requestLine = headLines.first else { return }
         let parts = requestLine.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, let method = HTTPRequest.Method(String(parts[0])) else { return }
@@ -110,7 +112,12 @@ final class APIFuzzHarness: @unchecked Sendable {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer(bytes: body)))
         let context = BasicRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
         let responder = self.responder
-        Self.waitFor { _ = try? await responder.respond(to: request, context: context) }
+        let verbose = Self.verbose
+        Self.waitFor {
+            let response = try? await responder.respond(to: request, context: context)
+            // VG_FUZZ_VERBOSE=1: what each input was answered, to check that seeds get past the signature.
+            if verbose { print("\(method.rawValue) \(pathAndQuery) -> \(response.map { "\($0.status.code)" } ?? "thrown")") }
+        }
     }
 
     /// libFuzzer calls synchronously; the router is async.
