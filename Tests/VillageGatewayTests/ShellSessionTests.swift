@@ -18,6 +18,7 @@ final class FakeShellBackend: ShellBackend {
         var audits: [OutboxReport] = []
         var clockSets: [Timestamp] = []
         var reboots = 0
+        var backlog: OutboxBacklog?
     }
 
     let configurationPath: String
@@ -63,7 +64,7 @@ final class FakeShellBackend: ShellBackend {
     }
     func endTest() { recorded.withLock { $0.testsEnded += 1 } }
     func audit(_ report: OutboxReport) { recorded.withLock { $0.audits.append(report) } }
-    func outboxBacklog() -> OutboxBacklog? { nil }
+    func outboxBacklog() -> OutboxBacklog? { recorded.withLock { $0.backlog } }
     func logLines(_ count: Int) -> [String] { (1...3).suffix(count).map { "line \($0)" } }
     func now() -> Timestamp { Timestamp(millisecondsSinceUnixEpoch: 1_600_000_000_000) }
     func setTime(_ time: Timestamp) -> String? {

@@ -357,6 +357,7 @@ final class ShellSession {
         if let backlog = backend.outboxBacklog() {
             text += "Outbox    \(backlog.undelivered) waiting for the county (\(backlog.undeliveredAlarms) alarms, "
                 + "\(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine)\n"
+            if backlog.damaged > 0 { text += "          \(backlog.damaged) damaged (served to the county as damaged)\n" }
         } else {
             text += "Outbox    \(backend.outboxDescription)\n"
         }
@@ -672,6 +673,9 @@ final class ShellSession {
             + "\(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine)\n"
         if let oldest = backlog.oldestUndeliveredTime { text += "Oldest waiting since \(ISO8601.format(oldest, utcOffsetMinutes: offset))\n" }
         text += "Delivered and kept: \(backlog.delivered); stored \(backlog.storedBytes / 1024) KiB\n"
+        if backlog.damaged > 0 {
+            text += "Damaged: \(backlog.damaged) (unreadable rows, served to the county as damaged with the reason)\n"
+        }
         return render(text)
     }
 
