@@ -245,6 +245,10 @@ actor EngineOwner {
     }
 
     private func publish(_ status: StationStatus, queueDepth: Int = 0) async {
+        // The outputs carry out a decision at their own pace (a broadcast over the voice
+        // module's line, an SMS over the modem's): read what they do now, not what they did
+        // when the last decision was handed over.
+        lastOutputs = await outputs.snapshot()
         var counters = self.counters
         counters.queueDepth = queueDepth
         counters.queueDepthHighWater = await queue.depthHighWater
