@@ -98,10 +98,11 @@ final class OpenCounter: @unchecked Sendable {
         task.cancel()
         _ = await task.result
         #expect(tipSum(events) == 25)
-        // Each event carries the edge time of its newest tip (the closure's first edge, whole
-        // seconds here), not the moment the thread or the clock got to it.
-        #expect(events.allSatisfy { $0.time.millisecondsSinceUnixEpoch % 1_000 == 0 && $0.time != FixedClock.time }, "\(events)")
-        #expect(events.last?.time == Timestamp(millisecondsSinceUnixEpoch: 25_000))
+        // Each event carries the edge time of its newest tip: the edge that began the stable
+        // closure (2 ms into each second here, after the bounce), not the moment the thread or
+        // the clock got to it.
+        #expect(events.allSatisfy { $0.time.millisecondsSinceUnixEpoch % 1_000 == 2 && $0.time != FixedClock.time }, "\(events)")
+        #expect(events.last?.time == Timestamp(millisecondsSinceUnixEpoch: 25_002))
         #expect(gauge.counters.tipsCounted == 25 && gauge.counters.tipsSubmitted == 25)
         #expect(gauge.counters.rejectedEdges == 50)  // two bounce edges per tip
         #expect(gauge.inputDescription.contains("rain gauge rain1"))
