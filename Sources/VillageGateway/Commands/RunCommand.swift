@@ -95,16 +95,19 @@ struct RunCommand: AsyncParsableCommand {
         for problem in recovery.problems { logger.error("\(problem) — the box starts from what remains") }
         for note in recovery.notes { logger.notice("\(note)") }
         logger.notice("state from \(recovery.source); \(recovery.replayedEvents) journal records replayed")
-        let resumeTime: Timestamp? = {
-            let time = recovery.engine.status().time
-            return time.millisecondsSinceUnixEpoch == 0 ? nil : time
+        let resume: ScenarioResume = {
+            let status = recovery.engine.status()
+            guard status.time.millisecondsSinceUnixEpoch != 0 else { return .fresh }
+            var tips: [String: Int64] = [:]
+            for sensor in status.sensors { if let total = sensor.tipsTotal { tips[sensor.id] = total } }
+            return ScenarioResume(time: status.time, eventsAtLastTime: recovery.eventsAtLastTime, tipsCounted: tips)
         }()
 
         let wiring: RuntimeWiring
         do {
             wiring = try RuntimeWiring.make(
                 board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
-                gateway: gateway, configurationFile: config, resumeTime: resumeTime, eventsAtLastTime: recovery.eventsAtLastTime,
+                gateway: gateway, configurationFile: config, resume: resume,
                 logger: logger)
         } catch {
             printError(error.description)
@@ -129,7 +132,7 @@ struct RunCommand: AsyncParsableCommand {
         let countyAPI = CountyRuntime.api(
             gateway: gateway, configurationFile: config, service: outboxService, events: queue, clock: wiring.clock, published: published, logger: logger)
         let push = CountyRuntime.push(
-            gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs as? any NetworkRegistrationProbe,
+            gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs,
             clock: wiring.clock, logger: logger,
             sl651Commands: CountyRuntime.sl651CommandSources(
                 summaries: summaryFeed, service: outboxService,
@@ -231,7 +234,7 @@ struct RunCommand: AsyncParsableCommand {
 
         notifier.notify("STOPPING=1")
         await outputs.enterSafeState()
-        wiring.shutdown?()
+        wiring.shutdown()
         await owner.finish()
         // After the owner's last decision: what still waits in memory is stored or counted.
         await outboxService?.finish(at: wiring.clock.now(), stateDirectory: stateDirectory, reserve: reserve)
@@ -246,6 +249,8 @@ struct RunCommand: AsyncParsableCommand {
         for sensor in final.station?.sensors ?? [] where sensor.tipsTotal != nil {
             exitRecord.add("tips_\(sensor.id)", integer: sensor.tipsTotal ?? 0)
         }
+        // What the simulated board's twins saw (their workers have stopped): the far side's proof.
+        for (name, value) in wiring.simulatedDevices?.twinCounts() ?? [] { exitRecord.add(name, integer: value) }
         await outputs.note(exitRecord)
         logger.notice("stopped: \(reason); final level \(final.station?.level.name ?? "none")")
     }
