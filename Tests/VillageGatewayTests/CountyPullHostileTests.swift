@@ -133,3 +133,20 @@ final class DribblingBox: Sendable {
         #expect(result.newReports == 0)
     }
 }
+
+@Suite struct PushReceiptHostileTests {
+    @Test func aReceiptDribbledAByteAtATimeIsCutAtTheRequestTimeoutAndMarksNothing() async throws {
+        // The client's own timeout covers only the head: the body used to be read for as long as
+        // the peer kept sending, holding the push worker.
+        let fixture = try PushFixture()
+        try fixture.fillMixed()
+        let county = try DribblingBox()
+        defer { county.stop() }
+        try await withHTTPClient { client in
+            let push = try fixture.transport(port: county.port, requestTimeoutMilliseconds: 1_000, client: client)
+            let outcome = await push.pushOnce(allowRoutine: true)
+            #expect(outcome == .failed("POST http://127.0.0.1:\(county.port)/v1/push: no complete answer within 1 s"), "\(outcome)")
+        }
+        #expect(fixture.undelivered == Set(1...7))
+    }
+}

@@ -322,7 +322,7 @@ struct BoxConnection: Sendable {
             // One deadline for everything: the client's own covers only the head, so the body is
             // read under a deadline of ours too (a box dribbling a byte a second keeps every
             // per-read timeout happy and would hold the run for hours).
-            received = try await Self.withDeadline(milliseconds: timeoutMilliseconds) {
+            received = try await withDeadline(milliseconds: timeoutMilliseconds) {
                 let response = try await client.execute(prepared, deadline: deadline)
                 let limit = response.status == .ok ? PullOptions.answerBytesMax : PullOptions.errorAnswerBytesMax
                 let body = try await response.body.collect(upTo: limit)
@@ -367,23 +367,6 @@ struct BoxConnection: Sendable {
             throw PullFailure.refused(status: Int(response.status.code), reason: reason.isEmpty ? response.status.reasonPhrase : reason)
         }
         return answer
-    }
-
-    struct DeadlineExceeded: Error {}
-
-    /// `body`'s result, or `DeadlineExceeded` once `milliseconds` have passed (`body` is then
-    /// cancelled, which the HTTP client answers by closing the connection).
-    static func withDeadline<T: Sendable>(milliseconds: Int64, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(milliseconds))
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw DeadlineExceeded() }
-            return value
-        }
     }
 
     static func describe(_ error: any Error) -> String {
