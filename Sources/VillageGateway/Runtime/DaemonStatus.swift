@@ -143,6 +143,7 @@ extension DaemonStatus {
         lines.append("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
         if let backlog {
             lines.append("Outbox    \(backlog.undelivered) for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
+            if backlog.damaged > 0 { lines.append("          \(backlog.damaged) DAMAGED report(s) in the outbox: served to the county as damaged; see the start-up log") }
         }
         if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
         return lines.map { $0.truncated(toColumns: Self.columnsMax) }.joined(separator: "\n")
