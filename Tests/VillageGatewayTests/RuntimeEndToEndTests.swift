@@ -11,10 +11,16 @@ final class DaemonProcess {
     let stateDirectory: String
     let standardError = Pipe()
 
-    init(_ arguments: [String], stateDirectory: String, environment: [String: String] = [:]) throws {
+    /// `descriptorLimit`: run under `ulimit -n` of this (through prlimit), as a small board would.
+    init(_ arguments: [String], stateDirectory: String, environment: [String: String] = [:], descriptorLimit: Int? = nil) throws {
         self.stateDirectory = stateDirectory
-        process.executableURL = GatewayBinary.url
-        process.arguments = arguments + ["--state-dir", stateDirectory]
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(descriptorLimit):\(descriptorLimit)", GatewayBinary.url.path] + arguments + ["--state-dir", stateDirectory]
+        } else {
+            process.executableURL = GatewayBinary.url
+            process.arguments = arguments + ["--state-dir", stateDirectory]
+        }
         process.currentDirectoryURL = GatewayBinary.repositoryRoot
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice

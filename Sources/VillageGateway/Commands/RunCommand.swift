@@ -130,7 +130,8 @@ struct RunCommand: AsyncParsableCommand {
         let summaryFeed = SummaryFeed(ObservationSummariser(configuration: configuration, summaryEveryMilliseconds: gateway.county.summaryEveryMilliseconds))
         await owner.observeStatus { summaryFeed.observe($0) }
         let countyAPI = CountyRuntime.api(
-            gateway: gateway, configurationFile: config, service: outboxService, events: queue, clock: wiring.clock, published: published, logger: logger)
+            gateway: gateway, configurationFile: config, stateDirectory: stateDirectory, service: outboxService, events: queue, clock: wiring.clock,
+            published: published, logger: logger)
         let push = CountyRuntime.push(
             gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs,
             clock: wiring.clock, logger: logger,

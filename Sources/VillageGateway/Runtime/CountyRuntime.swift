@@ -29,8 +29,8 @@ enum CountyRuntime {
     /// The pull API for `[county.api]`, or nil (logged critical with what to do) when its key
     /// cannot be loaded or there is no outbox: the box never serves without its key.
     static func api(
-        gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, events: any EventSink, clock: any GatewayClock,
-        published: PublishedStatus, logger: Logger
+        gateway: GatewayConfiguration, configurationFile: String, stateDirectory: String, service: OutboxService?, events: any EventSink,
+        clock: any GatewayClock, published: PublishedStatus, logger: Logger
     ) -> (api: CountyAPI, host: String, port: Int)? {
         guard let settings = gateway.county.api else { return nil }
         guard let service else {
@@ -46,10 +46,14 @@ enum CountyRuntime {
             return nil
         }
         let station = gateway.engine.station
+        let wallClockMilliseconds: @Sendable () -> Int64 = { SystemClock().now().millisecondsSinceUnixEpoch }
+        let verifier = RequestVerifier.withJournal(
+            station: station.id, key: key, clockSkewMillisecondsMax: settings.clockSkewMillisecondsMax, stateDirectory: stateDirectory,
+            nowMilliseconds: wallClockMilliseconds(), logger: logger)
         let environment = CountyAPIEnvironment(
             configuration: gateway.engine, county: gateway.county, outbox: service.outbox,
-            verifier: RequestVerifier(station: station.id, key: key, clockSkewMillisecondsMax: settings.clockSkewMillisecondsMax),
-            events: events, boxClock: clock, wallClockMilliseconds: { SystemClock().now().millisecondsSinceUnixEpoch },
+            verifier: verifier,
+            events: events, boxClock: clock, wallClockMilliseconds: wallClockMilliseconds,
             status: {
                 let status = published.report()
                 return status.station == nil ? nil : status

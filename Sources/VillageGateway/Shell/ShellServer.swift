@@ -53,11 +53,14 @@ final class ShellServer: Sendable {
     }
 
     private func acceptLoop() {
+        var backoff = AcceptBackoff()
+        var shortagesLogged = 0
         while !stopping.load(ordering: .relaxed) {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return
+            // Out of descriptors: wait and retry (logged once per run of shortages), never give up.
+            guard let client = backoff.accept(listener) else { return }
+            if backoff.shortages > shortagesLogged {
+                logger.error("shell socket: ran out of file descriptors \(backoff.shortages - shortagesLogged) time(s); waited and accepted again")
+                shortagesLogged = backoff.shortages
             }
             let admitted = socketSessions.withLock { count in
                 guard count < Self.socketSessionsMax else { return false }
