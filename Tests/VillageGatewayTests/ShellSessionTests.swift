@@ -146,11 +146,33 @@ final class SessionHarness {
         for attempt in 1...4 {
             #expect(harness.type("1111\r").contains("Wrong PIN."), "attempt \(attempt)")
         }
-        #expect(harness.type("1111\r").contains("The shell is locked for 30s."))
-        #expect(harness.type("2468\r").contains("Locked after wrong PINs"), "even the right PIN waits for the lock")
+        #expect(harness.type("1111\r").contains("The shell is locked for 30s after wrong PINs"))
+        #expect(harness.screen.contains("Ctrl-D or Ctrl-C leaves"), "the way out is said with the time")
+        #expect(harness.type("2468\r").isEmpty, "keys are ignored while locked: the time was said once")
         #expect(harness.wait(milliseconds: LoginGuard.lockFirstMilliseconds).contains("The lock is over."))
         #expect(harness.type("2468\r").contains("Logged in."))
         #expect(harness.backend.recorded.withLock { $0.audits.map(\.kind) } == ["shellAudit"], "the lock is audited")
+    }
+
+    @Test func ctrlDOrCtrlCLeavesALockedShell() throws {
+        for key: UInt8 in [0x04, 0x03] {
+            let harness = try SessionHarness()
+            for _ in 1...LoginGuard.wrongPINsBeforeLock { harness.type("1111\r") }
+            #expect(harness.type("x\r").isEmpty)
+            let shown = String(decoding: harness.session.receive([key], nowMilliseconds: harness.now + 1), as: UTF8.self)
+            #expect(shown.contains("Logged out."))
+            #expect(harness.session.isClosed, "leaving works while locked")
+        }
+    }
+
+    @Test func helpStatesThePINPolicy() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let shown = harness.type("help\r").replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "   ", with: " ")
+        #expect(shown.contains("5 wrong PINs in a row lock the shell for 30s"))
+        #expect(shown.contains("to at most 1h"))
+        #expect(shown.contains("A right PIN, or 1h without a wrong one, resets the count"))
+        #expect(shown.contains("a restart of the box does not"))
     }
 
     @Test func anIdleSessionIsLoggedOut() throws {

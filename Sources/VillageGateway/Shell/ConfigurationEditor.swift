@@ -52,6 +52,31 @@ struct ConfigurationEditor {
         changes = []
     }
 
+    /// The line of the staged file that holds `key` (1-based), to put its problems first.
+    func line(of key: String) -> Int? {
+        guard let document = try? ConfigurationLoader.parseDocument(text: stagedText, file: file, what: "a configuration"),
+            let resolved = try? Self.resolve(key, in: document.root)
+        else { return nil }
+        return document.locator.exactLine(for: resolved.path)
+    }
+
+    /// Drops the staged change of one key, keeping the others: they are set again, in order,
+    /// on the file as it was.
+    mutating func unset(_ key: String) throws(ConfigurationEditRefusal) {
+        guard changes.contains(where: { $0.key == key }) else {
+            let staged = Array(Set(changes.map(\.key))).sorted()
+            var message = "\(key) has no staged change; staged: " + staged.joined(separator: ", ")
+            if let suggestion = closestName(to: key, among: staged) { message += "; did you mean \(suggestion)?" }
+            throw ConfigurationEditRefusal(description: message)
+        }
+        var replayed = ConfigurationEditor(file: file, text: baseText)
+        for change in changes where change.key != key {
+            try replayed.set(change.key, to: change.new, allowingPINHash: true)
+        }
+        stagedText = replayed.stagedText
+        changes = replayed.changes
+    }
+
     /// After a commit: the staged text is what the disk holds now.
     mutating func committed() {
         baseText = stagedText
