@@ -135,16 +135,24 @@ extension ShellSession {
     }
 
     /// The problems of a staged file, those on the line of the key just set first: a
-    /// technician acts on the change they made, not on a list in file order.
+    /// technician acts on the change they made, not on a list in file order. Problems the
+    /// change caused in its own table are said to be its consequence, with the way out.
     private func stagedProblems(_ problems: [ConfigurationProblem], key: String, note: String) -> String {
         let line = configurationEditor?.line(of: key)
+        let label = ConfigurationEditor.problemLabel(of: key)
         let own = problems.filter { line != nil && $0.line == line }
-        let others = problems.filter { line == nil || $0.line != line }
+        let sameTable = problems.filter { !own.contains($0) && label != nil && $0.key.hasPrefix(label! + " ") }
+        let others = problems.filter { !own.contains($0) && !sameTable.contains($0) }
         var text = own.map { $0.description + "\n" }.joined()
+        if !sameTable.isEmpty {
+            let keys = sameTable.compactMap { problem in problem.key.split(separator: " ").last.map { key.split(separator: ".").dropLast().joined(separator: ".") + "." + $0 } }
+            text += "With \(key) = \(configurationEditor?.changes.last?.new ?? "")\(note), other keys of \(label ?? "its table") no longer fit "
+                + "(set them, or unset \(keys.joined(separator: ", ")) to remove them):\n"
+            text += sameTable.map { $0.description + "\n" }.joined()
+        }
         if !others.isEmpty {
-            text += own.isEmpty
-                ? "\(key) is staged\(note), but other keys now have problems (perhaps because of it):\n"
-                : "Other problems in the staged file:\n"
+            text += own.isEmpty && sameTable.isEmpty
+                ? "\(key) is staged\(note), but other keys now have problems:\n" : "Other problems in the staged file:\n"
             text += others.map { $0.description + "\n" }.joined()
         }
         let count = problems.count
@@ -176,22 +184,31 @@ extension ShellSession {
         return changed && Double(result) != nil ? result : nil
     }
 
+    /// `unset KEY`: drops the staged change of KEY; a key with no staged change is removed from
+    /// the file (staged), so its default applies again.
     func unset(_ key: String) -> [UInt8] {
-        guard var editor = configurationEditor, editor.hasChanges else { return refuse("nothing is staged; unset drops one staged change") }
+        guard var editor = editorForSession() else { return refuse("cannot read \(backend.configurationPath); check-config says why") }
+        let dropping = editor.hasChange(of: key)
         do {
-            try editor.unset(key)
+            if dropping { try editor.dropChange(of: key) } else { try editor.remove(key) }
         } catch {
-            return refuse(error.description)
+            var message = error.description
+            if !dropping, let suggestion = closestName(to: key, among: stagedKeys() + Self.keys(of: backend.runningConfiguration())) {
+                message += "; did you mean \(suggestion)?"
+            }
+            return refuse(message)
         }
         configurationEditor = editor
-        var text = "Dropped the staged change of \(key); it is as in the file."
+        var text = dropping
+            ? "Dropped the staged change of \(key); it is as in the file."
+            : "Staged: \(key) removed from the file (its default applies; show config \(key) after commit)."
         if editor.hasChanges {
-            text += " Still staged: \(stagedKeys().joined(separator: ", "))."
+            text += " Staged: \(stagedKeys().joined(separator: ", "))."
             if case .failure(let error) = editor.check() {
                 text += "\n" + error.problems.map(\.description).joined(separator: "\n")
             }
         } else {
-            text += " Nothing else is staged."
+            text += " Nothing is staged."
         }
         return render(text + "\n")
     }
@@ -238,7 +255,7 @@ extension ShellSession {
         } catch {
             kept = "; the new file is not in the history (\(error.description))"
         }
-        let changes = editor.changes.map { "\($0.key): \($0.old ?? "(unset)") → \($0.new)" }
+        let changes = editor.changes.map { "\($0.key): \($0.old ?? "(unset)") → \($0.new ?? "(removed: default)")" }
         editor.committed()
         configurationEditor = editor
         let waiting = backend.apply(configuration)
@@ -269,10 +286,14 @@ extension ShellSession {
         if configurationEditor?.hasChanges == true { return refuse("changes are staged; commit or rollback them first") }
         let path = backend.configurationPath
         guard let current = try? ConfigurationLoader.readText(path: path) else { return refuse("cannot read \(path); check-config says why") }
-        do {
-            try configurationHistory.keep(current, time: historyTime)
-        } catch {
-            return refuse("the current file cannot be kept (\(error.description)); nothing changed")
+        // A file edited by hand since is kept first; one already kept is not kept twice, so
+        // rollback previous walks back instead of swinging between two files.
+        if !configurationHistory.entries().contains(where: { $0.text == current }) {
+            do {
+                try configurationHistory.keep(current, time: historyTime)
+            } catch {
+                return refuse("the current file cannot be kept (\(error.description)); nothing changed")
+            }
         }
         guard let previous = configurationHistory.previous(toCurrent: current) else {
             return refuse("no earlier configuration is kept (history lists them; commits keep them)")

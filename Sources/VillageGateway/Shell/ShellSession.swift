@@ -191,6 +191,9 @@ final class ShellSession {
                 mode = .closed
             case .interrupt:
                 out += editor.promptBytes
+            case .tooLong:
+                out += render("Refused: the line was longer than \(LineEditor.lineScalarsMax) characters and was cut; nothing was run.\n")
+                out += editor.promptBytes
             case .line(let line):
                 out += mode == .login ? login(line, now: now) : command(line, now: now)
                 if mode == .login || mode == .command { out += editor.promptBytes }
