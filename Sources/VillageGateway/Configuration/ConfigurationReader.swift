@@ -66,7 +66,7 @@ struct ConfigurationReader {
         let acknowledgement = readAcknowledgement(contactCount: root["contact"] == nil ? 0 : max(contacts.count, 1))
         let outputs = readOutputs(hardware: &hardware)
         hardware.buses = readBuses(usedBy: hardware.modbusSensors)
-        let county = readCounty()
+        let county = readCounty(sensors: sensorResult.known)
         var configuration = GatewayConfiguration(engine: EngineConfiguration(
             station: station,
             sensors: sensorResult.sensors,
