@@ -42,9 +42,51 @@ extension ShellSession {
         return render(text + "\n")
     }
 
+    /// Why `key` names no key of the schema (nil when it does): the block is checked by the
+    /// editor; here the last word, with the nearest key of that table.
+    static func unknownKeyProblem(_ key: String, in configuration: GatewayConfiguration) -> String? {
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, ConfigurationEditor.sections.contains(where: { $0.name == parts[0] }) else { return nil }
+        guard ConfigurationSchema.describe(shellKey: key) == nil else { return nil }
+        let block = parts.dropLast().joined(separator: ".")
+        let siblings = settableKeys(of: configuration).filter { $0.hasPrefix(block + ".") }
+        var message = "unknown key \(key)"
+        if let suggestion = closestName(to: key, among: siblings) { message += "; did you mean \(suggestion)?" }
+        return message + " (help \(block) lists its keys)"
+    }
+
+    /// Every key `set` takes: each table and block of the configuration with every key the
+    /// schema gives its table, set or not.
+    static func settableKeys(of configuration: GatewayConfiguration) -> [String] {
+        var result = Set(keys(of: configuration))
+        var blocks = Set(result.map { String($0[..<$0.lastIndex(of: ".")!]) })
+        for (name, kind) in ConfigurationEditor.sections {
+            if case .table = kind { blocks.insert(name) }
+        }
+        for block in blocks {
+            guard let (table, idKey) = schemaTable(ofBlock: block) else { continue }
+            for key in ConfigurationSchema.keys where key.table == table && key.name != idKey {
+                result.insert(block + "." + key.name)
+            }
+        }
+        return result.sorted()
+    }
+
+    /// The schema's table of a block as the shell names it (`station`, `outputs.red` →
+    /// `outputs.*`, `rule.rain-1h` → `rule`), and the key that names the block, if any.
+    static func schemaTable(ofBlock block: String) -> (table: String, idKey: String?)? {
+        let parts = block.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard let section = ConfigurationEditor.sections.first(where: { $0.name == parts[0] }) else { return nil }
+        switch section.kind {
+        case .table: return parts.count == 1 ? (section.name, nil) : nil
+        case .tableOfTables: return parts.count == 2 ? (section.name + ".*", nil) : nil
+        case .arrayById(let idKey): return parts.count == 2 ? (section.name, idKey) : nil
+        }
+    }
+
     /// Keys for completion; with `withSections`, also each section and block (`rule.rain-1h`).
     func configurationKeys(withSections: Bool) -> [String] {
-        let keys = Self.keys(of: backend.runningConfiguration())
+        let keys = Self.settableKeys(of: backend.runningConfiguration())
         guard withSections else { return keys }
         var sections = Set<String>()
         for key in keys {
@@ -116,6 +158,8 @@ extension ShellSession {
         guard var editor = editorForSession() else {
             return refuse("cannot read \(backend.configurationPath); check-config says why")
         }
+        // A key the box does not know is refused here, not staged for commit to find.
+        if let problem = Self.unknownKeyProblem(key, in: backend.runningConfiguration()) { return refuse(problem) }
         // Full-width digits come from a Chinese keyboard; they mean the digits.
         let value = Self.halfWidthNumber(typed) ?? typed
         do {
@@ -338,10 +382,20 @@ extension ShellSession {
 }
 
 extension ShellSession {
-    /// `help KEY`: what one configuration key is and holds now.
+    /// `help KEY`: what the schema says of one configuration key, and what it holds now.
     func keyHelp(_ key: String) -> String? {
         let running = backend.runningConfiguration()
-        guard let value = Self.value(of: key, in: running) else { return nil }
-        return "\(key) = \(value)\n  show config \(key) shows it; set \(key) VALUE stages a change\n"
+        if let described = ConfigurationSchema.describe(shellKey: key) {
+            var text = described.helpText.replacingOccurrences(of: "\(described.table).\(described.name):", with: "\(key):") + "\n"
+            text += "  now      " + (Self.value(of: key, in: running) ?? "not set") + "\n"
+            return text
+        }
+        // A table or block: its keys, one line each.
+        let under = Self.settableKeys(of: running).filter { $0.hasPrefix(key + ".") }
+        guard !under.isEmpty else { return nil }
+        return under.map { name in
+            let meaning = ConfigurationSchema.describe(shellKey: name)?.meaning ?? ""
+            return "\(name)  \(meaning)"
+        }.joined(separator: "\n") + "\n"
     }
 }
