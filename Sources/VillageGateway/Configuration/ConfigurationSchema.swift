@@ -119,6 +119,8 @@ enum ConfigurationSchema {
         key("combined_rule", "id", .text, required: true, range: "unique across rules and combined rules", "the combined rule's name"),
         key("combined_rule", "level", levelChoice, required: true, "the level raised when all conditions hold at once"),
         key("combined_rule", "when", .list, required: true, range: "2 to 8 conditions", "the conditions: { rule = \"ID\", at_least = \"LEVEL\" }"),
+        key("combined_rule", "hazard", .choice(["rain", "water_level", "slope"]),
+            "the hazard this combination warns of, so its level speaks that hazard's words (not set: from its rules)"),
         key("combined_rule.when", "rule", .text, required: true, range: "a [[rule]] id", "the rule of a condition"),
         key("combined_rule.when", "at_least", levelChoice, required: true, "the level that rule must meet"),
 
@@ -134,6 +136,12 @@ enum ConfigurationSchema {
         key("outputs.*", "lamp", levelChoice, "the lamp lit at this level (not set: none)"),
         key("outputs.*", "message", .text, required: true, range: "at most 500 characters", "broadcast by loudspeaker and sent by SMS (叫应)"),
         key("outputs.*", "repeat_every", .duration, "repeat the broadcast this often while the level holds (not set: once)"),
+        key("outputs.*", "message_rain", .text, range: "at most 500 characters", "the words for a rain (flash flood) warning (not set: message)"),
+        key("outputs.*", "message_water_level", .text, range: "at most 500 characters", "the words for a water-level warning (not set: message)"),
+        key("outputs.*", "message_slope", .text, range: "at most 500 characters", "the words for a slope (landslide) warning (not set: message)"),
+
+        key("drill", "end_message", .text, default: "\"【演练】演练结束。\"", range: "at most 500 characters; marked 【演练】",
+            "spoken when a drill ends (stopped, or pre-empted by a real warning); never the all-clear"),
 
         key("shell", "pin_hash", .text, "the PIN's salted hash, written by village-gateway set-pin (never typed)"),
         key("shell", "idle_logout", .duration, default: "\"15m\"", range: "1m to 24h", "a session with no key this long is logged out"),

@@ -147,7 +147,16 @@ extension ShellSession {
             }
         ) { session, invocation in session.test(invocation) },
         ShellCommandEntry(
-            ["drill"], usage: "drill start [LEVEL] | drill stop", summary: "a drill (演练) through the engine", arguments: 1...3,
+            ["drill"], usage: "drill start LEVEL [--force] | drill stop", summary: "a drill (演练) through the engine",
+            detail: """
+                drill start LEVEL     a drill at blue, yellow, orange or red: the outputs act
+                                      as at LEVEL, every word and report marked 演练 (exercise)
+                drill stop            ends it with 【演练】演练结束, never the all-clear
+                Real warnings pre-empt drills: refused while a real yellow or above or a
+                county warning is in force; at a real blue add --force. A real level change
+                or county warning ends a running drill at once, and the real warning sounds.
+                """,
+            arguments: 1...3,
             complete: { _, words in
                 switch (words.count, words.first) {
                 case (0, _): ["start", "stop"]
@@ -160,7 +169,13 @@ extension ShellSession {
             session.acknowledge(invocation.arguments)
         },
         ShellCommandEntry(
-            ["alarm"], usage: "alarm clear", summary: "clear a latched level", arguments: 1...1,
+            ["alarm"], usage: "alarm clear", summary: "clear a latched level",
+            detail: """
+                alarm clear           clears a latched level and says what the level is then:
+                                      it stays while a rule, a manual or a county level still
+                                      holds it; it latches again only on a new rise.
+                """,
+            arguments: 1...1,
             complete: { _, words in words.isEmpty ? ["clear"] : [] }
         ) { session, invocation in
             guard invocation.arguments == ["clear"] else { return session.refuse("write alarm clear (it clears a latched level)") }

@@ -266,27 +266,29 @@ final class ShellSession {
         let by = "shell \(port)"
         switch arguments.first {
         case "start":
-            guard arguments.count <= 2 else { return refuse("write drill start [LEVEL]") }
-            if let running = status.station?.drillLevel { return refuse("a \(running.name) drill is running; drill stop first") }
-            let configured = WarningLevel.colours.last { backend.runningConfiguration().engine.outputs[$0] != nil } ?? .red
-            var level = configured
-            if arguments.count == 2 {
-                guard let named = WarningLevel(name: arguments[1]), named != .none else {
-                    return refuse("LEVEL must be one of " + WarningLevel.colours.map(\.name).joined(separator: ", "))
-                }
-                level = named
+            let force = arguments.contains("--force")
+            let words = arguments.dropFirst().filter { $0 != "--force" }
+            let levels = WarningLevel.colours.map(\.name).joined(separator: ", ")
+            // No implicit level: a drill that defaults to red is how a red drill ran by mistake.
+            guard words.count == 1 else { return refuse("name the drill's level: drill start LEVEL, LEVEL one of \(levels)") }
+            guard let level = WarningLevel(name: words[0]), level != .none else { return refuse("LEVEL must be one of \(levels)") }
+            guard let station = status.station else { return refuse("the engine has not reported its level yet; try again in a moment") }
+            if let running = station.drillLevel { return refuse("a \(running.name) drill is running; drill stop first") }
+            if let refusal = Engine.drillStartRefusal(realLevel: station.level, countyWarningIds: station.countyWarningIds, force: force) {
+                return refuse(refusal)
             }
-            backend.submit(.drillStart(level: level, by: by))
-            audit("drill start", change: "\(level.name) drill")
-            return render("\(level.name) drill started (演练): outputs show it as a drill; drill stop ends it.\n")
+            backend.submit(.drillStart(level: level, by: by, force: force ? true : nil))
+            audit("drill start", change: "\(level.name) drill" + (force ? " (forced over a real blue)" : ""))
+            return render("\(level.name) drill started (演练): outputs show it as a drill; drill stop ends it. "
+                + "A real warning ends it at once.\n")
         case "stop":
             guard arguments.count == 1 else { return refuse("write drill stop") }
-            guard status.station?.drillLevel != nil else { return refuse("no drill is running; drill start [LEVEL] starts one") }
+            guard status.station?.drillLevel != nil else { return refuse("no drill is running; drill start LEVEL starts one") }
             backend.submit(.drillStop(by: by))
             audit("drill stop", change: "drill stopped")
-            return render("Drill stopped.\n")
+            return render("Drill stopped: the box says the drill is over (marked 演练), not the all-clear.\n")
         default:
-            return refuse("write drill start [LEVEL] or drill stop")
+            return refuse("write drill start LEVEL or drill stop")
         }
     }
 
@@ -302,12 +304,35 @@ final class ShellSession {
     }
 
     func clearAlarm() -> [UInt8] {
-        guard let latched = backend.status().station?.latchedLevel else {
+        let status = backend.status()
+        guard let station = status.station, let outcome = station.latchClear else {
             return refuse("nothing is latched; alarm clear is for a level kept until a person clears it")
         }
         backend.submit(.clearLatch(by: "shell \(port)"))
-        audit("alarm clear", change: "latched \(latched.name) cleared")
-        return render("Latched \(latched.name) cleared: the level follows the sensors again.\n")
+        let said = Self.latchClearSentence(outcome, utcOffsetMinutes: status.utcOffsetMinutes)
+        audit("alarm clear", change: said)
+        return render(said.prefix(1).uppercased() + said.dropFirst() + ".\n")
+    }
+
+    /// Exactly what clearing the latch does, as the engine decides it: "latch cleared; the level
+    /// stays red because rain-3h still meets red".
+    static func latchClearSentence(_ outcome: LatchClearOutcome, utcOffsetMinutes: Int) -> String {
+        let latched = outcome.latchedLevel.name
+        let level = outcome.level.name
+        let causes = outcome.causes.joined(separator: ", ")
+        let meet = outcome.causes.count == 1 ? "meets" : "meet"
+        if outcome.level == outcome.latchedLevel {
+            if !outcome.causes.isEmpty {
+                return "latch cleared; the level stays \(level) because \(causes) still \(meet) \(level)"
+            }
+            let until = outcome.lowerAt.map { " until \(ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes).prefix(16))" } ?? ""
+            return "latch cleared; the level stays \(level)\(until): no rule meets \(level) now, and a level is lowered only after logic.clear_after"
+        }
+        if outcome.level == .none {
+            return "latch cleared; the level falls from \(latched) to none: nothing meets a warning level now"
+        }
+        let because = outcome.causes.isEmpty ? "" : " because \(causes) \(meet) \(level)"
+        return "latch cleared; the level falls from \(latched) to \(level)\(because)"
     }
 
     // MARK: Output
