@@ -63,10 +63,19 @@ struct RunCommand: AsyncParsableCommand {
         let configuration = gateway.engine
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let logRing = LogRing()  // the shell's `log [N]`
+        // On a terminal the live line and the log share the screen: the console keeps them apart.
+        let live = isatty(STDOUT_FILENO) == 1
+        let console = LiveConsole()
+        let logsThroughConsole = live && isatty(STDERR_FILENO) == 1
         LoggingSystem.bootstrap { label in
+            let offset = configuration.station.utcOffsetMinutes
+            let ring = RingLogHandler(ring: logRing, utcOffsetMinutes: offset, logLevel: level)
+            if logsThroughConsole {
+                return MultiplexLogHandler([LiveConsoleLogHandler(console: console, label: label, utcOffsetMinutes: offset, logLevel: level), ring])
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return MultiplexLogHandler([handler, RingLogHandler(ring: logRing, utcOffsetMinutes: configuration.station.utcOffsetMinutes, logLevel: level)])
+            return MultiplexLogHandler([handler, ring])
         }
         let logger = Logger(label: "village-gateway")
 
@@ -189,7 +198,6 @@ struct RunCommand: AsyncParsableCommand {
         // The watchdog is fed from the owner's loop, so the loop must turn at least twice per
         // watchdog interval even when no input arrives: ticks do that.
         let tickMilliseconds = min(wiring.tickWallMilliseconds, notifier.watchdogIntervalMilliseconds.map { max($0 / 2, 10) } ?? .max)
-        let live = isatty(STDOUT_FILENO) == 1
         let reason = await withTaskGroup(of: Void.self, returning: String.self) { group in
             for input in wiring.inputs {
                 group.addTask {
@@ -221,8 +229,8 @@ struct RunCommand: AsyncParsableCommand {
             if live {
                 group.addTask {
                     while !Task.isCancelled {
-                        Self.drawLiveLine(published.report())
-                        try? await Task.sleep(for: .milliseconds(250))
+                        if let line = Self.liveLine(published.report()) { console.show(line, nowMilliseconds: monotonicMilliseconds()) }
+                        try? await Task.sleep(for: .milliseconds(LiveConsole.redrawMillisecondsMin))
                     }
                 }
             }
@@ -231,7 +239,7 @@ struct RunCommand: AsyncParsableCommand {
             group.cancelAll()
             return reason
         }
-        if live { print("") }
+        if live { console.finish() }
 
         notifier.notify("STOPPING=1")
         await outputs.enterSafeState()
@@ -269,12 +277,13 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    static func drawLiveLine(_ status: DaemonStatus) {
-        guard let station = status.station else { return }
+    /// The live line's text (the console cuts it to the terminal's width).
+    static func liveLine(_ status: DaemonStatus) -> String? {
+        guard let station = status.station else { return nil }
         let time = ISO8601.format(station.time, utcOffsetMinutes: status.utcOffsetMinutes)
         let outputs = status.outputs
         var line = "\(time)  \(station.level.name.uppercased())  siren \(outputs.sirenOn ? "ON " : "off") lamp \(outputs.lamp ?? "off")  SMS \(outputs.smsSent)"
-        if let spoken = outputs.lastSpoken { line += "  «\(spoken.prefix(20))»" }
-        FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8))
+        if let spoken = outputs.lastSpoken { line += "  «\(spoken)»" }
+        return line
     }
 }

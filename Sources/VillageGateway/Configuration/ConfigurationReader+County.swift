@@ -2,12 +2,11 @@
 import WarningLogic
 
 extension ConfigurationReader {
-    static let countyKeys = [
-        "centre_address", "password", "summary_every", "outbox_max_mb", "keep_delivered", "push_window", "api", "push", "sl651",
-    ]
-    static let countyAPIKeys = ["listen", "key_file", "max_clock_skew"]
-    static let countyPushKeys = ["url", "key_file", "batch_max"]
-    static let countySL651Keys = ["centre", "keep_alive_every", "hourly", "displacement"]
+    // The keys of each table are described in ConfigurationSchema.swift.
+    static let countyKeys = ConfigurationSchema.names(in: "county")
+    static let countyAPIKeys = ConfigurationSchema.names(in: "county.api")
+    static let countyPushKeys = ConfigurationSchema.names(in: "county.push")
+    static let countySL651Keys = ConfigurationSchema.names(in: "county.sl651")
 
     /// What to tell a technician who has no key yet.
     static func keyFileHint(_ example: String) -> String {
