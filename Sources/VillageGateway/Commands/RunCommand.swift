@@ -206,6 +206,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             if let push {
                 group.addTask { await push.run() }
+                group.addTask { await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger) }
             }
             if live {
                 group.addTask {
