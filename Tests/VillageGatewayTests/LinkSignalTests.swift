@@ -135,6 +135,21 @@ func eventually(_ condition: () -> Bool) async -> Bool {
         await probe.value
     }
 
+    @Test func statusSaysTheUplinkIsDownSinceWhenWhyAndWhenTheNextTryIs() {
+        let signals = LinkSignals()
+        signals.markDown(reason: "POST http://county/v1/push failed: connection refused", at: FixedClock.time)
+        signals.scheduleNextAttempt(at: FixedClock.time.adding(milliseconds: 3_600_000))
+        let status = StatusUplink(signals.uplink, utcOffsetMinutes: 480)
+        #expect(status.state == "down")
+        #expect(status.lines == [
+            "Uplink    down since \(ISO8601.format(FixedClock.time, utcOffsetMinutes: 480)); next try \(ISO8601.format(FixedClock.time.adding(milliseconds: 3_600_000), utcOffsetMinutes: 480))",
+            "          push: POST http://county/v1/push failed: connection refused",
+        ])
+        signals.raise(LinkSignal(source: .kernel, detail: "wwan0 is up", time: FixedClock.time))
+        signals.markUp(at: FixedClock.time.adding(milliseconds: 1_000))
+        #expect(StatusUplink(signals.uplink, utcOffsetMinutes: 480).lines.last == "          kernel: wwan0 is up")
+    }
+
     // MARK: rtnetlink
 
     /// One rtnetlink message as the kernel writes it (little-endian host).

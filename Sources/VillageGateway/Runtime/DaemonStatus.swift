@@ -27,6 +27,33 @@ struct DaemonStatus: Codable, Sendable {
     var queueLimit: Int
     /// What waits for the county in the outbox; nil without an outbox.
     var backlog: StatusBacklog?
+    /// The county uplink as the push sees it (issue 18); nil without a push.
+    var uplink: StatusUplink? = nil
+}
+
+/// The uplink for `status` and the shell: up/down, since when, the signal that said so, and
+/// when the push tries next.
+struct StatusUplink: Codable, Sendable, Equatable {
+    /// "up", "down" or "unknown" (no attempt yet).
+    var state: String
+    var since: String?
+    var signal: String?
+    var nextAttempt: String?
+
+    init(_ uplink: UplinkStatus, utcOffsetMinutes: Int) {
+        state = uplink.isUp.map { $0 ? "up" : "down" } ?? "unknown"
+        since = uplink.since.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+        signal = uplink.signal
+        nextAttempt = uplink.nextAttemptAt.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+    }
+
+    /// The status page's lines (each cut to the console's width by the caller).
+    var lines: [String] {
+        var first = "Uplink    \(state)"
+        if let since { first += " since \(since)" }
+        if let nextAttempt { first += "; next try \(nextAttempt)" }
+        return [first] + (signal.map { ["          \($0)"] } ?? [])
+    }
 }
 
 /// One input's counters, as `status` shows them.
@@ -47,6 +74,8 @@ final class PublishedStatus: Sendable {
     private let latest = Mutex(Latest())
     /// Set by the outbox's maintenance task, not per event: counting rows is not the engine's job.
     private let latestBacklog = Mutex<StatusBacklog?>(nil)
+    /// The push's uplink state, read at each status request (it keeps it under its own lock).
+    private let uplinkSource = Mutex<(@Sendable () -> UplinkStatus)?>(nil)
     let stationId: String
     let stationName: String
     let board: String
@@ -71,6 +100,10 @@ final class PublishedStatus: Sendable {
         latest.withLock { $0 = Latest(station: station, outputs: outputs, counters: counters) }
     }
 
+    func publishUplink(_ source: @escaping @Sendable () -> UplinkStatus) {
+        uplinkSource.withLock { $0 = source }
+    }
+
     func updateBacklog(_ backlog: StatusBacklog?) {
         latestBacklog.withLock { $0 = backlog }
     }
@@ -85,7 +118,8 @@ final class PublishedStatus: Sendable {
                 let counters = source.statusCounters()
                 return counters.isEmpty ? nil : InputCounters(input: source.inputDescription, counters: counters)
             },
-            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax, backlog: latestBacklog.withLock { $0 })
+            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax, backlog: latestBacklog.withLock { $0 },
+            uplink: uplinkSource.withLock { $0 }.map { StatusUplink($0(), utcOffsetMinutes: utcOffsetMinutes) })
     }
 }
 
@@ -143,7 +177,9 @@ extension DaemonStatus {
         lines.append("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
         if let backlog {
             lines.append("Outbox    \(backlog.undelivered) for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
+            if let oldest = backlog.oldestUndelivered { lines.append("          oldest waiting since \(oldest)") }
         }
+        if let uplink { lines += uplink.lines }
         if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
         return lines.map { $0.truncated(toColumns: Self.columnsMax) }.joined(separator: "\n")
     }

@@ -634,6 +634,7 @@ final class ShellSession {
             + "\(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine)\n"
         if let oldest = backlog.oldestUndeliveredTime { text += "Oldest waiting since \(ISO8601.format(oldest, utcOffsetMinutes: offset))\n" }
         text += "Delivered and kept: \(backlog.delivered); stored \(backlog.storedBytes / 1024) KiB\n"
+        if let uplink = backend.status().uplink { text += uplink.lines.joined(separator: "\n") + "\n" }
         return render(text)
     }
 
