@@ -2,8 +2,19 @@
 // VillageGateway: a village flash-flood and landslide warning gateway for ARM Linux boards.
 import PackageDescription
 
+// `make fuzz` builds with VG_FUZZ=1 into .build-fuzz: our own modules get libFuzzer's coverage
+// and the address sanitizer, the dependencies are built as usual. Instrumenting them as well
+// (`swift build -Xswiftc -sanitize=fuzzer,address`) works too, but doubles the cold build and
+// floods the coverage signal with NIO's and GRDB's internals. See Fuzz/README.md.
+let fuzzing = Context.environment["VG_FUZZ"] == "1"
+let fuzzSanitizers = "-sanitize=fuzzer,address"
+
 // Every target of ours is held to "no warnings": a warning is a build error.
-let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)] + (fuzzing ? [.unsafeFlags([fuzzSanitizers])] : [])
+// The fuzzing binary links libFuzzer and exports its driver, which `village-gateway fuzz` calls
+// (lld: gold fails on the sanitized objects).
+let fuzzLinking: [LinkerSetting] =
+    fuzzing ? [.unsafeFlags([fuzzSanitizers, "-use-ld=lld", "-Xlinker", "--export-dynamic-symbol=LLVMFuzzerRunDriver"])] : []
 
 let package = Package(
     name: "VillageGateway",
@@ -23,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         // HMAC-SHA256 request signatures (county API, push) and the shell PIN's salted PBKDF2 hash.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        // Already in the graph through Hummingbird; named for NIOEmbedded (the API fuzz target).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
     ],
     targets: [
         // C libraries come in through small system-library targets; only Drivers imports them.
@@ -60,8 +73,11 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                // The API fuzz target hands requests to the router on an EmbeddedChannel.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: fuzzLinking
         ),
         // Engine throughput, as a program that prints figures (tests never time anything).
         .executableTarget(name: "EngineBenchmark", dependencies: ["WarningLogic"], path: "Benchmarks/EngineBenchmark", swiftSettings: strict),

@@ -16,6 +16,7 @@ struct VillageGatewayCommand: AsyncParsableCommand {
             PortsCommand.self, ProbeCommand.self,
             CountyCommand.self,
             ShellCommand.self, SetPinCommand.self,
+            FuzzCommand.self,
         ]
     )
 }

@@ -84,7 +84,13 @@ struct RunCommand: AsyncParsableCommand {
         }
         defer { close(lock) }
 
-        let store = StateStore(directory: stateDirectory)
+        // Space held back so that a full disk cannot stop the state being saved (issue 12).
+        let reserve = DiskReserve(directory: stateDirectory, logger: logger)
+        let reserved = reserve.replenish()
+        if reserved < reserve.bytesMax {
+            logger.error("the disk of \(stateDirectory) is nearly full: only \(reserved / 1024) KiB of the \(reserve.bytesMax / 1024) KiB state reserve could be set aside; free space")
+        }
+        let store = StateStore(directory: stateDirectory, reserve: reserve)
         let recovery = store.recover(configuration: configuration)
         for problem in recovery.problems { logger.error("\(problem) — the box starts from what remains") }
         for note in recovery.notes { logger.notice("\(note)") }
@@ -114,6 +120,7 @@ struct RunCommand: AsyncParsableCommand {
         let recoveredActions = recovery.actionsToPerform
         // County (issue 5): the outbox the owner stores reports in; the box warns without it.
         let outboxService = OutboxService.open(stateDirectory: stateDirectory, county: gateway.county, logger: logger)
+        await outboxService?.storePendingLossReport(stateDirectory: stateDirectory)
         let owner = EngineOwner(
             recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: notifier, published: published, logger: logger,
             stopCondition: stopCondition, reportSink: outboxService)
@@ -228,6 +235,8 @@ struct RunCommand: AsyncParsableCommand {
         await outputs.enterSafeState()
         wiring.shutdown?()
         await owner.finish()
+        // After the owner's last decision: what still waits in memory is stored or counted.
+        await outboxService?.finish(at: wiring.clock.now(), stateDirectory: stateDirectory, reserve: reserve)
         server?.stop()
         shell?.stop()
         let final = published.report()

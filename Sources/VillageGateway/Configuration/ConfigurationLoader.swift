@@ -40,6 +40,11 @@ enum ConfigurationLoader {
         // Windows Notepad starts UTF-8 files with a byte-order mark; it carries no content.
         let body = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
 
+        if let bad = TOMLPreflight.badTableHeader(body) {
+            let shown = bad.found.value < 0x20 || bad.found.value == 0x7F ? String(format: "U+%04X (a control character)", bad.found.value) : "'\(bad.found)'"
+            throw fail(line: bad.line, column: bad.column,
+                       "TOML syntax error: a table header starts with \(shown); a header is [name] or [[name]] with a plain or quoted name")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: body)

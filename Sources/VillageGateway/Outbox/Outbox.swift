@@ -14,6 +14,9 @@ struct OutboxLimits: Sendable, Hashable {
     /// A hard ceiling on the SQLite file, in pages (SQLite's `max_page_count`); past it a write fails
     /// as a full disk would. nil leaves the ceiling to the disk itself.
     var databasePagesMax: Int? = nil
+    /// A stored payload longer than this reads back as damaged: no report ever stored is (the
+    /// append limit is at most 16 KiB), and the county must not be sent megabytes a bit flip made.
+    static let payloadBytesReadMax = 64 * 1024
 
     static let standard = OutboxLimits(
         outboxBytesMax: 256 * 1024 * 1024,
@@ -302,7 +305,8 @@ final class Outbox: Sendable {
                     undeliveredRoutine: try count("delivered_at_ms IS NULL AND priority = 2"),
                     delivered: try count("delivered_at_ms IS NOT NULL"),
                     storedBytes: try Self.storedBytes(db),
-                    oldestUndeliveredTime: oldest.map { Timestamp(millisecondsSinceUnixEpoch: $0) })
+                    oldestUndeliveredTime: oldest.map { Timestamp(millisecondsSinceUnixEpoch: $0) },
+                    damaged: try Self.damagedCount(db))
             }
         }
     }
@@ -432,20 +436,119 @@ final class Outbox: Sendable {
         return gaps
     }
 
+    /// A row as stored. Bytes from disk are checked, never trusted: a row a bit flip or a
+    /// tampered file made unreadable (a priority outside 0–2, a payload that is not JSON, a
+    /// column of the wrong type) comes back marked `damage` with the reason, so the county is
+    /// served the sequence and why, and its pull goes on past it (docs/county-api.md).
     private static func storedReport(_ row: Row) -> StoredOutboxReport {
-        let priorityValue: Int = row["priority"]
-        // The CHECK constraint guarantees this; a value outside it means the file was tampered with.
-        guard let priority = OutboxPriority(rawValue: priorityValue) else {
-            preconditionFailure("outbox row with priority \(priorityValue)")
+        var problems: [String] = []
+        let sequence = Int64.fromDatabaseValue(row["sequence"]) ?? 0
+        let timeValue: DatabaseValue = row["time_ms"]
+        let time = Int64.fromDatabaseValue(timeValue)
+        if time == nil { problems.append("time_ms \(Self.describe(timeValue)) is not a whole number of milliseconds") }
+        let kindValue: DatabaseValue = row["kind"]
+        let kind: String? = if case .string(let text) = kindValue.storage, !text.isEmpty { text } else { nil }
+        if kind == nil { problems.append("kind \(Self.describe(kindValue)) is not a report kind") }
+        let priorityValue: DatabaseValue = row["priority"]
+        let priority = Int64.fromDatabaseValue(priorityValue).flatMap { Int(exactly: $0) }.flatMap(OutboxPriority.init(rawValue:))
+        if priority == nil { problems.append("priority \(Self.describe(priorityValue)) is not 0 (alarm), 1 (event) or 2 (routine)") }
+        let exerciseValue: DatabaseValue = row["exercise"]
+        let exercise: Bool? = switch Int64.fromDatabaseValue(exerciseValue) {
+        case 0: false
+        case 1: true
+        default: nil
         }
-        let delivered: Int64? = row["delivered_at_ms"]
+        if exercise == nil { problems.append("exercise \(Self.describe(exerciseValue)) is not 0 or 1") }
+        let payloadValue: DatabaseValue = row["payload"]
+        var payload: String?
+        if case .string(let text) = payloadValue.storage { payload = text }
+        if let text = payload {
+            if text.utf8.count > OutboxLimits.payloadBytesReadMax {
+                problems.append("the payload is \(text.utf8.count) bytes, more than any report the box stores")
+            } else if (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) == nil {
+                problems.append("the payload is not JSON")
+            }
+        } else {
+            problems.append("the payload \(Self.describe(payloadValue)) is not text")
+        }
+        let deliveredValue: DatabaseValue = row["delivered_at_ms"]
+        let delivered = Int64.fromDatabaseValue(deliveredValue)
+        if delivered == nil && !deliveredValue.isNull { problems.append("delivered_at_ms \(Self.describe(deliveredValue)) is not a time") }
+        let originValue: DatabaseValue = row["origin_key"]
         return StoredOutboxReport(
-            sequence: row["sequence"],
+            sequence: sequence,
             report: OutboxReport(
-                time: Timestamp(millisecondsSinceUnixEpoch: row["time_ms"]),
-                kind: row["kind"], priority: priority, exercise: row["exercise"], payload: row["payload"],
-                originKey: row["origin_key"]),
-            deliveredAt: delivered.map { Timestamp(millisecondsSinceUnixEpoch: $0) })
+                time: Timestamp(millisecondsSinceUnixEpoch: time ?? 0),
+                kind: kind ?? "", priority: priority ?? .alarm, exercise: exercise ?? false, payload: payload ?? "",
+                originKey: String.fromDatabaseValue(originValue)),
+            deliveredAt: delivered.map { Timestamp(millisecondsSinceUnixEpoch: $0) },
+            damage: problems.isEmpty ? nil : "stored row damaged: " + problems.joined(separator: "; "))
+    }
+
+    /// A stored value for a reason line: short, printable ASCII, whatever the bytes were.
+    static func describe(_ value: DatabaseValue) -> String {
+        let text: String
+        switch value.storage {
+        case .null: text = "NULL"
+        case .int64(let number): text = String(number)
+        case .double(let number): text = String(number)
+        case .string(let string): text = "\"" + string + "\""
+        case .blob(let data): text = "a blob of \(data.count) bytes"
+        }
+        let printable = text.unicodeScalars.prefix(40).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "?" }.joined()
+        return text.unicodeScalars.count > 40 ? printable + "…" : printable
+    }
+
+    /// Writes damaged rows as a bit flip or a tampered file would leave them (the CHECK
+    /// constraints bypassed): for the tests and the API fuzz target, never the daemon.
+    @discardableResult
+    func damageRowsForTesting(at time: Timestamp = Timestamp(millisecondsSinceUnixEpoch: 1_784_000_000_000)) throws(OutboxError) -> [Int64] {
+        try write { db in
+            try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
+            defer { try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF") }
+            var sequences: [Int64] = []
+            let rows: [(Int64, String)] = [(3, #"{"levelChanged":{"causes":["rain-1h"],"from":0,"to":4}}"#), (2, #"{"observedAt_ms": 17"#)]
+            for (priority, payload) in rows {
+                try db.execute(
+                    sql: "INSERT INTO reports (time_ms, kind, priority, exercise, payload) VALUES (?, ?, ?, 0, ?)",
+                    arguments: [time.millisecondsSinceUnixEpoch, priority == 3 ? "levelChanged" : "observationSummary", priority, payload])
+                sequences.append(db.lastInsertedRowID)
+            }
+            return sequences
+        }
+    }
+
+    /// `PRAGMA quick_check` at start: "ok", or SQLite's list of what is wrong (at most
+    /// `integrityProblemsMax` lines), for the start-up log.
+    static let integrityProblemsMax = 10
+
+    func quickCheck() throws(OutboxError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "PRAGMA quick_check(\(Self.integrityProblemsMax))")
+        }
+    }
+
+    /// Damaged rows still stored (counted for `status` and the shell's `outbox`): what
+    /// `storedReport` would mark, judged in SQL (`json_valid` for the payload) so that a status
+    /// call does not parse every payload of a large store in Swift.
+    static let damagedRowCondition = """
+        typeof(priority) != 'integer' OR priority NOT IN (0, 1, 2) OR typeof(exercise) != 'integer' OR exercise NOT IN (0, 1)
+        OR typeof(time_ms) != 'integer' OR typeof(kind) != 'text' OR kind = '' OR typeof(payload) != 'text'
+        OR length(CAST(payload AS BLOB)) > \(OutboxLimits.payloadBytesReadMax) OR NOT json_valid(payload)
+        OR (delivered_at_ms IS NOT NULL AND typeof(delivered_at_ms) != 'integer')
+        """
+
+    /// The first damaged rows (at most `limit`), each with why, for the start-up log.
+    func damagedRows(limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM reports WHERE \(Self.damagedRowCondition) ORDER BY sequence LIMIT ?", arguments: [max(0, limit)]
+            ).map(Self.storedReport)
+        }
+    }
+
+    private static func damagedCount(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reports WHERE \(damagedRowCondition)") ?? 0
     }
 
     private static func gap(_ row: Row) -> OutboxGap {

@@ -97,6 +97,9 @@ struct StoredOutboxReport: Sendable, Hashable {
     var sequence: Int64
     var report: OutboxReport
     var deliveredAt: Timestamp?
+    /// Why the row cannot be read as a report (a bit flip, a tampered file); nil for a sound row.
+    /// A damaged row's `report` holds what could be read, and is not to be served as a report.
+    var damage: String? = nil
 }
 
 /// Reports the county will never receive, because the outbox thinned them to make room.
@@ -125,6 +128,9 @@ struct OutboxBacklog: Sendable, Hashable {
     /// Bytes counted against `outboxBytesMax`.
     var storedBytes: Int64
     var oldestUndeliveredTime: Timestamp?
+    /// Rows that cannot be read back as reports (a bit flip, a tampered file); served to the
+    /// county as damaged, and not counted in the priorities above.
+    var damaged: Int64 = 0
 
     var undelivered: Int64 { undeliveredAlarms + undeliveredEvents + undeliveredRoutine }
 }

@@ -46,10 +46,34 @@ actor OutboxService: ReportSink {
             reportsPerPullMax: OutboxLimits.standard.reportsPerPullMax, payloadBytesMax: OutboxLimits.standard.payloadBytesMax)
         do {
             let outbox = try Outbox(path: "\(stateDirectory)/outbox.sqlite", limits: limits)
+            checkAtStart(outbox, logger: logger)
             return OutboxService(outbox: outbox, keepDeliveredMilliseconds: county.keepDeliveredMilliseconds, logger: logger)
         } catch {
             logger.critical("\(error.description) The county gets no reports until this is fixed and the daemon restarted.")
             return nil
+        }
+    }
+
+    /// Damaged rows named one by one in the start-up log; the rest are counted.
+    static let damagedRowsLoggedMax = 10
+
+    /// SQLite's `quick_check` and the rows that do not read back, said at start: what was found,
+    /// and that the box goes on (a damaged row is served as damaged, never a crash).
+    static func checkAtStart(_ outbox: Outbox, logger: Logger) {
+        do {
+            let integrity = try outbox.quickCheck()
+            if integrity == ["ok"] {
+                logger.notice("outbox \(outbox.path): quick_check ok")
+            } else {
+                logger.error("outbox \(outbox.path): quick_check found damage: \(integrity.joined(separator: "; ")). The box serves what it can still read; copy the file aside for repair when the storm is over.")
+            }
+            let damaged = try outbox.backlog.damaged
+            if damaged > 0 {
+                let named = try outbox.damagedRows(limit: damagedRowsLoggedMax).map { "#\($0.sequence) (\($0.damage ?? "damaged"))" }
+                logger.error("outbox \(outbox.path): \(damaged) damaged row(s), served to the county as damaged: \(named.joined(separator: ", "))\(damaged > damagedRowsLoggedMax ? " and \(damaged - Int64(damagedRowsLoggedMax)) more" : "")")
+            }
+        } catch {
+            logger.error("outbox \(outbox.path): the start-up check could not run: \(error.description)")
         }
     }
 
@@ -123,6 +147,90 @@ actor OutboxService: ReportSink {
         logger.error("\(error.description) \(buffer.count) report(s) wait in memory (at most \(reportsBufferedMax)); \(lostCount) lost so far (failure \(failuresInARow) in a row)")
     }
 
+    // MARK: Shutdown
+
+    /// Where a loss report waits when even the outbox refused it at shutdown; stored first at
+    /// the next start.
+    static let pendingLossFileName = "outbox-lost.json"
+
+    /// At SIGTERM: every report still waiting in memory is stored, or counted in an
+    /// `outboxReportsLost` alarm, and logged; nothing goes silently. On a full disk the state
+    /// reserve makes room first; if the store still refuses, the alarm waits in
+    /// `STATE_DIR/outbox-lost.json` for the next start. Returns how many reports were lost.
+    @discardableResult
+    func finish(at now: Timestamp, stateDirectory: String, reserve: DiskReserve?) -> Int64 {
+        storeNow([], at: now)
+        if !buffer.isEmpty, let reserve {
+            let bytes = buffer.reduce(0) { $0 + $1.payload.utf8.count + Int(Outbox.reportRowOverheadBytes) }
+            if reserve.release(atLeast: 4 * bytes, for: "\(buffer.count) report(s) waiting for the outbox at shutdown") > 0 {
+                storeNow([], at: now)
+            }
+        }
+        for report in buffer { countLost(report) }
+        let waited = buffer.count
+        buffer = []
+        guard lostCount > 0 else { return 0 }
+        let lostNow = lostCount
+        logger.error("""
+            outbox: stopping with \(waited) report(s) the store would not take\(lastError.map { " (\($0.description))" } ?? ""); \
+            \(lostNow) report(s) lost in all (\(lost[.alarm, default: 0]) alarms, \(lost[.event, default: 0]) events, \(lost[.routine, default: 0]) routine), \
+            counted in an outboxReportsLost alarm
+            """)
+        succeeded(at: now)
+        guard lostCount > 0, let report = lossReport(at: now) else { return lostNow }
+        // The store refused even the alarm: keep it beside the state for the next start.
+        let object: [String: Any] = ["time_ms": report.time.millisecondsSinceUnixEpoch, "payload": report.payload]
+        guard let body = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return lostNow }
+        let path = "\(stateDirectory)/\(Self.pendingLossFileName)"
+        for attempt in 0..<2 {
+            do {
+                try writeFileAtomically(path: path, bytes: Array(body) + [0x0A])
+                logger.error("outbox: the outboxReportsLost alarm waits in \(path); it is stored at the next start")
+                return lostNow
+            } catch {
+                guard attempt == 0, isNoSpace(error.errorNumber), let reserve, reserve.release(atLeast: 4096, for: path) > 0 else {
+                    logger.critical("outbox: cannot keep the outboxReportsLost alarm in \(path) either (\(error.description)); \(lostNow) report(s) lost, said only in this log")
+                    return lostNow
+                }
+            }
+        }
+        return lostNow
+    }
+
+    /// A loss report left by the last shutdown, stored first (then its file removed).
+    func storePendingLossReport(stateDirectory: String) {
+        let path = "\(stateDirectory)/\(Self.pendingLossFileName)"
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let time = (object["time_ms"] as? NSNumber)?.int64Value, let payload = object["payload"] as? String
+        else {
+            logger.error("outbox: \(path) is not a loss report; moved aside")
+            rename(path, path + ".damaged")
+            return
+        }
+        let report = OutboxReport(
+            time: Timestamp(millisecondsSinceUnixEpoch: time), kind: Self.lossKind, priority: .alarm, exercise: false, payload: payload)
+        do {
+            _ = try outbox.append(report)
+            unlink(path)
+            logger.notice("outbox: stored the outboxReportsLost alarm the last shutdown left in \(path)")
+        } catch {
+            logger.error("outbox: cannot store the loss report from \(path) yet (\(error.description)); it stays there")
+        }
+    }
+
+    static let lossKind = "outboxReportsLost"
+
+    private func lossReport(at now: Timestamp) -> OutboxReport? {
+        let payload: [String: Any] = [
+            "alarms": lost[.alarm, default: 0], "events": lost[.event, default: 0], "routine": lost[.routine, default: 0],
+            "firstLost_ms": firstLossTime?.millisecondsSinceUnixEpoch ?? now.millisecondsSinceUnixEpoch,
+            "reason": "the outbox could not store them and the memory buffer (\(reportsBufferedMax) reports) was full, or the box stopped",
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else { return nil }
+        return OutboxReport(time: now, kind: Self.lossKind, priority: .alarm, exercise: false, payload: String(decoding: data, as: UTF8.self))
+    }
+
     /// Storing works: say so once, and put a health report of what was lost on disk.
     private func succeeded(at now: Timestamp?) {
         if failuresInARow > 0 {
@@ -130,14 +238,7 @@ actor OutboxService: ReportSink {
         }
         failuresInARow = 0
         lastError = nil
-        guard lostCount > 0, let now else { return }
-        let payload: [String: Any] = [
-            "alarms": lost[.alarm, default: 0], "events": lost[.event, default: 0], "routine": lost[.routine, default: 0],
-            "firstLost_ms": firstLossTime?.millisecondsSinceUnixEpoch ?? now.millisecondsSinceUnixEpoch,
-            "reason": "the outbox could not store them and the memory buffer (\(reportsBufferedMax) reports) was full",
-        ]
-        guard let data = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else { return }
-        let report = OutboxReport(time: now, kind: "outboxReportsLost", priority: .alarm, exercise: false, payload: String(decoding: data, as: UTF8.self))
+        guard lostCount > 0, let now, let report = lossReport(at: now) else { return }
         do {
             _ = try outbox.append(report)
             logger.error("outbox: \(lostCount) report(s) were lost while the store failed; the county is told in an outboxReportsLost alarm")

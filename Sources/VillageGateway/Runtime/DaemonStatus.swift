@@ -178,6 +178,7 @@ extension DaemonStatus {
         if let backlog {
             lines.append("Outbox    \(backlog.undelivered) for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
             if let oldest = backlog.oldestUndelivered { lines.append("          oldest waiting since \(oldest)") }
+            if backlog.damaged > 0 { lines.append("          \(backlog.damaged) DAMAGED report(s) in the outbox: served to the county as damaged; see the start-up log") }
         }
         if let uplink { lines += uplink.lines }
         if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }

@@ -47,8 +47,10 @@ struct RuntimeWiring {
             do {
                 let hardware = try BoardHardware.open(board: board, configuration: gateway, configurationFile: configurationFile, logger: logger)
                 let outputs = hardware.outputs
+                // The wall clock at start, then monotonic: a clock step cannot bend the engine's time.
+                let clock = SteadyBoxClock(resumeTime: resumeTime, utcOffsetMinutes: gateway.engine.station.utcOffsetMinutes, logger: logger)
                 return RuntimeWiring(
-                    inputs: hardware.inputs, outputs: outputs, clock: SystemClock(), tickWallMilliseconds: 1_000, scenarioProgress: nil,
+                    inputs: hardware.inputs, outputs: outputs, clock: clock, tickWallMilliseconds: 1_000, scenarioProgress: nil,
                     boardName: board.name, shutdown: { outputs.shutdown() }, console: board.console)
             } catch {
                 throw RuntimeError(description: error.description)

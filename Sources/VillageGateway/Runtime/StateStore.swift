@@ -11,6 +11,8 @@ import WarningLogic
 
 struct StateError: Error, CustomStringConvertible {
     var description: String
+    /// The errno of the failed write, when there was one (ENOSPC: the disk is full).
+    var errorNumber: Int32? = nil
 }
 
 /// One record of the journal.
@@ -72,14 +74,19 @@ final class StateStore {
     static let recordHeaderBytes = 8
 
     let directory: String
+    /// Space kept back for the journal and snapshots on a full disk; nil: none (tools, tests).
+    let reserve: DiskReserve?
+    /// A write refused for lack of space is retried after drawing on the reserve, this often.
+    static let noSpaceRetriesMax = 4
     private var journalDescriptor: Int32 = -1
     private(set) var journalBytes = 0
     private(set) var journalRecords = 0
     private(set) var snapshotsWritten = 0
     private(set) var lastSnapshotBytes = 0
 
-    init(directory: String) {
+    init(directory: String, reserve: DiskReserve? = nil) {
         self.directory = directory
+        self.reserve = reserve
     }
 
     deinit {
@@ -282,9 +289,20 @@ final class StateStore {
             record += [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24)]
         }
         record += body
-        try writeAll(journalDescriptor, record, what: "the journal \(path(Self.journalFileName))")
-        if sync, fsync(journalDescriptor) != 0 {
-            throw StateError(description: "fsync of the journal \(path(Self.journalFileName)) failed: \(String(cString: strerror(errno)))")
+        try withReserve(needing: record.count, for: "a journal record") { () throws(StateError) in
+            do throws(StateError) {
+                try writeAll(journalDescriptor, record, what: "the journal \(path(Self.journalFileName))")
+            } catch {
+                // A record cut short by a full disk must not stay: every record after it would be
+                // unreadable at recovery. Back to the last whole record (O_APPEND writes at the end).
+                _ = ftruncate(journalDescriptor, off_t(journalBytes))
+                throw error
+            }
+            if sync, fsync(journalDescriptor) != 0 {
+                let number = errno
+                throw StateError(
+                    description: "fsync of the journal \(path(Self.journalFileName)) failed: \(String(cString: strerror(number)))", errorNumber: number)
+            }
         }
         journalBytes += record.count
         journalRecords += 1
@@ -306,14 +324,16 @@ final class StateStore {
         let header = Array("village-gateway-state \(Snapshot.currentFormatVersion) \(body.count) \(String(CRC32.checksum(body), radix: 16))\n".utf8)
         let current = path(Self.snapshotFileName)
         let previous = path(Self.previousSnapshotFileName)
-        do {
-            // Keep the snapshot before this one: with the journal before it, it rebuilds the
-            // engine should this new one ever read back damaged.
-            try writeFileAtomically(path: current, bytes: header + body) {
-                if access(current, F_OK) == 0 { rename(current, previous) }
+        try withReserve(needing: header.count + body.count, for: "a snapshot of the engine state", replenishing: true) { () throws(StateError) in
+            do throws(FileWriteError) {
+                // Keep the snapshot before this one: with the journal before it, it rebuilds the
+                // engine should this new one ever read back damaged.
+                try writeFileAtomically(path: current, bytes: header + body) {
+                    if access(current, F_OK) == 0 { rename(current, previous) }
+                }
+            } catch {
+                throw StateError(description: error.description, errorNumber: error.errorNumber)
             }
-        } catch {
-            throw StateError(description: error.description)
         }
         if journalDescriptor >= 0 {
             close(journalDescriptor)
@@ -328,6 +348,27 @@ final class StateStore {
         lastSnapshotBytes = header.count + body.count
     }
 
+    /// Runs `write`; when the disk is full, draws what it needs from the reserve and runs it
+    /// again.    /// After a snapshot (every few minutes, not every tip) the reserve is topped up again if
+    /// the disk has room.
+    private func withReserve(
+        needing bytes: Int, for what: String, replenishing: Bool = false, _ write: () throws(StateError) -> Void
+    ) throws(StateError) {
+        var attempt = 0
+        while true {
+            do {
+                try write()
+                if replenishing, let reserve, reserve.heldBytes < reserve.bytesMax { reserve.replenish() }
+                return
+            } catch {
+                attempt += 1
+                guard isNoSpace(error.errorNumber), attempt <= Self.noSpaceRetriesMax, let reserve,
+                    reserve.release(atLeast: 2 * bytes, for: what) > 0
+                else { throw error }
+            }
+        }
+    }
+
     private func writeAll(_ descriptor: Int32, _ bytes: [UInt8], what: String) throws(StateError) {
         var written = 0
         while written < bytes.count {
@@ -335,8 +376,9 @@ final class StateStore {
                 Glibc.write(descriptor, buffer.baseAddress! + written, bytes.count - written)
             }
             if result < 0 {
-                if errno == EINTR { continue }
-                throw StateError(description: "writing \(what) failed: \(String(cString: strerror(errno)))")
+                let number = errno
+                if number == EINTR { continue }
+                throw StateError(description: "writing \(what) failed: \(String(cString: strerror(number)))", errorNumber: number)
             }
             written += result
         }

@@ -31,6 +31,8 @@ func lastPathComponent(_ path: String) -> String {
 
 struct FileWriteError: Error, CustomStringConvertible {
     var description: String
+    /// The errno of the failed call, so a caller can tell a full disk (ENOSPC) from the rest.
+    var errorNumber: Int32? = nil
 }
 
 /// Writes a temporary file beside the target, fsyncs it, renames it over the target and fsyncs
@@ -46,7 +48,8 @@ func writeFileAtomically(path: String, bytes: [UInt8], beforeReplacing: () -> Vo
     let temporary = "\(path).tmp-\(getpid())"
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
-        throw FileWriteError(description: "cannot create \(temporary): \(String(cString: strerror(errno)))")
+        let number = errno
+        throw FileWriteError(description: "cannot create \(temporary): \(String(cString: strerror(number)))", errorNumber: number)
     }
     var written = 0
     while written < bytes.count {
@@ -55,18 +58,18 @@ func writeFileAtomically(path: String, bytes: [UInt8], beforeReplacing: () -> Vo
         }
         if result < 0 {
             if errno == EINTR { continue }
-            let reason = String(cString: strerror(errno))
+            let number = errno
             close(descriptor)
             unlink(temporary)
-            throw FileWriteError(description: "writing \(temporary) failed: \(reason) (disk full?)")
+            throw FileWriteError(description: "writing \(temporary) failed: \(String(cString: strerror(number))) (disk full?)", errorNumber: number)
         }
         written += result
     }
     guard fsync(descriptor) == 0 else {
-        let reason = String(cString: strerror(errno))
+        let number = errno
         close(descriptor)
         unlink(temporary)
-        throw FileWriteError(description: "fsync of \(temporary) failed: \(reason)")
+        throw FileWriteError(description: "fsync of \(temporary) failed: \(String(cString: strerror(number)))", errorNumber: number)
     }
     close(descriptor)
     beforeReplacing()

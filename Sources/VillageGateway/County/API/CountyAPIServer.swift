@@ -136,13 +136,14 @@ struct CountyAPI: Sendable {
             let document = try ReportsDocument(station: station.id, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: station.utcOffsetMinutes)
             var response = Self.json(document)
             response.headers[Self.lastSequenceHeader] = String(rangeEnd)
+            response.headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
             return response
         case .sl651:
             let lines = try sl651Frames(pull.reports)
             let text = lines.map { $0 + "\n" }.joined()
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; charset=utf-8", Self.lastSequenceHeader: String(rangeEnd)],
-                body: .init(byteBuffer: ByteBuffer(string: text)))
+            var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", Self.lastSequenceHeader: String(rangeEnd)]
+            headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         case .cap:
             let alerts = try capAlerts(pull.reports)
             guard !alerts.isEmpty else {
@@ -155,9 +156,9 @@ struct CountyAPI: Sendable {
                 text += "--\(boundary)\r\nContent-Type: application/cap+xml; charset=utf-8\r\n\r\n\(alert)\r\n"
             }
             text += "--\(boundary)--\r\n"
-            return Response(
-                status: .ok, headers: [.contentType: "multipart/mixed; boundary=\(boundary)", Self.lastSequenceHeader: String(rangeEnd)],
-                body: .init(byteBuffer: ByteBuffer(string: text)))
+            var headers: HTTPFields = [.contentType: "multipart/mixed; boundary=\(boundary)", Self.lastSequenceHeader: String(rangeEnd)]
+            headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }
 
@@ -191,7 +192,8 @@ struct CountyAPI: Sendable {
         let sendTime = try SL651ReportMapping.localTime(environment.boxClock.now(), utcOffsetMinutes: maker.utcOffsetMinutes, keepSeconds: true)
         var latest: ObservationSummary?
         var lines: [String] = []
-        for stored in reports where SL651ReportMapping.hasFrame(kind: stored.report.kind) {
+        // A damaged row has no SL 651 form; X-VG-Damaged names it.
+        for stored in reports where stored.damage == nil && SL651ReportMapping.hasFrame(kind: stored.report.kind) {
             let frame = maker.frame(
                 for: stored, serialNumber: SL651FrameMaker.serialNumber(forSequence: stored.sequence), sendTime: sendTime, latestObservation: latest)
             if stored.report.kind == ObservationSummary.kind {
@@ -206,6 +208,10 @@ struct CountyAPI: Sendable {
         let configuration = environment.configuration
         var alerts: [String] = []
         for stored in reports {
+            if stored.damage != nil {
+                alerts.append(DamagedReports.capAlert(for: stored, station: configuration.station).xml)
+                continue
+            }
             guard let kind = try? JSONDecoder().decode(Report.Kind.self, from: Data(stored.report.payload.utf8)) else { continue }
             let report = Report(time: stored.report.time, kind: kind, exercise: stored.report.exercise)
             var hazards: Set<CAPHazard> = []
@@ -323,6 +329,8 @@ struct StatusBacklog: Codable, Sendable, Equatable {
     var storedBytes: Int64
     var oldestUndelivered: String?
     var lastSequence: Int64
+    /// Rows the box cannot read back (served as `damaged`, docs/county-api.md).
+    var damaged: Int64
 
     init(_ backlog: OutboxBacklog, lastSequence: Int64, utcOffsetMinutes: Int) {
         undeliveredAlarms = backlog.undeliveredAlarms
@@ -333,6 +341,7 @@ struct StatusBacklog: Codable, Sendable, Equatable {
         storedBytes = backlog.storedBytes
         oldestUndelivered = backlog.oldestUndeliveredTime.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
         self.lastSequence = lastSequence
+        damaged = backlog.damaged
     }
 }
 

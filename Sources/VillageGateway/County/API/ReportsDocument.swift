@@ -65,9 +65,18 @@ struct WireReport: Codable, Sendable, Equatable {
     var exercise: Bool
     /// The report's own JSON object, as stored.
     var payload: JSONValue
+    /// Only on a report the box could not read back from its store (docs/county-api.md,
+    /// "Damaged reports"): `true`, with the reason; absent on every sound report.
+    var damaged: Bool? = nil
+    var reason: String? = nil
+
+    /// The kind a damaged report is served as.
+    static let damagedKind = "damaged"
+    /// How much of a damaged row's stored payload goes to the county, to help whoever repairs it.
+    static let damagedPayloadCharactersMax = 256
 
     enum CodingKeys: String, CodingKey {
-        case sequence, time, kind, priority, exercise, payload
+        case sequence, time, kind, priority, exercise, payload, damaged, reason
         case timeMilliseconds = "time_ms"
     }
 
@@ -88,12 +97,32 @@ struct WireReport: Codable, Sendable, Equatable {
         kind = stored.report.kind
         priority = stored.report.priority.description
         exercise = stored.report.exercise
-        // The outbox checked the payload was JSON when it was stored; failing now means the
-        // file was damaged, which the county must hear about rather than get a silent hole.
+        // The outbox checks every row it reads back; a damaged one is served as what it is, so
+        // the county hears of it and its pull goes on past it (never a 503 for every pull).
+        if let damage = stored.damage {
+            self = Self.damaged(stored, reason: damage, utcOffsetMinutes: utcOffsetMinutes)
+            return
+        }
         guard let value = JSONValue.parse(Data(stored.report.payload.utf8)) else {
-            throw .corrupt(path: "report \(stored.sequence)", detail: "its stored payload is not JSON")
+            self = Self.damaged(stored, reason: "stored row damaged: the payload is not JSON", utcOffsetMinutes: utcOffsetMinutes)
+            return
         }
         payload = value
+    }
+
+    /// A damaged row on the wire: its sequence, `damaged`, the reason; kind `damaged` and
+    /// priority `alarm` (someone must look), and in the payload what could still be read.
+    static func damaged(_ stored: StoredOutboxReport, reason: String, utcOffsetMinutes: Int) -> WireReport {
+        var readable: [String: JSONValue] = ["reason": .string(reason)]
+        if !stored.report.kind.isEmpty { readable["stored_kind"] = .string(stored.report.kind) }
+        if !stored.report.payload.isEmpty { readable["stored_payload"] = .string(String(stored.report.payload.prefix(damagedPayloadCharactersMax))) }
+        var wire = WireReport(
+            sequence: stored.sequence, time: ISO8601.format(stored.report.time, utcOffsetMinutes: utcOffsetMinutes),
+            timeMilliseconds: stored.report.time.millisecondsSinceUnixEpoch, kind: damagedKind, priority: OutboxPriority.alarm.description,
+            exercise: false, payload: .object(readable))
+        wire.damaged = true
+        wire.reason = reason
+        return wire
     }
 
     /// Back to the outbox's form (the county side stores these).
@@ -269,9 +298,14 @@ extension ReportsDocument {
             guard let payload = object["payload"].flatMap(JSONValue.init(jsonObject:)) else {
                 throw ReportsDocumentProblem(description: "reports[\(index)] has no JSON payload")
             }
-            reports.append(WireReport(
+            var report = WireReport(
                 sequence: try fields.integer("sequence"), time: try fields.string("time"), timeMilliseconds: try fields.integer("time_ms"),
-                kind: try fields.string("kind"), priority: try fields.string("priority"), exercise: try fields.bool("exercise"), payload: payload))
+                kind: try fields.string("kind"), priority: try fields.string("priority"), exercise: try fields.bool("exercise"), payload: payload)
+            if object["damaged"] != nil {
+                report.damaged = try fields.bool("damaged")
+                report.reason = try fields.string("reason")
+            }
+            reports.append(report)
         }
         var gaps: [WireGap] = []
         for (index, element) in try document.array("gaps").enumerated() {
