@@ -224,7 +224,9 @@ struct RunCommand: AsyncParsableCommand {
                 group.addTask { await CountyAPIServer.run(countyAPI.api, host: countyAPI.host, port: countyAPI.port, stateDirectory: stateDirectory) }
             }
             if let push {
+                published.publishUplink { push.signals.uplink }
                 group.addTask { await push.run() }
+                group.addTask { await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger) }
             }
             if live {
                 group.addTask {

@@ -46,6 +46,21 @@ extension ConfigurationReader {
                               "must be two local times hh:mm-hh:mm, e.g. \"22:00-06:00\" (wraps past midnight); start and end must differ")
             }
         }
+        county.linkProbeEveryMilliseconds = reader.duration(
+            "link_probe_every", in: (10 * Milliseconds.second)...Milliseconds.day,
+            meaning: "how often the county is probed with a TCP connect while the push is failing") ?? county.linkProbeEveryMilliseconds
+        if let node = reader.entries["uplink_interfaces"] {
+            let allowed = "must be a list of interface names in quotes, e.g. [\"ppp0\", \"wwan0\", \"eth0\"] (at most \(CountyConfiguration.uplinkInterfacesMax), each 1-15 characters)"
+            if case .array(let elements) = node, elements.count <= CountyConfiguration.uplinkInterfacesMax {
+                let names = elements.compactMap { element -> String? in
+                    guard case .string(let name) = element, (1...15).contains(name.utf8.count) else { return nil }
+                    return name
+                }
+                if names.count == elements.count { county.uplinkInterfaces = names } else { reader.report("uplink_interfaces", given: node, allowed) }
+            } else {
+                reader.report("uplink_interfaces", given: node, allowed)
+            }
+        }
         county.api = readCountyAPI(reader)
         county.httpPush = readCountyPush(reader)
         county.sl651Push = readCountySL651(reader)
@@ -249,6 +264,10 @@ extension EffectiveConfiguration {
         } else {
             out.comment("push_window not set: pushes go whenever the link is up")
         }
+        out.entry("link_probe_every", tomlQuoted(formatDuration(county.linkProbeEveryMilliseconds)),
+                  isDefault: county.linkProbeEveryMilliseconds == defaults.linkProbeEveryMilliseconds)
+        out.entry("uplink_interfaces", "[" + county.uplinkInterfaces.map(tomlQuoted).joined(separator: ", ") + "]",
+                  isDefault: county.uplinkInterfaces == defaults.uplinkInterfaces)
         if let api = county.api {
             let apiDefaults = CountyAPIConfiguration(keyFile: api.keyFile)
             out.blank()

@@ -96,6 +96,25 @@ enum CountyRuntime {
         }
     }
 
+    /// (Issue 18) Watches the kernel's view of the uplink (rtnetlink) until cancelled: an uplink
+    /// interface up, an address, a default route appearing ends the push's backoff at once.
+    /// A box where rtnetlink cannot be opened still pushes (probe and retry timer), logged.
+    static func watchKernelLink(_ push: PushService, interfaces: [String], clock: any GatewayClock, logger: Logger) async {
+        let signals = push.signals
+        let watcher: RouteNetlinkWatcher
+        do {
+            watcher = try RouteNetlinkWatcher.start(interfaceNames: interfaces) { detail in
+                signals.raise(LinkSignal(source: .kernel, detail: detail, time: clock.now()))
+            }
+        } catch {
+            logger.error("county push: the kernel's link changes cannot be watched (\(error.description)); the probe and the retry timer still notice a returning link")
+            return
+        }
+        logger.info("county push: watching rtnetlink for \(interfaces.joined(separator: ", ")) and the default route")
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
+        watcher.stop()
+    }
+
     /// What the centre's SL 651 commands are answered from: the summariser's current values (37H),
     /// the outbox's stored summaries (38H), and the box's clock setter (4AH; it refuses on the
     /// simulated board and on a board with an RTC, and the refusal is logged with the step).

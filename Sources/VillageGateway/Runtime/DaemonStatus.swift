@@ -29,6 +29,8 @@ struct DaemonStatus: Codable, Sendable {
     var backlog: StatusBacklog?
     /// Each configured sensor's kind, unit and resolution (decimals), for showing its values.
     var sensorDetails: [SensorDetail] = []
+    /// The county uplink as the push sees it (issue 18); nil without a push.
+    var uplink: StatusUplink? = nil
 }
 
 /// A sensor as the status shows it: values are rounded to what the sensor resolves.
@@ -58,6 +60,31 @@ struct SensorDetail: Codable, Sendable, Equatable {
     }
 }
 
+/// The uplink for `status` and the shell: up/down, since when, the signal that said so, and
+/// when the push tries next.
+struct StatusUplink: Codable, Sendable, Equatable {
+    /// "up", "down" or "unknown" (no attempt yet).
+    var state: String
+    var since: String?
+    var signal: String?
+    var nextAttempt: String?
+
+    init(_ uplink: UplinkStatus, utcOffsetMinutes: Int) {
+        state = uplink.isUp.map { $0 ? "up" : "down" } ?? "unknown"
+        since = uplink.since.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+        signal = uplink.signal
+        nextAttempt = uplink.nextAttemptAt.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+    }
+
+    /// The status page's lines (each cut to the console's width by the caller).
+    var lines: [String] {
+        var first = "Uplink    \(state)"
+        if let since { first += " since \(since)" }
+        if let nextAttempt { first += "; next try \(nextAttempt)" }
+        return [first] + (signal.map { ["          \($0)"] } ?? [])
+    }
+}
+
 /// One input's counters, as `status` shows them.
 struct InputCounters: Codable, Sendable {
     var input: String
@@ -76,6 +103,8 @@ final class PublishedStatus: Sendable {
     private let latest = Mutex(Latest())
     /// Set by the outbox's maintenance task, not per event: counting rows is not the engine's job.
     private let latestBacklog = Mutex<StatusBacklog?>(nil)
+    /// The push's uplink state, read at each status request (it keeps it under its own lock).
+    private let uplinkSource = Mutex<(@Sendable () -> UplinkStatus)?>(nil)
     let stationId: String
     let stationName: String
     let board: String
@@ -103,6 +132,10 @@ final class PublishedStatus: Sendable {
         latest.withLock { $0 = Latest(station: station, outputs: outputs, counters: counters) }
     }
 
+    func publishUplink(_ source: @escaping @Sendable () -> UplinkStatus) {
+        uplinkSource.withLock { $0 = source }
+    }
+
     func updateBacklog(_ backlog: StatusBacklog?) {
         latestBacklog.withLock { $0 = backlog }
     }
@@ -117,7 +150,8 @@ final class PublishedStatus: Sendable {
                 let counters = source.statusCounters()
                 return counters.isEmpty ? nil : InputCounters(input: source.inputDescription, counters: counters)
             },
-            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax, backlog: latestBacklog.withLock { $0 }, sensorDetails: sensorDetails)
+            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax, backlog: latestBacklog.withLock { $0 }, sensorDetails: sensorDetails,
+            uplink: uplinkSource.withLock { $0 }.map { StatusUplink($0(), utcOffsetMinutes: utcOffsetMinutes) })
     }
 }
 
@@ -184,8 +218,10 @@ extension DaemonStatus {
         add("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
         if let backlog {
             add("Outbox    \(backlog.undelivered) waiting for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
+            if let oldest = backlog.oldestUndelivered { add("          oldest waiting since \(oldest)") }
             if backlog.damaged > 0 { add("          \(backlog.damaged) DAMAGED report(s) in the outbox: served to the county as damaged; see the start-up log") }
         }
+        if let uplink { uplink.lines.forEach { add($0) } }
         if counters.stateWriteFailures > 0 { add("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
         return lines.joined(separator: "\n")
     }

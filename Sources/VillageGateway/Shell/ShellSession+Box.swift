@@ -168,6 +168,7 @@ extension ShellSession {
         if backlog.damaged > 0 {
             text += "Damaged: \(backlog.damaged) (unreadable rows, served to the county as damaged with the reason)\n"
         }
+        if let uplink = backend.status().uplink { text += uplink.lines.joined(separator: "\n") + "\n" }
         return render(text)
     }
 
