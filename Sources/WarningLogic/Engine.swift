@@ -674,7 +674,7 @@ public struct Engine: Sendable {
             let rule = plan.rules[index].rule
             return MeasureStatus(
                 ruleId: rule.id, sensorId: rule.sensorId, measure: rule.measure,
-                value: ruleValue(index, now: now.millisecondsSinceUnixEpoch), levelMet: met.rules[index])
+                value: ruleValue(index, now: now.millisecondsSinceUnixEpoch), levelMet: met.rules[index], thresholds: rule.thresholds)
         }
         return StationStatus(
             time: now, level: state.levels.stationLevel, causes: causes(of: state.levels.stationLevel, rules: met.rules, combined: met.combined),

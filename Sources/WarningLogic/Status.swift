@@ -109,12 +109,15 @@ public struct MeasureStatus: Hashable, Codable, Sendable {
     /// nil when there is no data yet, or the sensor is faulty.
     public var value: Double?
     public var levelMet: WarningLevel
+    /// The rule's thresholds, so a status can show the measure against the next one.
+    public var thresholds: Thresholds
 
-    public init(ruleId: String, sensorId: String, measure: Measure, value: Double?, levelMet: WarningLevel) {
+    public init(ruleId: String, sensorId: String, measure: Measure, value: Double?, levelMet: WarningLevel, thresholds: Thresholds = Thresholds()) {
         self.ruleId = ruleId
         self.sensorId = sensorId
         self.measure = measure
         self.value = value
         self.levelMet = levelMet
+        self.thresholds = thresholds
     }
 }

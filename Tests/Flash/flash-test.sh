@@ -129,6 +129,32 @@ verify "$root"
 check "systemd-analyze verify notices a missing binary" "$([ $? != 0 ]; echo $?)" "it accepted a unit whose ExecStart is missing"
 mv "$work/moved-away" "$root/usr/local/bin/village-gateway"
 
+# systemd-analyze security on the installed unit: the sandbox must stay as tight as it is now.
+# Exposure of packaging/village-gateway.service: 2.7 "OK" (8.9 "EXPOSED" before issue 12).
+# --threshold is the exposure times ten: a unit that loses its sandboxing fails here.
+security_threshold=30
+systemd-analyze security --offline=true --root="$root" --threshold="$security_threshold" \
+    /etc/systemd/system/village-gateway.service >"$work/security" 2>&1
+status=$?
+exposure=$(grep -o 'Overall exposure level for village-gateway.service: [0-9.]*' "$work/security" | grep -o '[0-9.]*$')
+echo "     systemd-analyze security: exposure ${exposure:-unknown} (threshold $((security_threshold / 10)).$((security_threshold % 10)))"
+check "systemd-analyze security rates the unit's exposure at most $((security_threshold / 10)).$((security_threshold % 10))" "$status" \
+    "$(tail -5 "$work/security")"
+for setting in "NoNewPrivileges=yes" "ProtectSystem=strict" "PrivateTmp=yes" "DevicePolicy=closed" "LimitNOFILE=" \
+    "CapabilityBoundingSet=CAP_SYS_TIME CAP_NET_BIND_SERVICE" "ReadWritePaths=/var/lib/village-gateway /etc/village-gateway"; do
+    check "the installed unit keeps $setting" "$(grep -q "^$setting" "$root/etc/systemd/system/village-gateway.service"; echo $?)" \
+        "not in $root/etc/systemd/system/village-gateway.service"
+done
+# The check can fail: the unit without its sandbox is rated over the threshold.
+grep -v -e '^NoNewPrivileges' -e '^Protect' -e '^Private' -e '^Restrict' -e '^CapabilityBoundingSet' -e '^SystemCall' \
+    -e '^DevicePolicy' -e '^DeviceAllow' -e '^MemoryDeny' -e '^LockPersonality' \
+    "$root/etc/systemd/system/village-gateway.service" >"$work/exposed.service"
+mkdir -p "$work/exposed-root/etc/systemd/system"
+cp "$work/exposed.service" "$work/exposed-root/etc/systemd/system/village-gateway.service"
+systemd-analyze security --offline=true --root="$work/exposed-root" --threshold="$security_threshold" \
+    /etc/systemd/system/village-gateway.service >"$work/security-exposed" 2>&1
+check "systemd-analyze security refuses the unit without its sandbox" "$([ $? != 0 ]; echo $?)" "it passed: $(tail -2 "$work/security-exposed")"
+
 # --- idempotent: a second run changes nothing ---------------------------------------------------
 before=$(snapshot "$root")
 "$flash" --board "$board" --binary "$binary" --root "$root" --config "$config" >"$work/out" 2>&1

@@ -9,6 +9,10 @@ enum ConfigurationFixtures {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("config/example.toml").path
 
+    /// The root of this checkout.
+    static let repositoryRoot: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
     /// A small valid configuration; tests replace or add lines to make one mistake at a time.
     /// Line numbers matter to the tests: keep them.
     static let minimal = """

@@ -27,6 +27,11 @@ private func minimal(_ old: String, _ new: String) -> String {
         #expect(number?.allowed == "must be text in quotes, not a whole number")
     }
 
+    @Test func fullWidthDigitsAreNamedAsSuch() {
+        let problem = onlyProblem(minimal("yellow = 45", "yellow = \"４５\""))
+        #expect(problem?.allowed == "must be a number; ４５ is written in full-width digits: write 45 without quotes")
+    }
+
     @Test func aMissingStationIsNamed() {
         let text = ConfigurationFixtures.minimal.replacingOccurrences(of: "[station]\nid = \"0011223344\"\nname = \"黄坑村\"\n", with: "")
         let problem = onlyProblem(text)

@@ -34,7 +34,8 @@ struct CountyAPIFixture {
     let api: CountyAPI
     let key: SigningKey
 
-    init(status: DaemonStatus? = nil) throws {
+    /// `pace`: the verifier's monotonic clock (its rate bucket), injected by the rate tests.
+    init(status: DaemonStatus? = nil, pace: @escaping @Sendable () -> Int64 = { monotonicMilliseconds() }) throws {
         var configuration = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
         configuration.county.api = CountyAPIConfiguration(host: "127.0.0.1", port: 0, keyFile: "unused")
         self.configuration = configuration
@@ -43,7 +44,8 @@ struct CountyAPIFixture {
         let logger = Logger(label: "county-api-test")
         api = CountyAPI(environment: CountyAPIEnvironment(
             configuration: configuration.engine, county: configuration.county, outbox: outbox,
-            verifier: RequestVerifier(station: configuration.engine.station.id, key: key, clockSkewMillisecondsMax: 5 * 60_000),
+            verifier: RequestVerifier(
+                station: configuration.engine.station.id, key: key, clockSkewMillisecondsMax: 5 * 60_000, monotonicMilliseconds: pace),
             events: events, boxClock: StoppedClock(time: Timestamp(millisecondsSinceUnixEpoch: Self.nowMilliseconds)),
             wallClockMilliseconds: { Self.nowMilliseconds }, status: { status }, logger: logger))
     }

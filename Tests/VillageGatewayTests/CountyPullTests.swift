@@ -2,6 +2,7 @@
 // on localhost, checking signatures with RequestVerifier. Resume, no duplicates, gaps, failures
 // of one station among good ones, and acknowledgement only after the county has committed.
 import Foundation
+import HTTPTypes
 import GRDB
 import Hummingbird
 import HummingbirdTesting
@@ -20,6 +21,11 @@ final class TestBox: Sendable {
         var acknowledgements: [Int64] = []
         /// Answer 503 to report requests after this many.
         var reportRequestsBeforeFailing: Int?
+        /// Instead of the outbox's page, answer this document (a forgery or a hostile box), signed
+        /// or not as `signsAnswers` says.
+        var forgedPage: String?
+        /// The real box signs every answer; a forger on the path cannot.
+        var signsAnswers = true
     }
 
     let station: String
@@ -49,12 +55,21 @@ final class TestBox: Sendable {
         let reason = verifier.verify(
             method: request.method.rawValue, pathAndQuery: request.uri.string,
             header: { name in headers.first { $0.name.canonicalName == name.lowercased() }?.value }, body: body, nowMilliseconds: nowMilliseconds())
-        return reason.map { Self.json(APIErrorAnswer(error: "unauthorized", reason: $0.reason), status: .unauthorized) }
+        return reason.map { json(APIErrorAnswer(error: "unauthorized", reason: $0.reason), status: .unauthorized, to: request) }
     }
 
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let data = try! ReportsDocument.encoder().encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    /// The answer, signed for `request` as the box signs (docs/county-api.md) unless told not to.
+    func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, to request: Request) -> Response {
+        answer(Array(try! ReportsDocument.encoder().encode(value)), status: status, to: request)
+    }
+
+    func answer(_ body: [UInt8], status: HTTPResponse.Status = .ok, to request: Request) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if state.withLock({ $0.signsAnswers }), let nonce = request.headers[HTTPField.Name(RequestSignature.nonceHeader)!] {
+            headers[HTTPField.Name(RequestSignature.responseSignatureHeader)!] = RequestSignature.responseSignature(
+                key: key, station: station, nonce: nonce, status: Int(status.code), body: body)
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     func application() -> some ApplicationProtocol {
@@ -71,10 +86,13 @@ final class TestBox: Sendable {
                 }
                 return false
             }
-            if failing { return Self.json(APIErrorAnswer(error: "unavailable", reason: "test: the link dropped"), status: .serviceUnavailable) }
+            if failing {
+                return self.json(APIErrorAnswer(error: "unavailable", reason: "test: the link dropped"), status: .serviceUnavailable, to: request)
+            }
+            if let forged = self.state.withLock({ $0.forgedPage }) { return self.answer(Array(forged.utf8), to: request) }
             let last = try self.outbox.lastSequence()
             let pull = try self.outbox.reports(after: after, limit: limit)
-            return Self.json(try ReportsDocument(station: self.station, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: 480))
+            return self.json(try ReportsDocument(station: self.station, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: 480), to: request)
         }
         router.post("/v1/reports/ack") { request, _ -> Response in
             let body = Array(buffer: try await request.body.collect(upTo: 4_096))
@@ -82,11 +100,11 @@ final class TestBox: Sendable {
             let acknowledge = try JSONDecoder().decode(AcknowledgeRequest.self, from: Data(body))
             self.onAcknowledgement(acknowledge.through)
             guard acknowledge.through <= (try self.outbox.lastSequence()) else {
-                return Self.json(APIErrorAnswer(error: "bad request", reason: "beyond last_sequence"), status: .badRequest)
+                return self.json(APIErrorAnswer(error: "bad request", reason: "beyond last_sequence"), status: .badRequest, to: request)
             }
             let marked = try self.outbox.acknowledge(through: acknowledge.through, at: Timestamp(millisecondsSinceUnixEpoch: self.nowMilliseconds()))
             self.state.withLock { $0.acknowledgements.append(acknowledge.through) }
-            return Self.json(AcknowledgeAnswer(acknowledged: marked, through: acknowledge.through))
+            return self.json(AcknowledgeAnswer(acknowledged: marked, through: acknowledge.through), to: request)
         }
         var logger = Logger(label: "test-box")
         logger.logLevel = .critical
@@ -445,7 +463,11 @@ final class TestBox: Sendable {
             let results = try await site.puller().pull(stations)
             #expect(results.map(\.station.id) == stations.map(\.id))
             #expect(results[0].isComplete && results[0].newReports == 120)
-            #expect(results[1].failure == .refused(status: 401, reason: "bad signature: the key, the body or the signed path does not match"))
+            // The box signs its refusal with its own key, which this county's wrong key cannot
+            // verify: the refusal is shown, marked as unverified.
+            #expect(results[1].failure == .refused(
+                status: 401,
+                reason: "bad signature: the key, the body or the signed path does not match (unverified answer: its X-VG-Response-Signature does not match)"))
             guard case .unreachable(let why) = results[2].failure else {
                 Issue.record("expected unreachable, got \(String(describing: results[2].failure))")
                 return

@@ -54,8 +54,11 @@ final class SmallDisk {
         disk.fill()
         let queue = EventQueue()
         let published = PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: [])
+        let board = try SimulatedBoardHardware(sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 120_000, driving: .manual)
+        let outputs = board.outputs
+        defer { outputs.shutdown() }
         let owner = EngineOwner(
-            recovery: recovery, store: store, outputs: SimulatedOutputs(), queue: queue, notifier: SystemdNotifier(environment: [:]),
+            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]),
             published: published, logger: Logger(label: "test"))
         await owner.start(recoveredActions: [], at: time)
         await queue.submit(Event(time: time.adding(milliseconds: 1_000), kind: .reading(sensorId: "river1", value: 4.5)))

@@ -90,17 +90,33 @@ final class OpenCounter: @unchecked Sendable {
 
     @Test func everyTipReachesTheEngineAndBounceIsCounted() async throws {
         let (line, _) = try bouncingGauge(tips: 25)
-        let gauge = TipCounterInput(sensorId: "rain1", input: line)
+        // The chip's clock stands for box time here: an edge at 1 s is a tip at 1 s.
+        let gauge = TipCounterInput(sensorId: "rain1", input: line, eventTime: { nanoseconds, _ in Timestamp(millisecondsSinceUnixEpoch: nanoseconds / 1_000_000) })
         let sink = CollectingSink()
         let task = Task { try await gauge.run(into: sink, clock: FixedClock()) }
         let events = await sink.wait { tipSum($0) >= 25 }
         task.cancel()
         _ = await task.result
         #expect(tipSum(events) == 25)
-        #expect(events.allSatisfy { $0.time == FixedClock.time })
+        // Each event carries the edge time of its newest tip: the edge that began the stable
+        // closure (2 ms into each second here, after the bounce), not the moment the thread or
+        // the clock got to it.
+        #expect(events.allSatisfy { $0.time.millisecondsSinceUnixEpoch % 1_000 == 2 && $0.time != FixedClock.time }, "\(events)")
+        #expect(events.last?.time == Timestamp(millisecondsSinceUnixEpoch: 25_002))
         #expect(gauge.counters.tipsCounted == 25 && gauge.counters.tipsSubmitted == 25)
         #expect(gauge.counters.rejectedEdges == 50)  // two bounce edges per tip
         #expect(gauge.inputDescription.contains("rain gauge rain1"))
+    }
+
+    /// On a board the kernel stamps edges on CLOCK_MONOTONIC: an edge 2 s old is a tip 2 s before now.
+    @Test func aKernelEdgeTimestampBecomesTheBoxTimeOfTheEdge() {
+        let now = Timestamp(millisecondsSinceUnixEpoch: 1_700_000_000_000)
+        let twoSecondsAgo = SystemMonotonicClock.nowNanoseconds() - 2_000_000_000
+        let stamped = kernelEdgeTime(twoSecondsAgo, now)
+        let ageMilliseconds = now.milliseconds(since: stamped)
+        #expect(ageMilliseconds >= 2_000 && ageMilliseconds < 2_000 + 60_000, "\(ageMilliseconds)")
+        // An edge "from the future" (clock read order) is never stamped after now.
+        #expect(kernelEdgeTime(SystemMonotonicClock.nowNanoseconds() + 5_000_000_000, now) == now)
     }
 
     @Test func tipsArrivingWhileTheEngineIsBusyAreCoalescedNotDropped() async {

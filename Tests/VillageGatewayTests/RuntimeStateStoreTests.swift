@@ -145,9 +145,53 @@ import WarningLogic
             """
         let scenario = try Scenario.parse(text: text, file: "s.csv", configuration: configuration)
         let at0331 = Self.start.adding(milliseconds: Milliseconds.minute)
-        // The engine handled the 03:31 tips but not the manual level at the same instant.
-        let remaining = ScenarioInput.remainingRows(of: scenario, resumeTime: at0331, eventsAtLastTime: [scenario.rows[1].event])
-        #expect(remaining == [scenario.rows[2].event, scenario.rows[3].event])
-        #expect(ScenarioInput.remainingRows(of: scenario, resumeTime: nil, eventsAtLastTime: []).count == 4)
+        // People's rows: the engine handled nothing at 03:31 but the tips; the manual level at
+        // that instant is still to come.
+        let rows = scenario.rows.map(\.event)
+        let tipsAt0330 = Self.tips(rows[0])
+        let tipsAt0331 = Self.tips(rows[1])
+        let resumed = ScenarioPlan.make(
+            rows: rows, gauges: ["rain1"], registers: [],
+            resume: ScenarioResume(time: at0331, eventsAtLastTime: [rows[1]], tipsCounted: ["rain1": Int64(tipsAt0330 + tipsAt0331)]))
+        #expect(resumed.steps == [
+            ScenarioStep(time: at0331, action: .event(rows[2].kind)),
+            ScenarioStep(time: rows[3].time, action: .tips(sensorId: "rain1", count: Self.tips(rows[3]))),
+        ])
+        // Rain is resumed by count: a kill that left the last tip of the 03:31 row uncounted
+        // delivers it at the resume instant, then the rest of the storm.
+        let cut = ScenarioPlan.make(
+            rows: rows, gauges: ["rain1"], registers: [],
+            resume: ScenarioResume(time: at0331, eventsAtLastTime: [], tipsCounted: ["rain1": Int64(tipsAt0330 + tipsAt0331 - 1)]))
+        #expect(cut.steps.first == ScenarioStep(time: at0331, action: .tips(sensorId: "rain1", count: 1)))
+        #expect(cut.steps.count == 3)
+        #expect(ScenarioPlan.make(rows: rows, gauges: ["rain1"], registers: [], resume: .fresh).steps.count == 4)
+    }
+
+    static func tips(_ event: Event) -> Int {
+        if case .tips(_, let count) = event.kind { return count }
+        return 0
+    }
+
+    /// Readings of sensors on simulated Modbus slaves: what was read up to the start is in the
+    /// registers before the bus owner's first poll; later rows change them at their time.
+    @Test func theSimsModbusSensorsStartWithTheirLastReadingAndFailRowsSilenceTheSlave() throws {
+        let configuration = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath).engine
+        let text = """
+            time,sensor,value
+            2020-08-04T03:30:00+08:00,river1,1.5
+            2020-08-04T03:31:00+08:00,river1,1.6
+            2020-08-04T03:32:00+08:00,river1,fail
+            """
+        let rows = try Scenario.parse(text: text, file: "s.csv", configuration: configuration).rows.map(\.event)
+        let fresh = ScenarioPlan.make(rows: rows, gauges: [], registers: ["river1"], resume: .fresh)
+        #expect(fresh.initialReadings == ["river1": .some(1.5)])
+        #expect(fresh.steps == [
+            ScenarioStep(time: rows[1].time, action: .reading(sensorId: "river1", value: 1.6)),
+            ScenarioStep(time: rows[2].time, action: .silence(sensorId: "river1")),
+        ])
+        let resumed = ScenarioPlan.make(
+            rows: rows, gauges: [], registers: ["river1"], resume: ScenarioResume(time: rows[1].time, eventsAtLastTime: [], tipsCounted: [:]))
+        #expect(resumed.initialReadings == ["river1": .some(1.6)])
+        #expect(resumed.steps.count == 1)
     }
 }

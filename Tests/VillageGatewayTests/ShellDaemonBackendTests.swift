@@ -43,7 +43,8 @@ func onSessionThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> 
         let recovery = store.recover(configuration: gateway.engine)
         let queue = EventQueue()
         let published = PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: [])
-        let outputs = SimulatedOutputs()
+        let board = try SimulatedBoardHardware(sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 120_000, driving: .manual)
+        let outputs = board.outputs
         let logger = Logger(label: "test")
         let owner = EngineOwner(
             recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]), published: published,

@@ -122,6 +122,10 @@ import Testing
         let output = editor.feed([UInt8](repeating: UInt8(ascii: "a"), count: LineEditor.lineScalarsMax + 3))
         #expect(editor.text.count == LineEditor.lineScalarsMax)
         #expect(output.bytes.filter { $0 == LineEditor.bell }.count == 3)
+        #expect(String(decoding: output.bytes, as: UTF8.self).components(separatedBy: "(the line is full: 240 characters at most").count == 2,
+                "said once, not at every dropped key")
+        #expect(editor.feed([0x0D]).events == [.tooLong(String(repeating: "a", count: LineEditor.lineScalarsMax))], "a cut line is not run")
+        #expect(editor.feed(Array("log\r".utf8)).events == [.line("log")], "the next line is a line again")
     }
 
     @Test func historyKeepsItsLimit() {

@@ -1,5 +1,6 @@
 // The shell's PIN (hash, lock), the [shell] table, and the staged configuration edits.
 import Foundation
+import Synchronization
 import Testing
 @testable import VillageGateway
 
@@ -55,13 +56,50 @@ import Testing
         #expect(guardian.lockRemainingMilliseconds(now: now + 1_000) == LoginGuard.lockFirstMilliseconds - 1_000)
         now += LoginGuard.lockFirstMilliseconds
         #expect(guardian.lockRemainingMilliseconds(now: now) == 0)
-        #expect(guardian.recordWrongPIN(now: now) == 2 * LoginGuard.lockFirstMilliseconds, "one more wrong PIN after a lock locks for longer")
-        now += 2 * LoginGuard.lockFirstMilliseconds
-        for _ in 0..<20 { _ = guardian.recordWrongPIN(now: now) }
-        #expect(guardian.lockRemainingMilliseconds(now: now) == LoginGuard.lockMillisecondsMax)
-        guardian.recordRightPIN()
+        // After a lock the technician has every try again: one typo does not lock at once.
+        for _ in 1..<LoginGuard.wrongPINsBeforeLock { #expect(guardian.recordWrongPIN(now: now) == 0, "a full set of tries after a lock") }
+        #expect(guardian.recordWrongPIN(now: now) == 2 * LoginGuard.lockFirstMilliseconds, "the next lock is twice as long")
+        for _ in 0..<100 {
+            now += guardian.lockRemainingMilliseconds(now: now)
+            _ = guardian.recordWrongPIN(now: now)
+        }
+        #expect(guardian.lockRemainingMilliseconds(now: now) == LoginGuard.lockMillisecondsMax, "never longer than the maximum")
+        guardian.recordRightPIN(now: now)
         #expect(guardian.lockRemainingMilliseconds(now: now) == 0)
         #expect(guardian.recordWrongPIN(now: now) == 0)
+    }
+
+    @Test func anHourWithoutAWrongPINForgetsTheEarlierOnes() {
+        let guardian = LoginGuard()
+        var now: Int64 = 5_000_000
+        for _ in 1...LoginGuard.wrongPINsBeforeLock { _ = guardian.recordWrongPIN(now: now) }
+        for _ in 1..<LoginGuard.wrongPINsBeforeLock { #expect(guardian.recordWrongPIN(now: now + LoginGuard.lockFirstMilliseconds) == 0) }
+        now += LoginGuard.lockFirstMilliseconds + LoginGuard.quietResetMilliseconds
+        for _ in 1..<LoginGuard.wrongPINsBeforeLock { #expect(guardian.recordWrongPIN(now: now) == 0) }
+        #expect(guardian.recordWrongPIN(now: now) == LoginGuard.lockFirstMilliseconds, "a fresh start: the first lock again")
+    }
+
+    @Test func theCountAndTheLockSurviveARestartOfTheBox() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vg-login-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let wall = Mutex<Int64>(1_800_000_000_000)
+        let first = LoginGuard(stateDirectory: directory, nowMilliseconds: 1_000, wallMilliseconds: { wall.withLock { $0 } })
+        for _ in 1...LoginGuard.wrongPINsBeforeLock { _ = first.recordWrongPIN(now: 1_000) }
+        #expect(first.lockRemainingMilliseconds(now: 1_000) == LoginGuard.lockFirstMilliseconds)
+        // The box restarts 10 s later: its monotonic clock starts again near zero.
+        wall.withLock { $0 += 10_000 }
+        let second = LoginGuard(stateDirectory: directory, nowMilliseconds: 50, wallMilliseconds: { wall.withLock { $0 } })
+        #expect(second.lockRemainingMilliseconds(now: 50) == LoginGuard.lockFirstMilliseconds - 10_000)
+        for _ in 1..<LoginGuard.wrongPINsBeforeLock { #expect(second.recordWrongPIN(now: 30_000) == 0) }
+        #expect(second.recordWrongPIN(now: 30_000) == 2 * LoginGuard.lockFirstMilliseconds, "the lock count came across too")
+        // A clock set far back never locks for longer than the policy's maximum.
+        wall.withLock { $0 -= 10 * LoginGuard.lockMillisecondsMax }
+        let third = LoginGuard(stateDirectory: directory, nowMilliseconds: 0, wallMilliseconds: { wall.withLock { $0 } })
+        #expect(third.lockRemainingMilliseconds(now: 0) <= LoginGuard.lockMillisecondsMax)
+        // A damaged file is an empty count, never a refusal to start.
+        try "{not json".write(toFile: directory + "/" + LoginGuard.stateFileName, atomically: true, encoding: .utf8)
+        #expect(LoginGuard(stateDirectory: directory, nowMilliseconds: 0).lockRemainingMilliseconds(now: 0) == 0)
     }
 }
 

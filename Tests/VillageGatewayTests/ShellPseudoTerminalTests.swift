@@ -267,7 +267,7 @@ final class PseudoTerminal {
         }
     }
 
-    @Test func fiveWrongPINsLockTheShellEvenForTheRightOne() throws {
+    @Test func fiveWrongPINsLockTheShellButLeavingWorksAndTheLockSurvivesARestart() throws {
         let box = try Self.makeBox()
         defer { try? FileManager.default.removeItem(atPath: box.directory) }
         let daemon = try Self.startDaemon(box)
@@ -283,20 +283,51 @@ final class PseudoTerminal {
         }
         terminal.type("1357")
         terminal.key(PseudoTerminal.enter)
-        terminal.expect("Wrong PIN. The shell is locked for 30s.")
-        terminal.type(Self.pin)
-        terminal.expect("Locked after wrong PINs for another")
-        // Leaving and coming back does not reset the lock.
-        shell.terminate()
-        _ = Self.waitForExit(shell, terminal: terminal)
+        terminal.expect("Wrong PIN. The shell is locked for 30s after wrong PINs")
+        terminal.expect("Ctrl-D or Ctrl-C leaves")
+        // Keys while locked are ignored: the remaining time is not printed again and again.
+        let before = terminal.transcript.count
+        _ = Array((Self.pin + "\r").utf8).withUnsafeBytes { write(terminal.master, $0.baseAddress!, $0.count) }
+        #expect(!terminal.pump(milliseconds: 300), "nothing more is printed")
+        #expect(terminal.transcript.count == before)
+        // Ctrl-D leaves, even while locked.
+        terminal.key([0x04])
+        terminal.expect("Logged out.")
+        #expect(Self.waitForExit(shell, terminal: terminal), "the client ends")
+        terminal.expect("Connection to the box closed.")
+
+        // The box restarts: the lock is still there.
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        let restarted = try Self.startDaemon(box)
+        defer { if restarted.isRunning { kill(restarted.processIdentifier, SIGKILL) } }
         let again = try PseudoTerminal()
         let second = try Self.startShell(box, terminal: again)
         defer { if second.isRunning { second.terminate() } }
-        again.expect("The shell is locked after wrong PINs for another")
-        kill(daemon.processIdentifier, SIGTERM)
-        daemon.waitUntilExit()
-        #expect(daemon.terminationStatus == 0)
+        again.expect("The shell is locked for")
+        // Ctrl-C leaves too, and Ctrl-] leaves from the client whatever the box does.
+        again.key(PseudoTerminal.controlC)
+        again.expect("Logged out.")
         #expect(Self.waitForExit(second, terminal: again))
+        let third = try PseudoTerminal()
+        let client = try Self.startShell(box, terminal: third)
+        defer { if client.isRunning { client.terminate() } }
+        third.expect("The shell is locked for")
+        third.key([0x1D])
+        third.expect("Left the shell (Ctrl-]).")
+        #expect(Self.waitForExit(client, terminal: third))
+
+        // When the box stops, an open shell says so before it closes.
+        let fourth = try PseudoTerminal()
+        let last = try Self.startShell(box, terminal: fourth)
+        defer { if last.isRunning { last.terminate() } }
+        fourth.expect("The shell is locked for")
+        kill(restarted.processIdentifier, SIGTERM)
+        restarted.waitUntilExit()
+        #expect(restarted.terminationStatus == 0)
+        fourth.expect("The box is stopping")
+        #expect(Self.waitForExit(last, terminal: fourth))
+        fourth.expect("Connection to the box closed.")
     }
 }
 

@@ -59,7 +59,11 @@ final class FakeShellBackend: ShellBackend {
     func submit(_ kind: Event.Kind) { recorded.withLock { $0.events.append(kind) } }
     func beginTest(_ test: OutputTest) -> String? {
         if case .voice = test { return "no voice module is wired on this board" }
-        recorded.withLock { $0.tests.append(test) }
+        recorded.withLock {
+            $0.tests.append(test)
+            // The simulated modem sends at once; the shell learns it from the counts.
+            if case .sms = test { $0.status.outputs.smsSent += 1 }
+        }
         return nil
     }
     func endTest() { recorded.withLock { $0.testsEnded += 1 } }
@@ -130,6 +134,11 @@ final class SessionHarness {
     func logIn() {
         type(Self.pin + "\r")
     }
+
+    /// Types a line and returns the answer with the 80-column wrapping undone, to match sentences.
+    func answer(_ line: String) -> String {
+        type(line + "\r").replacingOccurrences(of: "\r\n    ", with: " ").replacingOccurrences(of: "\r\n  ", with: " ")
+    }
 }
 
 @Suite struct ShellSessionTests {
@@ -152,11 +161,33 @@ final class SessionHarness {
         for attempt in 1...4 {
             #expect(harness.type("1111\r").contains("Wrong PIN."), "attempt \(attempt)")
         }
-        #expect(harness.type("1111\r").contains("The shell is locked for 30s."))
-        #expect(harness.type("2468\r").contains("Locked after wrong PINs"), "even the right PIN waits for the lock")
+        #expect(harness.type("1111\r").contains("The shell is locked for 30s after wrong PINs"))
+        #expect(harness.screen.contains("Ctrl-D or Ctrl-C leaves"), "the way out is said with the time")
+        #expect(harness.type("2468\r").isEmpty, "keys are ignored while locked: the time was said once")
         #expect(harness.wait(milliseconds: LoginGuard.lockFirstMilliseconds).contains("The lock is over."))
         #expect(harness.type("2468\r").contains("Logged in."))
         #expect(harness.backend.recorded.withLock { $0.audits.map(\.kind) } == ["shellAudit"], "the lock is audited")
+    }
+
+    @Test func ctrlDOrCtrlCLeavesALockedShell() throws {
+        for key: UInt8 in [0x04, 0x03] {
+            let harness = try SessionHarness()
+            for _ in 1...LoginGuard.wrongPINsBeforeLock { harness.type("1111\r") }
+            #expect(harness.type("x\r").isEmpty)
+            let shown = String(decoding: harness.session.receive([key], nowMilliseconds: harness.now + 1), as: UTF8.self)
+            #expect(shown.contains("Logged out."))
+            #expect(harness.session.isClosed, "leaving works while locked")
+        }
+    }
+
+    @Test func helpStatesThePINPolicy() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let shown = harness.type("help\r").replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "   ", with: " ")
+        #expect(shown.contains("5 wrong PINs in a row lock the shell for 30s"))
+        #expect(shown.contains("to at most 1h"))
+        #expect(shown.contains("A right PIN, or 1h without a wrong one, resets the count"))
+        #expect(shown.contains("a restart of the box does not"))
     }
 
     @Test func anIdleSessionIsLoggedOut() throws {
@@ -349,5 +380,115 @@ final class SessionHarness {
         let wrapped = ShellSession.wrap(line, columns: 80)
         #expect(wrapped.count > 1)
         #expect(wrapped.allSatisfy { $0.terminalColumns <= 80 })
+    }
+
+    @Test func commitKeepsTheFileAsItWasAndRollbackPreviousGoesBackAppliedAndAudited() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let original = try String(contentsOfFile: harness.path, encoding: .utf8)
+        #expect(harness.type("rollback\r").contains("Refused: nothing is staged; rollback previous goes back"))
+        #expect(harness.type("rollback previous\r").contains("Refused: no earlier configuration is kept"))
+        harness.type("set rule.river-level.blue 1.5\r")
+        #expect(harness.type("commit\r").contains("rollback previous goes back to the file as it was"))
+        let committed = try String(contentsOfFile: harness.path, encoding: .utf8)
+        let history = harness.type("history\r")
+        #expect(history.contains("#2") && history.contains("(in use)") && history.contains("#1"))
+        let back = harness.type("rollback previous\r")
+        #expect(back.contains("Back to the configuration of"))
+        #expect(back.contains("- 174 blue = 1.5") && back.contains("+ 174 blue = 2.5"))
+        #expect(back.contains("Applied: the box runs the new configuration now."))
+        #expect(try String(contentsOfFile: harness.path, encoding: .utf8) == original, "byte for byte the file before the commit")
+        #expect(harness.backend.recorded.withLock { $0.configuration } == (try ConfigurationLoader.load(path: harness.path)))
+        #expect(harness.backend.recorded.withLock { $0.audits.last?.payload.contains("\"command\":\"rollback previous\"") } == true)
+        #expect(harness.type("rollback previous\r").contains("Refused: no earlier configuration is kept"), "the oldest kept is the end")
+        #expect(ConfigurationHistory(configurationPath: harness.path).entries().map(\.text) == [original, committed], "nothing was lost")
+    }
+
+    @Test func theHistoryKeepsABoundedNumberOfConfigurations() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        for index in 0..<(ConfigurationHistory.keptMax + 3) {
+            harness.type("set logic.clear_after \(31 + index)m\r")
+            #expect(harness.type("commit\r").contains("Applied"))
+        }
+        let kept = ConfigurationHistory(configurationPath: harness.path).entries()
+        #expect(kept.count == ConfigurationHistory.keptMax)
+        #expect(kept.last?.text == (try String(contentsOfFile: harness.path, encoding: .utf8)))
+        #expect(kept.last?.time == "2020-09-13T20:26:40+08:00", "dated by the box's clock")
+    }
+
+    @Test func unsetDropsOneStagedChangeAndKeepsTheOthers() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        harness.type("set rule.river-level.blue 1.5\r")
+        #expect(harness.answer("set rule.rain-1h.yellow 20").contains("commit refuses until fixed (set again, unset rule.rain-1h.yellow, or rollback)"))
+        #expect(harness.type("unset rule.rain-1h.yelow\r").contains("did you mean rule.rain-1h.yellow?"))
+        let shown = harness.answer("unset rule.rain-1h.yellow")
+        #expect(shown.contains("Dropped the staged change of rule.rain-1h.yellow") && shown.contains("Staged: rule.river-level.blue."))
+        let diff = harness.type("diff\r")
+        #expect(diff.contains("+ 174 blue = 1.5") && !diff.contains("yellow = 20"))
+        #expect(harness.type("commit\r").contains("Applied"))
+    }
+
+    @Test func fullWidthDigitsAreReadAsDigits() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let shown = harness.type("set rule.rain-1h.blue ３０\r")
+        #expect(shown.contains("Staged rule.rain-1h.blue = 30 (full-width digits ３０ read as 30)"), "\(shown)")
+        #expect(harness.type("set rule.river-level.blue １．５\r").contains("= 1.5"))
+    }
+
+    @Test func theProblemsOfTheChangeComeFirst() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let shown = harness.answer("set outputs.red.siren off")
+        let first = shown.components(separatedBy: "\r\n").dropFirst().first ?? ""
+        #expect(first.hasPrefix("With outputs.red.siren = \"off\", other keys of [outputs.red] no longer fit"), "\(shown)")
+        #expect(first.contains("unset outputs.red.siren_max_on, outputs.red.siren_rest to remove them"), "\(shown)")
+        // The way out the message names works: the two keys go, the default applies, commit takes it.
+        harness.type("unset outputs.red.siren_max_on\r")
+        #expect(harness.answer("unset outputs.red.siren_rest").contains("Staged: outputs.red.siren, outputs.red.siren_max_on, outputs.red.siren_rest."))
+        #expect(harness.type("commit\r").contains("Saved"))
+        let text = try String(contentsOfFile: harness.path, encoding: .utf8)
+        #expect(!text.contains("siren_max_on = \"5m\"") && !text.contains("siren_rest = \"1m\""))
+        #expect(text.contains("lamp = \"red\""), "the keys around them stay")
+        #expect(harness.type("unset outputs.red.siren_rest\r").contains("Refused: outputs.red.siren_rest is not written in the file"))
+    }
+
+    @Test func everyCommandRefusesWordsItDoesNotTake() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        for command in ["status", "diff", "commit", "ack", "outbox", "history", "sensors", "logout"] {
+            #expect(harness.type("\(command) now\r").contains("Refused: \(command) takes nothing after it: write \(command)"), "\(command)")
+        }
+        #expect(harness.type("log 5 6\r").contains("Refused: write log [N] (help log explains)"))
+        #expect(harness.type("alarm\r").contains("Refused: write alarm clear"))
+        #expect(!harness.session.isClosed)
+    }
+
+    @Test func timeSetTakesALocalTimeWithoutAnOffset() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        #expect(harness.type("time set 2026-11-22 17:40\r").contains("Refused: the simulated board runs the scenario's clock"))
+        #expect(harness.type("time set 2026-11-22T17:40:30Z\r").contains("Refused: the simulated board"))
+        let sets = harness.backend.recorded.withLock { $0.clockSets }
+        #expect(sets == [ISO8601.parse("2026-11-22T17:40:00+08:00"), ISO8601.parse("2026-11-22T17:40:30Z")])
+        #expect(harness.answer("time set 2026-11-22 25:00").contains("write a date and time like 2026-11-22 17:40"))
+    }
+
+    @Test func aTestSMSSaysWhetherItWasSent() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        #expect(harness.type("test sms 王建国\r").contains("waiting for the modem"))
+        #expect(harness.wait(milliseconds: ShellSession.smsCheckMilliseconds).contains("Test SMS to 王建国: sent."))
+    }
+
+    @Test func aLineCutAtItsLimitIsNotRun() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        let shown = harness.type("reboot " + String(repeating: "x", count: LineEditor.lineScalarsMax) + "\r")
+        #expect(shown.contains("(the line is full: 240 characters at most"))
+        #expect(shown.contains("Refused: the line was longer than 240 characters and was cut; nothing was run."))
+        #expect(harness.backend.recorded.withLock { $0.reboots } == 0)
     }
 }

@@ -60,8 +60,17 @@ public struct ModbusDecoding: Sendable, Equatable, CustomStringConvertible {
                 "\(registers.count) registers do not hold a whole number of \(type.rawValue) values (\(width) registers each)")
         }
         return stride(from: 0, to: registers.count, by: width).map { start in
-            rawValue(Array(registers[start..<start + width])) * scale + offset
+            scaled(rawValue(Array(registers[start..<start + width])))
         }
+    }
+
+    /// raw × scale + offset, as the nearest double to the decimal a person would write: a scale
+    /// of 0.001 divides by 1000 (1213 × 0.001 would be 1.2130000000000001), so readings keep
+    /// the digits the sensor has and survive a round trip through any JSON reader unchanged.
+    func scaled(_ raw: Double) -> Double {
+        let inverse = 1 / scale
+        let value = inverse.rounded() == inverse && abs(inverse) >= 1 ? raw / inverse : raw * scale
+        return value + offset
     }
 
     /// The value before scale and offset.
@@ -77,7 +86,13 @@ public struct ModbusDecoding: Sendable, Equatable, CustomStringConvertible {
             switch type {
             case .int32: return Double(Int32(bitPattern: bits))
             case .uint32: return Double(bits)
-            default: return Double(Float(bitPattern: bits))
+            default:
+                // A float32 carries about 7 significant digits: take the shortest decimal that is
+                // this float (12.07), not the double nearest its binary value (12.069999694824219),
+                // whose noise digits some JSON readers do not round-trip.
+                let float = Float(bitPattern: bits)
+                guard float.isFinite else { return Double(float) }
+                return Double(String(float)) ?? Double(float)
             }
         }
     }

@@ -6,6 +6,14 @@ import Glibc
 public protocol MonotonicClock: AnyObject {
     /// Milliseconds since an arbitrary fixed point; only differences mean anything.
     func nowMilliseconds() -> Int64
+    /// How long a wait of `clockNanoseconds` on this clock lasts on the wall: the same on the
+    /// board; shorter for a simulation that runs faster than real time. Workers that sleep on a
+    /// wall-clock condition convert with it, and cap their slices in wall time.
+    func wallNanoseconds(forClockNanoseconds clockNanoseconds: Int64) -> Int64
+}
+
+extension MonotonicClock {
+    public func wallNanoseconds(forClockNanoseconds clockNanoseconds: Int64) -> Int64 { max(0, clockNanoseconds) }
 }
 
 /// CLOCK_MONOTONIC: the same clock the kernel stamps GPIO events with (Linux ≥ 5.7).
@@ -23,26 +31,48 @@ public final class SystemMonotonicClock: MonotonicClock {
     }
 }
 
-/// Simulated time: advances only when a simulated device says time passed (a read that waited
-/// for its timeout, bytes that took time on the wire), so tests never sleep and never depend on
-/// how busy the machine is.
+/// Simulated time, in one of two modes.
+/// - Stepped (the tests): advances only when a simulated device says time passed (a read that
+///   waited for its timeout, bytes that took time on the wire), so tests never sleep and never
+///   depend on how busy the machine is.
+/// - Paced (`--board sim`): reads a `SimulationPace`, which runs by itself; "time passes" then
+///   means waiting until the pace gets there, so a silent device really makes its reader wait
+///   (at the scenario's speed). Threads each hold their own paced clock over the one pace.
 public final class SimulatedClock: MonotonicClock {
-    public private(set) var nanoseconds: Int64
+    private var steppedNanoseconds: Int64
+    /// Set in paced mode.
+    public let pace: SimulationPace?
 
     public init(startNanoseconds: Int64 = 0) {
-        nanoseconds = startNanoseconds
+        steppedNanoseconds = startNanoseconds
+        pace = nil
     }
+
+    public init(pace: SimulationPace) {
+        steppedNanoseconds = 0
+        self.pace = pace
+    }
+
+    public var nanoseconds: Int64 { pace?.nowNanoseconds() ?? steppedNanoseconds }
 
     public func nowMilliseconds() -> Int64 { nanoseconds / 1_000_000 }
 
+    public func wallNanoseconds(forClockNanoseconds clockNanoseconds: Int64) -> Int64 {
+        pace?.wallNanoseconds(forSimulated: clockNanoseconds) ?? max(0, clockNanoseconds)
+    }
+
     public func advance(milliseconds: Int) {
         precondition(milliseconds >= 0, "simulated time never runs backwards")
-        nanoseconds += Int64(milliseconds) * 1_000_000
+        advance(nanoseconds: Int64(milliseconds) * 1_000_000)
     }
 
     public func advance(nanoseconds delta: Int64) {
         precondition(delta >= 0, "simulated time never runs backwards")
-        nanoseconds += delta
+        if let pace {
+            pace.sleep(untilNanoseconds: pace.nowNanoseconds() + delta)
+        } else {
+            steppedNanoseconds += delta
+        }
     }
 }
 

@@ -9,8 +9,12 @@ public struct SimulatedOutputChange: Sendable, Equatable {
 }
 
 /// The simulated chip. Time is the shared `SimulatedClock`; edges are scheduled at absolute
-/// simulated nanoseconds and delivered when a waiting input reaches them.
-public final class SimulatedGPIOChip: GPIOChip {
+/// simulated nanoseconds and delivered when a waiting input reaches them. On a stepped clock (the
+/// tests) a wait advances the clock to the edge or the timeout; on a paced clock (`--board sim`)
+/// it blocks until the pace gets there or the scenario schedules an edge, like poll() on a line.
+/// `@unchecked Sendable`: in a running simulation the scenario's player, the input threads and the
+/// relay worker share the chip; every piece of its state is touched under `condition`'s lock.
+public final class SimulatedGPIOChip: GPIOChip, @unchecked Sendable {
     /// Bounds the edges queued on one line (the real kernel keeps only 16).
     public static let scheduledEdgesPerLineMax = 4096
     /// Bounds the recorded history of one output.
@@ -25,8 +29,12 @@ public final class SimulatedGPIOChip: GPIOChip {
     private var histories: [UInt32: [SimulatedOutputChange]] = [:]
     private var requested: Set<UInt32> = []
     private var failingWriteCounts: [UInt32: Int] = [:]
-    public private(set) var vanished = false
-    public private(set) var droppedEdges = 0
+    private var vanishedValue = false
+    private var droppedEdgesValue = 0
+    private let condition = SimulationCondition()
+
+    public var vanished: Bool { condition.withLock { vanishedValue } }
+    public var droppedEdges: Int { condition.withLock { droppedEdgesValue } }
 
     public init(path: String = "/dev/gpiochip0", lineCount: UInt32 = 32, lineNames: [UInt32: String] = [:], clock: SimulatedClock) {
         self.path = path
@@ -40,33 +48,44 @@ public final class SimulatedGPIOChip: GPIOChip {
     // MARK: the test's and the scenario's side
 
     /// Sets an input's level before it is opened (a reed switch at rest reads high with pull-up).
-    public func setRestingLevel(offset: UInt32, high: Bool) { levels[offset] = high }
+    public func setRestingLevel(offset: UInt32, high: Bool) { condition.withLock { levels[offset] = high } }
 
     /// Queues raw edges on an input line at absolute simulated times (must not run backwards).
     public func schedule(_ edges: [GPIOEdgeEvent], offset: UInt32) {
-        var queue = scheduledEdges[offset, default: []]
-        for edge in edges {
-            if queue.count >= Self.scheduledEdgesPerLineMax {
-                droppedEdges += 1
-                continue
+        condition.withLock {
+            var queue = scheduledEdges[offset, default: []]
+            for edge in edges {
+                if queue.count >= Self.scheduledEdgesPerLineMax {
+                    droppedEdgesValue += 1
+                    continue
+                }
+                queue.append(edge)
             }
-            queue.append(edge)
+            scheduledEdges[offset] = queue
+            condition.broadcast()
         }
-        scheduledEdges[offset] = queue
     }
 
+    /// Edges scheduled on a line and not yet taken by its reader.
+    public func pendingEdgeCount(offset: UInt32) -> Int { condition.withLock { scheduledEdges[offset, default: []].count } }
+
     /// The recorded changes of an output, oldest first (its opening state included).
-    public func outputHistory(offset: UInt32) -> [SimulatedOutputChange] { histories[offset, default: []] }
+    public func outputHistory(offset: UInt32) -> [SimulatedOutputChange] { condition.withLock { histories[offset, default: []] } }
 
     /// The level a line shows now (outputs: what the relay sees).
-    public func levelHigh(offset: UInt32) -> Bool { levels[offset, default: true] }
+    public func levelHigh(offset: UInt32) -> Bool { condition.withLock { levels[offset, default: true] } }
 
     /// Makes the next `count` writes to this output fail (a transient driver fault), to test
     /// that a failed switch falls back to the safe state.
-    public func failNextWrites(offset: UInt32, count: Int = 1) { failingWriteCounts[offset] = count }
+    public func failNextWrites(offset: UInt32, count: Int = 1) { condition.withLock { failingWriteCounts[offset] = count } }
 
     /// Makes the whole chip disappear (overlay unloaded, expander unplugged).
-    public func vanish() { vanished = true }
+    public func vanish() {
+        condition.withLock {
+            vanishedValue = true
+            condition.broadcast()
+        }
+    }
 
     // MARK: the driver's side
 
@@ -75,8 +94,11 @@ public final class SimulatedGPIOChip: GPIOChip {
             throw .invalidSetting("debounceMilliseconds \(configuration.debounceMilliseconds) is negative")
         }
         let offset = try request(configuration.line)
-        let initial = levels[offset, default: configuration.bias != .pullDown]
-        levels[offset] = initial
+        let initial = condition.withLock {
+            let level = levels[offset, default: configuration.bias != .pullDown]
+            levels[offset] = level
+            return level
+        }
         let source = SimulatedEdgeSource(chip: self, offset: offset, line: configuration.line)
         return DebouncedGPIOInput(
             source: source, debounceMilliseconds: configuration.debounceMilliseconds,
@@ -92,7 +114,11 @@ public final class SimulatedGPIOChip: GPIOChip {
     }
 
     private func request(_ line: GPIOLineSelector) throws(GPIOError) -> UInt32 {
-        guard !vanished else { throw .noChip(path: path) }
+        try condition.withLock { () throws(GPIOError) -> UInt32 in try requestLocked(line) }
+    }
+
+    private func requestLocked(_ line: GPIOLineSelector) throws(GPIOError) -> UInt32 {
+        guard !vanishedValue else { throw .noChip(path: path) }
         let offset: UInt32
         switch line {
         case .offset(let value):
@@ -111,10 +137,44 @@ public final class SimulatedGPIOChip: GPIOChip {
         return offset
     }
 
-    fileprivate func release(offset: UInt32) { requested.remove(offset) }
+    fileprivate func release(offset: UInt32) { condition.withLock { _ = requested.remove(offset) } }
 
     fileprivate func takeEdges(offset: UInt32, timeoutMilliseconds: Int, eventsMax: Int, line: GPIOLineSelector) throws(GPIOError) -> [GPIOEdgeEvent] {
-        guard !vanished else { throw .disconnected(chip: path, line: line) }
+        try condition.withLock { () throws(GPIOError) -> [GPIOEdgeEvent] in
+            if let pace = clock.pace {
+                return try takeEdgesPaced(pace, offset: offset, timeoutMilliseconds: timeoutMilliseconds, eventsMax: eventsMax, line: line)
+            }
+            return try takeEdgesStepped(offset: offset, timeoutMilliseconds: timeoutMilliseconds, eventsMax: eventsMax, line: line)
+        }
+    }
+
+    /// Paced (lock held): waits on the condition until an edge is due or the timeout passes.
+    private func takeEdgesPaced(
+        _ pace: SimulationPace, offset: UInt32, timeoutMilliseconds: Int, eventsMax: Int, line: GPIOLineSelector
+    ) throws(GPIOError) -> [GPIOEdgeEvent] {
+        let deadline = pace.nowNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
+        while true {
+            guard !vanishedValue else { throw .disconnected(chip: path, line: line) }
+            let now = pace.nowNanoseconds()
+            var queue = scheduledEdges[offset, default: []]
+            var taken: [GPIOEdgeEvent] = []
+            while let next = queue.first, next.timestampNanoseconds <= now, taken.count < eventsMax {
+                taken.append(next)
+                queue.removeFirst()
+                levels[offset] = next.edge == .rising
+            }
+            if !taken.isEmpty {
+                scheduledEdges[offset] = queue
+                return taken
+            }
+            if now >= deadline { return [] }
+            let until = min(deadline, queue.first?.timestampNanoseconds ?? deadline)
+            condition.wait(wallNanoseconds: max(pace.wallNanoseconds(forSimulated: until - now), 1_000))
+        }
+    }
+
+    private func takeEdgesStepped(offset: UInt32, timeoutMilliseconds: Int, eventsMax: Int, line: GPIOLineSelector) throws(GPIOError) -> [GPIOEdgeEvent] {
+        guard !vanishedValue else { throw .disconnected(chip: path, line: line) }
         let deadline = clock.nanoseconds + Int64(timeoutMilliseconds) * 1_000_000
         var queue = scheduledEdges[offset, default: []]
         guard let first = queue.first, first.timestampNanoseconds <= deadline else {
@@ -136,7 +196,11 @@ public final class SimulatedGPIOChip: GPIOChip {
     }
 
     fileprivate func write(offset: UInt32, on: Bool, levelHigh: Bool, line: GPIOLineSelector) throws(GPIOError) {
-        guard !vanished else { throw .disconnected(chip: path, line: line) }
+        try condition.withLock { () throws(GPIOError) in try writeLocked(offset: offset, on: on, levelHigh: levelHigh, line: line) }
+    }
+
+    private func writeLocked(offset: UInt32, on: Bool, levelHigh: Bool, line: GPIOLineSelector) throws(GPIOError) {
+        guard !vanishedValue else { throw .disconnected(chip: path, line: line) }
         if let failing = failingWriteCounts[offset], failing > 0 {
             failingWriteCounts[offset] = failing - 1
             throw .io(chip: path, line: line, operation: "set value", detail: "simulated write failure")

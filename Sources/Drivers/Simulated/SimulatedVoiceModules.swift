@@ -1,22 +1,42 @@
 // Twins of the voice modules: an 0xFD-framed TTS module and an MP3 clip player, on SimulatedSerialPort.
 
 /// Answers like a SYN6288 or XFS5152: checks the frame (and SYN6288's XOR), acknowledges with
-/// 0x41 or rejects with 0x45, reports busy/idle, and keeps what it was asked to say.
+/// 0x41 or rejects with 0x45, reports busy/idle, and keeps what it was asked to say. Given a
+/// clock, it finishes speaking after the text's time (`speechMillisecondsPerCharacter`), as the
+/// real module does; without one it speaks until told to stop (the tests set `speaking`).
 public final class SimulatedTextToSpeechModule: SimulatedSerialDevice {
     public static let spokenLogMax = 256
     /// Bounds a partial frame kept between writes.
     public static let frameBytesMax = 4_200
+    /// About four Chinese characters a second, the modules' normal rate.
+    public static let speechMillisecondsPerCharacter: Int64 = 250
 
     public let model: FDModuleModel
-    public var speaking = false
+    public let clock: SimulatedClock?
+    private var speakingUntilNanoseconds: Int64?
+    private var speakingValue = false
+    public var speaking: Bool {
+        get {
+            if speakingValue, let clock, let until = speakingUntilNanoseconds, clock.nanoseconds >= until {
+                speakingValue = false
+                speakingUntilNanoseconds = nil
+            }
+            return speakingValue
+        }
+        set {
+            speakingValue = newValue
+            speakingUntilNanoseconds = nil
+        }
+    }
     /// When true the module stays silent (unpowered, TX/RX swapped).
     public var silent = false
     public private(set) var spokenTexts: [(encoding: UInt8, bytes: [UInt8])] = []
     public private(set) var stopCount = 0
     private var buffer: [UInt8] = []
 
-    public init(model: FDModuleModel) {
+    public init(model: FDModuleModel, clock: SimulatedClock? = nil) {
         self.model = model
+        self.clock = clock
     }
 
     public func receive(_ bytes: [UInt8]) -> [UInt8] {
@@ -54,6 +74,11 @@ public final class SimulatedTextToSpeechModule: SimulatedSerialDevice {
             spokenTexts.append((encoding: body[1] & 0x07, bytes: Array(body[2...])))
             if spokenTexts.count > Self.spokenLogMax { spokenTexts.removeFirst() }
             speaking = true
+            if let clock {
+                // Unicode text is two bytes a character; GB2312 and GBK too, for Chinese.
+                let characters = Int64(max(1, (body.count - 2) / 2))
+                speakingUntilNanoseconds = clock.nanoseconds + characters * Self.speechMillisecondsPerCharacter * 1_000_000
+            }
             return [0x41]
         case FDFrame.commandStop:
             stopCount += 1

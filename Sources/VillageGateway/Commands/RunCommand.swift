@@ -63,10 +63,19 @@ struct RunCommand: AsyncParsableCommand {
         let configuration = gateway.engine
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let logRing = LogRing()  // the shell's `log [N]`
+        // On a terminal the live line and the log share the screen: the console keeps them apart.
+        let live = isatty(STDOUT_FILENO) == 1
+        let console = LiveConsole()
+        let logsThroughConsole = live && isatty(STDERR_FILENO) == 1
         LoggingSystem.bootstrap { label in
+            let offset = configuration.station.utcOffsetMinutes
+            let ring = RingLogHandler(ring: logRing, utcOffsetMinutes: offset, logLevel: level)
+            if logsThroughConsole {
+                return MultiplexLogHandler([LiveConsoleLogHandler(console: console, label: label, utcOffsetMinutes: offset, logLevel: level), ring])
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return MultiplexLogHandler([handler, RingLogHandler(ring: logRing, utcOffsetMinutes: configuration.station.utcOffsetMinutes, logLevel: level)])
+            return MultiplexLogHandler([handler, ring])
         }
         let logger = Logger(label: "village-gateway")
 
@@ -95,17 +104,19 @@ struct RunCommand: AsyncParsableCommand {
         for problem in recovery.problems { logger.error("\(problem) — the box starts from what remains") }
         for note in recovery.notes { logger.notice("\(note)") }
         logger.notice("state from \(recovery.source); \(recovery.replayedEvents) journal records replayed")
-        let resumeTime: Timestamp? = {
-            let time = recovery.engine.status().time
-            return time.millisecondsSinceUnixEpoch == 0 ? nil : time
+        let resume: ScenarioResume = {
+            let status = recovery.engine.status()
+            guard status.time.millisecondsSinceUnixEpoch != 0 else { return .fresh }
+            var tips: [String: Int64] = [:]
+            for sensor in status.sensors { if let total = sensor.tipsTotal { tips[sensor.id] = total } }
+            return ScenarioResume(time: status.time, eventsAtLastTime: recovery.eventsAtLastTime, tipsCounted: tips)
         }()
 
         let wiring: RuntimeWiring
         do {
             wiring = try RuntimeWiring.make(
                 board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
-                gateway: gateway, configurationFile: config, resumeTime: resumeTime, eventsAtLastTime: recovery.eventsAtLastTime,
-                stateDirectory: stateDirectory, logger: logger)
+                gateway: gateway, configurationFile: config, resume: resume, stateDirectory: stateDirectory, logger: logger)
         } catch {
             printError(error.description)
             throw ExitCode.failure
@@ -127,9 +138,10 @@ struct RunCommand: AsyncParsableCommand {
         let summaryFeed = SummaryFeed(ObservationSummariser(configuration: configuration, summaryEveryMilliseconds: gateway.county.summaryEveryMilliseconds))
         await owner.observeStatus { summaryFeed.observe($0) }
         let countyAPI = CountyRuntime.api(
-            gateway: gateway, configurationFile: config, service: outboxService, events: queue, clock: wiring.clock, published: published, logger: logger)
+            gateway: gateway, configurationFile: config, stateDirectory: stateDirectory, service: outboxService, events: queue, clock: wiring.clock,
+            published: published, logger: logger)
         let push = CountyRuntime.push(
-            gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs as? any NetworkRegistrationProbe,
+            gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs,
             clock: wiring.clock, logger: logger,
             sl651Commands: CountyRuntime.sl651CommandSources(
                 summaries: summaryFeed, service: outboxService,
@@ -185,7 +197,6 @@ struct RunCommand: AsyncParsableCommand {
         // The watchdog is fed from the owner's loop, so the loop must turn at least twice per
         // watchdog interval even when no input arrives: ticks do that.
         let tickMilliseconds = min(wiring.tickWallMilliseconds, notifier.watchdogIntervalMilliseconds.map { max($0 / 2, 10) } ?? .max)
-        let live = isatty(STDOUT_FILENO) == 1
         let reason = await withTaskGroup(of: Void.self, returning: String.self) { group in
             for input in wiring.inputs {
                 group.addTask {
@@ -212,13 +223,15 @@ struct RunCommand: AsyncParsableCommand {
                 group.addTask { await CountyAPIServer.run(countyAPI.api, host: countyAPI.host, port: countyAPI.port, stateDirectory: stateDirectory) }
             }
             if let push {
+                published.publishUplink { push.signals.uplink }
                 group.addTask { await push.run() }
+                group.addTask { await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger) }
             }
             if live {
                 group.addTask {
                     while !Task.isCancelled {
-                        Self.drawLiveLine(published.report())
-                        try? await Task.sleep(for: .milliseconds(250))
+                        if let line = Self.liveLine(published.report()) { console.show(line, nowMilliseconds: monotonicMilliseconds()) }
+                        try? await Task.sleep(for: .milliseconds(LiveConsole.redrawMillisecondsMin))
                     }
                 }
             }
@@ -227,11 +240,11 @@ struct RunCommand: AsyncParsableCommand {
             group.cancelAll()
             return reason
         }
-        if live { print("") }
+        if live { console.finish() }
 
         notifier.notify("STOPPING=1")
         await outputs.enterSafeState()
-        wiring.shutdown?()
+        wiring.shutdown()
         await owner.finish()
         // After the owner's last decision: what still waits in memory is stored or counted.
         await outboxService?.finish(at: wiring.clock.now(), stateDirectory: stateDirectory, reserve: reserve)
@@ -246,6 +259,8 @@ struct RunCommand: AsyncParsableCommand {
         for sensor in final.station?.sensors ?? [] where sensor.tipsTotal != nil {
             exitRecord.add("tips_\(sensor.id)", integer: sensor.tipsTotal ?? 0)
         }
+        // What the simulated board's twins saw (their workers have stopped): the far side's proof.
+        for (name, value) in wiring.simulatedDevices?.twinCounts() ?? [] { exitRecord.add(name, integer: value) }
         await outputs.note(exitRecord)
         logger.notice("stopped: \(reason); final level \(final.station?.level.name ?? "none")")
     }
@@ -263,12 +278,13 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    static func drawLiveLine(_ status: DaemonStatus) {
-        guard let station = status.station else { return }
+    /// The live line's text (the console cuts it to the terminal's width).
+    static func liveLine(_ status: DaemonStatus) -> String? {
+        guard let station = status.station else { return nil }
         let time = ISO8601.format(station.time, utcOffsetMinutes: status.utcOffsetMinutes)
         let outputs = status.outputs
         var line = "\(time)  \(station.level.name.uppercased())  siren \(outputs.sirenOn ? "ON " : "off") lamp \(outputs.lamp ?? "off")  SMS \(outputs.smsSent)"
-        if let spoken = outputs.lastSpoken { line += "  «\(spoken.prefix(20))»" }
-        FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8))
+        if let spoken = outputs.lastSpoken { line += "  «\(spoken)»" }
+        return line
     }
 }

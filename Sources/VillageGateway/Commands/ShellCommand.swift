@@ -20,7 +20,7 @@ struct ShellCommand: ParsableCommand {
         discussion: """
             Connects to STATE-DIR/shell.sock of a running `village-gateway run`, puts the terminal \
             in raw mode (keys go to the box as typed: Ctrl-C abandons a line there, Ctrl-D logs out) \
-            and restores it on exit. TERM is passed on: with TERM=dumb the box sends no ANSI \
+            and restores it on exit. Ctrl-] leaves at once, whatever the box does. TERM is passed on: with TERM=dumb the box sends no ANSI \
             sequence. The box asks for its PIN (set with `village-gateway set-pin`).
             """)
 
@@ -28,6 +28,9 @@ struct ShellCommand: ParsableCommand {
     var stateDirectory: String = "/var/lib/village-gateway"
 
     static let bufferBytes = 4_096
+    /// Ctrl-]: telnet's escape. Leaves without asking the box, so a hung or locked box never
+    /// traps the terminal.
+    static let escapeByte: UInt8 = 0x1D
 
     func run() throws {
         let path = "\(stateDirectory)/\(ShellServer.socketFileName)"
@@ -85,12 +88,18 @@ struct ShellCommand: ParsableCommand {
                     continue
                 }
                 let bytes = Array(buffer[..<count])
+                if bytes.contains(Self.escapeByte) {
+                    restoreTerminal()
+                    _ = Self.writeAll(STDOUT_FILENO, Array("\r\nLeft the shell (Ctrl-]).\r\n".utf8))
+                    return
+                }
                 guard bytes.withUnsafeBytes({ send(descriptor, $0.baseAddress!, bytes.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { break }
             }
         }
         restoreTerminal()
-        // The box ends its lines with \r\n; leave the local prompt on a fresh line.
-        if isatty(STDOUT_FILENO) == 1 { _ = Self.writeAll(STDOUT_FILENO, Array("\r\n".utf8)) }
+        // The box ends its lines with \r\n; leave the local prompt on a fresh line, and say the
+        // connection is gone (a box that stopped must not look like a prompt that came back).
+        if isatty(STDOUT_FILENO) == 1 { _ = Self.writeAll(STDOUT_FILENO, Array("\r\nConnection to the box closed.\r\n".utf8)) }
     }
 
     private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {

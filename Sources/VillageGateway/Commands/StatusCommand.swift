@@ -10,7 +10,7 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("The running daemon's state directory.", valueName: "dir"))
     var stateDirectory: String = "/var/lib/village-gateway"
 
-    @Flag(name: .long, help: "Print the status as JSON.")
+    @Flag(name: .long, help: "Print the status as a status/1 JSON document (docs/status.md).")
     var json = false
 
     func run() throws {
@@ -21,13 +21,9 @@ struct StatusCommand: ParsableCommand {
             printError(error.description)
             throw ExitCode.failure
         }
-        if json {
-            FileHandle.standardOutput.write(data)
-            return
-        }
         do {
             let status = try JSONDecoder().decode(DaemonStatus.self, from: data)
-            print(status.humanText())
+            print(json ? status.document().text : status.humanText())
         } catch {
             printError("the daemon's answer is not a status this version reads (\(data.count) bytes): \(error); try --json")
             throw ExitCode.failure

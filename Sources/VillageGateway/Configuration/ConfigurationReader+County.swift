@@ -2,12 +2,11 @@
 import WarningLogic
 
 extension ConfigurationReader {
-    static let countyKeys = [
-        "centre_address", "password", "summary_every", "outbox_max_mb", "keep_delivered", "push_window", "api", "push", "sl651",
-    ]
-    static let countyAPIKeys = ["listen", "key_file", "max_clock_skew"]
-    static let countyPushKeys = ["url", "key_file", "batch_max"]
-    static let countySL651Keys = ["centre", "keep_alive_every", "hourly", "displacement"]
+    // The keys of each table are described in ConfigurationSchema.swift.
+    static let countyKeys = ConfigurationSchema.names(in: "county")
+    static let countyAPIKeys = ConfigurationSchema.names(in: "county.api")
+    static let countyPushKeys = ConfigurationSchema.names(in: "county.push")
+    static let countySL651Keys = ConfigurationSchema.names(in: "county.sl651")
 
     /// What to tell a technician who has no key yet.
     static func keyFileHint(_ example: String) -> String {
@@ -45,6 +44,21 @@ extension ConfigurationReader {
             } else {
                 reader.report("push_window", given: .string(text),
                               "must be two local times hh:mm-hh:mm, e.g. \"22:00-06:00\" (wraps past midnight); start and end must differ")
+            }
+        }
+        county.linkProbeEveryMilliseconds = reader.duration(
+            "link_probe_every", in: (10 * Milliseconds.second)...Milliseconds.day,
+            meaning: "how often the county is probed with a TCP connect while the push is failing") ?? county.linkProbeEveryMilliseconds
+        if let node = reader.entries["uplink_interfaces"] {
+            let allowed = "must be a list of interface names in quotes, e.g. [\"ppp0\", \"wwan0\", \"eth0\"] (at most \(CountyConfiguration.uplinkInterfacesMax), each 1-15 characters)"
+            if case .array(let elements) = node, elements.count <= CountyConfiguration.uplinkInterfacesMax {
+                let names = elements.compactMap { element -> String? in
+                    guard case .string(let name) = element, (1...15).contains(name.utf8.count) else { return nil }
+                    return name
+                }
+                if names.count == elements.count { county.uplinkInterfaces = names } else { reader.report("uplink_interfaces", given: node, allowed) }
+            } else {
+                reader.report("uplink_interfaces", given: node, allowed)
             }
         }
         county.api = readCountyAPI(reader)
@@ -250,6 +264,10 @@ extension EffectiveConfiguration {
         } else {
             out.comment("push_window not set: pushes go whenever the link is up")
         }
+        out.entry("link_probe_every", tomlQuoted(formatDuration(county.linkProbeEveryMilliseconds)),
+                  isDefault: county.linkProbeEveryMilliseconds == defaults.linkProbeEveryMilliseconds)
+        out.entry("uplink_interfaces", "[" + county.uplinkInterfaces.map(tomlQuoted).joined(separator: ", ") + "]",
+                  isDefault: county.uplinkInterfaces == defaults.uplinkInterfaces)
         if let api = county.api {
             let apiDefaults = CountyAPIConfiguration(keyFile: api.keyFile)
             out.blank()

@@ -3,7 +3,7 @@
 import WarningLogic
 
 extension ConfigurationReader {
-    static let drillKeys = ["end_message"]
+    static let drillKeys = ConfigurationSchema.names(in: "drill")
 
     /// `end_message`: spoken when a drill ends (stopped, or pre-empted by a real warning), always
     /// marked 【演练】 (the engine adds the mark when the text lacks it). Never the all-clear.

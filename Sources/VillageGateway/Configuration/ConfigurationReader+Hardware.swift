@@ -11,8 +11,8 @@ struct SensorWiring {
 }
 
 extension ConfigurationReader {
-    static let modbusKeys = ["bus", "slave", "function", "register", "type", "word_order", "byte_order", "scale", "offset", "poll_every"]
-    static let busKeys = ["baud", "parity", "stop_bits", "timeout", "retries_max"]
+    static let modbusKeys = ConfigurationSchema.names(in: "sensor.modbus")
+    static let busKeys = ConfigurationSchema.names(in: "buses.*")
 
     /// A sensor's `input` (rain gauges) or `modbus` (the others). Keys of the wrong kind were
     /// already reported by `readSensor`.

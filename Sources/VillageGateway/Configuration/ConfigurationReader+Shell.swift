@@ -19,7 +19,7 @@ struct ShellConfiguration: Sendable, Equatable {
 }
 
 extension ConfigurationReader {
-    static let shellKeys = ["pin_hash", "idle_logout", "console"]
+    static let shellKeys = ConfigurationSchema.names(in: "shell")
 
     func readShell() -> ShellConfiguration {
         var shell = ShellConfiguration()

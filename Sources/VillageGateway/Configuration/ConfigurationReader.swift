@@ -152,7 +152,7 @@ struct ConfigurationReader {
         guard let reader = table("station", required: "every box needs [station] with its id (the 10-digit SL 651 address) and name") else {
             return StationIdentity(id: "", name: "")
         }
-        reader.reportUnknownKeys(known: ["id", "name", "utc_offset"])
+        reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "station"))
         var id = ""
         if let text = reader.string("id") {
             if text.count == 10, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
@@ -193,7 +193,7 @@ struct ConfigurationReader {
     private func readLogic() -> LogicConfiguration {
         let defaults = Defaults.logic
         guard let reader = table("logic", required: nil) else { return defaults }
-        reader.reportUnknownKeys(known: ["clear_after", "latch", "antecedent_k", "rain_day_start_hour", "tips_per_minute_max"])
+        reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "logic"))
         let clearAfter = reader.duration(
             "clear_after", in: Milliseconds.minute...(7 * Milliseconds.day),
             meaning: "how long no rule may meet a level before it is lowered")
@@ -246,10 +246,7 @@ struct ConfigurationReader {
         var rangeMaximum: Double?
     }
 
-    private static let sensorKeys = [
-        "id", "kind", "unit", "mm_per_tip", "range", "stale_after", "read_failures_max", "baseline", "steady_rate",
-        "tangent_span", "input", "modbus",
-    ]
+    private static let sensorKeys = ConfigurationSchema.names(in: "sensor")
 
     /// Which kinds each kind-specific key belongs to.
     private static let sensorKeyKinds: [String: [SensorKind]] = [
@@ -409,7 +406,7 @@ struct ConfigurationReader {
                     reader.label = "[[rule]] \"\(id)\""
                 }
             }
-            reader.reportUnknownKeys(known: ["id", "sensor", "measure"] + WarningLevel.colours.map(\.name))
+            reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "rule"))
 
             // The sensor, and through it the measures that suit it.
             var sensor: KnownSensor?
@@ -550,7 +547,7 @@ struct ConfigurationReader {
                     reader.label = "[[combined_rule]] \"\(id)\""
                 }
             }
-            reader.reportUnknownKeys(known: ["id", "level", "when", "hazard"])
+            reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "combined_rule"))
             let hazard = reader.choice("hazard", among: Hazard.allCases.map(\.name)).flatMap(Hazard.init(rawValue:))
             var level: WarningLevel?
             if reader.has("level") {
@@ -589,7 +586,7 @@ struct ConfigurationReader {
 
     private func readCondition(_ reader: TableReader, rules: [String: KnownRule], seen: inout Set<String>) -> CombinedRule.Condition? {
         let levelNames = WarningLevel.colours.map(\.name)
-        reader.reportUnknownKeys(known: ["rule", "at_least"])
+        reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "combined_rule.when"))
         var ruleId = reader.string("rule")
         var rule: KnownRule?
         if let id = ruleId {
@@ -628,7 +625,7 @@ struct ConfigurationReader {
         var contacts: [Contact] = []
         var firstPathByPhone: [String: TOMLPath] = [:]
         for var reader in arrayOfTables("contact", countMax: ConfigurationLimits.contactsMax) {
-            reader.reportUnknownKeys(known: ["name", "phone", "order"])
+            reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "contact"))
             var name = ""
             if let text = reader.string("name") {
                 if text.trimmingSpaces.isEmpty || text.count > ConfigurationLimits.contactNameCharactersMax {
@@ -675,7 +672,7 @@ struct ConfigurationReader {
         let levelNames = WarningLevel.colours.map(\.name) + ["none"]
         let reader = table("acknowledgement", required: nil)
         if let reader {
-            reader.reportUnknownKeys(known: ["from_level", "deadline", "escalations_max", "answer_keywords", "call_unanswered", "call_ring"])
+            reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "acknowledgement"))
             if let name = reader.choice("from_level", among: levelNames) {
                 policy.fromLevel = name == "none" ? nil : WarningLevel(name: name)
             }
@@ -735,8 +732,9 @@ struct ConfigurationReader {
                 continue
             }
             let reader = TableReader(entries: entries, path: outputsReader.path + [.key(level.name)], label: label, problems: problems)
-            reader.reportUnknownKeys(known: ["siren", "siren_on", "siren_off", "siren_max_on", "siren_rest", "lamp", "message", "repeat_every"]
-                + Hazard.allCases.map(Self.hazardMessageKey))
+            // The schema names message_<hazard> for each hazard; the check keeps the two in step.
+            assert(Hazard.allCases.allSatisfy { ConfigurationSchema.names(in: "outputs.*").contains(Self.hazardMessageKey($0)) })
+            reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "outputs.*"))
             var siren = SirenPattern.off
             let sirenNames = ["off", "continuous", "intermittent"]
             let sirenName = reader.has("siren") ? reader.choice("siren", among: sirenNames) : nil

@@ -28,6 +28,14 @@ struct CountyConfiguration: Sendable, Equatable {
     /// `push_window = "22:00-06:00"` (station local time): push only inside it (costly links);
     /// nil pushes whenever the link is up. Alarm reports are pushed at once regardless.
     var pushWindow: DailyWindow?
+    /// `link_probe_every`: while the push is failing, a TCP connect (no payload) to the county
+    /// endpoint this often; a success ends the backoff. About 300 bytes per probe on IPv4
+    /// (handshake and close, ~5 packets): 1 min costs ~432 KB a day, only while down. 10 s – 1 d.
+    var linkProbeEveryMilliseconds: Int64 = Milliseconds.minute
+    /// `uplink_interfaces`: the interfaces whose coming up or getting an address (rtnetlink) ends
+    /// the push's backoff; a default route appearing does too, on whatever interface.
+    var uplinkInterfaces = ["ppp0", "wwan0", "eth0"]
+    static let uplinkInterfacesMax = 8
 }
 
 /// `[county.api]`.

@@ -126,6 +126,10 @@ struct TableReader {
         switch node {
         case .integer(let integer): value = Double(integer)
         case .float(let float): value = float
+        case .string(let text) where ShellSession.halfWidthNumber(text) != nil:
+            // Typed on a Chinese keyboard: say what is wrong in the technician's terms.
+            report(key, given: node, "must be a number; \(text) is written in full-width digits: write \(ShellSession.halfWidthNumber(text) ?? "") without quotes")
+            return nil
         default:
             report(key, given: node, "must be a number, not \(node.kindDescription)")
             return nil

@@ -8,6 +8,12 @@ import WarningLogic
 /// `maintain`; what does not fit is counted and reported as lost once storing works again.
 /// The warning logic never waits for more than one attempt.
 actor OutboxService: ReportSink {
+    /// The outbox's writer thread: the service's SQLite commits (an fsync each) block it, never
+    /// a thread of the cooperative pool.
+    static let executor = DedicatedThreadExecutor(name: "outbox-writer")
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { Self.executor.asUnownedSerialExecutor() }
+
     /// Reports kept in memory while the disk refuses them: about a day of hourly summaries and a
     /// storm's alarms, a few hundred kilobytes.
     static let reportsBufferedMaxDefault = 512

@@ -1,5 +1,6 @@
-// A real board's hardware, opened from its board file and the configuration: GPIO lines through
-// libgpiod, serial ports through libserialport (termios for ptys), each handed to its one owner.
+// A board's hardware, opened from its board file and the configuration through a device factory
+// (libgpiod and libserialport on a real board, the drivers' twins on `sim`), each device handed
+// to its one owner.
 import Drivers
 import Logging
 import WarningLogic
@@ -8,18 +9,19 @@ struct BoardHardwareError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// The inputs and outputs of a board with real hardware. Everything is opened before the box
-/// arms, so a missing chip, line or port stops the start with a message naming it, rather than
-/// failing hours later when the first storm needs it.
+/// The inputs and outputs of a board. Everything is opened before the box arms, so a missing
+/// chip, line or port stops the start with a message naming it, rather than failing hours later
+/// when the first storm needs it. The simulated board goes through the very same code: only the
+/// device factory differs.
 struct BoardHardware {
     var inputs: [any GatewayInput]
     var outputs: HardwareOutputs
 
     /// `stateDirectory`: where the SMS queue is kept across restarts (nil: in memory only).
     static func open(
-        board: BoardDescription, configuration: GatewayConfiguration, configurationFile: String, stateDirectory: String? = nil, logger: Logger
+        board: BoardDescription, configuration: GatewayConfiguration, configurationFile: String, stateDirectory: String? = nil,
+        devices: any BoardDevices = HostDevices(), logger: Logger
     ) throws(BoardHardwareError) -> BoardHardware {
-        precondition(!board.isSimulated, "the simulated board has no hardware to open")
         let problems = validate(configuration: configuration, board: board, configurationFile: configurationFile)
         guard problems.isEmpty else {
             throw BoardHardwareError(description: (["the configuration does not fit board \(board.name) (\(board.file)):"] + problems.map(\.description)).joined(separator: "\n"))
@@ -28,7 +30,7 @@ struct BoardHardware {
         func chip(_ line: BoardGPIOLine) throws(BoardHardwareError) -> any GPIOChip {
             if let opened = chips[line.chipPath] { return opened }
             do {
-                let opened = try LibgpiodChip(path: line.chipPath)
+                let opened = try devices.openChip(path: line.chipPath)
                 chips[line.chipPath] = opened
                 return opened
             } catch {
@@ -60,7 +62,7 @@ struct BoardHardware {
                 throw BoardHardwareError(description: "board \(board.name) has no \(function.meaning) port ([serial.\(function.rawValue)] in \(board.file))")
             }
             do {
-                return try SerialPorts.open(path: port.device, settings: settings, logger: logger)
+                return try devices.openSerial(path: port.device, settings: settings, logger: logger)
             } catch {
                 throw BoardHardwareError(description: "\(function.meaning): \(error)")
             }
@@ -73,16 +75,20 @@ struct BoardHardware {
             guard let line = try input(function) else {
                 throw BoardHardwareError(description: "rain gauge \(sensor.id) is on the board's \(function.rawValue) input, which \(board.file) does not wire")
             }
-            inputs.append(TipCounterInput(sensorId: sensor.id, input: line, logger: logger))
+            inputs.append(TipCounterInput(
+                sensorId: sensor.id, input: line, eventTime: devices.edgeTime, waitSliceMilliseconds: devices.gpioWaitSliceMilliseconds, logger: logger))
         }
         if let line = try input(.acknowledgeButton) {
-            inputs.append(ButtonInput(role: .acknowledge, input: line, logger: logger))
+            inputs.append(ButtonInput(
+                role: .acknowledge, input: line, eventTime: devices.edgeTime, waitSliceMilliseconds: devices.gpioWaitSliceMilliseconds, logger: logger))
         }
         if let line = try input(.drillKey) {
             // The key drills the highest level the box has outputs for: the drill exercises every
             // siren, lamp and message the village would meet.
             let level = WarningLevel.colours.last { configuration.engine.outputs[$0] != nil } ?? .red
-            inputs.append(ButtonInput(role: .drillKey(level: level), input: line, logger: logger))
+            inputs.append(ButtonInput(
+                role: .drillKey(level: level), input: line, eventTime: devices.edgeTime, waitSliceMilliseconds: devices.gpioWaitSliceMilliseconds,
+                logger: logger))
         }
         // One owner per RS-485 bus, polling its sensors in turn.
         let sensorsByBus = Dictionary(grouping: configuration.hardware.modbusSensors.sorted { $0.key < $1.key }, by: \.value.bus)
@@ -100,9 +106,10 @@ struct BoardHardware {
                 inputs.append(try ModbusPollingInput(
                     busName: busName, portPath: device,
                     opener: { () throws(SerialError) -> any SerialTransport in
-                        try SerialPorts.open(path: device, settings: settings, logger: logger)
+                        try devices.openSerial(path: device, settings: settings, logger: logger)
                     },
-                    settings: settings, masterConfiguration: bus.masterConfiguration, sensors: sensors, logger: logger))
+                    settings: settings, masterConfiguration: bus.masterConfiguration, sensors: sensors,
+                    makeClock: { devices.makeClock() }, logger: logger))
             } catch {
                 throw BoardHardwareError(description: "\(error)")
             }
@@ -115,11 +122,14 @@ struct BoardHardware {
             }
         }
         let siren = try output(.siren)
+        // Each output worker reads its own clock, the one its driver measures deadlines with.
+        let voiceClock = devices.makeClock()
+        let smsClock = devices.makeClock()
         var voice: VoiceDevice?
         if let port = board.serialPorts[.voice] {
             let transport = try serial(.voice, settings: SerialSettings(baudRate: port.baudRate))
             if let model = port.voiceModel?.textToSpeechModel {
-                voice = .textToSpeech(FDTextToSpeech(transport: transport, clock: SystemMonotonicClock(), model: model))
+                voice = .textToSpeech(FDTextToSpeech(transport: transport, clock: voiceClock, model: model))
             } else {
                 logger.warning("voice port \(port.device) is an MP3 clip player; broadcasts without a recorded clip are logged, not spoken")
                 voice = .clipPlayer(SerialClipPlayer(transport: transport, format: .withChecksum), clipsByMessage: [:], clipMillisecondsMax: 60_000)
@@ -137,12 +147,12 @@ struct BoardHardware {
                     transport = opened
                 } else {
                     do throws(SerialError) {
-                        transport = try SerialPorts.open(path: device, settings: settings, logger: logger)
+                        transport = try devices.openSerial(path: device, settings: settings, logger: logger)
                     } catch {
                         throw .transport(error)
                     }
                 }
-                return Modem(channel: ATChannel(transport: transport, clock: SystemMonotonicClock()))
+                return Modem(channel: ATChannel(transport: transport, clock: devices.makeClock()))
             }
         }
         // HardwareOutputs protects the siren with one limit; levels may configure their own, and
@@ -153,7 +163,8 @@ struct BoardHardware {
         do {
             let outputs = try HardwareOutputs(
                 siren: siren, lamps: lamps, voice: voice, modem: modem,
-                smsQueueFile: stateDirectory.map { "\($0)/\(SMSQueueFile.fileName)" }, sirenMaxOnMilliseconds: maxOn, sirenRestMilliseconds: rest, logger: logger)
+                smsQueueFile: stateDirectory.map { "\($0)/\(SMSQueueFile.fileName)" }, sirenMaxOnMilliseconds: maxOn, sirenRestMilliseconds: rest,
+                relayClock: devices.makeClock(), voiceClock: voiceClock, smsClock: smsClock, logger: logger)
             return BoardHardware(inputs: inputs + [outputs.modemAnswersInput].compactMap { $0 }, outputs: outputs)
         } catch {
             throw BoardHardwareError(description: "\(error)")

@@ -1,4 +1,5 @@
 // The box's clocks: the wall clock on real boards, and a scenario's (accelerated) clock in sim.
+import Drivers
 import Foundation
 import Synchronization
 import WarningLogic
@@ -25,28 +26,25 @@ func monotonicNanoseconds() -> Int64 {
     return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
 }
 
-/// A scenario's clock: starts at `start`, runs `speed` scenario seconds per wall second, and
-/// never passes the barrier, the time of the next scenario row not yet submitted. Without the
-/// barrier a tick could be stamped after a row the input has not handed over yet, and the engine
-/// would see that row's time go backwards.
+/// A scenario's clock: the box's clock on `--board sim`. It reads the simulation's pace (the
+/// twins' clock: scenario time running `speed` times real time) but never passes the barrier,
+/// the time of the next scenario step not yet carried out. Without the barrier a tick could be
+/// stamped after a row the player has not delivered yet, and the engine would see that row's
+/// time go backwards.
 final class ScenarioClock: GatewayClock {
-    let start: Timestamp
-    let speed: Double
-    private let wallStartMilliseconds: Int64
+    let pace: SimulationPace
     private let barrier: Mutex<Timestamp?>
 
-    init(start: Timestamp, speed: Double, barrier: Timestamp?) {
-        precondition(speed > 0, "the scenario speed is checked by the command")
-        self.start = start
-        self.speed = speed
-        self.wallStartMilliseconds = monotonicMilliseconds()
+    init(pace: SimulationPace, barrier: Timestamp?) {
+        self.pace = pace
         self.barrier = Mutex(barrier)
     }
 
-    /// Where the clock would be with no barrier.
+    var speed: Double { pace.speed }
+
+    /// Where the clock would be with no barrier: the twins' time.
     func unconstrainedNow() -> Timestamp {
-        let elapsed = Double(monotonicMilliseconds() - wallStartMilliseconds) * speed
-        return start.adding(milliseconds: Int64(elapsed))
+        Timestamp(millisecondsSinceUnixEpoch: pace.nowNanoseconds() / 1_000_000)
     }
 
     func now() -> Timestamp {
@@ -62,6 +60,6 @@ final class ScenarioClock: GatewayClock {
     /// Wall milliseconds until the unconstrained clock reaches `time` (0 when it has).
     func wallMillisecondsUntil(_ time: Timestamp) -> Int64 {
         let ahead = time.milliseconds(since: unconstrainedNow())
-        return ahead <= 0 ? 0 : Int64((Double(ahead) / speed).rounded(.up))
+        return ahead <= 0 ? 0 : (pace.wallNanoseconds(forSimulated: ahead * 1_000_000) + 999_999) / 1_000_000
     }
 }

@@ -29,8 +29,8 @@ enum CountyRuntime {
     /// The pull API for `[county.api]`, or nil (logged critical with what to do) when its key
     /// cannot be loaded or there is no outbox: the box never serves without its key.
     static func api(
-        gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, events: any EventSink, clock: any GatewayClock,
-        published: PublishedStatus, logger: Logger
+        gateway: GatewayConfiguration, configurationFile: String, stateDirectory: String, service: OutboxService?, events: any EventSink,
+        clock: any GatewayClock, published: PublishedStatus, logger: Logger
     ) -> (api: CountyAPI, host: String, port: Int)? {
         guard let settings = gateway.county.api else { return nil }
         guard let service else {
@@ -46,10 +46,14 @@ enum CountyRuntime {
             return nil
         }
         let station = gateway.engine.station
+        let wallClockMilliseconds: @Sendable () -> Int64 = { SystemClock().now().millisecondsSinceUnixEpoch }
+        let verifier = RequestVerifier.withJournal(
+            station: station.id, key: key, clockSkewMillisecondsMax: settings.clockSkewMillisecondsMax, stateDirectory: stateDirectory,
+            nowMilliseconds: wallClockMilliseconds(), logger: logger)
         let environment = CountyAPIEnvironment(
             configuration: gateway.engine, county: gateway.county, outbox: service.outbox,
-            verifier: RequestVerifier(station: station.id, key: key, clockSkewMillisecondsMax: settings.clockSkewMillisecondsMax),
-            events: events, boxClock: clock, wallClockMilliseconds: { SystemClock().now().millisecondsSinceUnixEpoch },
+            verifier: verifier,
+            events: events, boxClock: clock, wallClockMilliseconds: wallClockMilliseconds,
             status: {
                 let status = published.report()
                 return status.station == nil ? nil : status
@@ -90,6 +94,25 @@ enum CountyRuntime {
             logger.critical("county push not started: \(error.description). Warnings continue; the county can still pull.")
             return nil
         }
+    }
+
+    /// (Issue 18) Watches the kernel's view of the uplink (rtnetlink) until cancelled: an uplink
+    /// interface up, an address, a default route appearing ends the push's backoff at once.
+    /// A box where rtnetlink cannot be opened still pushes (probe and retry timer), logged.
+    static func watchKernelLink(_ push: PushService, interfaces: [String], clock: any GatewayClock, logger: Logger) async {
+        let signals = push.signals
+        let watcher: RouteNetlinkWatcher
+        do {
+            watcher = try RouteNetlinkWatcher.start(interfaceNames: interfaces) { detail in
+                signals.raise(LinkSignal(source: .kernel, detail: detail, time: clock.now()))
+            }
+        } catch {
+            logger.error("county push: the kernel's link changes cannot be watched (\(error.description)); the probe and the retry timer still notice a returning link")
+            return
+        }
+        logger.info("county push: watching rtnetlink for \(interfaces.joined(separator: ", ")) and the default route")
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
+        watcher.stop()
     }
 
     /// What the centre's SL 651 commands are answered from: the summariser's current values (37H),

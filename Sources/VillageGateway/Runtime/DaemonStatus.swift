@@ -27,6 +27,62 @@ struct DaemonStatus: Codable, Sendable {
     var queueLimit: Int
     /// What waits for the county in the outbox; nil without an outbox.
     var backlog: StatusBacklog?
+    /// Each configured sensor's kind, unit and resolution (decimals), for showing its values.
+    var sensorDetails: [SensorDetail] = []
+    /// The county uplink as the push sees it (issue 18); nil without a push.
+    var uplink: StatusUplink? = nil
+}
+
+/// A sensor as the status shows it: values are rounded to what the sensor resolves.
+struct SensorDetail: Codable, Sendable, Equatable {
+    var id: String
+    var kind: String
+    var unit: String
+    /// Decimals the sensor resolves: a 0.2 mm tip gives 1, a 0.254 mm tip 3, a level in m 3 (mm).
+    var decimals: Int
+
+    init(_ sensor: SensorConfiguration) {
+        id = sensor.id
+        kind = sensor.kind.rawValue
+        unit = sensor.unit
+        switch sensor.kind {
+        case .rainGauge:
+            var micrometres = sensor.micrometersPerTip ?? 100
+            var decimals = 3
+            while decimals > 0, micrometres % 10 == 0 {
+                micrometres /= 10
+                decimals -= 1
+            }
+            self.decimals = decimals
+        case .waterLevel: decimals = 3
+        case .displacement: decimals = 2
+        }
+    }
+}
+
+/// The uplink for `status` and the shell: up/down, since when, the signal that said so, and
+/// when the push tries next.
+struct StatusUplink: Codable, Sendable, Equatable {
+    /// "up", "down" or "unknown" (no attempt yet).
+    var state: String
+    var since: String?
+    var signal: String?
+    var nextAttempt: String?
+
+    init(_ uplink: UplinkStatus, utcOffsetMinutes: Int) {
+        state = uplink.isUp.map { $0 ? "up" : "down" } ?? "unknown"
+        since = uplink.since.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+        signal = uplink.signal
+        nextAttempt = uplink.nextAttemptAt.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+    }
+
+    /// The status page's lines (each cut to the console's width by the caller).
+    var lines: [String] {
+        var first = "Uplink    \(state)"
+        if let since { first += " since \(since)" }
+        if let nextAttempt { first += "; next try \(nextAttempt)" }
+        return [first] + (signal.map { ["          \($0)"] } ?? [])
+    }
 }
 
 /// One input's counters, as `status` shows them.
@@ -47,6 +103,8 @@ final class PublishedStatus: Sendable {
     private let latest = Mutex(Latest())
     /// Set by the outbox's maintenance task, not per event: counting rows is not the engine's job.
     private let latestBacklog = Mutex<StatusBacklog?>(nil)
+    /// The push's uplink state, read at each status request (it keeps it under its own lock).
+    private let uplinkSource = Mutex<(@Sendable () -> UplinkStatus)?>(nil)
     let stationId: String
     let stationName: String
     let board: String
@@ -57,7 +115,10 @@ final class PublishedStatus: Sendable {
     let utcOffsetMinutes: Int
     private let startedMilliseconds = monotonicMilliseconds()
 
+    let sensorDetails: [SensorDetail]
+
     init(configuration: EngineConfiguration, board: String, stateDirectory: String, inputs: [any GatewayInput]) {
+        sensorDetails = configuration.sensors.map(SensorDetail.init)
         stationId = configuration.station.id
         stationName = configuration.station.name
         utcOffsetMinutes = configuration.station.utcOffsetMinutes
@@ -69,6 +130,10 @@ final class PublishedStatus: Sendable {
 
     func update(station: StationStatus, outputs: OutputSnapshot, counters: RuntimeCounters) {
         latest.withLock { $0 = Latest(station: station, outputs: outputs, counters: counters) }
+    }
+
+    func publishUplink(_ source: @escaping @Sendable () -> UplinkStatus) {
+        uplinkSource.withLock { $0 = source }
     }
 
     func updateBacklog(_ backlog: StatusBacklog?) {
@@ -85,91 +150,146 @@ final class PublishedStatus: Sendable {
                 let counters = source.statusCounters()
                 return counters.isEmpty ? nil : InputCounters(input: source.inputDescription, counters: counters)
             },
-            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax, backlog: latestBacklog.withLock { $0 })
+            counters: now.counters, queueLimit: EventQueue.eventsQueuedMax, backlog: latestBacklog.withLock { $0 }, sensorDetails: sensorDetails,
+            uplink: uplinkSource.withLock { $0 }.map { StatusUplink($0(), utcOffsetMinutes: utcOffsetMinutes) })
     }
 }
 
 extension DaemonStatus {
-    /// The status for a person at a serial console: fits 80 columns (Chinese names count double).
+    /// Decimals for a measure's values: the sensor's resolution, a tenth of a degree for angles.
+    func decimals(of measure: MeasureStatus) -> Int {
+        if case .tangentAngle = measure.measure { return 1 }
+        return sensorDetails.first { $0.id == measure.sensorId }?.decimals ?? 2
+    }
+
+    func decimals(ofSensor id: String) -> Int { sensorDetails.first { $0.id == id }?.decimals ?? 3 }
+
+    /// The status for a person at a serial console: 80 columns (Chinese names count double).
+    /// Long lines wrap under their heading rather than being cut: causes and inputs are what a
+    /// technician came to read.
     func humanText() -> String {
         var lines: [String] = []
+        func add(_ line: String) { lines += Self.wrapped(line, indent: 10) }
         let hours = uptimeSeconds / 3_600
         let minutes = uptimeSeconds / 60 % 60
-        lines.append("\(stationName) (\(stationId)) · board \(board) · pid \(pid) · up \(hours)h\(minutes)m\(uptimeSeconds % 60)s")
+        add("\(stationName) (\(stationId)) · board \(board) · pid \(pid) · up \(hours)h\(minutes)m\(uptimeSeconds % 60)s")
         guard let station else {
-            lines.append("starting: no decision yet")
+            add("starting: no decision yet")
             return lines.joined(separator: "\n")
         }
         func time(_ value: Timestamp?) -> String { value.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) } ?? "—" }
         var level = "Level     \(station.level.name.uppercased()) \(station.level.chineseName)"
         if !station.causes.isEmpty { level += " (causes: \(station.causes.joined(separator: ", ")))" }
-        lines.append(level)
-        if let latched = station.latchedLevel { lines.append("          latched \(latched.name): waits for a person to acknowledge and clear it") }
-        if let drill = station.drillLevel { lines.append("          \(drill.name) drill running (outputs show \(station.outputLevel.name))") }
-        if let lowerAt = station.lowerAt { lines.append("          lowers at \(time(lowerAt)) if nothing rises") }
+        add(level)
+        if let latched = station.latchedLevel { add("          latched \(latched.name): waits for a person to acknowledge and clear it") }
+        if let drill = station.drillLevel { add("          \(drill.name) drill running (outputs show \(station.outputLevel.name))") }
+        if let lowerAt = station.lowerAt { add("          lowers at \(time(lowerAt)) if nothing rises") }
         if let answer = station.acknowledgement {
             // Who answered (how, how fast) and who not; the names wrap, none is cut.
             let state = answer.complete ? "complete" : answer.deadline.map { "next round \(time($0).dropFirst(11).prefix(8))" } ?? "no more rounds"
-            lines.append("叫应      \(answer.exercise ? "drill " : "")\(answer.level.name) · \(state)")
+            add("叫应      \(answer.exercise ? "drill " : "")\(answer.level.name) · \(state)")
             let answered = answer.answered.map { "\($0.by) \($0.channel.rawValue) \(max(0, $0.time.milliseconds(since: answer.requestedAt)) / 1000) s" }
             for (label, names) in [("answered", answered.isEmpty ? ["nobody yet"] : answered), ("waiting ", answer.waiting)] where !names.isEmpty {
-                var line = "          \(label)"
-                for (index, name) in names.enumerated() {
-                    let item = " " + name + (index < names.count - 1 ? "," : "")
-                    if line.count + item.count > Self.columnsMax - 2, line.count > 20 {
-                        lines.append(line)
-                        line = "                  "
-                    }
-                    line += item
-                }
-                lines.append(line)
+                lines += Self.wrapped("          \(label) " + names.joined(separator: ", "), indent: 18)
             }
         }
-        lines.append("Box time  \(time(station.time))   degraded: \(station.degraded ? "YES" : "no")")
-        lines.append("Sensors")
+        add("Box time  \(time(station.time))   degraded: \(station.degraded ? "YES" : "no")")
+        if !station.measures.isEmpty {
+            add("Rules     now, and the thresholds met and next")
+            for measure in station.measures { lines.append(ruleLine(measure)) }
+        }
+        add("Sensors")
         for sensor in station.sensors {
             var line = "  \(sensor.id.paddedRight(to: 10))\(sensor.faulty ? "FAULTY" : "ok    ")"
             if let tips = sensor.tipsTotal { line += "  tips \(tips)" }
-            if let value = sensor.lastValue { line += "  \(value) at \(time(sensor.lastTime).dropFirst(11).prefix(8))" }
+            if let value = sensor.lastValue {
+                let unit = sensorDetails.first { $0.id == sensor.id }?.unit ?? ""
+                line += "  \(Self.fixed(value, decimals: decimals(ofSensor: sensor.id))) \(unit) at \(time(sensor.lastTime).dropFirst(11).prefix(8))"
+            }
             if sensor.readFailuresConsecutive > 0 { line += "  \(sensor.readFailuresConsecutive) failed reads" }
-            lines.append(line)
-            if let reason = sensor.faultReason { lines.append("            \(reason)") }
+            add(line)
+            if let reason = sensor.faultReason { lines += Self.wrapped("            \(reason)", indent: 12) }
         }
         var output = "Outputs   siren \(outputs.sirenPattern)\(outputs.sirenOn ? " (on)" : "") · lamp \(outputs.lamp ?? "off")"
         if outputs.exercise { output += " · DRILL" }
-        lines.append(output)
-        lines.append("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
+        add(output)
+        add("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
         if let modem = outputs.modem {
             var line = "Modem     \(modem.open ? modem.registration ?? "registration not read yet" : "NOT OPEN") · signal \(modem.signalDBm.map { "\($0) dBm" } ?? "unknown")"
             line += " · \(modem.model) on \(modem.port)"
             if let error = modem.lastError { line += " · last error: \(error)" }
-            lines.append(line)
+            add(line)
         }
-        if let spoken = outputs.lastSpoken { lines.append("          last spoken: \(spoken)") }
-        lines.append("Inputs    \(inputs.joined(separator: "; "))")
+        if let spoken = outputs.lastSpoken { add("          last spoken: \(spoken)") }
+        add("Inputs    \(inputs.joined(separator: "; "))")
         for input in inputCounters {
             // Zero counts say nothing at a glance; a technician looks for what is not zero.
             let counts = input.counters.filter { $0.value != 0 }.map { "\($0.name) \($0.value)" }
-            lines.append("          \(input.input):")
-            // Wrapped, not cut: every count matters to the technician reading it.
-            var line = "           "
-            for count in counts.isEmpty ? ["no counts yet"] : counts {
-                if line.count + count.count + 2 > Self.columnsMax, line.count > 11 {
-                    lines.append(line)
-                    line = "           "
-                }
-                line += " " + count + ","
-            }
-            lines.append(String(line.dropLast()))
+            add("          \(input.input):")
+            lines += Self.wrapped("            " + (counts.isEmpty ? "no counts yet" : counts.joined(separator: ", ")), indent: 12)
         }
-        lines.append("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
-        lines.append("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
+        add("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
+        add("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
         if let backlog {
-            lines.append("Outbox    \(backlog.undelivered) for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
-            if backlog.damaged > 0 { lines.append("          \(backlog.damaged) DAMAGED report(s) in the outbox: served to the county as damaged; see the start-up log") }
+            add("Outbox    \(backlog.undelivered) waiting for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
+            if let oldest = backlog.oldestUndelivered { add("          oldest waiting since \(oldest)") }
+            if backlog.damaged > 0 { add("          \(backlog.damaged) DAMAGED report(s) in the outbox: served to the county as damaged; see the start-up log") }
         }
-        if counters.stateWriteFailures > 0 { lines.append("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
-        return lines.map { $0.truncated(toColumns: Self.columnsMax) }.joined(separator: "\n")
+        if let uplink { uplink.lines.forEach { add($0) } }
+        if counters.stateWriteFailures > 0 { add("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `  rain-1h       62.0 mm    orange ≥ 60   next red ≥ 80`: the measure against its
+    /// thresholds, so a technician sees how near the next level is.
+    func ruleLine(_ measure: MeasureStatus) -> String {
+        let decimals = decimals(of: measure)
+        let value = measure.value.map { Self.fixed($0, decimals: decimals) + " " + measure.measure.unit } ?? "— no data"
+        var line = "  " + measure.ruleId.paddedRight(to: 14) + value.paddedRight(to: 13)
+        let defined = measure.thresholds.defined
+        if let met = defined.last(where: { $0.level <= measure.levelMet && measure.levelMet != .none }) {
+            line += "\(met.level.name) ≥ \(tomlNumber(met.value))   "
+        }
+        if let next = defined.first(where: { $0.level > measure.levelMet }) {
+            line += "next \(next.level.name) ≥ \(tomlNumber(next.value))"
+        } else if measure.levelMet != .none {
+            line += "(the highest)"
+        }
+        return line.truncated(toColumns: Self.columnsMax)
+    }
+
+    /// A value with a fixed number of decimals: `62.0`, `2.000`, never `0.026000000000000023`.
+    static func fixed(_ value: Double, decimals: Int) -> String {
+        guard value.isFinite else { return tomlNumber(value) }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        let whole = Int64(scaled / scale)
+        var text = (value < 0 && scaled != 0 ? "-" : "") + String(whole)
+        if decimals > 0 {
+            let fraction = String(Int64(scaled) - whole * Int64(scale))
+            text += "." + String(repeating: "0", count: decimals - fraction.count) + fraction
+        }
+        return text
+    }
+
+    /// One line cut at spaces into lines of at most 80 columns, the rest indented by `indent`.
+    static func wrapped(_ line: String, indent: Int) -> [String] {
+        guard line.terminalColumns > columnsMax else { return [line] }
+        let pad = String(repeating: " ", count: indent)
+        var result: [String] = []
+        var current = ""
+        for word in line.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
+            let candidate = current.isEmpty ? word : current + " " + word
+            if candidate.terminalColumns > columnsMax, !current.trimmingSpaces.isEmpty {
+                result.append(current)
+                current = pad + word
+            } else {
+                current = candidate
+            }
+        }
+        if !current.trimmingSpaces.isEmpty { result.append(current) }
+        return result.map { $0.truncated(toColumns: columnsMax) }
     }
 
     /// A serial console is 80 columns; a longer line wraps into the next and garbles the page.

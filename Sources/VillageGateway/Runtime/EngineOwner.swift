@@ -7,7 +7,20 @@ import WarningLogic
 /// journal it (fsync for tips, people and the county) → `handle` → snapshot when the decision
 /// changes an output → hand the actions to the outputs → one log line. Never the other way
 /// round: an output is only switched for a state that would survive a power cut.
+///
+/// One message at a time, to the end: events and commands (`reconfigure`) come off the one
+/// queue and are handled by `run` in order, so nothing changes the engine while a decision's
+/// outputs and reports are being carried out. The actor runs on a thread of its own
+/// (`DedicatedThreadExecutor`), so its fsyncs never block the cooperative pool.
 actor EngineOwner {
+    /// The thread every owner's jobs run on (the program has one owner).
+    static let executor = DedicatedThreadExecutor(name: "engine-owner")
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { Self.executor.asUnownedSerialExecutor() }
+
+    /// Whether the owner's code runs on its own thread (for the test that holds it off the pool).
+    func runsOnItsOwnThread() -> Bool { Self.executor.isCurrentThread }
+
     /// A snapshot at least this often (box time), so a restart replays little journal.
     static let snapshotIntervalMilliseconds: Int64 = 10 * Milliseconds.minute
     /// And after this many journal records, so a long quiet spell of readings stays bounded.
@@ -82,7 +95,11 @@ actor EngineOwner {
     /// Takes events until the queue is closed (shutdown) or the stop condition holds.
     func run() async -> String {
         while let queued = await queue.nextQueued() {
-            await process(queued.event, enqueuedNanoseconds: queued.enqueuedNanoseconds)
+            if let command = queued.command {
+                await handle(command)
+            } else {
+                await process(queued.event, enqueuedNanoseconds: queued.enqueuedNanoseconds)
+            }
             pingWatchdogIfDue()
             let status = engine.status()
             let depth = await queue.depth
@@ -113,7 +130,22 @@ actor EngineOwner {
         }
     }
 
+    /// Sound first, record after. The siren, lamps and broadcast are switched from the decision
+    /// at once; then the event is journaled, the snapshot written, and only then are the SMS,
+    /// the level record and the reports carried out. A power cut between the two loses the
+    /// event (it was in flight either way) and a restart sets the outputs from the recovered
+    /// level. SMS wait for the record on purpose: a restart may send one twice, never zero times.
     private func decide(_ event: Event, journaled: Bool, enqueuedNanoseconds: Int64? = nil) async {
+        let actions = engine.handle(event)
+        let time = max(engineTime ?? event.time, event.time)
+        let immediate = actions.filter(Self.isImmediate)
+        if !immediate.isEmpty {
+            await outputs.perform(immediate, at: time)
+            if let enqueuedNanoseconds, let latencyObserver, immediate.contains(where: Self.switchesSirenOn) {
+                // Queue → decision → siren handed to its relay worker: what a villager waits for.
+                await latencyObserver(monotonicNanoseconds() - enqueuedNanoseconds, event)
+            }
+        }
         if journaled {
             sequence += 1
             do {
@@ -122,8 +154,6 @@ actor EngineOwner {
                 storeFailed(error)
             }
         }
-        let actions = engine.handle(event)
-        let time = max(engineTime ?? event.time, event.time)
         engineTime = time
         StateStore.note(event, appliedAt: time, previousTime: &lastNotedTime, into: &eventsAtLastTime)
         counters.eventsHandled += 1
@@ -131,19 +161,32 @@ actor EngineOwner {
         let snapshotDue = lastSnapshotTime.map { time.milliseconds(since: $0) >= Self.snapshotIntervalMilliseconds } ?? true
             || store.journalRecords >= Self.journalRecordsPerSnapshotMax || store.journalBytes >= StateStore.journalBytesMax / 2
         var saved = false
+        // The snapshot owes every action of the decision, the ones already switched included
+        // (switching them again after a restart changes nothing).
         if outward || snapshotDue { saved = writeSnapshot(pendingActions: outward ? actions : []) }
+        // The snapshot that owes this decision's actions: what "performed" must name.
+        let owedBy = snapshotNumber
         guard !actions.isEmpty else { return }
         counters.decisions += 1
         // A decision that only repeats the broadcast (every few minutes while a level holds) is
         // routine; level changes, sirens, SMS and reports are what a technician looks for.
         let onlyBroadcasts = actions.allSatisfy { if case .broadcast = $0 { true } else { false } }
         logger.log(level: onlyBroadcasts ? .info : .notice, "\(decisionLine(event, actions, at: time))")
-        await perform(actions, at: time)
-        if let enqueuedNanoseconds, let latencyObserver, actions.contains(where: Self.switchesSirenOn) {
-            // Queue → journal (fsync) → decision → snapshot (fsync) → outputs: what a villager waits.
-            await latencyObserver(monotonicNanoseconds() - enqueuedNanoseconds, event)
+        let recorded = actions.filter { !Self.isImmediate($0) }
+        if !recorded.isEmpty {
+            await perform(recorded, at: time)
+        } else if outward {
+            lastOutputs = await outputs.snapshot()
         }
-        if outward && saved { markPerformed() }
+        if outward && saved { markPerformed(owedBy) }
+    }
+
+    /// What is switched from the decision before anything is written: the outputs that warn.
+    static func isImmediate(_ action: Action) -> Bool {
+        switch action {
+        case .setSiren, .setLamp, .broadcast: true
+        case .sendSMS, .levelChanged, .enqueueReport: false
+        }
     }
 
     static func switchesSirenOn(_ action: Action) -> Bool {
@@ -178,9 +221,10 @@ actor EngineOwner {
         statusObserver = observer
     }
 
-    private func markPerformed() {
+    /// The actions owed by snapshot `number` are carried out (the latest snapshot, unless named).
+    private func markPerformed(_ number: UInt64? = nil) {
         do {
-            try store.append(.performed(snapshotNumber: snapshotNumber), sync: false)
+            try store.append(.performed(snapshotNumber: number ?? snapshotNumber), sync: false)
         } catch {
             storeFailed(error)
         }
@@ -218,7 +262,26 @@ actor EngineOwner {
     /// empty). Levels stay as they were until the engine decides again, so it decides at once
     /// with the new rules; the outputs follow the new `[outputs]` of the level; and a snapshot
     /// is written right away, so a restart never replays earlier events under the new rules.
-    func reconfigure(_ configuration: EngineConfiguration) async {
+    nonisolated func reconfigure(_ configuration: EngineConfiguration) async {
+        let reply = OwnerReply()
+        if await queue.submit(command: .reconfigure(configuration, reply: reply), at: Timestamp(millisecondsSinceUnixEpoch: 0)) {
+            await reply.wait()
+        } else {
+            // The loop has stopped (shutdown, or a test that drove it to the end): nothing else
+            // is deciding, so the owner applies it itself.
+            await applyReconfigure(configuration)
+        }
+    }
+
+    private func handle(_ command: OwnerCommand) async {
+        switch command {
+        case .reconfigure(let configuration, let reply):
+            await applyReconfigure(configuration)
+            await reply.signal()
+        }
+    }
+
+    private func applyReconfigure(_ configuration: EngineConfiguration) async {
         engine = Engine(configuration: configuration, restoring: engine.state)
         if let engineTime { await decide(Event(time: engineTime, kind: .tick), journaled: false) }
         let actions = engine.currentOutputs()
@@ -245,6 +308,10 @@ actor EngineOwner {
     }
 
     private func publish(_ status: StationStatus, queueDepth: Int = 0) async {
+        // The outputs carry out a decision at their own pace (a broadcast over the voice
+        // module's line, an SMS over the modem's): read what they do now, not what they did
+        // when the last decision was handed over.
+        lastOutputs = await outputs.snapshot()
         var counters = self.counters
         counters.queueDepth = queueDepth
         counters.queueDepthHighWater = await queue.depthHighWater

@@ -14,6 +14,8 @@ actor EventQueue: EventSink {
     struct Queued: Sendable {
         var event: Event
         var enqueuedNanoseconds: Int64
+        /// A message for the owner instead of an event (the event is then unused).
+        var command: OwnerCommand? = nil
     }
 
     private var buffer: [Queued?]
@@ -39,6 +41,17 @@ actor EventQueue: EventSink {
         enqueue(event)
     }
 
+    /// A message for the owner, behind every event already queued; false when the queue is closed
+    /// (the owner's loop has stopped or is stopping).
+    func submit(command: OwnerCommand, at time: Timestamp) async -> Bool {
+        while count == Self.eventsQueuedMax && !closed {
+            await withCheckedContinuation { waitingSubmitters.append($0) }
+        }
+        guard !closed else { return false }
+        enqueue(Queued(event: Event(time: time, kind: .tick), enqueuedNanoseconds: monotonicNanoseconds(), command: command))
+        return true
+    }
+
     /// Puts a tick on the queue unless it is full: a busy queue moves time on by itself.
     @discardableResult
     func offerTick(at time: Timestamp) -> Bool {
@@ -48,7 +61,10 @@ actor EventQueue: EventSink {
     }
 
     private func enqueue(_ event: Event) {
-        let queued = Queued(event: event, enqueuedNanoseconds: monotonicNanoseconds())
+        enqueue(Queued(event: event, enqueuedNanoseconds: monotonicNanoseconds()))
+    }
+
+    private func enqueue(_ queued: Queued) {
         if let receiver = waitingReceiver {
             waitingReceiver = nil
             receiver.resume(returning: queued)

@@ -27,12 +27,11 @@ final class StatusServer: Sendable {
         let descriptor = self.descriptor
         let published = self.published
         let thread = Thread {
+            var backoff = AcceptBackoff()
             while true {
-                let client = accept(descriptor, nil, nil)
-                if client < 0 {
-                    if errno == EINTR || errno == ECONNABORTED { continue }
-                    return
-                }
+                // A shortage of descriptors (idle API connections, a leak) is waited out: the
+                // status must answer again once they are back.
+                guard let client = backoff.accept(descriptor) else { return }
                 Self.serve(client: client, published: published)
                 close(client)
             }
@@ -102,6 +101,53 @@ final class StatusServer: Sendable {
             reply += buffer[..<count]
         }
         return Data(reply)
+    }
+}
+
+/// An accept loop's answer to running out of descriptors (EMFILE, ENFILE) or kernel memory
+/// (ENOBUFS, ENOMEM): wait and try again, 10 ms doubling to 1 s, rather than end the loop; the
+/// shortage passes when the connections holding them close. `accept` and `sleep` are injected
+/// by the tests.
+struct AcceptBackoff {
+    static let waitMillisecondsMin: Int64 = 10
+    static let waitMillisecondsMax: Int64 = 1_000
+
+    private(set) var waitMilliseconds: Int64 = 0
+    /// Shortages met so far (each one waited out).
+    private(set) var shortages = 0
+    private let acceptClient: (Int32) -> (descriptor: Int32, error: Int32)
+    private let sleep: (Int64) -> Void
+
+    init(
+        accept: @escaping (Int32) -> (descriptor: Int32, error: Int32) = { listener in
+            let client = Glibc.accept(listener, nil, nil)
+            if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
+            return (client, client < 0 ? errno : 0)
+        },
+        sleep: @escaping (Int64) -> Void = { usleep(UInt32($0 * 1_000)) }
+    ) {
+        acceptClient = accept
+        self.sleep = sleep
+    }
+
+    static func isShortage(_ error: Int32) -> Bool {
+        error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM
+    }
+
+    /// The next client, or nil when the listener is closed or broken (the server is stopping).
+    mutating func accept(_ listener: Int32) -> Int32? {
+        while true {
+            let (client, error) = acceptClient(listener)
+            if client >= 0 {
+                waitMilliseconds = 0
+                return client
+            }
+            if error == EINTR || error == ECONNABORTED || error == EAGAIN { continue }
+            guard Self.isShortage(error) else { return nil }
+            shortages += 1
+            waitMilliseconds = min(max(waitMilliseconds * 2, Self.waitMillisecondsMin), Self.waitMillisecondsMax)
+            sleep(waitMilliseconds)
+        }
     }
 }
 

@@ -43,9 +43,12 @@ struct SystemdNotifier: Sendable {
         }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + pathBytes.count + (pathBytes.first == 0 ? 0 : 1))
         let bytes = Array(message.utf8)
+        // Never blocks: the owner's loop sends the watchdog pings, and a receiver that stopped
+        // reading (a stalled PID 1, a test that holds the socket) must not stall the engine; a
+        // ping dropped is a ping systemd did not get, which its watchdog handles.
         let sent = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bytes.withUnsafeBytes { sendto(descriptor, $0.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), socketAddress, length) }
+                bytes.withUnsafeBytes { sendto(descriptor, $0.baseAddress, bytes.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), socketAddress, length) }
             }
         }
         return sent == bytes.count

@@ -28,7 +28,8 @@ struct ConfigurationEditor {
     private(set) var baseText: String
     private(set) var stagedText: String
     /// What was set, in order, as `key: old → new`, for `diff` and the audit record.
-    private(set) var changes: [(key: String, old: String?, new: String)] = []
+    /// `new` is nil for a key removed from the file (its default applies again).
+    private(set) var changes: [(key: String, old: String?, new: String?)] = []
 
     init(file: String, text: String) {
         self.file = file
@@ -50,6 +51,73 @@ struct ConfigurationEditor {
     mutating func rollback() {
         stagedText = baseText
         changes = []
+    }
+
+    /// The line of the staged file that holds `key` (1-based), to put its problems first.
+    func line(of key: String) -> Int? {
+        guard let document = try? ConfigurationLoader.parseDocument(text: stagedText, file: file, what: "a configuration"),
+            let resolved = try? Self.resolve(key, in: document.root)
+        else { return nil }
+        return document.locator.exactLine(for: resolved.path)
+    }
+
+    /// Drops the staged change of one key, keeping the others: they are made again, in order,
+    /// on the file as it was.
+    mutating func dropChange(of key: String) throws(ConfigurationEditRefusal) {
+        guard changes.contains(where: { $0.key == key }) else {
+            let staged = Array(Set(changes.map(\.key))).sorted()
+            var message = "\(key) has no staged change; staged: " + (staged.isEmpty ? "none" : staged.joined(separator: ", "))
+            if let suggestion = closestName(to: key, among: staged) { message += "; did you mean \(suggestion)?" }
+            throw ConfigurationEditRefusal(description: message)
+        }
+        var replayed = ConfigurationEditor(file: file, text: baseText)
+        for change in changes where change.key != key {
+            if let new = change.new {
+                try replayed.set(change.key, to: new, allowingPINHash: true)
+            } else {
+                try replayed.remove(change.key)
+            }
+        }
+        stagedText = replayed.stagedText
+        changes = replayed.changes
+    }
+
+    func hasChange(of key: String) -> Bool { changes.contains { $0.key == key } }
+
+    /// Stages the removal of `key` from the file, so its default applies again (a key that a
+    /// change made meaningless, like `siren_rest` once `siren = "off"`).
+    mutating func remove(_ key: String) throws(ConfigurationEditRefusal) {
+        guard changes.count < Self.stagedChangesMax else {
+            throw ConfigurationEditRefusal(description: "\(Self.stagedChangesMax) changes are staged; `commit` or `rollback` them first")
+        }
+        let document: (root: TOMLNode, locator: TOMLLineLocator)
+        do {
+            document = try ConfigurationLoader.parseDocument(text: stagedText, file: file, what: "a configuration")
+        } catch {
+            throw ConfigurationEditRefusal(description: "the file cannot be edited here: \(error.description)")
+        }
+        let resolved = try Self.resolve(key, in: document.root)
+        guard let existing = document.root.node(at: resolved.path), let line = document.locator.exactLine(for: resolved.path) else {
+            throw ConfigurationEditRefusal(description: "\(key) is not written in the file (its default applies already) and has no staged change")
+        }
+        if resolved.path.last == .key("pin_hash") {
+            throw ConfigurationEditRefusal(description: "the PIN is changed with `village-gateway set-pin --config \(file)`, never here")
+        }
+        var lines = stagedText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // The value may run over several lines (a list); remove them all, and only them.
+        guard let replaced = Self.replaceValue(in: lines, keyLine: line - 1, with: "\u{0}") else {
+            throw ConfigurationEditRefusal(description: "\(key) is written in a form the shell cannot remove (line \(line)); edit the file with an editor")
+        }
+        let valueLines = lines.count - replaced.count + 1
+        lines.removeSubrange((line - 1)..<(line - 1 + valueLines))
+        let candidate = lines.joined(separator: "\n")
+        guard let reparsed = try? ConfigurationLoader.parseDocument(text: candidate, file: file, what: "a configuration"),
+            reparsed.root.sameValue(as: document.root.replacing(resolved.path, with: nil))
+        else {
+            throw ConfigurationEditRefusal(description: "\(key) could not be removed without touching other keys (an unusual layout in the file); edit the file with an editor")
+        }
+        changes.append((key, existing.rendered, nil))
+        stagedText = candidate
     }
 
     /// After a commit: the staged text is what the disk holds now.
@@ -166,6 +234,18 @@ struct ConfigurationEditor {
             }
             let table: TOMLPath = [.key(sectionName), .index(index)]
             return ResolvedKey(path: table + [.key(parts[2])], tablePath: table, header: "[[\(sectionName)]]", name: parts[2])
+        }
+    }
+
+    /// How check-config names the table of `key` in its problems: `[station]`,
+    /// `[outputs.red]`, `[[rule]] "rain-1h"`; nil for a key that names no table.
+    static func problemLabel(of key: String) -> String? {
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, let section = sections.first(where: { $0.name == parts[0] }) else { return nil }
+        switch section.kind {
+        case .table: return "[\(parts[0])]"
+        case .tableOfTables: return parts.count == 3 ? "[\(parts[0]).\(parts[1])]" : nil
+        case .arrayById: return parts.count == 3 ? "[[\(parts[0])]] \(tomlQuoted(parts[1]))" : nil
         }
     }
 

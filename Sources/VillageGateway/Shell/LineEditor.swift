@@ -21,6 +21,8 @@ struct LineEditor {
         case interrupt
         /// Ctrl-D on an empty line.
         case endOfInput
+        /// Enter on a line that lost characters past the limit: it must not run cut short.
+        case tooLong(String)
     }
 
     struct Output: Equatable, Sendable {
@@ -49,6 +51,8 @@ struct LineEditor {
     private enum EscapeState { case none, escape, csi, ss3 }
     private var escape = EscapeState.none
     private var lastWasCarriageReturn = false
+    /// Characters were dropped from this line; said once when it happened, and on Enter.
+    private var overflowed = false
 
     init(prompt: String = "> ") {
         self.prompt = prompt
@@ -112,9 +116,11 @@ struct LineEditor {
         case 0x15:
             output.bytes += erase(columns: displayedColumns)
             line = []
+            overflowed = false
         case 0x03:
             output.bytes += Array("^C\r\n".utf8)
             line = []
+            overflowed = false
             historyIndex = nil
             output.events.append(.interrupt)
         case 0x04:
@@ -157,6 +163,13 @@ struct LineEditor {
         guard scalar.value >= 0x20, scalar.value != 0x7F, !(0x80...0x9F).contains(scalar.value) else { return }
         guard line.count < Self.lineScalarsMax else {
             output.bytes.append(Self.bell)
+            if !overflowed, !masked {
+                // A bell alone is silent on many terminals: say it, then show the line again.
+                overflowed = true
+                output.bytes += Array("\r\n(the line is full: \(Self.lineScalarsMax) characters at most; what follows is dropped, and Enter will not run it)\r\n".utf8)
+                output.bytes += promptBytes + Array(text.utf8)
+            }
+            overflowed = true
             return
         }
         line.append(scalar)
@@ -185,6 +198,11 @@ struct LineEditor {
         }
         line = []
         historyIndex = nil
+        if overflowed {
+            overflowed = false
+            output.events.append(.tooLong(completed))
+            return
+        }
         output.events.append(.line(completed))
     }
 

@@ -98,42 +98,131 @@ private func hexValue(_ digit: UInt8) -> UInt8? {
 }
 
 /// Counts wrong PINs across every port (the console and the socket share it, so unplugging and
-/// reconnecting does not reset it) and locks the login for a growing delay. Time is an input.
+/// reconnecting does not reset it) and locks the login for a growing delay. Time is an input
+/// (the box's monotonic milliseconds); with a state file the count survives a restart of the box.
+///
+/// The policy, as `help` states it: `wrongPINsBeforeLock` wrong PINs in a row lock the login for
+/// `lockFirstMilliseconds`; after a lock the technician has the full number of tries again, and
+/// each further lock doubles, up to `lockMillisecondsMax`. A right PIN resets everything, and so
+/// does `quietResetMilliseconds` without a wrong PIN.
 final class LoginGuard: Sendable {
-    /// Wrong PINs in a row before the first lock.
+    /// Wrong PINs in a row before a lock.
     static let wrongPINsBeforeLock = 5
-    /// The first lock; each further wrong PIN after a lock doubles it, up to the maximum.
+    /// The first lock; each further lock doubles it, up to the maximum.
     static let lockFirstMilliseconds: Int64 = 30_000
     static let lockMillisecondsMax: Int64 = 3_600_000
+    /// An hour with no wrong PIN forgets the earlier ones (a technician back the next day starts fresh).
+    static let quietResetMilliseconds: Int64 = 3_600_000
+    static let stateFileName = "shell-login.json"
+    /// The state file is a few numbers; anything longer is not ours.
+    static let stateFileBytesMax = 4_096
 
-    private struct State {
-        var wrongInARow = 0
-        var lockedUntilMilliseconds: Int64 = 0
-        var nextLockMilliseconds = LoginGuard.lockFirstMilliseconds
+    /// The policy in words, for `help` and the lock message.
+    static var policy: String {
+        "\(wrongPINsBeforeLock) wrong PINs in a row lock the shell for \(formatDuration(lockFirstMilliseconds)); "
+            + "each further lock doubles, to at most \(formatDuration(lockMillisecondsMax)), and after each lock "
+            + "there are \(wrongPINsBeforeLock) tries again. A right PIN, or \(formatDuration(quietResetMilliseconds)) "
+            + "without a wrong one, resets the count; a restart of the box does not. Ctrl-D or Ctrl-C leaves at any time."
     }
 
-    private let state = Mutex(State())
+    private struct State: Equatable {
+        var wrongInARow = 0
+        var locksInARow = 0
+        var lockedUntilMilliseconds: Int64 = 0
+        var lastWrongMilliseconds: Int64 = .min
+    }
+
+    private let state: Mutex<State>
+    /// Where the count is kept across restarts; nil keeps it in memory only (tests, no state dir).
+    private let stateFile: String?
+    /// The wall clock, only to carry the count over a restart (monotonic time restarts with the box).
+    private let wallMilliseconds: @Sendable () -> Int64
+
+    init() {
+        state = Mutex(State())
+        stateFile = nil
+        wallMilliseconds = { 0 }
+    }
+
+    /// Reads the count a previous run left in `stateDirectory` (a missing or damaged file is an
+    /// empty count: the lock is a nuisance for guessers, never a reason not to start).
+    init(stateDirectory: String, nowMilliseconds now: Int64, wallMilliseconds: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }) {
+        let path = "\(stateDirectory)/\(Self.stateFileName)"
+        stateFile = path
+        self.wallMilliseconds = wallMilliseconds
+        var restored = State()
+        if let data = FileManager.default.contents(atPath: path), data.count <= Self.stateFileBytesMax,
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            let wall = wallMilliseconds()
+            func number(_ key: String) -> Int64? { (object[key] as? NSNumber)?.int64Value }
+            restored.wrongInARow = Int(min(max(number("wrong_in_a_row") ?? 0, 0), Int64(Self.wrongPINsBeforeLock - 1)))
+            restored.locksInARow = Int(min(max(number("locks_in_a_row") ?? 0, 0), 32))
+            // A clock set backwards must not lock the shell for longer than the policy allows.
+            if let until = number("locked_until_unix_ms") {
+                restored.lockedUntilMilliseconds = now + min(max(until - wall, 0), Self.lockMillisecondsMax)
+            }
+            if let last = number("last_wrong_unix_ms") {
+                restored.lastWrongMilliseconds = now - min(max(wall - last, 0), Self.quietResetMilliseconds)
+            }
+        }
+        state = Mutex(restored)
+    }
 
     /// Milliseconds the login stays locked from `now` (0 when open).
     func lockRemainingMilliseconds(now: Int64) -> Int64 {
         state.withLock { max($0.lockedUntilMilliseconds - now, 0) }
     }
 
-    /// After a wrong PIN: the lock it starts, in milliseconds (0 when none yet).
+    /// After a wrong PIN: the lock it starts, in milliseconds (0 when none).
     func recordWrongPIN(now: Int64) -> Int64 {
         state.withLock { state in
+            // Quiet is counted from the later of the last wrong PIN and the end of the last lock:
+            // sitting out a long lock is not an hour of quiet.
+            let quietSince = max(state.lastWrongMilliseconds, state.lockedUntilMilliseconds)
+            if state.lastWrongMilliseconds != .min, now - quietSince >= Self.quietResetMilliseconds {
+                state = State()
+            }
+            state.lastWrongMilliseconds = now
             state.wrongInARow += 1
-            guard state.wrongInARow >= Self.wrongPINsBeforeLock else { return 0 }
-            let lock = state.nextLockMilliseconds
-            state.lockedUntilMilliseconds = now + lock
-            state.nextLockMilliseconds = min(lock * 2, Self.lockMillisecondsMax)
-            // One more try after each lock; a wrong one locks again, for longer.
-            state.wrongInARow = Self.wrongPINsBeforeLock - 1
+            var lock: Int64 = 0
+            if state.wrongInARow >= Self.wrongPINsBeforeLock {
+                lock = Self.lockFirstMilliseconds << Int64(min(state.locksInARow, 20))
+                lock = min(lock, Self.lockMillisecondsMax)
+                state.lockedUntilMilliseconds = now + lock
+                state.locksInARow += 1
+                state.wrongInARow = 0
+            }
+            save(state, now: now)
             return lock
         }
     }
 
-    func recordRightPIN() {
-        state.withLock { $0 = State() }
+    func recordRightPIN(now: Int64) {
+        state.withLock { state in
+            guard state != State() else { return }
+            state = State()
+            save(state, now: now)
+        }
     }
+
+    /// Written under the lock, so two sessions cannot interleave their files.
+    private func save(_ state: State, now: Int64) {
+        guard let stateFile else { return }
+        let wall = wallMilliseconds()
+        var record = JSONObjectWriter()
+        record.add("wrong_in_a_row", integer: Int64(state.wrongInARow))
+        record.add("locks_in_a_row", integer: Int64(state.locksInARow))
+        record.add("locked_until_unix_ms", integer: wall + max(state.lockedUntilMilliseconds - now, 0))
+        if state.lastWrongMilliseconds != .min { record.add("last_wrong_unix_ms", integer: wall - (now - state.lastWrongMilliseconds)) }
+        // A failed write only costs the count at the next restart; the lock in memory holds.
+        try? writeFileAtomically(path: stateFile, contents: record.text + "\n")
+    }
+}
+
+/// Milliseconds since the Unix epoch by the system's clock.
+func wallClockMilliseconds() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
 }

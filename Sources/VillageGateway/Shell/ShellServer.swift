@@ -26,12 +26,15 @@ final class ShellServer: Sendable {
     private let loginGuard: LoginGuard
     private let logger: Logger
     private let socketSessions = Mutex(0)
+    /// The open socket sessions' descriptors, so a stopping box can say goodbye to each.
+    private let openClients = Mutex(Set<Int32>())
     private let stopping = Atomic(false)
 
-    init(stateDirectory: String, backend: any ShellBackend, loginGuard: LoginGuard = LoginGuard(), logger: Logger) throws(StateError) {
+    /// `loginGuard` nil: the wrong-PIN count is kept in the state directory, across restarts.
+    init(stateDirectory: String, backend: any ShellBackend, loginGuard: LoginGuard? = nil, logger: Logger) throws(StateError) {
         socketPath = "\(stateDirectory)/\(Self.socketFileName)"
         self.backend = backend
-        self.loginGuard = loginGuard
+        self.loginGuard = loginGuard ?? LoginGuard(stateDirectory: stateDirectory, nowMilliseconds: monotonicMilliseconds())
         self.logger = logger
         // Only root (the daemon's user) may open it: the PIN still guards it, but a socket is no
         // reason to let every local user try PINs.
@@ -45,19 +48,32 @@ final class ShellServer: Sendable {
         thread.start()
     }
 
+    static let goodbye = "\r\nThe box is stopping (its service was stopped or restarted): this shell closes. "
+        + "Connect again once it runs.\r\n"
+
     func stop() {
         stopping.store(true, ordering: .relaxed)
+        // Said here, not by the sessions' threads: the process may end before they wake.
+        openClients.withLock { clients in
+            for client in clients {
+                _ = Self.send(client, Array(Self.goodbye.utf8))
+                shutdown(client, Int32(SHUT_RDWR))
+            }
+        }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         unlink(socketPath)
     }
 
     private func acceptLoop() {
+        var backoff = AcceptBackoff()
+        var shortagesLogged = 0
         while !stopping.load(ordering: .relaxed) {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return
+            // Out of descriptors: wait and retry (logged once per run of shortages), never give up.
+            guard let client = backoff.accept(listener) else { return }
+            if backoff.shortages > shortagesLogged {
+                logger.error("shell socket: ran out of file descriptors \(backoff.shortages - shortagesLogged) time(s); waited and accepted again")
+                shortagesLogged = backoff.shortages
             }
             let admitted = socketSessions.withLock { count in
                 guard count < Self.socketSessionsMax else { return false }
@@ -69,8 +85,10 @@ final class ShellServer: Sendable {
                 close(client)
                 continue
             }
+            openClients.withLock { _ = $0.insert(client) }
             let thread = Thread { [self] in
                 serveSocket(client)
+                openClients.withLock { _ = $0.remove(client) }
                 close(client)
                 socketSessions.withLock { $0 -= 1 }
             }

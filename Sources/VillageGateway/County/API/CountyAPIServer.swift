@@ -3,8 +3,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
 import WarningLogic
 
 /// What the API needs from the box; everything is injected so the tests can drive it.
@@ -34,6 +36,16 @@ struct CountyAPI: Sendable {
     /// County warning ids: short, printable, as they appear in logs and reports.
     static let warningIdCharactersMax = 64
     static let lastSequenceHeader = HTTPField.Name("X-VG-Last-Sequence")!
+    /// `Accept` is read this far: longer is no media type a county client sends.
+    static let acceptCharactersMax = 1_024
+    /// Text from the request quoted back in a refusal is cut to this, with control characters
+    /// shown as "?", so a refusal never carries a stranger's megabyte or terminal escapes.
+    static let quotedCharactersMax = 64
+
+    static func quoted(_ text: some StringProtocol) -> String {
+        let scalars = text.unicodeScalars.prefix(quotedCharactersMax).map { $0.properties.generalCategory == .control ? "?" : Character($0) }
+        return String(scalars) + (text.unicodeScalars.count > quotedCharactersMax ? "…" : "")
+    }
 
     let environment: CountyAPIEnvironment
 
@@ -57,47 +69,73 @@ struct CountyAPI: Sendable {
         static func badRequest(_ reason: String) -> Refusal { Refusal(status: .badRequest, error: "bad request", reason: reason) }
     }
 
+    /// An answer before it is signed: the body is kept as bytes so its signature can cover it.
+    struct Answer {
+        var status: HTTPResponse.Status
+        var headers: HTTPFields
+        var body: [UInt8]
+    }
+
     /// Reads the body (bounded), verifies the signature over it, then runs `handler`. A refused
-    /// request reaches no handler, so it changes nothing.
-    private func signed(_ request: Request, _ handler: ([UInt8]) async throws -> Response) async -> Response {
+    /// request reaches no handler, so it changes nothing. Every answer to a request with a
+    /// well-formed nonce is signed (`X-VG-Response-Signature`), refusals included, so the county
+    /// can tell the box's answers from anything else on the path.
+    private func signed(_ request: Request, _ handler: ([UInt8]) async throws -> Answer) async -> Response {
         var request = request
+        let headers = request.headers
+        let nonces = HTTPField.Name(RequestSignature.nonceHeader).map { headers[values: $0] } ?? []
+        let nonce = nonces.count == 1 && RequestSignature.isWellFormedNonce(nonces[0]) ? nonces[0] : nil
         let body: [UInt8]
         do {
             body = Array(buffer: try await request.collectBody(upTo: Self.requestBodyBytesMax))
         } catch {
-            return Self.refuse(Refusal(
+            return sign(Self.refuse(Refusal(
                 status: .contentTooLarge, error: "request too large",
-                reason: "the body is over \(Self.requestBodyBytesMax) bytes, the most this API accepts"))
+                reason: "the body is over \(Self.requestBodyBytesMax) bytes, the most this API accepts")), nonce: nonce)
         }
-        let headers = request.headers
         let refusal = environment.verifier.verify(
             method: request.method.rawValue, pathAndQuery: request.head.path ?? request.uri.description,
-            header: { name in HTTPField.Name(name).flatMap { headers[$0] } }, body: body, nowMilliseconds: environment.wallClockMilliseconds())
+            headerValues: { name in HTTPField.Name(name).map { headers[values: $0] } ?? [] }, body: body,
+            nowMilliseconds: environment.wallClockMilliseconds())
         if let refusal {
             environment.logger.warning("county API: refused \(request.method.rawValue) \(request.uri.path): \(refusal.reason)")
-            return Self.refuse(Refusal(status: .unauthorized, error: "unauthorized", reason: refusal.reason))
+            if let seconds = refusal.retryAfterSeconds {
+                var answer = Self.refuse(Refusal(status: .tooManyRequests, error: "too many requests", reason: refusal.reason))
+                answer.headers[.retryAfter] = String(seconds)
+                return sign(answer, nonce: nonce)
+            }
+            return sign(Self.refuse(Refusal(status: .unauthorized, error: "unauthorized", reason: refusal.reason)), nonce: nonce)
         }
         do {
-            return try await handler(body)
+            return sign(try await handler(body), nonce: nonce)
         } catch let refusal as Refusal {
-            return Self.refuse(refusal)
+            return sign(Self.refuse(refusal), nonce: nonce)
         } catch let error as OutboxError {
             environment.logger.error("county API: \(error.description)")
-            return Self.refuse(Refusal(status: .serviceUnavailable, error: "outbox unavailable", reason: error.description))
+            return sign(Self.refuse(Refusal(status: .serviceUnavailable, error: "outbox unavailable", reason: error.description)), nonce: nonce)
         } catch {
             environment.logger.error("county API: \(error)")
-            return Self.refuse(Refusal(status: .internalServerError, error: "internal error", reason: "\(error)"))
+            return sign(Self.refuse(Refusal(status: .internalServerError, error: "internal error", reason: "\(error)")), nonce: nonce)
         }
     }
 
-    static func refuse(_ refusal: Refusal) -> Response {
+    /// The response, with the answer's signature when the request had a nonce to tie it to.
+    private func sign(_ answer: Answer, nonce: String?) -> Response {
+        var headers = answer.headers
+        if let nonce, let name = HTTPField.Name(RequestSignature.responseSignatureHeader) {
+            headers[name] = environment.verifier.responseSignature(nonce: nonce, status: Int(answer.status.code), body: answer.body)
+        }
+        return Response(status: answer.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    static func refuse(_ refusal: Refusal) -> Answer {
         json(APIErrorAnswer(error: refusal.error, reason: refusal.reason), status: refusal.status)
     }
 
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Answer {
         // Our documents are plain structs of strings and numbers; encoding them cannot fail.
         let data = (try? ReportsDocument.encoder().encode(value)) ?? Data(#"{"error":"internal error","reason":"encoding failed"}"#.utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Answer(status: status, headers: [.contentType: "application/json"], body: Array(data))
     }
 
     // MARK: GET /v1/reports
@@ -106,26 +144,29 @@ struct CountyAPI: Sendable {
         case json, sl651, cap
     }
 
-    func reports(_ request: Request) throws -> Response {
+    func reports(_ request: Request) throws -> Answer {
         let query = request.uri.queryParameters
         for (name, _) in query where !["after", "limit", "format"].contains(String(name)) {
-            throw Refusal.badRequest("unknown query parameter \"\(name)\"; allowed: after, limit, format")
+            throw Refusal.badRequest("unknown query parameter \"\(Self.quoted(name))\"; allowed: after, limit, format")
+        }
+        for name in ["after", "limit", "format"] where query[values: name[...]].count > 1 {
+            throw Refusal.badRequest("\(name) is given \(query[values: name[...]].count) times; give it once")
         }
         var after: Int64 = 0
         if let text = query["after"] {
-            guard let value = Int64(text), value >= 0 else {
-                throw Refusal.badRequest("after=\(text): must be a sequence number, 0 or more (0 for everything)")
+            guard let value = OutsideNumber.decimal(text, in: 0...OutsideLimits.sequenceMax) else {
+                throw Refusal.badRequest("after=\(Self.quoted(text)): must be a sequence number, digits only, 0 to \(OutsideLimits.sequenceMax) (0 for everything)")
             }
             after = value
         }
         var limit = Self.reportsPerPageMax
         if let text = query["limit"] {
-            guard let value = Int(text), (1...Self.reportsPerPageMax).contains(value) else {
-                throw Refusal.badRequest("limit=\(text): must be 1 to \(Self.reportsPerPageMax)")
+            guard let value = OutsideNumber.decimal(text, in: 1...Int64(Self.reportsPerPageMax)) else {
+                throw Refusal.badRequest("limit=\(Self.quoted(text)): must be 1 to \(Self.reportsPerPageMax)")
             }
-            limit = value
+            limit = Int(value)
         }
-        let format = try Self.format(query: query["format"].map(String.init), accept: request.headers[.accept])
+        let format = try Self.format(query: query["format"].map(String.init), accept: request.headers[values: .accept].joined(separator: ","))
         let outbox = environment.outbox
         let pull = try outbox.reports(after: after, limit: limit)
         let last = try outbox.lastSequence()
@@ -134,21 +175,21 @@ struct CountyAPI: Sendable {
         switch format {
         case .json:
             let document = try ReportsDocument(station: station.id, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: station.utcOffsetMinutes)
-            var response = Self.json(document)
-            response.headers[Self.lastSequenceHeader] = String(rangeEnd)
-            response.headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
-            return response
+            var answer = Self.json(document)
+            answer.headers[Self.lastSequenceHeader] = String(rangeEnd)
+            answer.headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
+            return answer
         case .sl651:
             let lines = try sl651Frames(pull.reports)
             let text = lines.map { $0 + "\n" }.joined()
             var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", Self.lastSequenceHeader: String(rangeEnd)]
             headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+            return Answer(status: .ok, headers: headers, body: Array(text.utf8))
         case .cap:
             let alerts = try capAlerts(pull.reports)
             guard !alerts.isEmpty else {
                 // A multipart body needs at least one part: no alert in the range is 204.
-                return Response(status: .noContent, headers: [Self.lastSequenceHeader: String(rangeEnd)])
+                return Answer(status: .noContent, headers: [Self.lastSequenceHeader: String(rangeEnd)], body: [])
             }
             let boundary = "vg-cap-" + UUID().uuidString.lowercased()
             var text = ""
@@ -158,7 +199,7 @@ struct CountyAPI: Sendable {
             text += "--\(boundary)--\r\n"
             var headers: HTTPFields = [.contentType: "multipart/mixed; boundary=\(boundary)", Self.lastSequenceHeader: String(rangeEnd)]
             headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+            return Answer(status: .ok, headers: headers, body: Array(text.utf8))
         }
     }
 
@@ -166,11 +207,15 @@ struct CountyAPI: Sendable {
     static func format(query: String?, accept: String?) throws(Refusal) -> Format {
         if let query {
             guard let format = Format(rawValue: query) else {
-                throw Refusal.badRequest("format=\(query): must be json, sl651 or cap")
+                throw Refusal.badRequest("format=\(quoted(query)): must be json, sl651 or cap")
             }
             return format
         }
-        let accepted = (accept ?? "").lowercased().split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+        // Each media range up to its first ";" (parameters and q-values are not weighed). A range
+        // may be empty (`Accept: ;;;` or `,,`): it then names nothing, and JSON is the answer.
+        let accepted = (accept ?? "").prefix(acceptCharactersMax).lowercased().split(separator: ",").map {
+            ($0.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespaces)
+        }
         for type in accepted {
             switch type {
             case "application/json": return .json
@@ -235,7 +280,7 @@ struct CountyAPI: Sendable {
 
     // MARK: POST /v1/reports/ack
 
-    func acknowledge(_ body: [UInt8]) throws -> Response {
+    func acknowledge(_ body: [UInt8]) throws -> Answer {
         guard let request = try? JSONDecoder().decode(AcknowledgeRequest.self, from: Data(body)) else {
             throw Refusal.badRequest("the body must be {\"through\": SEQ} with SEQ the highest sequence the county has stored")
         }
@@ -249,7 +294,7 @@ struct CountyAPI: Sendable {
 
     // MARK: GET /v1/status
 
-    func status() throws -> Response {
+    func status() throws -> Answer {
         guard var status = environment.status() else {
             throw Refusal(status: .serviceUnavailable, error: "starting", reason: "the box has not made its first decision yet; ask again in a few seconds")
         }
@@ -267,7 +312,7 @@ struct CountyAPI: Sendable {
         var id: String
     }
 
-    func warning(_ body: [UInt8]) async throws -> Response {
+    func warning(_ body: [UInt8]) async throws -> Answer {
         let event = try Self.warningEvent(body, at: environment.boxClock.now())
         await environment.events.submit(event)
         switch event.kind {
@@ -348,14 +393,39 @@ struct StatusBacklog: Codable, Sendable, Equatable {
 /// Runs the API until cancelled; its failure is logged and never reaches the warning logic.
 enum CountyAPIServer {
     static let portFileName = "api.port"
+    /// Request heads: one header at most 8 KiB, all together 16 KiB, at most 64 of them. A signed
+    /// county request has about ten short headers.
+    static let headerFieldBytesMax = 8 * 1024
+    static let headerListBytesMax = 16 * 1024
+    static let headerFieldsMax = 64
+    /// At shutdown a request in flight may finish within this; then it is cut. The daemon puts
+    /// its outputs in their safe state only after every task has ended, so this stays short.
+    static let shutdownGraceMillisecondsMax: Int64 = 500
 
     /// Serves on `host:port` (port 0: any free port); the bound port is written to
     /// `STATE_DIR/api.port` and logged, so tests and scripts can find it.
-    static func run(_ api: CountyAPI, host: String, port: Int, stateDirectory: String) async {
+    /// `registry`: the tests pass their own to watch the open connections (its limits are used
+    /// as given).
+    static func run(
+        _ api: CountyAPI, host: String, port: Int, stateDirectory: String, limits: APIConnectionLimits = .standard,
+        registry given: APIConnectionRegistry? = nil
+    ) async {
         let logger = api.environment.logger
+        let descriptorLimit = ProcessDescriptors.limit()
+        let fitted = limits.fitted(descriptorLimit: descriptorLimit, descriptorsOpen: ProcessDescriptors.open())
+        if fitted.connectionsMax < limits.connectionsMax {
+            logger.warning(
+                "county API: at most \(fitted.connectionsMax) connections (not \(limits.connectionsMax)): the descriptor limit is \(descriptorLimit) and \(APIConnectionLimits.descriptorsReservedForBox) stay reserved for the box; raise LimitNOFILE= in the unit")
+        }
+        let registry = given ?? APIConnectionRegistry(limits: fitted)
+        let server = HTTPServerBuilder.http1(configuration: HTTP1Channel.Configuration(
+            additionalChannelHandlers: [APIConnectionGuard(registry: registry)], idleTimeout: nil,
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: headerFieldBytesMax, maxHeaderListSize: headerListBytesMax, maxHeaderFieldCount: headerFieldsMax)))
         let app = Application(
             router: api.router(),
-            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: fitted.backlog),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
                 do {
@@ -366,10 +436,21 @@ enum CountyAPIServer {
                 logger.notice("county API listening on \(formatHostAndPort(host, bound))")
             },
             logger: logger)
-        do {
-            try await app.run()
-        } catch is CancellationError {
-        } catch {
+        // The caller's cancellation (SIGTERM) becomes a graceful shutdown: stop accepting, close
+        // idle connections, let a request in flight finish, and cut the rest after a bound.
+        // Cancelling the server outright drops connections still queued for it, which NIO traps on.
+        var configuration = ServiceGroupConfiguration(services: [app], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(shutdownGraceMillisecondsMax)
+        let group = ServiceGroup(configuration: configuration)
+        let runner = Task { try await group.run() }
+        let result = await withTaskCancellationHandler {
+            await runner.result
+        } onCancel: {
+            Task { await group.triggerGracefulShutdown() }
+        }
+        switch result {
+        case .success, .failure(is CancellationError): break
+        case .failure(let error):
             logger.critical("county API stopped: \(error); the county cannot pull until the daemon restarts. Warnings continue.")
         }
     }

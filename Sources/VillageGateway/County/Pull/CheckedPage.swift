@@ -69,6 +69,11 @@ struct CheckedPage: Sendable, Equatable {
             throw BadDocument("\(document.reports.count) reports, over the limit of \(limit) asked")
         }
         guard document.lastSequence >= 0 else { throw BadDocument("last_sequence \(document.lastSequence) is negative") }
+        // Every number is held to what a box can have made, so no arithmetic on it can overflow
+        // and no forged number can carry the county's progress past what the box holds.
+        guard document.lastSequence <= OutsideLimits.sequenceMax else {
+            throw BadDocument("last_sequence \(document.lastSequence) is beyond \(OutsideLimits.sequenceMax), more than any box can have numbered")
+        }
         var reports: [CountyReport] = []
         reports.reserveCapacity(document.reports.count)
         var previous = after
@@ -76,17 +81,29 @@ struct CheckedPage: Sendable, Equatable {
             guard wire.sequence > previous else {
                 throw BadDocument("report \(wire.sequence) follows \(previous): sequences must increase and be above after=\(after)")
             }
+            guard wire.sequence <= document.lastSequence else {
+                throw BadDocument("report \(wire.sequence) is above the box's last_sequence \(document.lastSequence)")
+            }
+            guard (0...OutsideLimits.unixMillisecondsMax).contains(wire.timeMilliseconds) else {
+                throw BadDocument("report \(wire.sequence) has time_ms \(wire.timeMilliseconds), outside 1970 to 9999")
+            }
             previous = wire.sequence
             guard let stored = wire.outboxReport() else {
                 throw BadDocument("report \(wire.sequence) has priority \"\(wire.priority)\"; allowed: alarm, event, routine")
             }
             guard !wire.kind.isEmpty else { throw BadDocument("report \(wire.sequence) has no kind") }
+            guard stored.payload.utf8.count <= PullOptions.reportPayloadBytesMax else {
+                throw BadDocument(
+                    "report \(wire.sequence) has a payload of \(stored.payload.utf8.count) bytes; a box stores at most \(PullOptions.reportPayloadBytesMax)")
+            }
             reports.append(CountyReport(
                 sequence: wire.sequence, timeMilliseconds: wire.timeMilliseconds, time: wire.time, kind: wire.kind,
                 priority: wire.priority, exercise: wire.exercise, payload: stored.payload))
         }
         for gap in document.gaps {
-            guard gap.from >= 1, gap.from <= gap.through, gap.count >= 1, gap.count <= gap.through - gap.from + 1 else {
+            guard gap.from >= 1, gap.from <= gap.through, gap.through <= OutsideLimits.sequenceMax, gap.count >= 1,
+                gap.count <= gap.through - gap.from + 1
+            else {
                 throw BadDocument("gap \(gap.from)-\(gap.through) of \(gap.count) reports is not a range of 1 or more thinned reports")
             }
         }

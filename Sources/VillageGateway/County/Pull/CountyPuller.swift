@@ -10,7 +10,8 @@ struct PullOptions: Sendable {
     /// Stations pulled at once.
     var concurrency = 8
     static let concurrencyAllowed = 1...64
-    /// Each HTTP request (connect, send, whole answer) must finish within this.
+    /// Each HTTP request (connect, send, the answer's head and its whole body) must finish within
+    /// this, in total: a box that dribbles its answer a byte a second is cut at the deadline.
     var timeoutMilliseconds: Int64 = 30_000
     static let timeoutSecondsAllowed = 1...600
     /// Reports asked per page; the contract's default and maximum.
@@ -23,6 +24,13 @@ struct PullOptions: Sendable {
     static let answerBytesMax = 32 * 1024 * 1024
     /// An error answer's body is read only this far, for its reason.
     static let errorAnswerBytesMax = 8 * 1024
+    /// A report's payload, as the box's outbox keeps it (`OutboxLimits.payloadBytesMax`): a
+    /// bigger one is no report a box stored, and the page is refused.
+    static let reportPayloadBytesMax = OutboxLimits.standard.payloadBytesMax
+    /// A 429 is waited out (its Retry-After, at most `rateLimitedWaitSecondsMax`) this many times
+    /// per request before the station counts as refused for this run.
+    static let rateLimitedRetriesMax = 3
+    static let rateLimitedWaitSecondsMax = 10
     /// An empty page below the box's last number is asked once more before its numbers are
     /// called missing: the box may have stored a report between reading its pages and its last number.
     static let emptyPageRetriesMax = 1
@@ -37,6 +45,7 @@ enum PullFailure: Error, Sendable, Equatable, CustomStringConvertible {
     case boxRenumbered(boxLast: Int64, pulledThrough: Int64)
     case storage(String)
     case notAcknowledged(through: Int64, String)
+    case unverified(status: Int, String)
 
     /// The short word for the summary table.
     var word: String {
@@ -48,6 +57,7 @@ enum PullFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .boxRenumbered: "renumbered"
         case .storage: "not stored"
         case .notAcknowledged: "not acked"
+        case .unverified: "unverified"
         }
     }
 
@@ -66,6 +76,9 @@ enum PullFailure: Error, Sendable, Equatable, CustomStringConvertible {
             "the box's last report number is \(boxLast), below the \(pulledThrough) already collected from it: was its outbox replaced or reset? "
                 + "Nothing was pulled; its new numbers would collide with the stored ones. Move this station to a new database or id"
         case .storage(let detail): "\(detail)"
+        case .unverified(let status, let detail):
+            "an answer (HTTP \(status)) did not carry the box's signature: \(detail); nothing of it was used. Something between the county "
+                + "and the box is changing answers, or key_file differs from the box's"
         case .notAcknowledged(let through, let detail):
             "stored through \(through) but the box did not take the acknowledgement (\(detail)); it keeps those reports and the next pull acknowledges them"
         }
@@ -262,34 +275,91 @@ struct BoxConnection: Sendable {
         }
     }
 
-    /// One signed request; the answer's body when the box said 200, a `PullFailure` otherwise.
+    /// One signed request; the answer's body when the box said 200 and signed it, a
+    /// `PullFailure` otherwise. A 429 is waited out a few times (its Retry-After, bounded).
     private func send(method: HTTPMethod, pathAndQuery: String, body: [UInt8]) async throws -> ByteBuffer {
+        var attempt = 0
+        while true {
+            do {
+                return try await sendOnce(method: method, pathAndQuery: pathAndQuery, body: body)
+            } catch let limited as RateLimited where attempt < PullOptions.rateLimitedRetriesMax {
+                attempt += 1
+                try await Task.sleep(for: .seconds(limited.retryAfterSeconds))
+            } catch let limited as RateLimited {
+                throw PullFailure.refused(status: 429, reason: limited.reason)
+            }
+        }
+    }
+
+    /// A 429 from the box, with how long it asked to wait (bounded).
+    struct RateLimited: Error {
+        var retryAfterSeconds: Int
+        var reason: String
+    }
+
+    private func sendOnce(method: HTTPMethod, pathAndQuery: String, body: [UInt8]) async throws -> ByteBuffer {
         var request = HTTPClientRequest(url: station.url.hasSuffix("/") ? String(station.url.dropLast()) + pathAndQuery : station.url + pathAndQuery)
         request.method = method
+        var nonce = ""
         for header in RequestSignature.headers(
             key: key, method: method.rawValue, pathAndQuery: pathAndQuery, station: station.id,
             timestampMilliseconds: nowMilliseconds(), body: body)
         {
             request.headers.add(name: header.name, value: header.value)
+            if header.name == RequestSignature.nonceHeader { nonce = header.value }
         }
         request.headers.add(name: "Accept", value: "application/json")
         if !body.isEmpty {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let timeout = TimeAmount.milliseconds(options.timeoutMilliseconds)
-        let response: HTTPClientResponse
-        let answer: ByteBuffer
+        let timeoutMilliseconds = options.timeoutMilliseconds
+        let deadline = NIODeadline.now() + .milliseconds(timeoutMilliseconds)
+        let client = self.client
+        let prepared = request
+        let received: (status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer)
         do {
-            response = try await client.execute(request, timeout: timeout)
-            let limit = response.status == .ok ? PullOptions.answerBytesMax : PullOptions.errorAnswerBytesMax
-            answer = try await response.body.collect(upTo: limit)
+            // One deadline for everything: the client's own covers only the head, so the body is
+            // read under a deadline of ours too (a box dribbling a byte a second keeps every
+            // per-read timeout happy and would hold the run for hours).
+            received = try await withDeadline(milliseconds: timeoutMilliseconds) {
+                let response = try await client.execute(prepared, deadline: deadline)
+                let limit = response.status == .ok ? PullOptions.answerBytesMax : PullOptions.errorAnswerBytesMax
+                let body = try await response.body.collect(upTo: limit)
+                return (response.status, response.headers, body)
+            }
+        } catch is DeadlineExceeded {
+            throw PullFailure.unreachable("no complete answer within \(timeoutMilliseconds / 1_000) s (head and body)")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw PullFailure.unreachable("no answer within \(options.timeoutMilliseconds / 1_000) s")
+            throw PullFailure.unreachable("no complete answer within \(timeoutMilliseconds / 1_000) s (head and body)")
         } catch let error as NIOTooManyBytesError {
             throw PullFailure.badDocument("the answer is over \(PullOptions.answerBytesMax / 1024 / 1024) MiB (\(error))")
+        } catch is CancellationError {
+            throw PullFailure.unreachable("no complete answer within \(timeoutMilliseconds / 1_000) s (head and body)")
         } catch {
             throw PullFailure.unreachable(Self.describe(error))
+        }
+        let answer = received.body
+        let status = Int(received.status.code)
+        let signatures = received.headers[RequestSignature.responseSignatureHeader]
+        let genuine = signatures.count == 1
+            && RequestSignature.isGenuineResponse(
+                key: key, station: station.id, nonce: nonce, status: status, body: answer.readableBytesView, signature: signatures.first)
+        let response = (status: received.status, headers: received.headers)
+        // Only a verified answer is acted on: a page is stored, an acknowledgement believed, a 429
+        // waited out. An unverified refusal is still shown, marked, because it changes nothing and
+        // its most likely cause is the very thing to fix (a key_file that is not the box's).
+        guard genuine else {
+            let problem = signatures.isEmpty ? "no \(RequestSignature.responseSignatureHeader) header" : "its \(RequestSignature.responseSignatureHeader) does not match"
+            guard response.status != .ok else { throw PullFailure.unverified(status: status, problem) }
+            let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: Data(answer.readableBytesView)))?.reason
+                ?? String(decoding: Data(answer.readableBytesView).prefix(200), as: UTF8.self)
+            throw PullFailure.refused(status: status, reason: "\(reason.isEmpty ? response.status.reasonPhrase : reason) (unverified answer: \(problem))")
+        }
+        if response.status == .tooManyRequests {
+            let seconds = response.headers.first(name: "Retry-After").flatMap { OutsideNumber.decimal($0, in: 0...Int64(PullOptions.rateLimitedWaitSecondsMax)) }
+            let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: Data(answer.readableBytesView)))?.reason ?? "too many requests"
+            throw RateLimited(retryAfterSeconds: Int(seconds ?? Int64(PullOptions.rateLimitedWaitSecondsMax)), reason: reason)
         }
         guard response.status == .ok else {
             let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: Data(answer.readableBytesView)))?.reason

@@ -112,8 +112,16 @@ final class HTTPPushTransport: Sendable {
 
         let answer: PushAnswer
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(timings.requestTimeoutMilliseconds))
-            let bytes = try await response.body.collect(upTo: Self.answerBytesMax)
+            // One deadline for the head and the whole receipt: a county (or something on the path)
+            // sending its receipt a byte a second must not hold the push for hours.
+            let client = self.client
+            let prepared = request
+            let timeoutMilliseconds = timings.requestTimeoutMilliseconds
+            let (status, bytes) = try await withDeadline(milliseconds: timeoutMilliseconds) {
+                let response = try await client.execute(prepared, timeout: .milliseconds(timeoutMilliseconds))
+                return (response.status, try await response.body.collect(upTo: Self.answerBytesMax))
+            }
+            let response = (status: status, body: bytes)
             let data = Data(bytes.readableBytesView)
             guard (200..<300).contains(response.status.code) else {
                 let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: data)).map { ": \($0.error): \($0.reason)" } ?? ""
@@ -123,6 +131,8 @@ final class HTTPPushTransport: Sendable {
                 return .failed("the county's answer is not {\"stored\": [sequence, ...]} (\(bytes.readableBytes) bytes)")
             }
             answer = decoded
+        } catch is DeadlineExceeded {
+            return .failed("POST \(configuration.url): no complete answer within \(timings.requestTimeoutMilliseconds / 1_000) s")
         } catch {
             return .failed("POST \(configuration.url) failed: \(error)")
         }

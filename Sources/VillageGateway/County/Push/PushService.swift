@@ -75,6 +75,10 @@ enum PushEvent: Sendable, Equatable {
     case sl651ConnectionEnded(SL651ConnectionEnd, retryAfterMilliseconds: Int64)
     case noNetwork(transport: String)
     case unreachable(String, retryAfterMilliseconds: Int64)
+    /// A link signal ended the wait (`transport`'s backoff is reset).
+    case woken(transport: String, by: String)
+    /// The link returned after an outage: the outage report was stored as `sequence`.
+    case outageReported(sequence: Int64, waiting: Int64)
 }
 
 final class PushService: Sendable {
@@ -91,13 +95,25 @@ final class PushService: Sendable {
     private let backoffPolicy: PushBackoffPolicy
     private let random: Mutex<PushRandom>
     private let observer: (@Sendable (PushEvent) -> Void)?
+    /// Link signals end a backoff at once; the uplink's state for `status`.
+    let signals: LinkSignals
+    /// Outages shorter than this are a failed attempt, not worth a report to the county.
+    static let outageReportedAfterMilliseconds: Int64 = 60_000
+    /// `[county] link_probe_every`.
+    let linkProbeEveryMilliseconds: Int64
+    /// The probe's own pace: a test's sleeper that returns at once must not make it spin.
+    private let probeSleeper: any PushSleeper
 
     init(
         outbox: Outbox, configuration: CountyConfiguration, station: StationIdentity, clock: any GatewayClock, logger: Logger,
         registration: (any NetworkRegistrationProbe)? = nil, sl651Frames: SL651FrameBuilder? = nil, sl651Commands: SL651CommandSources = .none,
         timings: PushTimings = .standard, backoff: PushBackoffPolicy = .standard, sleeper: any PushSleeper = TaskSleeper(),
-        random: PushRandom = PushRandom(), observer: (@Sendable (PushEvent) -> Void)? = nil
+        random: PushRandom = PushRandom(), observer: (@Sendable (PushEvent) -> Void)? = nil, signals: LinkSignals = LinkSignals(),
+        probeSleeper: any PushSleeper = TaskSleeper()
     ) throws(PushSetupError) {
+        self.signals = signals
+        linkProbeEveryMilliseconds = configuration.linkProbeEveryMilliseconds
+        self.probeSleeper = probeSleeper
         schedule = PushSchedule(window: configuration.pushWindow, utcOffsetMinutes: station.utcOffsetMinutes)
         self.timings = timings
         self.outbox = outbox
@@ -167,6 +183,14 @@ final class PushService: Sendable {
         await withTaskGroup(of: Void.self) { group in
             if let http { group.addTask { await self.runHTTP(http) } }
             if let sl651 { group.addTask { await self.runSL651(sl651) } }
+            let endpoints = self.endpoints
+            if !endpoints.isEmpty {
+                group.addTask {
+                    await LinkProbe.run(
+                        endpoints: endpoints, everyMilliseconds: self.linkProbeEveryMilliseconds,
+                        timeoutMilliseconds: self.timings.reachabilityTimeoutMilliseconds, signals: self.signals, clock: self.clock, sleeper: self.probeSleeper)
+                }
+            }
         }
         try? await httpClient?.shutdown()
     }
@@ -175,11 +199,46 @@ final class PushService: Sendable {
         random.withLock { random in backoff.failed(using: &random) }
     }
 
-    private func networkAbsent(_ transport: String) async -> Bool {
+    private func networkAbsent(_ transport: String, generation: UInt64) async -> Bool {
         guard registration?.dataNetworkAvailable() == false else { return false }
         observer?(.noNetwork(transport: transport))
-        await sleeper.sleep(milliseconds: timings.noNetworkRecheckMilliseconds)
+        signals.markDown(reason: "the modem has no data network", at: clock.now())
+        _ = await rest(transport, milliseconds: timings.noNetworkRecheckMilliseconds, generation: generation)
         return true
+    }
+
+    /// The endpoints the reachability probe tries while the link is down.
+    var endpoints: [PushEndpoint] { [http?.endpoint, sl651?.endpoint].compactMap { $0 } }
+
+    /// Waits `milliseconds`, or less when a link signal comes (raised after `generation`, so one
+    /// that came during the failed attempt counts): then the backoff is reset and the caller
+    /// tries again at once. True when a signal ended the wait.
+    private func rest(_ transport: String, milliseconds: Int64, generation: UInt64) async -> Bool {
+        signals.scheduleNextAttempt(at: clock.now().adding(milliseconds: milliseconds))
+        let woken = await signals.sleep(milliseconds: milliseconds, sleeper: sleeper, afterGeneration: generation)
+        signals.scheduleNextAttempt(at: nil)
+        guard woken, !Task.isCancelled else { return false }
+        let by = signals.uplink.lastSignal?.description ?? "a link signal"
+        observer?(.woken(transport: transport, by: by))
+        logger.info("county push: link signal, trying now", metadata: ["transport": "\(transport)", "signal": "\(by)"])
+        return true
+    }
+
+    /// The push delivered: the link is up. After an outage the county gets a report of it.
+    private func delivered(count: Int) {
+        let now = clock.now()
+        guard let outage = signals.markUp(at: now), outage.through.milliseconds(since: outage.from) >= Self.outageReportedAfterMilliseconds else { return }
+        let waiting = ((try? outbox.backlog.undelivered) ?? 0) + Int64(count)
+        let report = LinkOutageReport.report(outage, reportsWaiting: waiting, utcOffsetMinutes: schedule.utcOffsetMinutes)
+        do {
+            let sequence = try outbox.append(report)
+            observer?(.outageReported(sequence: sequence, waiting: waiting))
+            logger.notice("county link back after an outage", metadata: [
+                "from": "\(ISO8601.format(outage.from, utcOffsetMinutes: schedule.utcOffsetMinutes))",
+                "ended_by": "\(outage.endedBy)", "waiting": "\(waiting)"])
+        } catch {
+            logger.error("the outage report could not be stored: \(error)")
+        }
     }
 
     /// With nothing to send now: until the window opens (alarms are looked for every poll).
@@ -193,13 +252,23 @@ final class PushService: Sendable {
         // After a failure the link is suspect: a bounded connect tells whether it is back before
         // a whole batch is sent into it.
         var suspect = false
+        // Read before each attempt: a signal raised while the attempt fails still ends its wait.
+        var generation = signals.generation
+        func failedRest(_ delay: Int64) async {
+            if await rest("http", milliseconds: delay, generation: generation) {
+                backoff.succeeded()
+                suspect = false
+            }
+        }
         while !Task.isCancelled {
-            if await networkAbsent("http") { continue }
+            generation = signals.generation
+            if await networkAbsent("http", generation: generation) { continue }
             if suspect, let unreachable = await TCPReachability.check(http.endpoint, timeoutMilliseconds: timings.reachabilityTimeoutMilliseconds) {
                 let delay = draw(&backoff)
+                signals.markDown(reason: unreachable.description, at: clock.now())
                 observer?(.unreachable(unreachable.description, retryAfterMilliseconds: delay))
                 logger.info("county push: county not reachable", metadata: ["reason": "\(unreachable)", "retry_ms": "\(delay)"])
-                await sleeper.sleep(milliseconds: delay)
+                await failedRest(delay)
                 continue
             }
             switch await http.pushOnce(allowRoutine: schedule.isOpen(at: clock.now())) {
@@ -210,6 +279,7 @@ final class PushService: Sendable {
                 suspect = false
                 observer?(.httpDelivered(sent: sent, marked: marked))
                 logger.info("county push: delivered", metadata: ["sent": "\(sent.count)", "stored": "\(marked.count)"])
+                delivered(count: marked.count)
             case .delivered(let sent, _):
                 // The county stored none of them: sending the same batch at once would loop.
                 let delay = draw(&backoff)
@@ -219,9 +289,10 @@ final class PushService: Sendable {
             case .failed(let reason):
                 suspect = true
                 let delay = draw(&backoff)
+                signals.markDown(reason: reason, at: clock.now())
                 observer?(.httpFailed(reason, retryAfterMilliseconds: delay))
                 logger.warning("county push failed", metadata: ["reason": "\(reason)", "retry_ms": "\(delay)"])
-                await sleeper.sleep(milliseconds: delay)
+                await failedRest(delay)
             }
         }
     }
@@ -229,20 +300,24 @@ final class PushService: Sendable {
     func runSL651(_ sl651: SL651PushTransport) async {
         var backoff = PushBackoff(policy: backoffPolicy)
         while !Task.isCancelled {
-            if await networkAbsent("sl651") { continue }
+            let generation = signals.generation
+            if await networkAbsent("sl651", generation: generation) { continue }
             // Outside the window a costly link is only opened for an alarm.
             if !schedule.isOpen(at: clock.now()), (try? sl651.hasPendingAlarm()) != true {
                 await sleeper.sleep(milliseconds: idleMilliseconds())
                 continue
             }
-            let end = await sl651.runConnection()
+            let end = await sl651.runConnection(onDelivered: { count in self.delivered(count: count) })
             if end.delivered > 0 { backoff.succeeded() }
             let delay: Int64
+            var linkFailed = false
             switch end.reason {
             case .cancelled:
                 return
             case .couldNotConnect(let reason), .failed(let reason):
                 delay = draw(&backoff)
+                linkFailed = true
+                signals.markDown(reason: reason, at: clock.now())
                 logger.warning("county SL 651 link failed", metadata: ["reason": "\(reason)", "delivered": "\(end.delivered)", "retry_ms": "\(delay)"])
             case .closedByCentre, .windowClosed, .resynchronising:
                 backoff.succeeded()
@@ -250,7 +325,11 @@ final class PushService: Sendable {
                 logger.info("county SL 651 link closed", metadata: ["reason": "\(end.reason)", "delivered": "\(end.delivered)"])
             }
             observer?(.sl651ConnectionEnded(end, retryAfterMilliseconds: delay))
-            await sleeper.sleep(milliseconds: delay)
+            if linkFailed {
+                if await rest("sl651", milliseconds: delay, generation: generation) { backoff.succeeded() }
+            } else {
+                await sleeper.sleep(milliseconds: delay)
+            }
         }
     }
 }

@@ -133,11 +133,12 @@ final class SL651PushTransport: Sendable {
         try pick(allowRoutine: false) != nil
     }
 
-    /// One connection: connect within the bound, then `session` until it ends.
-    func runConnection() async -> SL651ConnectionEnd {
+    /// One connection: connect within the bound, then `session` until it ends. `onDelivered` is
+    /// told of each acknowledged report as it happens (the push marks the link up on the first).
+    func runConnection(onDelivered: (@Sendable (Int) -> Void)? = nil) async -> SL651ConnectionEnd {
         do {
             return try await TCPByteLink.withConnection(to: endpoint, connectTimeoutMilliseconds: timings.connectTimeoutMilliseconds) { link in
-                await self.session(link)
+                await self.session(link, onDelivered: onDelivered)
             }
         } catch {
             return SL651ConnectionEnd(reason: .couldNotConnect(error.description), delivered: 0)
@@ -160,7 +161,7 @@ final class SL651PushTransport: Sendable {
 
     /// The conversation over an open link, stop-and-wait: one report frame, its answer, the next.
     /// Frames from the centre that are commands (37H…) are answered whenever they arrive.
-    func session(_ link: some ByteLink) async -> SL651ConnectionEnd {
+    func session(_ link: some ByteLink, onDelivered: (@Sendable (Int) -> Void)? = nil) async -> SL651ConnectionEnd {
         var connection = ConnectionState(reassembler: SL651DownlinkReassembler(station: identity.stationAddress))
         var delivered = 0
         var lastSentAt = clock.now()
@@ -277,6 +278,7 @@ final class SL651PushTransport: Sendable {
                 return end(.failed("the centre acknowledged report \(next.report.sequence) but marking it failed: \(error)"))
             }
             delivered += 1
+            onDelivered?(1)
             state.withLock { state in
                 state.counters.acknowledged += 1
                 if answer.serialLess { state.counters.answersWithoutSerial += 1 }

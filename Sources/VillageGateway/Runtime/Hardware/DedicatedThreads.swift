@@ -8,15 +8,23 @@ import Foundation
 import Drivers
 import WarningLogic
 
+/// An event kind from a driver thread, with the driver's timestamp of it when it has one (the
+/// kernel's CLOCK_MONOTONIC stamp of a GPIO edge; in simulation, the twin's scenario time).
+struct ThreadEvent: Sendable, Equatable {
+    var kind: Event.Kind
+    var timestampNanoseconds: Int64?
+}
+
 /// Events a thread hands to the async side of an input, bounded. Tips merge into the pending
 /// tips of the same gauge (a rainstorm never fills the queue, so the GPIO thread never waits and
-/// never misses edges); any other event waits while the queue is full, so backpressure from the
-/// engine's queue reaches the Modbus bus owner instead of dropping readings.
+/// never misses edges; the merged tips carry the newest tip's timestamp); any other event waits
+/// while the queue is full, so backpressure from the engine's queue reaches the Modbus bus owner
+/// instead of dropping readings.
 final class ThreadToAsyncEventQueue: @unchecked Sendable {
     let capacity: Int
     private let condition = NSCondition()
-    private var items: [Event.Kind] = []
-    private var waiter: CheckedContinuation<Event.Kind?, Never>?
+    private var items: [ThreadEvent] = []
+    private var waiter: CheckedContinuation<ThreadEvent?, Never>?
     private var producerFinished = false
     private var cancelled = false
     private var finishWaiters: [CheckedContinuation<Void, Never>] = []
@@ -35,21 +43,23 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
 
     /// Thread side. Returns false once the consumer is gone.
     @discardableResult
-    func put(_ kind: Event.Kind) -> Bool {
+    func put(_ kind: Event.Kind, timestampNanoseconds: Int64? = nil) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         if case .tips(let sensorId, let count) = kind, let last = items.indices.last,
-           case .tips(let pendingSensorId, let pendingCount) = items[last], pendingSensorId == sensorId {
-            items[last] = .tips(sensorId: sensorId, count: pendingCount + count)
+           case .tips(let pendingSensorId, let pendingCount) = items[last].kind, pendingSensorId == sensorId {
+            items[last] = ThreadEvent(
+                kind: .tips(sensorId: sensorId, count: pendingCount + count), timestampNanoseconds: timestampNanoseconds ?? items[last].timestampNanoseconds)
             return !cancelled
         }
         while items.count >= capacity && !cancelled { condition.wait() }
         guard !cancelled else { return false }
+        let item = ThreadEvent(kind: kind, timestampNanoseconds: timestampNanoseconds)
         if let waiter {
             self.waiter = nil
-            waiter.resume(returning: kind)
+            waiter.resume(returning: item)
         } else {
-            items.append(kind)
+            items.append(item)
         }
         return true
     }
@@ -60,11 +70,12 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !cancelled, items.count < capacity else { return false }
+        let item = ThreadEvent(kind: kind, timestampNanoseconds: nil)
         if let waiter {
             self.waiter = nil
-            waiter.resume(returning: kind)
+            waiter.resume(returning: item)
         } else {
-            items.append(kind)
+            items.append(item)
         }
         return true
     }
@@ -76,12 +87,26 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         defer { condition.unlock() }
         defer { items.removeAll() }
         condition.broadcast()
-        return items
+        return items.map(\.kind)
     }
 
-    /// Thread side: sleeps up to `milliseconds`, returning early (true) when the consumer is gone.
+    /// Thread side: sleeps up to `milliseconds` of wall time, returning early (true) when the
+    /// consumer is gone.
     func sleepUnlessCancelled(milliseconds: Int64) -> Bool {
         let deadline = Date(timeIntervalSinceNow: Double(max(0, milliseconds)) / 1000)
+        condition.lock()
+        defer { condition.unlock() }
+        while !cancelled {
+            if !condition.wait(until: deadline) { break }
+        }
+        return cancelled
+    }
+
+    /// Thread side: sleeps `clockMilliseconds` on the thread's clock (shorter on the wall in an
+    /// accelerated simulation), returning early (true) when the consumer is gone.
+    func sleepUnlessCancelled(clockMilliseconds: Int64, clock: any MonotonicClock) -> Bool {
+        let wallNanoseconds = clock.wallNanoseconds(forClockNanoseconds: clockMilliseconds * 1_000_000)
+        let deadline = Date(timeIntervalSinceNow: Double(wallNanoseconds) / 1_000_000_000)
         condition.lock()
         defer { condition.unlock() }
         while !cancelled {
@@ -118,11 +143,16 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         }
     }
 
+    /// Async side: the next event kind (see `nextStamped`).
+    func next() async -> Event.Kind? {
+        await nextStamped()?.kind
+    }
+
     /// Async side: the next event, or nil once the producer finished and everything was taken,
     /// or once the calling task is cancelled.
-    func next() async -> Event.Kind? {
+    func nextStamped() async -> ThreadEvent? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Event.Kind?, Never>) in
+            await withCheckedContinuation { (continuation: CheckedContinuation<ThreadEvent?, Never>) in
                 condition.lock()
                 defer { condition.unlock() }
                 if cancelled {
@@ -159,7 +189,7 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return items.reduce(0) { sum, item in
-            if case .tips(_, let count) = item { sum + count } else { sum }
+            if case .tips(_, let count) = item.kind { sum + count } else { sum }
         }
     }
 }
@@ -278,10 +308,13 @@ final class WorkerRunner: @unchecked Sendable {
             let next = worker.step(nowMilliseconds: clock.nowMilliseconds())
             condition.lock()
             if !stopRequested && !wakeRequested {
+                // The deadline is on the worker's clock (scenario time in a simulation); the
+                // condition waits on the wall, and the slice bound is a wall bound.
                 let now = clock.nowMilliseconds()
-                let waitMilliseconds = min(next.map { max(0, $0 - now) } ?? Self.waitSliceMillisecondsMax, Self.waitSliceMillisecondsMax)
-                if waitMilliseconds > 0 {
-                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitMilliseconds) / 1000))
+                let sliceNanoseconds = Self.waitSliceMillisecondsMax * 1_000_000
+                let waitNanoseconds = min(next.map { clock.wallNanoseconds(forClockNanoseconds: max(0, $0 - now) * 1_000_000) } ?? sliceNanoseconds, sliceNanoseconds)
+                if waitNanoseconds > 0 {
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitNanoseconds) / 1_000_000_000))
                 }
             }
             condition.unlock()

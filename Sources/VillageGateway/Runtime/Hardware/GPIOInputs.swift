@@ -1,8 +1,8 @@
 // The rain gauge and the buttons as runtime inputs: a dedicated thread waits on each debounced
 // GPIO line and hands its events to the engine's queue.
-import Foundation
 import Drivers
 import Logging
+import Synchronization
 import WarningLogic
 
 /// Why an input's `run` ended other than by cancellation, in words a technician can act on.
@@ -12,16 +12,27 @@ struct HardwareInputError: Error, CustomStringConvertible, Equatable {
 
 /// Shared by the GPIO inputs: a driver object may be waited on by one thread only, so `run`
 /// may be called once.
-final class RunOnce: @unchecked Sendable {
-    private let lock = NSLock()
-    private var ran = false
+final class RunOnce: Sendable {
+    private let ran = Mutex(false)
 
     func claim(_ what: String) throws(HardwareInputError) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !ran else { throw HardwareInputError(description: "\(what) is already running; an input runs once") }
-        ran = true
+        let already = ran.withLock { ran in
+            defer { ran = true }
+            return ran
+        }
+        guard !already else { throw HardwareInputError(description: "\(what) is already running; an input runs once") }
     }
+}
+
+/// Turns a driver's timestamp of an edge into box time. `now` is the box clock read just before:
+/// on a board the edge is `CLOCK_MONOTONIC` nanoseconds and lies `monotonic now − edge` in the
+/// past; in simulation the twin's clock already counts scenario time.
+typealias EdgeTimeConverter = @Sendable (_ edgeNanoseconds: Int64, _ now: Timestamp) -> Timestamp
+
+/// The board's converter: the kernel stamps GPIO edges on CLOCK_MONOTONIC (Linux ≥ 5.7).
+let kernelEdgeTime: EdgeTimeConverter = { edgeNanoseconds, now in
+    let ageNanoseconds = max(0, SystemMonotonicClock.nowNanoseconds() - edgeNanoseconds)
+    return now.adding(milliseconds: -(ageNanoseconds / 1_000_000))
 }
 
 /// How long one GPIO wait may block before the thread checks whether it was cancelled: the
@@ -30,9 +41,9 @@ let gpioWaitSliceMilliseconds = 250
 
 /// A tipping-bucket rain gauge: one tip per debounced activation of the reed switch. Tips that
 /// arrive together (in one wait, or while the engine's queue was full) become one `.tips` event
-/// with their count; nothing is ever dropped. Events are stamped with the gateway clock when
-/// they are handed to the engine (the kernel's monotonic timestamps are used for debouncing and
-/// ordering only, since they do not say what time of day it is).
+/// with their count; nothing is ever dropped. The event's time is the kernel's timestamp of the
+/// (newest) tip's edge, turned into box time, not the moment a busy thread got to it: a loaded
+/// box must not move rain into a later window.
 final class TipCounterInput: GatewayInput, @unchecked Sendable {
     /// What `status` shows about the gauge.
     struct Counters: Equatable, Sendable {
@@ -50,21 +61,24 @@ final class TipCounterInput: GatewayInput, @unchecked Sendable {
     private let input: any GPIOInput
     private let logger: Logger
     private let runOnce = RunOnce()
-    private let countersLock = NSLock()
-    private var countersValue = Counters()
+    private let countersValue = Mutex(Counters())
+    private let eventTime: EdgeTimeConverter
+    private let waitSliceMilliseconds: Int
 
-    init(sensorId: String, input: any GPIOInput, logger: Logger = Logger(label: "village-gateway.rain-gauge")) {
+    /// `waitSliceMilliseconds`: one GPIO wait on the line's clock (see `gpioWaitSliceMilliseconds`).
+    init(
+        sensorId: String, input: any GPIOInput, eventTime: @escaping EdgeTimeConverter = kernelEdgeTime,
+        waitSliceMilliseconds: Int = gpioWaitSliceMilliseconds, logger: Logger = Logger(label: "village-gateway.rain-gauge")
+    ) {
         self.sensorId = sensorId
         self.input = input
         self.logger = logger
+        self.eventTime = eventTime
+        self.waitSliceMilliseconds = waitSliceMilliseconds
         inputDescription = "rain gauge \(sensorId) on \(input.lineDescription)"
     }
 
-    var counters: Counters {
-        countersLock.lock()
-        defer { countersLock.unlock() }
-        return countersValue
-    }
+    var counters: Counters { countersValue.withLock { $0 } }
 
     func statusCounters() -> [InputCounter] {
         let now = counters
@@ -76,9 +90,7 @@ final class TipCounterInput: GatewayInput, @unchecked Sendable {
     }
 
     private func update(_ change: (inout Counters) -> Void) {
-        countersLock.lock()
-        change(&countersValue)
-        countersLock.unlock()
+        countersValue.withLock { change(&$0) }
     }
 
     func run(into sink: any EventSink, clock: any GatewayClock) async throws {
@@ -89,9 +101,11 @@ final class TipCounterInput: GatewayInput, @unchecked Sendable {
         startDedicatedThread(name: "rain-\(sensorId)") { [self] in
             waitForTips(queue: queue, failure: failure)
         }
-        while let kind = await queue.next() {
-            await sink.submit(Event(time: clock.now(), kind: kind))
-            if case .tips(_, let count) = kind { update { $0.tipsSubmitted += count } }
+        while let item = await queue.nextStamped() {
+            let now = clock.now()
+            let time = item.timestampNanoseconds.map { eventTime($0, now) } ?? now
+            await sink.submit(Event(time: time, kind: item.kind))
+            if case .tips(_, let count) = item.kind { update { $0.tipsSubmitted += count } }
         }
         queue.cancel()
         await queue.producerEnded()
@@ -108,14 +122,16 @@ final class TipCounterInput: GatewayInput, @unchecked Sendable {
         defer { queue.finish() }
         while !queue.isCancelled {
             do {
-                let changes = try input.waitForEvents(timeoutMilliseconds: gpioWaitSliceMilliseconds)
-                let tips = changes.filter { $0.kind == .activated }.count
+                let changes = try input.waitForEvents(timeoutMilliseconds: waitSliceMilliseconds)
+                let activations = changes.filter { $0.kind == .activated }
                 let rejected = input.rejectedEdgeCount
                 update {
-                    $0.tipsCounted += tips
+                    $0.tipsCounted += activations.count
                     $0.rejectedEdges = rejected
                 }
-                if tips > 0 { queue.put(.tips(sensorId: sensorId, count: tips)) }
+                if let newest = activations.last {
+                    queue.put(.tips(sensorId: sensorId, count: activations.count), timestampNanoseconds: newest.timestampNanoseconds)
+                }
             } catch {
                 logger.critical("rain gauge line failed", metadata: ["sensor": "\(sensorId)", "error": "\(error)"])
                 failure.record(error.description)
@@ -126,21 +142,14 @@ final class TipCounterInput: GatewayInput, @unchecked Sendable {
 }
 
 /// The error a dedicated thread ended with, read by the async side after the thread finished.
-final class ThreadFailure: @unchecked Sendable {
-    private let lock = NSLock()
-    private var message: String?
+final class ThreadFailure: Sendable {
+    private let message = Mutex<String?>(nil)
 
     func record(_ text: String) {
-        lock.lock()
-        message = message ?? text
-        lock.unlock()
+        message.withLock { $0 = $0 ?? text }
     }
 
-    var error: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return message
-    }
+    var error: String? { message.withLock { $0 } }
 }
 
 /// A button on the box.
@@ -169,11 +178,18 @@ final class ButtonInput: GatewayInput, @unchecked Sendable {
     private let input: any GPIOInput
     private let logger: Logger
     private let runOnce = RunOnce()
+    private let eventTime: EdgeTimeConverter
+    private let waitSliceMilliseconds: Int
 
-    init(role: Role, input: any GPIOInput, logger: Logger = Logger(label: "village-gateway.button")) {
+    init(
+        role: Role, input: any GPIOInput, eventTime: @escaping EdgeTimeConverter = kernelEdgeTime,
+        waitSliceMilliseconds: Int = gpioWaitSliceMilliseconds, logger: Logger = Logger(label: "village-gateway.button")
+    ) {
         self.role = role
         self.input = input
         self.logger = logger
+        self.eventTime = eventTime
+        self.waitSliceMilliseconds = waitSliceMilliseconds
         switch role {
         case .acknowledge: inputDescription = "acknowledge button on \(input.lineDescription)"
         case .drillKey(let level): inputDescription = "drill key (\(level.name)) on \(input.lineDescription)"
@@ -207,9 +223,10 @@ final class ButtonInput: GatewayInput, @unchecked Sendable {
         startDedicatedThread(name: "button") { [self] in
             waitForPresses(queue: queue, failure: failure)
         }
-        while let kind = await queue.next() {
-            logger.info("button pressed", metadata: ["input": "\(inputDescription)", "event": "\(kind)"])
-            await sink.submit(Event(time: clock.now(), kind: kind))
+        while let item = await queue.nextStamped() {
+            logger.info("button pressed", metadata: ["input": "\(inputDescription)", "event": "\(item.kind)"])
+            let now = clock.now()
+            await sink.submit(Event(time: item.timestampNanoseconds.map { eventTime($0, now) } ?? now, kind: item.kind))
         }
         queue.cancel()
         await queue.producerEnded()
@@ -227,9 +244,9 @@ final class ButtonInput: GatewayInput, @unchecked Sendable {
         var pressedAt: Int64?
         while !queue.isCancelled {
             do {
-                for change in try input.waitForEvents(timeoutMilliseconds: gpioWaitSliceMilliseconds) {
+                for change in try input.waitForEvents(timeoutMilliseconds: waitSliceMilliseconds) {
                     if let kind = Self.meaning(of: change, role: role, pressedAtNanoseconds: &pressedAt) {
-                        guard queue.put(kind) else { return }
+                        guard queue.put(kind, timestampNanoseconds: change.timestampNanoseconds) else { return }
                     }
                 }
             } catch {

@@ -94,6 +94,9 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
     let inputDescription: String
     let sensors: [ModbusSensor]
     private let opener: SerialPortOpener
+    /// The bus thread's clock for its schedule and waits: the monotonic clock on a board, the
+    /// scenario's pace in simulation (made on the thread: a clock belongs to one thread).
+    private let makeClock: @Sendable () -> any MonotonicClock
     private let settings: SerialSettings
     private let masterConfiguration: ModbusRTUMaster.Configuration
     private let reopenBackoffInitialMilliseconds: Int64
@@ -115,6 +118,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
         masterConfiguration: ModbusRTUMaster.Configuration = .init(), sensors: [ModbusSensor],
         reopenBackoffInitialMilliseconds: Int64 = reopenBackoffInitialMillisecondsDefault,
         reopenBackoffMaxMilliseconds: Int64 = reopenBackoffMaxMillisecondsDefault,
+        makeClock: @escaping @Sendable () -> any MonotonicClock = { SystemMonotonicClock() },
         logger: Logger = Logger(label: "village-gateway.modbus")
     ) throws(HardwareInputError) {
         guard !sensors.isEmpty else { throw HardwareInputError(description: "RS-485 bus \(busName) has no sensors to poll") }
@@ -139,6 +143,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
             throw HardwareInputError(description: "reopen backoff \(reopenBackoffInitialMilliseconds)…\(reopenBackoffMaxMilliseconds) ms must be positive and ordered")
         }
         self.busName = busName
+        self.makeClock = makeClock
         self.opener = opener
         self.settings = settings
         self.masterConfiguration = masterConfiguration
@@ -215,7 +220,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
     /// when the consumer is cancelled.
     private func ownBus(queue: ThreadToAsyncEventQueue) {
         defer { queue.finish() }
-        let clock = SystemMonotonicClock()
+        let clock = makeClock()
         var schedule = ModbusPollSchedule(intervalsMilliseconds: sensors.map(\.pollIntervalMilliseconds), startMilliseconds: clock.nowMilliseconds())
         var backoff = ReopenBackoff(initialMilliseconds: reopenBackoffInitialMilliseconds, maxMilliseconds: reopenBackoffMaxMilliseconds)
         while !queue.isCancelled {
@@ -226,7 +231,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
             } catch {
                 logger.error("cannot open RS-485 bus", metadata: ["bus": "\(busName)", "error": "\(error)"])
                 reportDue(&schedule, reason: error.description, now: clock.nowMilliseconds(), queue: queue)
-                if queue.sleepUnlessCancelled(milliseconds: backoff.takeDelay()) { return }
+                if queue.sleepUnlessCancelled(clockMilliseconds: backoff.takeDelay(), clock: clock) { return }
                 continue
             }
             let failure = pollUntilPortFails(buses, schedule: &schedule, clock: clock, queue: queue)
@@ -244,7 +249,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
             for sensor in sensors {
                 guard queue.put(.readFailure(sensorId: sensor.sensorId, reason: reason)) else { return }
             }
-            if queue.sleepUnlessCancelled(milliseconds: backoff.takeDelay()) { return }
+            if queue.sleepUnlessCancelled(clockMilliseconds: backoff.takeDelay(), clock: clock) { return }
         }
     }
 
@@ -272,13 +277,13 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
 
     /// Polls until the port fails (returns its error) or the input is cancelled (returns nil).
     private func pollUntilPortFails(
-        _ buses: [ModbusBus], schedule: inout ModbusPollSchedule, clock: SystemMonotonicClock, queue: ThreadToAsyncEventQueue
+        _ buses: [ModbusBus], schedule: inout ModbusPollSchedule, clock: any MonotonicClock, queue: ThreadToAsyncEventQueue
     ) -> SerialError? {
         while !queue.isCancelled {
             let now = clock.nowMilliseconds()
             guard let index = schedule.dueSensor(nowMilliseconds: now) else {
                 let wait = (schedule.earliestDueMilliseconds ?? now + Self.pollIntervalMillisecondsMin) - now
-                if queue.sleepUnlessCancelled(milliseconds: wait) { return nil }
+                if queue.sleepUnlessCancelled(clockMilliseconds: wait, clock: clock) { return nil }
                 continue
             }
             let outcomes: [ModbusPollOutcome]

@@ -1,0 +1,67 @@
+// `status` as a technician reads it in 80 columns, and `status --json` as the documented
+// `status/1` shape: names, plain milliseconds, values rounded to the sensor's resolution.
+import Foundation
+import Testing
+import WarningLogic
+@testable import VillageGateway
+
+@Suite struct StatusTextTests {
+    /// The example box after 62 mm of rain in the hour and a river reading with float noise.
+    static func status(inputs: [String] = ["scenario scenarios/typhoon-hagupit.csv at 60× speed"]) throws -> DaemonStatus {
+        let configuration = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath).engine
+        let published = PublishedStatus(configuration: configuration, board: "sim", stateDirectory: "/var/lib/village-gateway", inputs: [])
+        var engine = Engine(configuration: configuration)
+        let start: Int64 = 1_596_470_400_000
+        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start), kind: .tick))
+        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 60_000), kind: .tips(sensorId: "rain1", count: 310)))
+        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 120_000), kind: .reading(sensorId: "river1", value: 2.026000000000000023)))
+        published.update(station: engine.status(), outputs: .safe, counters: RuntimeCounters())
+        var status = published.report()
+        status.inputs = inputs
+        return status
+    }
+
+    @Test func eachRuleShowsItsMeasureAgainstTheThresholdsMetAndNext() throws {
+        let status = try Self.status()
+        let text = status.humanText()
+        #expect(text.contains("  rain-1h       62.0 mm      orange ≥ 60   next red ≥ 80"), "\(text)")
+        #expect(text.contains("  river-level   2.026 m      next blue ≥ 2.5"), "\(text)")
+        #expect(!text.contains("0.026000000000000023"))
+    }
+
+    @Test func longCausesAndInputsWrapInsteadOfBeingCut() throws {
+        var status = try Self.status(inputs: [
+            "scenario /home/technician/scenarios/typhoon-hagupit-2020-08-04-lishui-hills.csv at 60× speed", "gpio rain_gauge on gpiochip0 line 17",
+        ])
+        status.station?.causes = ["rain-1h", "rain-3h", "rain-6h", "rain-24h", "river-level", "river-rise", "slope-rate", "rain-and-slope"]
+        let text = status.humanText()
+        for line in text.split(separator: "\n") { #expect(String(line).terminalColumns <= DaemonStatus.columnsMax, "\(line)") }
+        #expect(!text.contains("…"), "nothing is cut:\n\(text)")
+        let flat = text.replacingOccurrences(of: "\n          ", with: " ")
+        #expect(flat.contains("(causes: rain-1h, rain-3h, rain-6h, rain-24h, river-level, river-rise, slope-rate, rain-and-slope)"))
+        #expect(flat.contains("typhoon-hagupit-2020-08-04-lishui-hills.csv at 60× speed; gpio rain_gauge on gpiochip0 line 17"))
+    }
+
+    @Test func theJSONIsTheDocumentedVersionedShape() throws {
+        let status = try Self.status()
+        let text = status.document().text
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["schema"] as? String == "status/1")
+        #expect(object["level"] as? String == "orange")
+        #expect(object["time_ms"] as? Int64 == 1_596_470_520_000, "plain milliseconds")
+        let rules = try #require(object["rules"] as? [[String: Any]])
+        let rain = try #require(rules.first { $0["rule"] as? String == "rain-1h" })
+        #expect(rain["measure"] as? String == "rain_1h" && rain["unit"] as? String == "mm" && rain["level_met"] as? String == "orange")
+        #expect((rain["thresholds"] as? [String: Any])?["red"] as? Double == 80)
+        let sensors = try #require(object["sensors"] as? [[String: Any]])
+        let river = try #require(sensors.first { $0["id"] as? String == "river1" })
+        #expect(river["kind"] as? String == "water_level")
+        #expect(text.contains("\"value\":2.026,"), "rounded to the sensor's millimetre, not 2.026000000000000023")
+        #expect(text.contains("\"value\":62.0,"), "rain to the tip's 0.2 mm resolution")
+        #expect(!text.contains("millisecondsSinceUnixEpoch") && !text.contains("\"waterLevel\""), "no Swift internals")
+        #expect((object["outputs"] as? [String: Any])?["siren"] as? String == "off")
+        // The document in docs/status.md names every top-level member.
+        let documentation = try String(contentsOfFile: ConfigurationFixtures.repositoryRoot + "/docs/status.md", encoding: .utf8)
+        for key in object.keys { #expect(documentation.contains("`\(key)`"), "docs/status.md documents \(key)") }
+    }
+}
