@@ -115,7 +115,7 @@ import WarningLogic
         harness.backend.recorded.withLock { $0.backlog = backlog }
         harness.logIn()
         #expect(harness.type("outbox\r").contains("Damaged: 2 (unreadable rows, served to the county as damaged with the reason)"))
-        #expect(harness.type("status\r").contains("2 damaged (served to the county as damaged)"))
+        #expect(harness.type("status\r").contains("2 DAMAGED report(s) in the outbox"))
     }
 
     @Test func aSoundStoreChecksOK() throws {

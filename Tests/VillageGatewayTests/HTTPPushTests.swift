@@ -141,7 +141,7 @@ struct PushFixture {
         return path
     }
 
-    func transport(port: Int, batchMax: Int = 100, key: SigningKey = TestCounty.key, requestTimeoutMilliseconds: Int64 = 10_000,
+    func transport(port: Int, batchMax: Int = 100, key: SigningKey = TestCounty.key, requestTimeoutMilliseconds: Int64 = 120_000,
                    client: HTTPClient) throws -> HTTPPushTransport {
         try HTTPPushTransport(
             outbox: outbox,

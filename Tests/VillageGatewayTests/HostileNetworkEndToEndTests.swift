@@ -36,7 +36,7 @@ enum RawHTTP {
     }
 
     /// One request on its own connection; nil when the box did not answer within the timeout.
-    static func exchange(port: Int, method: String, path: String, headers: [(String, String)], body: [UInt8] = [], timeoutSeconds: Int = 10) -> Answer? {
+    static func exchange(port: Int, method: String, path: String, headers: [(String, String)], body: [UInt8] = [], timeoutSeconds: Int = 60) -> Answer? {
         guard let descriptor = connectedSocket(port: port, timeoutSeconds: timeoutSeconds) else { return nil }
         defer { close(descriptor) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
