@@ -201,8 +201,8 @@ enum CallAnswerVillage {
         board.outputs.stepManually()
         let reply = Event(time: Village.start, kind: .reply(phone: "+8613800000001", channel: .sms, text: "收到"))
         let callBack = Event(time: Village.start, kind: .reply(phone: "13800000002", channel: .call, text: ""))
-        #expect(ScenarioInput.deliver(reply, to: board.modem) && ScenarioInput.deliver(callBack, to: board.modem))
-        #expect(!ScenarioInput.deliver(Event(time: Village.start, kind: .acknowledge(by: "x", channel: .scenario)), to: board.modem))
+        #expect(ScenarioPlayer.deliver(reply, to: board.modem) && ScenarioPlayer.deliver(callBack, to: board.modem))
+        #expect(!ScenarioPlayer.deliver(Event(time: Village.start, kind: .acknowledge(by: "x", channel: .scenario)), to: board.modem))
         pass(board, milliseconds: SMSWorker.listenEveryMilliseconds)
         #expect(board.outputs.takeModemAnswers() == [
             .reply(phone: "+8613800000001", channel: .sms, text: "收到"), .reply(phone: "13800000002", channel: .call, text: ""),

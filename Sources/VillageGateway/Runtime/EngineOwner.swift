@@ -185,7 +185,8 @@ actor EngineOwner {
     static func isImmediate(_ action: Action) -> Bool {
         switch action {
         case .setSiren, .setLamp, .broadcast: true
-        case .sendSMS, .levelChanged, .enqueueReport: false
+        // A call, like an SMS, waits for the record: a restart may ring twice, never zero times.
+        case .sendSMS, .call, .levelChanged, .enqueueReport: false
         }
     }
 
