@@ -9,6 +9,7 @@ import Logging
 import Synchronization
 import Testing
 import WarningLogic
+@testable import VillageCounty
 @testable import VillageGateway
 
 /// A box for the tests: a real `Outbox` behind the contract's two report endpoints.

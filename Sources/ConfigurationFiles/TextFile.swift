@@ -1,15 +1,19 @@
 // Reading whole text files with a size bound and an error a technician can act on.
 import Foundation
 
-struct TextFileError: Error, CustomStringConvertible {
-    var description: String
+package struct TextFileError: Error, CustomStringConvertible {
+    package var description: String
+
+    package init(description: String) {
+        self.description = description
+    }
 }
 
 /// Files the gateway reads whole (configuration, scenarios) are never larger than this; a larger
 /// one is a mistake (a log or a binary given by accident) and is refused before it fills memory.
-let textFileBytesMax = 256 * 1024 * 1024
+package let textFileBytesMax = 256 * 1024 * 1024
 
-func readTextFile(path: String) throws(TextFileError) -> String {
+package func readTextFile(path: String) throws(TextFileError) -> String {
     let manager = FileManager.default
     var isDirectory: ObjCBool = false
     guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {

@@ -1,5 +1,7 @@
 // The county's list of boxes to pull (`county pull --stations FILE`): TOML `[[station]]` blocks,
 // checked with the same located, one-line problems as gateway.toml.
+import ConfigurationFiles
+import Foundation
 
 /// One box the county pulls from.
 struct PullStation: Sendable, Equatable {
@@ -16,16 +18,28 @@ struct PullStation: Sendable, Equatable {
 /// The parsed stations file.
 enum StationsFile {
     /// A county has hundreds of boxes; at about 150 bytes a block, 1 500 fit the TOML reader's
-    /// file limit (`ConfigurationLimits.fileBytesMax`, 256 KiB), which bounds the parse.
+    /// file limit (`ConfigurationFileLimits.fileBytesMax`, 256 KiB), which bounds the parse.
     static let stationsMax = 1_500
-    static let fileBytesMax = ConfigurationLimits.fileBytesMax
+    static let fileBytesMax = ConfigurationFileLimits.fileBytesMax
     static let urlCharactersMax = 512
     static let keys = ["id", "name", "url", "key_file"]
 
     /// Reads and checks `path`; every problem at once, each `file:line: key = given: allowed`.
+    /// A relative `key_file` is found beside the stations file, as a box finds its key beside
+    /// gateway.toml: the file and its keys move together.
     static func load(path: String) throws(ConfigurationError) -> [PullStation] {
         let text = try readText(path: path)
-        return try parse(text: text, file: path)
+        return try parse(text: text, file: path).map { station in
+            var station = station
+            station.keyFile = resolve(station.keyFile, besideFile: path)
+            return station
+        }
+    }
+
+    static func resolve(_ keyFile: String, besideFile path: String) -> String {
+        guard !keyFile.hasPrefix("/") else { return keyFile }
+        let folder = (path as NSString).deletingLastPathComponent
+        return folder.isEmpty ? keyFile : folder + "/" + keyFile
     }
 
     static func parse(text: String, file: String) throws(ConfigurationError) -> [PullStation] {
@@ -66,7 +80,7 @@ enum StationsFile {
         return stations
     }
 
-    private static func readText(path: String) throws(ConfigurationError) -> String {
+    static func readText(path: String) throws(ConfigurationError) -> String {
         func fail(_ message: String) -> ConfigurationError {
             ConfigurationError(problems: [ConfigurationProblem(file: path, line: nil, key: "", given: nil, allowed: message)])
         }
@@ -126,7 +140,7 @@ enum StationsFile {
             return nil
         }
         guard let text = reader.string(key) else { return nil }
-        guard !text.trimmingSpaces().isEmpty, text.count <= urlCharactersMax else {
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty, text.count <= urlCharactersMax else {
             reader.report(key, given: .string(text), "must be 1 to \(urlCharactersMax) characters, e.g. \(example)")
             return nil
         }

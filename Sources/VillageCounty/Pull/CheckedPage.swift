@@ -1,5 +1,6 @@
 // One page of a box's `GET /v1/reports` answer, checked against the contract before anything of
 // it is stored: a box that answers nonsense gets named, not half-stored.
+import CountyProtocol
 
 /// A report as the county stores it.
 struct CountyReport: Sendable, Equatable {
@@ -10,7 +11,7 @@ struct CountyReport: Sendable, Equatable {
     var kind: String
     var priority: String
     var exercise: Bool
-    /// The payload object re-encoded with sorted keys (`WireReport.outboxReport`), so the same
+    /// The payload object re-encoded with sorted keys (`WireReport.payloadText`), so the same
     /// report received twice compares equal byte for byte.
     var payload: String
 }
@@ -77,13 +78,13 @@ struct CheckedPage: Sendable, Equatable {
                 throw BadDocument("report \(wire.sequence) follows \(previous): sequences must increase and be above after=\(after)")
             }
             previous = wire.sequence
-            guard let stored = wire.outboxReport() else {
+            guard WireReport.priorities.contains(wire.priority) else {
                 throw BadDocument("report \(wire.sequence) has priority \"\(wire.priority)\"; allowed: alarm, event, routine")
             }
             guard !wire.kind.isEmpty else { throw BadDocument("report \(wire.sequence) has no kind") }
             reports.append(CountyReport(
                 sequence: wire.sequence, timeMilliseconds: wire.timeMilliseconds, time: wire.time, kind: wire.kind,
-                priority: wire.priority, exercise: wire.exercise, payload: stored.payload))
+                priority: wire.priority, exercise: wire.exercise, payload: wire.payloadText()))
         }
         for gap in document.gaps {
             guard gap.from >= 1, gap.from <= gap.through, gap.count >= 1, gap.count <= gap.through - gap.from + 1 else {

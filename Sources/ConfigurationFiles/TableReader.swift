@@ -1,22 +1,22 @@
 // Typed reads from one TOML table that turn every mistake into a located ConfigurationProblem.
 
 /// Gathers problems with their lines; sorts them into file order at the end.
-final class ProblemCollector {
-    let file: String
-    let locator: TOMLLineLocator
+package final class ProblemCollector {
+    package let file: String
+    package let locator: TOMLLineLocator
     private var found: [ConfigurationProblem] = []
     private var omittedCount = 0
 
-    init(file: String, locator: TOMLLineLocator) {
+    package init(file: String, locator: TOMLLineLocator) {
         self.file = file
         self.locator = locator
     }
 
-    var isEmpty: Bool { found.isEmpty }
+    package var isEmpty: Bool { found.isEmpty }
 
     /// Records a problem at `path` (its line, or its nearest written ancestor's).
-    func report(at path: TOMLPath?, key: String, given: String?, _ allowed: String) {
-        guard found.count < ConfigurationLimits.problemsMax else {
+    package func report(at path: TOMLPath?, key: String, given: String?, _ allowed: String) {
+        guard found.count < ConfigurationFileLimits.problemsMax else {
             omittedCount += 1
             return
         }
@@ -26,7 +26,7 @@ final class ProblemCollector {
 
     /// In file order; problems without a line (something missing altogether) come last.
     /// Problems on one line keep the order they were found in.
-    var problems: [ConfigurationProblem] {
+    package var problems: [ConfigurationProblem] {
         var sorted = found.enumerated().sorted { a, b in
             let lineA = a.element.line ?? Int.max
             let lineB = b.element.line ?? Int.max
@@ -44,36 +44,36 @@ final class ProblemCollector {
 /// One table of the file (`[station]`, one `[[sensor]]` block, an inline `{ rule = …, … }`),
 /// read key by key. Each read returns nil when the key is absent or wrong; when wrong, it has
 /// already reported why, so callers use `?? default` without hiding anything.
-struct TableReader {
-    let entries: [String: TOMLNode]
-    let path: TOMLPath
+package struct TableReader {
+    package let entries: [String: TOMLNode]
+    package let path: TOMLPath
     /// How problems name this table: `[station]`, `[[sensor]] "rain1"`, `[[rule]] #3`.
-    var label: String
-    let problems: ProblemCollector
+    package var label: String
+    package let problems: ProblemCollector
 
-    init(entries: [String: TOMLNode], path: TOMLPath, label: String, problems: ProblemCollector) {
+    package init(entries: [String: TOMLNode], path: TOMLPath, label: String, problems: ProblemCollector) {
         self.entries = entries
         self.path = path
         self.label = label
         self.problems = problems
     }
 
-    func has(_ key: String) -> Bool { entries[key] != nil }
+    package func has(_ key: String) -> Bool { entries[key] != nil }
 
-    func keyLabel(_ key: String) -> String { label + " " + key }
+    package func keyLabel(_ key: String) -> String { label + " " + key }
 
     /// A problem with `key` (placed on its line, or on the table's header when absent).
-    func report(_ key: String, given: TOMLNode?, _ allowed: String) {
+    package func report(_ key: String, given: TOMLNode?, _ allowed: String) {
         problems.report(at: path + [.key(key)], key: keyLabel(key), given: given?.rendered, allowed)
     }
 
     /// A problem with the table as a whole, placed on its header.
-    func reportTable(_ allowed: String) {
+    package func reportTable(_ allowed: String) {
         problems.report(at: path, key: label, given: nil, allowed)
     }
 
     /// Reports every key not in `known`, with the nearest known key as a suggestion.
-    func reportUnknownKeys(known: [String]) {
+    package func reportUnknownKeys(known: [String]) {
         for key in entries.keys where !known.contains(key) {
             let allowed: String
             if let suggestion = closestName(to: key, among: known) {
@@ -87,12 +87,12 @@ struct TableReader {
 
     /// Reports a required key as missing, unless a misspelling of it is present: then the
     /// unknown-key problem already says "did you mean", and one problem is clearer than two.
-    func missing(_ key: String, _ explanation: String) {
+    package func missing(_ key: String, _ explanation: String) {
         if entries.keys.contains(where: { $0 != key && closestName(to: $0, among: [key]) == key }) { return }
         report(key, given: nil, "missing; " + explanation)
     }
 
-    func string(_ key: String) -> String? {
+    package func string(_ key: String) -> String? {
         guard let node = entries[key] else { return nil }
         guard case .string(let text) = node else {
             report(key, given: node, "must be text in quotes, not \(node.kindDescription)")
@@ -102,7 +102,7 @@ struct TableReader {
     }
 
     /// A whole number within `range`.
-    func integer(_ key: String, in range: ClosedRange<Int>, meaning: String) -> Int? {
+    package func integer(_ key: String, in range: ClosedRange<Int>, meaning: String) -> Int? {
         guard let node = entries[key] else { return nil }
         guard case .integer(let value) = node else {
             report(key, given: node, "must be a whole number (\(meaning)), \(range.lowerBound) to \(range.upperBound)")
@@ -116,12 +116,12 @@ struct TableReader {
     }
 
     /// A finite number; integers are accepted where numbers are ("35" for "35.0").
-    func number(_ key: String) -> Double? {
+    package func number(_ key: String) -> Double? {
         guard let node = entries[key] else { return nil }
         return number(node, key: key)
     }
 
-    func number(_ node: TOMLNode, key: String) -> Double? {
+    package func number(_ node: TOMLNode, key: String) -> Double? {
         let value: Double
         switch node {
         case .integer(let integer): value = Double(integer)
@@ -138,7 +138,7 @@ struct TableReader {
     }
 
     /// A duration such as "30m" or "1h30m" within `range` (milliseconds).
-    func duration(_ key: String, in range: ClosedRange<Int64>, meaning: String) -> Int64? {
+    package func duration(_ key: String, in range: ClosedRange<Int64>, meaning: String) -> Int64? {
         guard let node = entries[key] else { return nil }
         let bounds = "from \(formatDuration(range.lowerBound)) to \(formatDuration(range.upperBound))"
         guard case .string(let text) = node else {
@@ -161,7 +161,7 @@ struct TableReader {
     }
 
     /// One of a fixed set of names.
-    func choice(_ key: String, among allowed: [String]) -> String? {
+    package func choice(_ key: String, among allowed: [String]) -> String? {
         guard let text = string(key) else { return nil }
         guard allowed.contains(text) else {
             var message = "must be " + quotedList(allowed)
@@ -173,20 +173,20 @@ struct TableReader {
     }
 
     /// A required text that is an id: letters, digits, `_` and `-`.
-    func identifier(_ key: String, what: String) -> String? {
+    package func identifier(_ key: String, what: String) -> String? {
         guard has(key) else {
             missing(key, "every \(label.split(separator: " ").first ?? "") needs an id (letters, digits, _ and -), e.g. id = \"\(what)\"")
             return nil
         }
         guard let text = string(key) else { return nil }
-        let isValid = !text.isEmpty && text.count <= ConfigurationLimits.idCharactersMax
+        let isValid = !text.isEmpty && text.count <= ConfigurationFileLimits.idCharactersMax
             && text.unicodeScalars.allSatisfy { scalar in
                 (scalar >= "A" && scalar <= "Z") || (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9")
                     || scalar == "_" || scalar == "-"
             }
         guard isValid else {
             report(key, given: .string(text),
-                   "an id is 1 to \(ConfigurationLimits.idCharactersMax) letters (A-Z, a-z), digits, _ or -, e.g. \"\(what)\"")
+                   "an id is 1 to \(ConfigurationFileLimits.idCharactersMax) letters (A-Z, a-z), digits, _ or -, e.g. \"\(what)\"")
             return nil
         }
         return text

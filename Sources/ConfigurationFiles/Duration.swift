@@ -17,7 +17,7 @@ private let durationTextCharactersMax = 32
 /// Returns nil for an empty text, a number without a unit ("5"), an unknown unit ("5x"), a sign
 /// ("-5m"), a repeated or out-of-order unit ("30m1h"), or a value that does not fit in Int64.
 /// "0s" is 0: whether zero is acceptable is for the key that uses it to say.
-func parseDuration(_ text: String) -> Int64? {
+package func parseDuration(_ text: String) -> Int64? {
     let bytes = Array(text.utf8)
     guard !bytes.isEmpty, bytes.count <= durationTextCharactersMax else { return nil }
     var index = 0
@@ -57,7 +57,7 @@ func parseDuration(_ text: String) -> Int64? {
 /// The canonical text `parseDuration` reads back as `milliseconds`: each unit at most once,
 /// largest first (5_400_000 → "1h30m", 0 → "0s"). Days are used from two days up, as in the
 /// measure names (`rain_24h`, not `rain_1d`): "24h" is how people say a day of rain.
-func formatDuration(_ milliseconds: Int64) -> String {
+package func formatDuration(_ milliseconds: Int64) -> String {
     if milliseconds == 0 { return "0s" }
     // The magnitude of Int64.min does not fit in Int64; UInt64 holds every magnitude.
     var remaining = milliseconds.magnitude

@@ -2,11 +2,11 @@
 
 /// One step into a TOML document: a key of a table or an index into an array (an array of
 /// tables counts its `[[name]]` blocks from 0).
-enum TOMLPathComponent: Hashable, Sendable, CustomStringConvertible {
+package enum TOMLPathComponent: Hashable, Sendable, CustomStringConvertible {
     case key(String)
     case index(Int)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .key(let key): key
         case .index(let index): "[\(index)]"
@@ -14,7 +14,7 @@ enum TOMLPathComponent: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-typealias TOMLPath = [TOMLPathComponent]
+package typealias TOMLPath = [TOMLPathComponent]
 
 /// Maps paths such as `sensor[1].mm_per_tip`, `outputs.red.siren` or `combined_rule[0].when[1].rule`
 /// to the 1-based line where they were written, by a light scan of the text.
@@ -26,18 +26,18 @@ typealias TOMLPath = [TOMLPathComponent]
 /// the TOML parser has already judged the syntax, and on text it does not understand the scan
 /// skips to the next line. A path it cannot place falls back to its nearest placed ancestor,
 /// usually the table header.
-struct TOMLLineLocator: Sendable {
+package struct TOMLLineLocator: Sendable {
     /// The first line on which each path appears.
     private(set) var lines: [TOMLPath: Int] = [:]
 
-    init(text: String) {
+    package init(text: String) {
         var scanner = Scanner(bytes: Array(text.utf8))
         scanner.scanDocument()
         lines = scanner.lines
     }
 
     /// The line of `path`, or of its nearest ancestor that was placed; nil if none was.
-    func line(for path: TOMLPath) -> Int? {
+    package func line(for path: TOMLPath) -> Int? {
         var candidate = path
         while !candidate.isEmpty {
             if let line = lines[candidate] { return line }
@@ -47,19 +47,19 @@ struct TOMLLineLocator: Sendable {
     }
 
     /// The line of exactly `path`, without falling back.
-    func exactLine(for path: TOMLPath) -> Int? { lines[path] }
+    package func exactLine(for path: TOMLPath) -> Int? { lines[path] }
 
     private struct Scanner {
-        let bytes: [UInt8]
-        var position = 0
-        var line = 1
-        var lines: [TOMLPath: Int] = [:]
+        package let bytes: [UInt8]
+        package var position = 0
+        package var line = 1
+        package var lines: [TOMLPath: Int] = [:]
         /// The table that key/value lines currently go into.
-        var currentTable: TOMLPath = []
+        package var currentTable: TOMLPath = []
         /// How many `[[name]]` blocks each array of tables has had so far, by its path.
-        var arrayTableCounts: [TOMLPath: Int] = [:]
+        package var arrayTableCounts: [TOMLPath: Int] = [:]
 
-        init(bytes: [UInt8]) { self.bytes = bytes }
+        package init(bytes: [UInt8]) { self.bytes = bytes }
 
         private var atEnd: Bool { position >= bytes.count }
         private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
@@ -100,7 +100,7 @@ struct TOMLLineLocator: Sendable {
             while let byte = current, byte != UInt8(ascii: "\n") { advance() }
         }
 
-        mutating func scanDocument() {
+        package mutating func scanDocument() {
             while !atEnd {
                 skipBlank()
                 guard let byte = current else { return }

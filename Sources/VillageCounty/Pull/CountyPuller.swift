@@ -1,6 +1,7 @@
 // The county side of the pull API: collects every box's new reports, page by page, into the
 // county database, and acknowledges each page to its box only after it is committed there.
 import AsyncHTTPClient
+import CountyProtocol
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -101,7 +102,7 @@ struct CountyPuller: Sendable {
     /// Wall-clock Unix milliseconds: signs requests and stamps stored rows. Injected for tests.
     let nowMilliseconds: @Sendable () -> Int64
 
-    init(database: CountyDatabase, options: PullOptions, nowMilliseconds: @escaping @Sendable () -> Int64 = { SystemClock().now().millisecondsSinceUnixEpoch }) {
+    init(database: CountyDatabase, options: PullOptions, nowMilliseconds: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }) {
         self.database = database
         self.options = options
         self.nowMilliseconds = nowMilliseconds

@@ -1,5 +1,6 @@
-// What `county pull` prints: a table of stations that fits an 80-column terminal, then one
+// What `village-county pull` prints: a table of stations that fits an 80-column terminal, then one
 // wrapped paragraph per gap, missing range and failure, each saying what to check.
+import CountyProtocol
 
 enum PullSummary {
     static let columns = 80

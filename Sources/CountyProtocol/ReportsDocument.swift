@@ -4,25 +4,25 @@ import Foundation
 import WarningLogic
 
 /// The answer to `GET /v1/reports` and the body of a push.
-struct ReportsDocument: Codable, Sendable, Equatable {
-    static let currentSchema = "village-gateway/reports/1"
+package struct ReportsDocument: Codable, Sendable, Equatable {
+    package static let currentSchema = "village-gateway/reports/1"
 
-    var schema: String
-    var station: String
-    var after: Int64
-    var reports: [WireReport]
-    var gaps: [WireGap]
+    package var schema: String
+    package var station: String
+    package var after: Int64
+    package var reports: [WireReport]
+    package var gaps: [WireGap]
     /// The highest sequence the box has stored.
-    var lastSequence: Int64
+    package var lastSequence: Int64
     /// Reports above the last one returned exist.
-    var more: Bool
+    package var more: Bool
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case schema, station, after, reports, gaps, more
         case lastSequence = "last_sequence"
     }
 
-    init(schema: String, station: String, after: Int64, reports: [WireReport], gaps: [WireGap], lastSequence: Int64, more: Bool) {
+    package init(schema: String, station: String, after: Int64, reports: [WireReport], gaps: [WireGap], lastSequence: Int64, more: Bool) {
         self.schema = schema
         self.station = station
         self.after = after
@@ -32,20 +32,7 @@ struct ReportsDocument: Codable, Sendable, Equatable {
         self.more = more
     }
 
-    init(station: String, after: Int64, pull: OutboxPull, lastSequence: Int64, utcOffsetMinutes: Int) throws(OutboxError) {
-        self.schema = Self.currentSchema
-        self.station = station
-        self.after = after
-        var reports: [WireReport] = []
-        reports.reserveCapacity(pull.reports.count)
-        for stored in pull.reports { reports.append(try WireReport(stored, utcOffsetMinutes: utcOffsetMinutes)) }
-        self.reports = reports
-        self.gaps = pull.gaps.map { WireGap($0, utcOffsetMinutes: utcOffsetMinutes) }
-        self.lastSequence = lastSequence
-        self.more = (reports.last?.sequence ?? after) < lastSequence
-    }
-
-    static func encoder() -> JSONEncoder {
+    package static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
@@ -53,25 +40,25 @@ struct ReportsDocument: Codable, Sendable, Equatable {
 }
 
 /// One report on the wire.
-struct WireReport: Codable, Sendable, Equatable {
-    var sequence: Int64
+package struct WireReport: Codable, Sendable, Equatable {
+    package var sequence: Int64
     /// Station-local time with its offset, e.g. "2026-07-14T03:12:00+08:00".
-    var time: String
+    package var time: String
     /// The same instant as Unix milliseconds, for tools that would rather not parse dates.
-    var timeMilliseconds: Int64
-    var kind: String
+    package var timeMilliseconds: Int64
+    package var kind: String
     /// "alarm", "event" or "routine".
-    var priority: String
-    var exercise: Bool
+    package var priority: String
+    package var exercise: Bool
     /// The report's own JSON object, as stored.
-    var payload: JSONValue
+    package var payload: JSONValue
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case sequence, time, kind, priority, exercise, payload
         case timeMilliseconds = "time_ms"
     }
 
-    init(sequence: Int64, time: String, timeMilliseconds: Int64, kind: String, priority: String, exercise: Bool, payload: JSONValue) {
+    package init(sequence: Int64, time: String, timeMilliseconds: Int64, kind: String, priority: String, exercise: Bool, payload: JSONValue) {
         self.sequence = sequence
         self.time = time
         self.timeMilliseconds = timeMilliseconds
@@ -81,95 +68,98 @@ struct WireReport: Codable, Sendable, Equatable {
         self.payload = payload
     }
 
-    init(_ stored: StoredOutboxReport, utcOffsetMinutes: Int) throws(OutboxError) {
-        sequence = stored.sequence
-        time = ISO8601.format(stored.report.time, utcOffsetMinutes: utcOffsetMinutes)
-        timeMilliseconds = stored.report.time.millisecondsSinceUnixEpoch
-        kind = stored.report.kind
-        priority = stored.report.priority.description
-        exercise = stored.report.exercise
-        // The outbox checked the payload was JSON when it was stored; failing now means the
-        // file was damaged, which the county must hear about rather than get a silent hole.
-        guard let value = JSONValue.parse(Data(stored.report.payload.utf8)) else {
-            throw .corrupt(path: "report \(stored.sequence)", detail: "its stored payload is not JSON")
-        }
-        payload = value
-    }
+    /// The priorities a report may have, most urgent first (the box's `OutboxPriority`).
+    package static let priorities = ["alarm", "event", "routine"]
 
-    /// Back to the outbox's form (the county side stores these).
-    func outboxReport() -> OutboxReport? {
-        guard let priority = OutboxPriority.allCases.first(where: { $0.description == self.priority }) else { return nil }
+    /// The payload as JSON text with sorted keys, so the same report received twice compares
+    /// equal byte for byte.
+    package func payloadText() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(payload) else { return nil }
-        return OutboxReport(
-            time: Timestamp(millisecondsSinceUnixEpoch: timeMilliseconds), kind: kind, priority: priority, exercise: exercise,
-            payload: String(decoding: data, as: UTF8.self))
+        // A JSONValue is strings, numbers, booleans, arrays and objects: encoding it cannot fail.
+        return String(decoding: (try? encoder.encode(payload)) ?? Data("null".utf8), as: UTF8.self)
     }
 }
 
 /// Reports the box thinned, on the wire.
-struct WireGap: Codable, Sendable, Equatable {
-    var from: Int64
-    var through: Int64
-    var count: Int64
-    var reason: String
-    var recordedAt: String
+package struct WireGap: Codable, Sendable, Equatable {
+    package var from: Int64
+    package var through: Int64
+    package var count: Int64
+    package var reason: String
+    package var recordedAt: String
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case from, through, count, reason
         case recordedAt = "recorded_at"
     }
 
-    init(from: Int64, through: Int64, count: Int64, reason: String, recordedAt: String) {
+    package init(from: Int64, through: Int64, count: Int64, reason: String, recordedAt: String) {
         self.from = from
         self.through = through
         self.count = count
         self.reason = reason
         self.recordedAt = recordedAt
     }
-
-    init(_ gap: OutboxGap, utcOffsetMinutes: Int) {
-        from = gap.fromSequence
-        through = gap.throughSequence
-        count = gap.count
-        reason = gap.reason
-        recordedAt = ISO8601.format(gap.recordedAt, utcOffsetMinutes: utcOffsetMinutes)
-    }
 }
 
 /// `POST /v1/reports/ack` body and answer.
-struct AcknowledgeRequest: Codable, Sendable, Equatable {
-    var through: Int64
+package struct AcknowledgeRequest: Codable, Sendable, Equatable {
+    package var through: Int64
+
+    package init(through: Int64) {
+        self.through = through
+    }
 }
 
-struct AcknowledgeAnswer: Codable, Sendable, Equatable {
-    var acknowledged: Int
-    var through: Int64
+package struct AcknowledgeAnswer: Codable, Sendable, Equatable {
+    package var acknowledged: Int
+    package var through: Int64
+
+    package init(acknowledged: Int, through: Int64) {
+        self.acknowledged = acknowledged
+        self.through = through
+    }
 }
 
 /// The county's answer to a push: the sequences it has durably stored.
-struct PushAnswer: Codable, Sendable, Equatable {
-    var stored: [Int64]
+package struct PushAnswer: Codable, Sendable, Equatable {
+    package var stored: [Int64]
+
+    package init(stored: [Int64]) {
+        self.stored = stored
+    }
 }
 
 /// `POST /v1/warnings` body: a county warning, or its cancellation.
-struct CountyWarningRequest: Codable, Sendable, Equatable {
-    var id: String
+package struct CountyWarningRequest: Codable, Sendable, Equatable {
+    package var id: String
     /// "blue", "yellow", "orange" or "red"; absent when cancelling.
-    var level: String?
-    var message: String?
-    var cancel: Bool?
+    package var level: String?
+    package var message: String?
+    package var cancel: Bool?
+
+    package init(id: String, level: String? = nil, message: String? = nil, cancel: Bool? = nil) {
+        self.id = id
+        self.level = level
+        self.message = message
+        self.cancel = cancel
+    }
 }
 
 /// Every refusal the API gives, with a reason a county technician can act on.
-struct APIErrorAnswer: Codable, Sendable, Equatable {
-    var error: String
-    var reason: String
+package struct APIErrorAnswer: Codable, Sendable, Equatable {
+    package var error: String
+    package var reason: String
+
+    package init(error: String, reason: String) {
+        self.error = error
+        self.reason = reason
+    }
 }
 
 /// Any JSON value: report payloads travel as objects, whatever their kind's shape.
-enum JSONValue: Codable, Sendable, Equatable {
+package enum JSONValue: Codable, Sendable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
@@ -177,7 +167,7 @@ enum JSONValue: Codable, Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -194,7 +184,7 @@ enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .null: try container.encodeNil()
@@ -215,7 +205,7 @@ enum JSONValue: Codable, Sendable, Equatable {
 
 extension JSONValue {
     /// From what JSONSerialization returns; nil for anything it never returns.
-    init?(jsonObject value: Any) {
+    package init?(jsonObject value: Any) {
         switch value {
         case is NSNull: self = .null
         case let text as String: self = .string(text)
@@ -244,20 +234,24 @@ extension JSONValue {
     }
 
     /// Parses JSON text (an object, array or single value).
-    static func parse(_ data: Data) -> JSONValue? {
+    package static func parse(_ data: Data) -> JSONValue? {
         guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
         return JSONValue(jsonObject: object)
     }
 }
 
 /// A reports document that does not follow docs/county-api.md, with the first thing wrong.
-struct ReportsDocumentProblem: Error, Equatable, CustomStringConvertible {
-    var description: String
+package struct ReportsDocumentProblem: Error, Equatable, CustomStringConvertible {
+    package var description: String
+
+    package init(description: String) {
+        self.description = description
+    }
 }
 
 extension ReportsDocument {
     /// Reads a document as `Decodable` would, field for field, without JSONDecoder's guessing.
-    static func decode(_ data: Data) throws(ReportsDocumentProblem) -> ReportsDocument {
+    package static func decode(_ data: Data) throws(ReportsDocumentProblem) -> ReportsDocument {
         guard let top = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ReportsDocumentProblem(description: "the body is not a JSON object")
         }
@@ -287,39 +281,39 @@ extension ReportsDocument {
     }
 
     private struct Fields {
-        let object: [String: Any]
-        let place: String
+        package let object: [String: Any]
+        package let place: String
 
-        init(_ object: [String: Any], at place: String) {
+        package init(_ object: [String: Any], at place: String) {
             self.object = object
             self.place = place
         }
 
-        func value(_ key: String) throws(ReportsDocumentProblem) -> Any {
+        package func value(_ key: String) throws(ReportsDocumentProblem) -> Any {
             guard let value = object[key] else { throw ReportsDocumentProblem(description: "\(place) has no \"\(key)\"") }
             return value
         }
 
-        func string(_ key: String) throws(ReportsDocumentProblem) -> String {
+        package func string(_ key: String) throws(ReportsDocumentProblem) -> String {
             guard let text = try value(key) as? String else { throw ReportsDocumentProblem(description: "\(place) \"\(key)\" is not a string") }
             return text
         }
 
-        func integer(_ key: String) throws(ReportsDocumentProblem) -> Int64 {
+        package func integer(_ key: String) throws(ReportsDocumentProblem) -> Int64 {
             guard case .number(let number)? = JSONValue(jsonObject: try value(key)), let integer = Int64(exactly: number) else {
                 throw ReportsDocumentProblem(description: "\(place) \"\(key)\" is not a whole number")
             }
             return integer
         }
 
-        func bool(_ key: String) throws(ReportsDocumentProblem) -> Bool {
+        package func bool(_ key: String) throws(ReportsDocumentProblem) -> Bool {
             guard case .bool(let flag)? = JSONValue(jsonObject: try value(key)) else {
                 throw ReportsDocumentProblem(description: "\(place) \"\(key)\" is not true or false")
             }
             return flag
         }
 
-        func array(_ key: String) throws(ReportsDocumentProblem) -> [Any] {
+        package func array(_ key: String) throws(ReportsDocumentProblem) -> [Any] {
             guard let array = try value(key) as? [Any] else { throw ReportsDocumentProblem(description: "\(place) \"\(key)\" is not an array") }
             return array
         }

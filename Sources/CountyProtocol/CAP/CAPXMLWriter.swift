@@ -8,12 +8,12 @@
 // namespace and no attributes but `xmlns`, so a writer we can read in one screen, whose escaping
 // the tests check with a real parser (xmllint), is the smaller risk.
 
-struct CAPXMLWriter {
+package struct CAPXMLWriter {
     private(set) var text = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
     private var openElements: [String] = []
 
     /// Opens `<name>` (with `xmlns` on the root only); names are ours, never user text.
-    mutating func open(_ name: String, namespace: String? = nil) {
+    package mutating func open(_ name: String, namespace: String? = nil) {
         indent()
         text += "<" + name
         if let namespace { text += " xmlns=\"" + Self.escaped(namespace) + "\"" }
@@ -21,7 +21,7 @@ struct CAPXMLWriter {
         openElements.append(name)
     }
 
-    mutating func close() {
+    package mutating func close() {
         guard let name = openElements.popLast() else {
             preconditionFailure("CAPXMLWriter.close() without an open element")
         }
@@ -30,13 +30,13 @@ struct CAPXMLWriter {
     }
 
     /// `<name>value</name>`, the value escaped.
-    mutating func element(_ name: String, _ value: String) {
+    package mutating func element(_ name: String, _ value: String) {
         indent()
         text += "<" + name + ">" + Self.escaped(value) + "</" + name + ">\n"
     }
 
     /// The finished document; every element must be closed.
-    var document: String {
+    package var document: String {
         precondition(openElements.isEmpty, "CAPXMLWriter: unclosed elements \(openElements)")
         return text
     }
@@ -53,7 +53,7 @@ struct CAPXMLWriter {
     ///   become U+FFFD: a broadcast text with a stray control byte must still give a valid alert
     ///   rather than one the county's parser refuses as a whole.
     /// - Everything else, Chinese included, passes through as UTF-8.
-    static func escaped(_ value: String) -> String {
+    package static func escaped(_ value: String) -> String {
         var out = ""
         out.reserveCapacity(value.utf8.count)
         for scalar in value.unicodeScalars {

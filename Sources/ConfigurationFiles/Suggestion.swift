@@ -3,7 +3,7 @@ import Foundation
 
 /// The candidate closest to `given`, if it is close enough to be a likely typo: the same name
 /// apart from case, `-` for `_` or a plural `s`, or within a small edit distance.
-func closestName(to given: String, among candidates: [String]) -> String? {
+package func closestName(to given: String, among candidates: [String]) -> String? {
     func normalized(_ name: String) -> String {
         name.lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: " ", with: "_")
     }
@@ -26,7 +26,7 @@ func closestName(to given: String, among candidates: [String]) -> String? {
 /// Edit distance over characters where inserting, deleting, substituting or swapping two
 /// neighbours costs 1 (optimal string alignment), since "bleu" for "blue" is one slip of the
 /// fingers. Names are short (compared up to 64 characters), so the quadratic table is small.
-func editDistance(_ a: String, _ b: String) -> Int {
+package func editDistance(_ a: String, _ b: String) -> Int {
     let left = Array(a.prefix(64))
     let right = Array(b.prefix(64))
     if left.isEmpty { return right.count }
@@ -47,7 +47,7 @@ func editDistance(_ a: String, _ b: String) -> Int {
 }
 
 /// `"a", "b" or "c"`, for lists of allowed values.
-func quotedList(_ names: [String], conjunction: String = "or") -> String {
+package func quotedList(_ names: [String], conjunction: String = "or") -> String {
     let quoted = names.map { "\"\($0)\"" }
     guard quoted.count > 1 else { return quoted.first ?? "" }
     return quoted.dropLast().joined(separator: ", ") + " \(conjunction) " + (quoted.last ?? "")

@@ -3,7 +3,7 @@ import TOMLKit
 
 /// A TOML value. Tables are unordered here (TOMLKit sorts keys); file order comes from the
 /// line locator.
-indirect enum TOMLNode: Sendable {
+package indirect enum TOMLNode: Sendable {
     case table([String: TOMLNode])
     case array([TOMLNode])
     case string(String)
@@ -13,7 +13,7 @@ indirect enum TOMLNode: Sendable {
     /// Dates and times: valid TOML, but no key of ours takes one.
     case dateOrTime(String)
 
-    init(_ value: TOMLValueConvertible) {
+    package init(_ value: TOMLValueConvertible) {
         switch value.type {
         case .table:
             var entries: [String: TOMLNode] = [:]
@@ -34,7 +34,7 @@ indirect enum TOMLNode: Sendable {
     }
 
     /// What kind of value this is, in a technician's words.
-    var kindDescription: String {
+    package var kindDescription: String {
         switch self {
         case .table: "a table"
         case .array: "a list"
@@ -47,7 +47,7 @@ indirect enum TOMLNode: Sendable {
     }
 
     /// The value as it would be written in TOML, shortened so an error message stays one line.
-    var rendered: String {
+    package var rendered: String {
         let text = renderedInFull
         let charactersMax = 60
         return text.count > charactersMax ? String(text.prefix(charactersMax - 1)) + "…" : text
@@ -69,7 +69,7 @@ indirect enum TOMLNode: Sendable {
 }
 
 /// A TOML basic string with the escapes TOML requires.
-func tomlQuoted(_ text: String) -> String {
+package func tomlQuoted(_ text: String) -> String {
     var result = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
@@ -91,7 +91,7 @@ func tomlQuoted(_ text: String) -> String {
 }
 
 /// A key, bare when TOML allows it, quoted otherwise.
-func tomlKey(_ key: String) -> String {
+package func tomlKey(_ key: String) -> String {
     let isBare = !key.isEmpty && key.unicodeScalars.allSatisfy { scalar in
         (scalar >= "A" && scalar <= "Z") || (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9")
             || scalar == "_" || scalar == "-"
@@ -101,7 +101,7 @@ func tomlKey(_ key: String) -> String {
 
 /// A number as TOML reads it back to the same Double: whole values without ".0" ("35"),
 /// others in Swift's shortest round-tripping form ("0.85", "1e-05").
-func tomlNumber(_ value: Double) -> String {
+package func tomlNumber(_ value: Double) -> String {
     if value.isNaN { return "nan" }
     if value.isInfinite { return value < 0 ? "-inf" : "inf" }
     // 2^53: beyond it not every whole number is a Double; keep the exponent form there.

@@ -4,36 +4,44 @@ import GRDB
 import WarningLogic
 
 /// Named limits; every one of them bounds something that would otherwise grow for years.
-struct OutboxLimits: Sendable, Hashable {
+package struct OutboxLimits: Sendable, Hashable {
     /// Bytes of reports (payload, kind and a fixed per-row overhead) the store may hold.
-    var outboxBytesMax: Int64
+    package var outboxBytesMax: Int64
     /// Thinning stops once the store is at or below this, so it does not thin on every append.
-    var outboxBytesAfterThinning: Int64
-    var reportsPerPullMax: Int
-    var payloadBytesMax: Int
+    package var outboxBytesAfterThinning: Int64
+    package var reportsPerPullMax: Int
+    package var payloadBytesMax: Int
     /// A hard ceiling on the SQLite file, in pages (SQLite's `max_page_count`); past it a write fails
     /// as a full disk would. nil leaves the ceiling to the disk itself.
-    var databasePagesMax: Int? = nil
+    package var databasePagesMax: Int? = nil
 
-    static let standard = OutboxLimits(
+    package static let standard = OutboxLimits(
         outboxBytesMax: 256 * 1024 * 1024,
         outboxBytesAfterThinning: 230 * 1024 * 1024,
         reportsPerPullMax: 500,
         payloadBytesMax: 16 * 1024
     )
+
+    package init(outboxBytesMax: Int64, outboxBytesAfterThinning: Int64, reportsPerPullMax: Int, payloadBytesMax: Int, databasePagesMax: Int? = nil) {
+        self.outboxBytesMax = outboxBytesMax
+        self.outboxBytesAfterThinning = outboxBytesAfterThinning
+        self.reportsPerPullMax = reportsPerPullMax
+        self.payloadBytesMax = payloadBytesMax
+        self.databasePagesMax = databasePagesMax
+    }
 }
 
 /// Owns one SQLite file through one GRDB `DatabaseQueue`. Every write is one transaction,
 /// committed with `synchronous=FULL`: a method that returns has put its reports on disk.
-final class Outbox: Sendable {
+package final class Outbox: Sendable {
     /// Counted per stored row on top of its payload and kind, for SQLite's record and index.
-    static let reportRowOverheadBytes: Int64 = 64
+    package static let reportRowOverheadBytes: Int64 = 64
 
-    let path: String
-    let limits: OutboxLimits
+    package let path: String
+    package let limits: OutboxLimits
     private let database: DatabaseQueue
 
-    init(path: String, limits: OutboxLimits = .standard) throws(OutboxError) {
+    package init(path: String, limits: OutboxLimits = .standard) throws(OutboxError) {
         precondition(limits.outboxBytesAfterThinning <= limits.outboxBytesMax)
         precondition(limits.reportsPerPullMax > 0 && limits.payloadBytesMax > 0)
         self.path = path
@@ -118,12 +126,12 @@ final class Outbox: Sendable {
     // MARK: Appending
 
     /// Stores one report and returns its sequence number once it is committed to disk.
-    func append(_ report: OutboxReport) throws(OutboxError) -> Int64 {
+    package func append(_ report: OutboxReport) throws(OutboxError) -> Int64 {
         try appendBatch([report])[0]
     }
 
     /// Stores reports in one transaction: all of them are on disk, or none.
-    func appendBatch(_ reports: [OutboxReport]) throws(OutboxError) -> [Int64] {
+    package func appendBatch(_ reports: [OutboxReport]) throws(OutboxError) -> [Int64] {
         for report in reports { try check(report) }
         return try write { db in
             var sequences: [Int64] = []
@@ -165,7 +173,7 @@ final class Outbox: Sendable {
 
     /// Reports with a sequence above `after`, in sequence order (at most `limit`, and never more
     /// than `reportsPerPullMax`), with the gaps the county must know about in the same range.
-    func reports(after: Int64, limit: Int) throws(OutboxError) -> OutboxPull {
+    package func reports(after: Int64, limit: Int) throws(OutboxError) -> OutboxPull {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
             let rows = try Row.fetchAll(
@@ -184,7 +192,7 @@ final class Outbox: Sendable {
 
     /// Undelivered reports, alarms first, then events, then routine; oldest first within each.
     /// For a thin link, where the most urgent must go before the backlog.
-    func undelivered(limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
+    package func undelivered(limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
             try Row.fetchAll(
@@ -198,7 +206,7 @@ final class Outbox: Sendable {
     /// The county has every report up to `through`: mark them delivered at `now`.
     /// Returns how many were newly marked.
     @discardableResult
-    func acknowledge(through: Int64, at now: Timestamp) throws(OutboxError) -> Int {
+    package func acknowledge(through: Int64, at now: Timestamp) throws(OutboxError) -> Int {
         try write { db in
             try db.execute(
                 sql: "UPDATE reports SET delivered_at_ms = ? WHERE sequence <= ? AND delivered_at_ms IS NULL",
@@ -215,7 +223,7 @@ final class Outbox: Sendable {
 
     /// The newest report of `kind` stored before `sequence`, if any is still kept: the SL 651 form
     /// of a level change carries the values of the newest observation summary before it.
-    func latestReport(kind: String, before sequence: Int64) throws(OutboxError) -> StoredOutboxReport? {
+    package func latestReport(kind: String, before sequence: Int64) throws(OutboxError) -> StoredOutboxReport? {
         try read { db in
             try Row.fetchOne(
                 db, sql: "SELECT * FROM reports WHERE kind = ? AND sequence < ? ORDER BY sequence DESC LIMIT 1",
@@ -226,14 +234,14 @@ final class Outbox: Sendable {
 
     /// The highest sequence number ever issued (0 for a new store), even if that report has since
     /// been purged or thinned: how far a county pull can go.
-    func lastSequence() throws(OutboxError) -> Int64 {
+    package func lastSequence() throws(OutboxError) -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'reports'") ?? 0 }
     }
 
     /// A push transport's county has durably stored exactly these reports (pushes go out by
     /// priority, so what is delivered need not be a prefix). Returns how many were newly marked.
     @discardableResult
-    func markDelivered(sequences: [Int64], at now: Timestamp) throws(OutboxError) -> Int {
+    package func markDelivered(sequences: [Int64], at now: Timestamp) throws(OutboxError) -> Int {
         guard !sequences.isEmpty else { return 0 }
         return try write { db in
             var marked = 0
@@ -250,7 +258,7 @@ final class Outbox: Sendable {
     /// Deletes reports delivered before `cutoff`, and gaps recorded before it that the county has
     /// acknowledged past. Returns how many reports were deleted.
     @discardableResult
-    func purgeDelivered(olderThan cutoff: Timestamp) throws(OutboxError) -> Int {
+    package func purgeDelivered(olderThan cutoff: Timestamp) throws(OutboxError) -> Int {
         try write { db in
             try db.execute(
                 sql: "DELETE FROM reports WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?",
@@ -267,7 +275,7 @@ final class Outbox: Sendable {
     }
 
     /// What SQLite says the durability settings are, for `outbox` status output and the tests.
-    func durability() throws(OutboxError) -> (journalMode: String, synchronous: Int) {
+    package func durability() throws(OutboxError) -> (journalMode: String, synchronous: Int) {
         try read { db in
             (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "?", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
         }
@@ -275,7 +283,7 @@ final class Outbox: Sendable {
 
     // MARK: Health and retention
 
-    var backlog: OutboxBacklog {
+    package var backlog: OutboxBacklog {
         get throws(OutboxError) {
             try read { db in
                 func count(_ condition: String) throws -> Int64 {
@@ -301,7 +309,7 @@ final class Outbox: Sendable {
     /// exceed the limit they are kept and the condition is reported.
     /// Returns nil when the store is within its limit; otherwise what was done, with a health
     /// alarm for the caller to append whenever routine reports were thinned or the store stays over.
-    func enforceSizeLimit(at now: Timestamp) throws(OutboxError) -> OutboxThinning? {
+    package func enforceSizeLimit(at now: Timestamp) throws(OutboxError) -> OutboxThinning? {
         let limits = self.limits
         return try write { db in
             var bytes = try Self.storedBytes(db)

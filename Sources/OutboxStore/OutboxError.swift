@@ -1,7 +1,7 @@
 // Outbox failures as typed errors a technician can read; the engine owner keeps warning on any of them.
 import GRDB
 
-enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file could not be opened at all (missing folder, a directory in its place, no permission).
     case cannotOpen(path: String, detail: String)
     /// SQLITE_FULL or no space left on the device.
@@ -15,7 +15,7 @@ enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Any other SQLite failure, with SQLite's own words.
     case database(path: String, detail: String)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .cannotOpen(let path, let detail):
             "outbox \(path): cannot open the report store (\(detail)); check that the folder exists, "
@@ -39,7 +39,7 @@ enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Maps SQLite's result codes onto what a technician can act on.
-    static func from(_ error: any Error, path: String, opening: Bool) -> OutboxError {
+    package static func from(_ error: any Error, path: String, opening: Bool) -> OutboxError {
         if let error = error as? OutboxError { return error }
         guard let databaseError = error as? DatabaseError else {
             return opening ? .cannotOpen(path: path, detail: "\(error)") : .database(path: path, detail: "\(error)")

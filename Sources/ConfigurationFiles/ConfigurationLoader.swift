@@ -1,35 +1,20 @@
-// Reads gateway.toml: from bytes on disk to a checked GatewayConfiguration, or every problem.
+// Reads TOML files (gateway.toml, board files, the county's stations file): from bytes on disk to
+// a TOML document with the lines of its keys, or the one problem that stops it being read.
 import Foundation
 import TOMLKit
 
-enum ConfigurationLoader {
-    /// Reads and checks the file at `path`. A missing, unreadable, oversized or non-UTF-8 file
-    /// is a ConfigurationError like any other mistake.
-    static func load(path: String) throws(ConfigurationError) -> GatewayConfiguration {
-        let text = try readText(path: path)
-        return try parse(text: text, file: path)
-    }
-
-    /// Checks `text`; `file` names it in problems.
-    static func parse(text: String, file: String) throws(ConfigurationError) -> GatewayConfiguration {
-        let document = try parseDocument(text: text, file: file, what: "a configuration")
-        let problems = ProblemCollector(file: file, locator: document.locator)
-        let configuration = ConfigurationReader(root: document.root, problems: problems).read()
-        guard problems.isEmpty else { throw ConfigurationError(problems: problems.problems) }
-        return configuration
-    }
-
+package enum ConfigurationLoader {
     /// The TOML document in `text` with the lines of its keys, or the one problem that stops it
     /// being read at all (too big, a NUL byte, a syntax error). Shared by gateway.toml and the
     /// board files, so both speak of their mistakes the same way; `what` names the kind of file.
-    static func parseDocument(text: String, file: String, what: String) throws(ConfigurationError) -> (root: TOMLNode, locator: TOMLLineLocator) {
+    package static func parseDocument(text: String, file: String, what: String) throws(ConfigurationError) -> (root: TOMLNode, locator: TOMLLineLocator) {
         func fail(line: Int?, column: Int? = nil, _ message: String) -> ConfigurationError {
             ConfigurationError(problems: [
                 ConfigurationProblem(file: file, line: line, column: column, key: "", given: nil, allowed: message)
             ])
         }
-        guard text.utf8.count <= ConfigurationLimits.fileBytesMax else {
-            throw fail(line: nil, "the file is \(text.utf8.count) bytes; \(what) is at most \(ConfigurationLimits.fileBytesMax) bytes: is this the right file?")
+        guard text.utf8.count <= ConfigurationFileLimits.fileBytesMax else {
+            throw fail(line: nil, "the file is \(text.utf8.count) bytes; \(what) is at most \(ConfigurationFileLimits.fileBytesMax) bytes: is this the right file?")
         }
         // TOMLKit hands the text to C as a NUL-terminated string: a NUL would silently cut the
         // file short, so it is refused here, at its line.
@@ -58,7 +43,7 @@ enum ConfigurationLoader {
 
     /// The likely cause of a TOML syntax error, in a technician's words; "" when there is no
     /// good guess. A Chinese keyboard's quotes and equals sign are the commonest cause in the field.
-    static func syntaxHint(message: String, lineText: String) -> String {
+    package static func syntaxHint(message: String, lineText: String) -> String {
         if lineText.contains(where: { "“”‘’＝：，［］".contains($0) }) {
             return " (this line has full-width punctuation such as “ ” ＝ from a Chinese keyboard; use plain \" and =)"
         }
@@ -75,7 +60,7 @@ enum ConfigurationLoader {
     }
 
     /// The file's text, refusing what cannot be a configuration before parsing it.
-    static func readText(path: String) throws(ConfigurationError) -> String {
+    package static func readText(path: String) throws(ConfigurationError) -> String {
         func fail(_ message: String, line: Int? = nil) -> ConfigurationError {
             ConfigurationError(problems: [ConfigurationProblem(file: path, line: line, key: "", given: nil, allowed: message)])
         }
@@ -91,12 +76,12 @@ enum ConfigurationLoader {
         let data: Data
         do {
             // One byte over the limit is enough to know the file is too big.
-            data = try handle.read(upToCount: ConfigurationLimits.fileBytesMax + 1) ?? Data()
+            data = try handle.read(upToCount: ConfigurationFileLimits.fileBytesMax + 1) ?? Data()
         } catch {
             throw fail("cannot be read: \(error.localizedDescription)")
         }
-        guard data.count <= ConfigurationLimits.fileBytesMax else {
-            throw fail("the file is over \(ConfigurationLimits.fileBytesMax) bytes; a configuration is a few kilobytes: is this the right file?")
+        guard data.count <= ConfigurationFileLimits.fileBytesMax else {
+            throw fail("the file is over \(ConfigurationFileLimits.fileBytesMax) bytes; a configuration is a few kilobytes: is this the right file?")
         }
         // Find the first byte that is not UTF-8, to name its line: a file saved as GBK by a
         // Chinese Windows editor is the usual cause.

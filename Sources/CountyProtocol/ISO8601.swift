@@ -2,26 +2,35 @@
 // scenario times, JSON output and reports agree to the millisecond on every machine.
 import WarningLogic
 
-enum ISO8601 {
+package enum ISO8601 {
     /// Parses `2020-08-04T03:30:00+08:00` (also `…Z`, `…:00.250+08:00`, and minutes without
     /// seconds `2020-08-04T03:30+08:00`). Returns nil when the text is not such an instant;
     /// `parseOrExplain` says why, for error messages.
-    static func parse(_ text: String) -> Timestamp? {
+    package static func parse(_ text: String) -> Timestamp? {
         (try? parseOrExplain(text))?.time
     }
 
-    struct Parsed: Equatable {
-        var time: Timestamp
-        var utcOffsetMinutes: Int
+    package struct Parsed: Equatable {
+        package var time: Timestamp
+        package var utcOffsetMinutes: Int
+
+        package init(time: Timestamp, utcOffsetMinutes: Int) {
+            self.time = time
+            self.utcOffsetMinutes = utcOffsetMinutes
+        }
     }
 
-    struct Problem: Error, CustomStringConvertible {
-        var description: String
+    package struct Problem: Error, CustomStringConvertible {
+        package var description: String
+
+        package init(description: String) {
+            self.description = description
+        }
     }
 
-    static let expectedForm = "an ISO-8601 time with offset, like 2020-08-04T03:30:00+08:00"
+    package static let expectedForm = "an ISO-8601 time with offset, like 2020-08-04T03:30:00+08:00"
 
-    static func parseOrExplain(_ text: String) throws(Problem) -> Parsed {
+    package static func parseOrExplain(_ text: String) throws(Problem) -> Parsed {
         let characters = Array(text.utf8)
         var index = 0
         func number(_ digits: Int, _ what: String) throws(Problem) -> Int {
@@ -104,7 +113,7 @@ enum ISO8601 {
     }
 
     /// Formats with the given offset: `2020-08-04T03:30:00+08:00` (milliseconds only when non-zero).
-    static func format(_ time: Timestamp, utcOffsetMinutes: Int) -> String {
+    package static func format(_ time: Timestamp, utcOffsetMinutes: Int) -> String {
         let local = time.millisecondsSinceUnixEpoch + Int64(utcOffsetMinutes) * 60_000
         let (days, millisecondsOfDay) = floorDivide(local, 86_400_000)
         let (year, month, day) = civilFromDays(Int(days))
@@ -119,13 +128,13 @@ enum ISO8601 {
     }
 
     /// `+08:00`, `-03:30`, `+00:00`: the schema of CAP (and our JSON) wants an explicit offset, never `Z`.
-    static func formatOffset(_ minutes: Int) -> String {
+    package static func formatOffset(_ minutes: Int) -> String {
         let sign = minutes < 0 ? "-" : "+"
         return "\(sign)\(pad(abs(minutes) / 60, 2)):\(pad(abs(minutes) % 60, 2))"
     }
 
     /// Local calendar fields of an instant, for charts and day boundaries.
-    static func localFields(_ time: Timestamp, utcOffsetMinutes: Int) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int) {
+    package static func localFields(_ time: Timestamp, utcOffsetMinutes: Int) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int) {
         let local = time.millisecondsSinceUnixEpoch + Int64(utcOffsetMinutes) * 60_000
         let (days, millisecondsOfDay) = floorDivide(local, 86_400_000)
         let (year, month, day) = civilFromDays(Int(days))
@@ -142,9 +151,9 @@ enum ISO8601 {
         return (quotient, a - quotient * b)
     }
 
-    static func isLeap(_ year: Int) -> Bool { (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 }
+    package static func isLeap(_ year: Int) -> Bool { (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 }
 
-    static func daysIn(month: Int, year: Int) -> Int {
+    package static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: isLeap(year) ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -153,7 +162,7 @@ enum ISO8601 {
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    package static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -163,7 +172,7 @@ enum ISO8601 {
     }
 
     /// The inverse of `daysFromCivil` (Hinnant's civil_from_days).
-    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+    package static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097

@@ -1,11 +1,12 @@
 // What the outbox stores: one county report with its priority, and how engine reports map onto it.
+import CountyProtocol
 import Crypto
 import Foundation
 import WarningLogic
 
 /// How urgently a report must reach the county, and whether it may ever be thinned.
 /// Raw values order the send queue: alarms first.
-enum OutboxPriority: Int, Sendable, Hashable, Comparable, CaseIterable, CustomStringConvertible {
+package enum OutboxPriority: Int, Sendable, Hashable, Comparable, CaseIterable, CustomStringConvertible {
     /// Level changes, 叫应, sensor health, outbox health: never thinned, never dropped.
     case alarm = 0
     /// Drills, rejected inputs, configuration changes, shell audit: never dropped while undelivered.
@@ -13,9 +14,9 @@ enum OutboxPriority: Int, Sendable, Hashable, Comparable, CaseIterable, CustomSt
     /// Observation summaries: thinned oldest-first, with a recorded gap, when the store is full.
     case routine = 2
 
-    static func < (a: OutboxPriority, b: OutboxPriority) -> Bool { a.rawValue < b.rawValue }
+    package static func < (a: OutboxPriority, b: OutboxPriority) -> Bool { a.rawValue < b.rawValue }
 
-    var description: String {
+    package var description: String {
         switch self {
         case .alarm: "alarm"
         case .event: "event"
@@ -25,22 +26,22 @@ enum OutboxPriority: Int, Sendable, Hashable, Comparable, CaseIterable, CustomSt
 }
 
 /// A report as handed to the outbox, before it has a sequence number.
-struct OutboxReport: Sendable, Hashable {
-    var time: Timestamp
+package struct OutboxReport: Sendable, Hashable {
+    package var time: Timestamp
     /// A short machine name, such as `levelChanged` or `observationSummary`.
-    var kind: String
-    var priority: OutboxPriority
+    package var kind: String
+    package var priority: OutboxPriority
     /// Drill reports are marked so the county never mistakes a drill for an event.
-    var exercise: Bool
+    package var exercise: Bool
     /// JSON text; checked on append.
-    var payload: String
+    package var payload: String
     /// Where the report came from, when it may be handed over more than once: the outbox stores
     /// a report with a key it already holds only once. Engine reports get one from their content
     /// (see `engineOriginKey`), because after a kill -9 the engine owner performs an unfinished
     /// decision again and the journal replay re-decides events; summaries get one from their period.
-    var originKey: String?
+    package var originKey: String?
 
-    init(time: Timestamp, kind: String, priority: OutboxPriority, exercise: Bool, payload: String, originKey: String? = nil) {
+    package init(time: Timestamp, kind: String, priority: OutboxPriority, exercise: Bool, payload: String, originKey: String? = nil) {
         self.time = time
         self.kind = kind
         self.priority = priority
@@ -52,14 +53,14 @@ struct OutboxReport: Sendable, Hashable {
     /// The same engine report always gets the same key: the engine is deterministic, so a
     /// re-performed or replayed decision yields byte-identical reports (time, kind, drill flag),
     /// while two real reports differ in at least one of them.
-    static func engineOriginKey(time: Timestamp, kind: String, exercise: Bool, payload: String) -> String {
+    package static func engineOriginKey(time: Timestamp, kind: String, exercise: Bool, payload: String) -> String {
         let text = "\(time.millisecondsSinceUnixEpoch)\n\(kind)\n\(exercise)\n\(payload)"
         return "engine:" + SHA256.hash(data: Array(text.utf8)).hexText
     }
 
     /// Maps an engine report: what the engine calls an alarm is an alarm here; the rest are events.
     /// Observation summaries do not come from the engine and are built as `.routine` by their owner.
-    init(_ report: Report) {
+    package init(_ report: Report) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // Encoding a Codable enum of strings, numbers and arrays cannot fail; if it ever did,
@@ -75,7 +76,7 @@ struct OutboxReport: Sendable, Hashable {
         originKey = Self.engineOriginKey(time: time, kind: kind, exercise: exercise, payload: payload)
     }
 
-    static func kindName(_ kind: Report.Kind) -> String {
+    package static func kindName(_ kind: Report.Kind) -> String {
         switch kind {
         case .levelChanged: "levelChanged"
         case .sensorHealth: "sensorHealth"
@@ -93,50 +94,87 @@ struct OutboxReport: Sendable, Hashable {
 }
 
 /// A report as stored, with its sequence number and delivery time.
-struct StoredOutboxReport: Sendable, Hashable {
-    var sequence: Int64
-    var report: OutboxReport
-    var deliveredAt: Timestamp?
+package struct StoredOutboxReport: Sendable, Hashable {
+    package var sequence: Int64
+    package var report: OutboxReport
+    package var deliveredAt: Timestamp?
+
+    package init(sequence: Int64, report: OutboxReport, deliveredAt: Timestamp? = nil) {
+        self.sequence = sequence
+        self.report = report
+        self.deliveredAt = deliveredAt
+    }
 }
 
 /// Reports the county will never receive, because the outbox thinned them to make room.
 /// `count` reports between `fromSequence` and `throughSequence` (inclusive) are missing;
 /// any report in that range that is not counted here was kept and is sent as usual.
-struct OutboxGap: Sendable, Hashable {
-    var fromSequence: Int64
-    var throughSequence: Int64
-    var count: Int64
-    var reason: String
-    var recordedAt: Timestamp
+package struct OutboxGap: Sendable, Hashable {
+    package var fromSequence: Int64
+    package var throughSequence: Int64
+    package var count: Int64
+    package var reason: String
+    package var recordedAt: Timestamp
+
+    package init(fromSequence: Int64, throughSequence: Int64, count: Int64, reason: String, recordedAt: Timestamp) {
+        self.fromSequence = fromSequence
+        self.throughSequence = throughSequence
+        self.count = count
+        self.reason = reason
+        self.recordedAt = recordedAt
+    }
 }
 
 /// What one pull returns: reports in sequence order and the gaps that touch the same range.
-struct OutboxPull: Sendable, Hashable {
-    var reports: [StoredOutboxReport]
-    var gaps: [OutboxGap]
+package struct OutboxPull: Sendable, Hashable {
+    package var reports: [StoredOutboxReport]
+    package var gaps: [OutboxGap]
+
+    package init(reports: [StoredOutboxReport], gaps: [OutboxGap]) {
+        self.reports = reports
+        self.gaps = gaps
+    }
 }
 
 /// How much is waiting, for the health page and the `outbox` command.
-struct OutboxBacklog: Sendable, Hashable {
-    var undeliveredAlarms: Int64
-    var undeliveredEvents: Int64
-    var undeliveredRoutine: Int64
-    var delivered: Int64
+package struct OutboxBacklog: Sendable, Hashable {
+    package var undeliveredAlarms: Int64
+    package var undeliveredEvents: Int64
+    package var undeliveredRoutine: Int64
+    package var delivered: Int64
     /// Bytes counted against `outboxBytesMax`.
-    var storedBytes: Int64
-    var oldestUndeliveredTime: Timestamp?
+    package var storedBytes: Int64
+    package var oldestUndeliveredTime: Timestamp?
 
-    var undelivered: Int64 { undeliveredAlarms + undeliveredEvents + undeliveredRoutine }
+    package var undelivered: Int64 { undeliveredAlarms + undeliveredEvents + undeliveredRoutine }
+
+    package init(undeliveredAlarms: Int64, undeliveredEvents: Int64, undeliveredRoutine: Int64, delivered: Int64, storedBytes: Int64, oldestUndeliveredTime: Timestamp? = nil) {
+        self.undeliveredAlarms = undeliveredAlarms
+        self.undeliveredEvents = undeliveredEvents
+        self.undeliveredRoutine = undeliveredRoutine
+        self.delivered = delivered
+        self.storedBytes = storedBytes
+        self.oldestUndeliveredTime = oldestUndeliveredTime
+    }
 }
 
 /// What `enforceSizeLimit` did, and the health alarm the caller must append when it did anything
 /// the county needs to know about.
-struct OutboxThinning: Sendable, Hashable {
-    var deliveredPurged: Int64
-    var routineThinned: Int64
-    var gaps: [OutboxGap]
-    var storedBytesAfter: Int64
+package struct OutboxThinning: Sendable, Hashable {
+    package var deliveredPurged: Int64
+    package var routineThinned: Int64
+    package var gaps: [OutboxGap]
+    package var storedBytesAfter: Int64
     /// Still over `outboxBytesMax` because only alarms and undelivered events are left; kept anyway.
-    var overLimitWithProtectedReports: Bool
-    var healthAlarm: OutboxReport?
+    package var overLimitWithProtectedReports: Bool
+    package var healthAlarm: OutboxReport?
+
+    package init(deliveredPurged: Int64, routineThinned: Int64, gaps: [OutboxGap], storedBytesAfter: Int64, overLimitWithProtectedReports: Bool, healthAlarm: OutboxReport? = nil) {
+        self.deliveredPurged = deliveredPurged
+        self.routineThinned = routineThinned
+        self.gaps = gaps
+        self.storedBytesAfter = storedBytesAfter
+        self.overLimitWithProtectedReports = overLimitWithProtectedReports
+        self.healthAlarm = healthAlarm
+    }
 }

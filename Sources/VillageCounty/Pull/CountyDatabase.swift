@@ -1,5 +1,6 @@
 // The county's own SQLite database (`county pull --db FILE`): every report of every box, once,
 // with the gaps the boxes declared and the numbers that went missing without one.
+import CountyProtocol
 import Foundation
 import GRDB
 

@@ -47,13 +47,13 @@
 import WarningLogic
 
 /// What hazard a warning is about, from the measure of the rule that caused it.
-enum CAPHazard: Hashable, Sendable, CaseIterable {
+package enum CAPHazard: Hashable, Sendable, CaseIterable {
     /// Rain and water level: 山洪 (flash flood), CAP category Met.
     case flashFlood
     /// Slope displacement: 地质灾害 (landslide), CAP category Geo.
     case landslide
 
-    init(measure: Measure) {
+    package init(measure: Measure) {
         switch measure {
         case .rainAccumulation, .rainAntecedent, .waterLevel, .waterRise: self = .flashFlood
         case .displacement, .displacementRate, .tangentAngle: self = .landslide
@@ -63,7 +63,7 @@ enum CAPHazard: Hashable, Sendable, CaseIterable {
     /// The hazards behind a level change's causes: rule ids map through their measure, combined
     /// rule ids through each of their conditions' rules. Causes that are not rules (`manual`,
     /// `county:<id>`, `latch`, `drill`) and unknown ids add nothing.
-    static func hazards(causes: [String], rules: [Rule], combinedRules: [CombinedRule]) -> Set<CAPHazard> {
+    package static func hazards(causes: [String], rules: [Rule], combinedRules: [CombinedRule]) -> Set<CAPHazard> {
         var measures: [String: Measure] = [:]
         for rule in rules { measures[rule.id] = rule.measure }
         var hazards: Set<CAPHazard> = []
@@ -81,58 +81,58 @@ enum CAPHazard: Hashable, Sendable, CaseIterable {
 }
 
 /// Which earlier alert a new one refers to: CAP's `sender,identifier,sent`.
-struct CAPReference: Hashable, Sendable {
-    var sender: String
-    var identifier: String
-    var sent: String
+package struct CAPReference: Hashable, Sendable {
+    package var sender: String
+    package var identifier: String
+    package var sent: String
 
     /// The reference of the alert this writer made (or would make) for that report.
-    init(station: StationIdentity, sequenceNumber: Int64, time: Timestamp) {
+    package init(station: StationIdentity, sequenceNumber: Int64, time: Timestamp) {
         sender = CAPAlertWriter.sender(station)
         identifier = CAPAlertWriter.identifier(station, sequenceNumber)
         sent = CAPAlertWriter.sentText(time, utcOffsetMinutes: station.utcOffsetMinutes)
     }
 
-    init(sender: String, identifier: String, sent: String) {
+    package init(sender: String, identifier: String, sent: String) {
         self.sender = sender
         self.identifier = identifier
         self.sent = sent
     }
 
-    var text: String { sender + "," + identifier + "," + sent }
+    package var text: String { sender + "," + identifier + "," + sent }
 }
 
 /// The values one alert carries, before they are written as XML; tests check the mapping here
 /// and the document with a schema validator.
-struct CAPAlert: Hashable, Sendable {
-    var identifier: String
-    var sender: String
-    var sent: String
-    var status: String
-    var msgType: String
-    var note: String?
-    var references: String?
-    var categories: [String]
-    var event: String
-    var responseType: String
-    var urgency: String
-    var severity: String
-    var certainty: String
-    var senderName: String
-    var headline: String
-    var description: String
-    var instruction: String?
-    var level: WarningLevel
-    var areaDescription: String
-    var stationId: String
+package struct CAPAlert: Hashable, Sendable {
+    package var identifier: String
+    package var sender: String
+    package var sent: String
+    package var status: String
+    package var msgType: String
+    package var note: String?
+    package var references: String?
+    package var categories: [String]
+    package var event: String
+    package var responseType: String
+    package var urgency: String
+    package var severity: String
+    package var certainty: String
+    package var senderName: String
+    package var headline: String
+    package var description: String
+    package var instruction: String?
+    package var level: WarningLevel
+    package var areaDescription: String
+    package var stationId: String
 
-    static let namespace = "urn:oasis:names:tc:emergency:cap:1.2"
+    package static let namespace = "urn:oasis:names:tc:emergency:cap:1.2"
 
     /// How later alerts refer to this one.
-    var reference: CAPReference { CAPReference(sender: sender, identifier: identifier, sent: sent) }
+    package var reference: CAPReference { CAPReference(sender: sender, identifier: identifier, sent: sent) }
 
     /// The UTF-8 XML document, elements in the schema's order.
-    var xml: String {
+    package var xml: String {
         var writer = CAPXMLWriter()
         writer.open("alert", namespace: Self.namespace)
         writer.element("identifier", identifier)
@@ -170,15 +170,42 @@ struct CAPAlert: Hashable, Sendable {
         writer.close()
         return writer.document
     }
+
+    package init(identifier: String, sender: String, sent: String, status: String, msgType: String, note: String? = nil, references: String? = nil, categories: [String], event: String, responseType: String, urgency: String, severity: String, certainty: String, senderName: String, headline: String, description: String, instruction: String? = nil, level: WarningLevel, areaDescription: String, stationId: String) {
+        self.identifier = identifier
+        self.sender = sender
+        self.sent = sent
+        self.status = status
+        self.msgType = msgType
+        self.note = note
+        self.references = references
+        self.categories = categories
+        self.event = event
+        self.responseType = responseType
+        self.urgency = urgency
+        self.severity = severity
+        self.certainty = certainty
+        self.senderName = senderName
+        self.headline = headline
+        self.description = description
+        self.instruction = instruction
+        self.level = level
+        self.areaDescription = areaDescription
+        self.stationId = stationId
+    }
 }
 
-enum CAPAlertWriter {
-    struct Problem: Error, CustomStringConvertible, Equatable {
-        var description: String
+package enum CAPAlertWriter {
+    package struct Problem: Error, CustomStringConvertible, Equatable {
+        package var description: String
+
+        package init(description: String) {
+            self.description = description
+        }
     }
 
     /// xs:dateTime allows offsets up to ±14:00.
-    static let utcOffsetMinutesMax = 14 * 60
+    package static let utcOffsetMinutesMax = 14 * 60
 
     /// The CAP alert for `report`, or nil when that kind of report is not an alert (see the table
     /// at the top of this file). Throws when the station identity cannot make a valid alert: the
@@ -187,7 +214,7 @@ enum CAPAlertWriter {
     /// - hazards: from `CAPHazard.hazards(causes:…)`; empty when not known.
     /// - references: the earlier alert this one updates or cancels, when known.
     /// - instruction: the broadcast message spoken for this report, when there is one.
-    static func alert(
+    package static func alert(
         for report: Report,
         sequenceNumber: Int64,
         station: StationIdentity,
@@ -280,28 +307,35 @@ enum CAPAlertWriter {
         )
     }
 
-    static func identifier(_ station: StationIdentity, _ sequenceNumber: Int64) -> String {
+    package static func identifier(_ station: StationIdentity, _ sequenceNumber: Int64) -> String {
         "VG-\(station.id)-\(sequenceNumber)"
     }
 
-    static func sender(_ station: StationIdentity) -> String { "sl651:\(station.id)" }
+    package static func sender(_ station: StationIdentity) -> String { "sl651:\(station.id)" }
 
     /// Whole seconds, floored (also before 1970), with the station's `±hh:mm`.
-    static func sentText(_ time: Timestamp, utcOffsetMinutes: Int) -> String {
+    package static func sentText(_ time: Timestamp, utcOffsetMinutes: Int) -> String {
         let milliseconds = time.millisecondsSinceUnixEpoch
         let remainder = ((milliseconds % 1000) + 1000) % 1000
         let seconds = Timestamp(millisecondsSinceUnixEpoch: milliseconds - remainder)
         return ISO8601.format(seconds, utcOffsetMinutes: utcOffsetMinutes)
     }
 
-    struct LevelValues: Equatable {
-        var urgency: String
-        var severity: String
-        var certainty: String
-        var responseType: String
+    package struct LevelValues: Equatable {
+        package var urgency: String
+        package var severity: String
+        package var certainty: String
+        package var responseType: String
+
+        package init(urgency: String, severity: String, certainty: String, responseType: String) {
+            self.urgency = urgency
+            self.severity = severity
+            self.certainty = certainty
+            self.responseType = responseType
+        }
     }
 
-    static func levelTable(_ level: WarningLevel) -> LevelValues {
+    package static func levelTable(_ level: WarningLevel) -> LevelValues {
         switch level {
         case .none: LevelValues(urgency: "Past", severity: "Minor", certainty: "Observed", responseType: "AllClear")
         case .blue: LevelValues(urgency: "Future", severity: "Minor", certainty: "Possible", responseType: "Monitor")
@@ -312,7 +346,7 @@ enum CAPAlertWriter {
     }
 
     /// What the village is to do, in the words the broadcast uses.
-    static func actionWords(_ level: WarningLevel) -> String {
+    package static func actionWords(_ level: WarningLevel) -> String {
         switch level {
         case .none: "解除"
         case .blue, .yellow: "注意防范"
@@ -321,7 +355,7 @@ enum CAPAlertWriter {
         }
     }
 
-    static func event(_ hazards: Set<CAPHazard>) -> String {
+    package static func event(_ hazards: Set<CAPHazard>) -> String {
         switch (hazards.contains(.flashFlood), hazards.contains(.landslide)) {
         case (true, false): "山洪灾害预警"
         case (false, true): "地质灾害预警"
@@ -329,7 +363,7 @@ enum CAPAlertWriter {
         }
     }
 
-    static func categories(_ hazards: Set<CAPHazard>) -> [String] {
+    package static func categories(_ hazards: Set<CAPHazard>) -> [String] {
         switch (hazards.contains(.flashFlood), hazards.contains(.landslide)) {
         case (true, false): ["Met"]
         case (false, true): ["Geo"]
@@ -338,7 +372,7 @@ enum CAPAlertWriter {
     }
 
     /// A cause as a person reads it; rule ids are the county's own names and stay as they are.
-    static func causeDescription(_ cause: String) -> String {
+    package static func causeDescription(_ cause: String) -> String {
         switch cause {
         case "manual": "人工设定"
         case "latch": "锁定保持"
@@ -350,7 +384,7 @@ enum CAPAlertWriter {
 
     /// The identity must make a valid sender and identifier (CAP forbids spaces, commas, `<` and
     /// `&` there) and a schema-valid offset.
-    static func check(_ station: StationIdentity) throws(Problem) {
+    package static func check(_ station: StationIdentity) throws(Problem) {
         guard station.id.utf8.count == 10, station.id.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             throw Problem(description: "CAP alert: station id \"\(station.id)\" is not the 10-digit SL 651 address")
         }

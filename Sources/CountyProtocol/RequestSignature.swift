@@ -11,25 +11,25 @@ import Synchronization
 /// `METHOD`, `PATH?QUERY` exactly as sent, `STATION`, `TIMESTAMP` (Unix milliseconds, decimal),
 /// `NONCE`, and the lowercase hex SHA-256 of the body (of zero bytes when there is none).
 /// The signature is the lowercase hex HMAC-SHA256 of that text under the station's key.
-enum RequestSignature {
-    static let stationHeader = "X-VG-Station"
-    static let timestampHeader = "X-VG-Timestamp"
-    static let nonceHeader = "X-VG-Nonce"
-    static let signatureHeader = "X-VG-Signature"
+package enum RequestSignature {
+    package static let stationHeader = "X-VG-Station"
+    package static let timestampHeader = "X-VG-Timestamp"
+    package static let nonceHeader = "X-VG-Nonce"
+    package static let signatureHeader = "X-VG-Signature"
     /// Nonces are 16 to 64 characters of [0-9A-Za-z_-]; `sign` makes 32 hex digits.
-    static let nonceCharactersAllowed = 16...64
+    package static let nonceCharactersAllowed = 16...64
 
-    static func canonicalText(method: String, pathAndQuery: String, station: String, timestampMilliseconds: Int64, nonce: String, body: some Sequence<UInt8>) -> String {
+    package static func canonicalText(method: String, pathAndQuery: String, station: String, timestampMilliseconds: Int64, nonce: String, body: some Sequence<UInt8>) -> String {
         let bodyDigest = SHA256.hash(data: Array(body)).hexText
         return [method.uppercased(), pathAndQuery, station, String(timestampMilliseconds), nonce, bodyDigest].joined(separator: "\n")
     }
 
-    static func signature(key: SigningKey, canonicalText: String) -> String {
+    package static func signature(key: SigningKey, canonicalText: String) -> String {
         HMAC<SHA256>.authenticationCode(for: Array(canonicalText.utf8), using: key.symmetricKey).hexText
     }
 
     /// The four headers for a request, with a fresh random nonce.
-    static func headers(key: SigningKey, method: String, pathAndQuery: String, station: String, timestampMilliseconds: Int64, body: some Sequence<UInt8>) -> [(name: String, value: String)] {
+    package static func headers(key: SigningKey, method: String, pathAndQuery: String, station: String, timestampMilliseconds: Int64, body: some Sequence<UInt8>) -> [(name: String, value: String)] {
         var generator = SystemRandomNumberGenerator()
         let nonce = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexText
         let text = canonicalText(method: method, pathAndQuery: pathAndQuery, station: station, timestampMilliseconds: timestampMilliseconds, nonce: nonce, body: body)
@@ -43,27 +43,27 @@ enum RequestSignature {
 }
 
 /// A station's HMAC key. Written in its key file as hex (whitespace ignored), at least 32 bytes.
-struct SigningKey: Sendable, Equatable {
-    static let bytesMin = 32
-    static let bytesMax = 128
-    let bytes: [UInt8]
+package struct SigningKey: Sendable, Equatable {
+    package static let bytesMin = 32
+    package static let bytesMax = 128
+    package let bytes: [UInt8]
 
-    var symmetricKey: SymmetricKey { SymmetricKey(data: bytes) }
+    package var symmetricKey: SymmetricKey { SymmetricKey(data: bytes) }
 
-    init(bytes: [UInt8]) throws(SigningKeyError) {
+    package init(bytes: [UInt8]) throws(SigningKeyError) {
         guard bytes.count >= Self.bytesMin else { throw .tooShort(bytes: bytes.count) }
         guard bytes.count <= Self.bytesMax else { throw .tooLong(bytes: bytes.count) }
         self.bytes = bytes
     }
 
-    init(hex text: String) throws(SigningKeyError) {
+    package init(hex text: String) throws(SigningKeyError) {
         let digits = String(String.UnicodeScalarView(text.unicodeScalars.filter { !$0.properties.isWhitespace }))
         guard let bytes = Self.hexBytes(digits) else { throw .notHex }
         try self.init(bytes: bytes)
     }
 
     /// Reads a key file; the error names the file and what to put in it.
-    static func load(path: String) throws(SigningKeyError) -> SigningKey {
+    package static func load(path: String) throws(SigningKeyError) -> SigningKey {
         guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path: path) }
         guard data.count <= bytesMax * 4 else { throw .inFile(path: path, .tooLong(bytes: data.count / 2)) }
         do {
@@ -74,14 +74,14 @@ struct SigningKey: Sendable, Equatable {
     }
 }
 
-indirect enum SigningKeyError: Error, CustomStringConvertible, Equatable {
+package indirect enum SigningKeyError: Error, CustomStringConvertible, Equatable {
     case tooShort(bytes: Int)
     case tooLong(bytes: Int)
     case notHex
     case unreadable(path: String)
     case inFile(path: String, SigningKeyError)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .tooShort(let bytes): "the key has \(bytes) bytes; it must have at least \(SigningKey.bytesMin) (\(SigningKey.bytesMin * 2) hex digits), e.g. from `openssl rand -hex 32`"
         case .tooLong(let bytes): "the key has \(bytes) bytes; at most \(SigningKey.bytesMax) are accepted"
@@ -93,24 +93,28 @@ indirect enum SigningKeyError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Why a signed request was refused: sent to the client with the 401, logged on the box.
-struct SignatureRefusal: Error, Equatable, CustomStringConvertible {
-    var reason: String
-    var description: String { reason }
+package struct SignatureRefusal: Error, Equatable, CustomStringConvertible {
+    package var reason: String
+    package var description: String { reason }
+
+    package init(reason: String) {
+        self.reason = reason
+    }
 }
 
 /// Checks signatures and refuses replays. A nonce is remembered for as long as its timestamp
 /// would be accepted, so a replay is refused as "replayed" while fresh and as "stale" after.
-final class RequestVerifier: Sendable {
+package final class RequestVerifier: Sendable {
     /// Nonces remembered at once; past this, new requests are refused (not old nonces forgotten,
     /// which would let those be replayed). 4096 in a 10-minute window is 6 requests a second.
-    static let noncesRememberedMax = 4_096
+    package static let noncesRememberedMax = 4_096
 
-    let station: String
+    package let station: String
     private let key: SigningKey
-    let clockSkewMillisecondsMax: Int64
+    package let clockSkewMillisecondsMax: Int64
     private let nonces = Mutex<[String: Int64]>([:])
 
-    init(station: String, key: SigningKey, clockSkewMillisecondsMax: Int64) {
+    package init(station: String, key: SigningKey, clockSkewMillisecondsMax: Int64) {
         self.station = station
         self.key = key
         self.clockSkewMillisecondsMax = clockSkewMillisecondsMax
@@ -118,7 +122,7 @@ final class RequestVerifier: Sendable {
 
     /// nil when the request is genuine, fresh and new; the nonce is then remembered.
     /// `header` looks a header up by name (case-insensitively, as HTTP does).
-    func verify(method: String, pathAndQuery: String, header: (String) -> String?, body: some Sequence<UInt8>, nowMilliseconds: Int64) -> SignatureRefusal? {
+    package func verify(method: String, pathAndQuery: String, header: (String) -> String?, body: some Sequence<UInt8>, nowMilliseconds: Int64) -> SignatureRefusal? {
         guard let signature = header(RequestSignature.signatureHeader), let stationText = header(RequestSignature.stationHeader),
             let timestampText = header(RequestSignature.timestampHeader), let nonce = header(RequestSignature.nonceHeader)
         else {
@@ -164,7 +168,7 @@ final class RequestVerifier: Sendable {
 }
 
 extension SigningKey {
-    static func hexBytes(_ text: String) -> [UInt8]? {
+    package static func hexBytes(_ text: String) -> [UInt8]? {
         let scalars = Array(text.unicodeScalars)
         guard scalars.count.isMultiple(of: 2), !scalars.isEmpty else { return nil }
         var bytes: [UInt8] = []
@@ -190,7 +194,7 @@ extension Unicode.Scalar {
 }
 
 extension Sequence where Element == UInt8 {
-    var hexText: String {
+    package var hexText: String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for byte in self {
@@ -202,9 +206,9 @@ extension Sequence where Element == UInt8 {
 }
 
 extension Digest {
-    var hexText: String { Array(self).hexText }
+    package var hexText: String { Array(self).hexText }
 }
 
 extension HashedAuthenticationCode {
-    var hexText: String { Array(self).hexText }
+    package var hexText: String { Array(self).hexText }
 }
