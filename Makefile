@@ -93,6 +93,8 @@ bench: deps
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product EngineBenchmark
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product ModbusBenchmark
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product OutboxBenchmark
 	$(BUILD_DIR)/release/EngineBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark

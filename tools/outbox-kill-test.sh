@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kills the box with SIGKILL while it writes reports (an accelerated storm, summaries every 5
-# minutes of storm time, [county.api] on 127.0.0.1) and kills `county pull` while it delivers,
+# minutes of storm time, [county.api] on 127.0.0.1) and kills `village-county pull` while it delivers,
 # again and again, restarting both; then proves from the two databases that every report the box
 # stored is in the county database exactly once with identical content, that every report the box
 # counts as delivered is there, and that no number is missing outside a gap the box declared.
@@ -12,6 +12,8 @@
 set -euo pipefail
 
 BIN=${1:-.build/debug/village-gateway}
+# The county's program is built beside the box's.
+COUNTY_BIN=${COUNTY_BIN:-$(dirname "$BIN")/village-county}
 KILLS=${2:-${OUTBOX_KILLS:-60}}
 SPEED=${SPEED:-21600}
 SCENARIO=${SCENARIO:-scenarios/typhoon-hagupit.csv}
@@ -89,7 +91,7 @@ while [ $((box_kills + pull_kills)) -lt "$KILLS" ]; do
     round=$((round + 1))
     start_box "$SPEED"
     sleep_ms $((BOX_HEAD_START_MIN_MS + RANDOM % BOX_HEAD_START_SPAN_MS))
-    "$BIN" county pull --stations "$WORK/stations.toml" --db "$COUNTY" --timeout 10 >>"$WORK/pull.log" 2>&1 &
+    "$COUNTY_BIN" pull --stations "$WORK/stations.toml" --db "$COUNTY" --timeout 10 >>"$WORK/pull.log" 2>&1 &
     PULL_PID=$!
     sleep_ms $((RANDOM % PULL_RUN_SPAN_MS))
     # Half the rounds kill the box first, in the middle of the pull's pages and acknowledgements.
@@ -119,7 +121,7 @@ done
 start_box 1
 BOX_LAST_BEFORE=$(sqlite3 "$STATE/outbox.sqlite" "SELECT seq FROM sqlite_sequence WHERE name = 'reports'")
 status=0
-timeout "$FINAL_PULL_TIMEOUT_SECONDS" "$BIN" county pull --stations "$WORK/stations.toml" --db "$COUNTY" \
+timeout "$FINAL_PULL_TIMEOUT_SECONDS" "$COUNTY_BIN" pull --stations "$WORK/stations.toml" --db "$COUNTY" \
     >"$WORK/final-pull.txt" 2>&1 || status=$?
 kill -TERM "$BOX_PID"
 wait "$BOX_PID" 2>/dev/null || true

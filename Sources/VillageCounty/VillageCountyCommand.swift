@@ -12,6 +12,6 @@ struct VillageCountyCommand: AsyncParsableCommand {
             with the county. The wire contract is docs/county-api.md.
             """,
         // `serve` (the dashboard, issue 17) joins these when it exists.
-        subcommands: [PullCommand.self]
+        subcommands: [PullCommand.self, StationsCommand.self]
     )
 }

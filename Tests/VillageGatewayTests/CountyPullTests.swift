@@ -136,7 +136,11 @@ final class TestBox: Sendable {
         func puller(reportsPerPage: Int = 100) throws -> CountyPuller {
             var options = PullOptions()
             options.reportsPerPage = reportsPerPage
-            options.timeoutMilliseconds = 20_000
+            // The in-test boxes run on the same (two-thread, on this machine) cooperative pool as
+            // every other suite; a test that blocks a thread (a child process waited for) stalls
+            // them. A 20 s timeout then cut pulls off after a page or two under a full `make test`.
+            // Only a hang may fail these tests, so the timeout is the largest the pull allows.
+            options.timeoutMilliseconds = Int64(PullOptions.timeoutSecondsAllowed.upperBound) * 1_000
             return CountyPuller(database: try CountyDatabase(path: countyPath), options: options, nowMilliseconds: { TestBox.now })
         }
 
@@ -492,15 +496,15 @@ final class TestBox: Sendable {
         let stations = site.directory + "/stations.toml"
         try "[[station]]\nid = \"0011223344\"\nname = \"黄坑村\"\nurl = \"http://10.0.0.7\"\nkey_file = \"k\"\nkey = \"x\"\n"
             .write(toFile: stations, atomically: true, encoding: .utf8)
-        let bad = try GatewayBinary.run(["county", "pull", "--stations", stations, "--db", site.countyPath])
+        let bad = try GatewayBinary.run(["pull", "--stations", stations, "--db", site.countyPath], program: GatewayBinary.countyURL)
         #expect(bad.status == 2)
         #expect(bad.standardError.contains("\(stations):6: [[station]] #1: unknown key \"key\""), "\(bad.standardError)")
         #expect(bad.standardError.contains("nothing was pulled"))
         #expect(!FileManager.default.fileExists(atPath: site.countyPath), "nothing is created when the stations file is wrong")
-        let options = try GatewayBinary.run(["county", "pull", "--stations", stations, "--db", site.countyPath, "--concurrency", "0"])
+        let options = try GatewayBinary.run(["pull", "--stations", stations, "--db", site.countyPath, "--concurrency", "0"], program: GatewayBinary.countyURL)
         #expect(options.status == 64)
         #expect(options.standardError.contains("--concurrency 0: allowed 1 to 64"))
-        let help = try GatewayBinary.run(["county", "pull", "--help"])
+        let help = try GatewayBinary.run(["pull", "--help"], program: GatewayBinary.countyURL)
         #expect(help.standardOutput.contains("Exit status: 0 every station pulled"))
     }
 
@@ -520,7 +524,7 @@ final class TestBox: Sendable {
                 url = "http://localhost:\(ports[0])"
                 key_file = "\(site.keyFile)"
                 """.write(toFile: stations, atomically: true, encoding: .utf8)
-            let good = try await Self.runOffThePool(["county", "pull", "--stations", stations, "--db", site.countyPath])
+            let good = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath])
             #expect(good.status == 0, "\(good.standardOutput)\(good.standardError)")
             #expect(good.standardOutput.contains("county pull: 1 station, 1 pulled, 0 not; 40 new reports stored in"))
             #expect(good.standardOutput.contains("0011223344  黄坑村              40          40      0        0  ok"), "\(good.standardOutput)")
@@ -531,10 +535,18 @@ final class TestBox: Sendable {
                 url = "http://127.0.0.1:\(closedPort)"
                 key_file = "\(site.keyFile)"
                 """.write(toFile: stations, atomically: true, encoding: .utf8)
-            let down = try await Self.runOffThePool(["county", "pull", "--stations", stations, "--db", site.countyPath, "--timeout", "5"])
+            let down = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath, "--timeout", "5"])
             #expect(down.status == 1)
             #expect(down.standardOutput.contains("0011223366 下村: cannot reach the box (connection refused)"), "\(down.standardOutput)")
         }
+    }
+
+    /// The box's binary no longer carries the county side: `village-county` does.
+    @Test func theBoxBinaryHasNoCountyCommand() throws {
+        let outcome = try GatewayBinary.run(["county", "pull", "--stations", "s.toml", "--db", "c.sqlite"])
+        #expect(outcome.status == 64, "\(outcome.standardOutput)")
+        let help = try GatewayBinary.run(["--help"])
+        #expect(!help.standardOutput.contains("\n  county "), "\(help.standardOutput)")
     }
 
     /// The binary runs as a child process; waiting for it must not hold a thread the in-test
@@ -542,7 +554,7 @@ final class TestBox: Sendable {
     static func runOffThePool(_ arguments: [String]) async throws -> GatewayBinary.Outcome {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try GatewayBinary.run(arguments) })
+                continuation.resume(with: Result { try GatewayBinary.run(arguments, program: GatewayBinary.countyURL) })
             }
         }
     }
@@ -611,19 +623,28 @@ final class TestBox: Sendable {
 @Suite struct OutboxKillTests {
     /// tools/outbox-kill-test.sh: the real box and the real pull, each killed with SIGKILL again
     /// and again; the script proves from both databases that nothing was lost or doubled.
-    @Test func killedDuringWritesAndDeliveryNoReportIsLostOrStoredTwice() throws {
+    /// The script runs for a minute or more: it is waited for on a Dispatch thread, never on the
+    /// cooperative pool, which the other suites' in-process servers need (two threads here).
+    @Test func killedDuringWritesAndDeliveryNoReportIsLostOrStoredTwice() async throws {
         let kills = ProcessInfo.processInfo.environment["OUTBOX_KILLS"] ?? "60"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["tools/outbox-kill-test.sh", GatewayBinary.url.path, kills]
-        process.currentDirectoryURL = GatewayBinary.repositoryRoot
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text.suffix(3000))")
+        let (status, text) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Int32, String), any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+                    process.arguments = ["tools/outbox-kill-test.sh", GatewayBinary.url.path, kills]
+                    process.currentDirectoryURL = GatewayBinary.repositoryRoot
+                    let output = Pipe()
+                    process.standardOutput = output
+                    process.standardError = output
+                    try process.run()
+                    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    process.waitUntilExit()
+                    return (process.terminationStatus, text)
+                })
+            }
+        }
+        #expect(status == 0, "\(text.suffix(3000))")
         #expect(text.contains("PASS: "), "\(text.suffix(3000))")
     }
 }
