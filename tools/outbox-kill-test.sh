@@ -133,7 +133,7 @@ if [ "$status" -ne 0 ]; then
 fi
 
 # The checks, from the two databases as the sqlite3 command reads them.
-sqlite3 -json "$STATE/outbox.sqlite" "SELECT sequence, time_ms, kind, priority, exercise, payload, delivered_at_ms FROM reports ORDER BY sequence" > "$WORK/box.json"
+sqlite3 -json "$STATE/outbox.sqlite" "SELECT sequence, time_ms, kind, priority, exercise, payload, wire_payload, delivered_at_ms FROM reports ORDER BY sequence" > "$WORK/box.json"
 sqlite3 -json "$STATE/outbox.sqlite" "SELECT from_sequence, through_sequence FROM gaps" > "$WORK/box-gaps.json"
 for table in reports gaps missing conflicts stations; do
     sqlite3 -json "$COUNTY" "SELECT * FROM $table" > "$WORK/county-$table.json"
@@ -151,6 +151,18 @@ def load(name):
     return json.loads(text) if text else []
 
 priorities = {0: "alarm", 1: "event", 2: "routine"}
+
+def wire_kind(name):
+    """Contract v2's kind: the box's name in snake_case (ReportKind in CountyProtocol)."""
+    out = ""
+    for character in name:
+        if character.isupper():
+            if out and not out.endswith("_"):
+                out += "_"
+            out += character.lower()
+        else:
+            out += character
+    return out
 box = load("box")
 county = [r for r in load("county-reports") if r["station"] == station]
 gaps = [g for g in load("county-gaps") if g["station"] == station]
@@ -189,7 +201,8 @@ for report in box:
     if mine is None:
         failures.append(f"report {sequence} stored by the box is not in the county database")
         continue
-    expected = (report["time_ms"], report["kind"], priorities[report["priority"]], report["exercise"], json.loads(report["payload"]))
+    # The county pulls contract v2: the payload the box made for it when it stored the report.
+    expected = (report["time_ms"], wire_kind(report["kind"]), priorities[report["priority"]], report["exercise"], json.loads(report["wire_payload"]))
     got = (mine["time_ms"], mine["kind"], mine["priority"], mine["exercise"], json.loads(mine["payload"]))
     if expected != got:
         failures.append(f"report {sequence} differs: box {expected}, county {got}")

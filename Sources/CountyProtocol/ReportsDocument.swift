@@ -1,11 +1,15 @@
-// The county API's JSON documents (docs/county-api.md, schema version 1): the box's API writes
-// them, the HTTP push sends them, `county pull` reads them. One definition for all three.
+// The county API's JSON documents (docs/county-api.md, contract v1 and v2): the box's API writes
+// them, the HTTP push sends them, `village-county pull` reads them. One definition for all three.
 import Foundation
 import WarningLogic
 
 /// The answer to `GET /v1/reports` and the body of a push.
 package struct ReportsDocument: Codable, Sendable, Equatable {
+    /// Contract v1 (`/v1/`, and the HTTP push): kinds and payloads in the engine's own encoding.
+    /// Served until the sunset stated in docs/county-api.md.
     package static let currentSchema = "village-gateway/reports/1"
+    /// Contract v2 (`/v2/`): kinds from `ReportKind`, payloads from `WirePayload`, levels by name.
+    package static let schemaVersion2 = "village-gateway/reports/2"
 
     package var schema: String
     package var station: String

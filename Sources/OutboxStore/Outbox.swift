@@ -1,4 +1,5 @@
 // The durable outbox: every county report numbered and on disk until the county has pulled it.
+import CountyProtocol
 import Foundation
 import GRDB
 import WarningLogic
@@ -120,6 +121,11 @@ package final class Outbox: Sendable {
                 CREATE UNIQUE INDEX reports_origin_key ON reports (origin_key);
                 """)
         }
+        migrator.registerMigration("v3 wire payloads") { db in
+            // Contract v2's payload beside the box's own, made once at append: serving a page
+            // then splices stored text and parses nothing. NULL in rows stored before v3.
+            try db.execute(sql: "ALTER TABLE reports ADD COLUMN wire_payload TEXT")
+        }
         return migrator
     }
 
@@ -132,12 +138,15 @@ package final class Outbox: Sendable {
 
     /// Stores reports in one transaction: all of them are on disk, or none.
     package func appendBatch(_ reports: [OutboxReport]) throws(OutboxError) -> [Int64] {
-        for report in reports { try check(report) }
+        var checked: [String] = []
+        checked.reserveCapacity(reports.count)
+        for report in reports { checked.append(try check(report)) }
+        let wirePayloads = checked
         return try write { db in
             var sequences: [Int64] = []
             sequences.reserveCapacity(reports.count)
             var newest: Int64 = 0
-            for report in reports {
+            for (report, wirePayload) in zip(reports, wirePayloads) {
                 if let key = report.originKey,
                     let existing = try Int64.fetchOne(db, sql: "SELECT sequence FROM reports WHERE origin_key = ?", arguments: [key])
                 {
@@ -146,10 +155,10 @@ package final class Outbox: Sendable {
                     continue
                 }
                 try db.execute(
-                    sql: "INSERT INTO reports (time_ms, kind, priority, exercise, payload, origin_key) VALUES (?, ?, ?, ?, ?, ?)",
+                    sql: "INSERT INTO reports (time_ms, kind, priority, exercise, payload, origin_key, wire_payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     arguments: [
                         report.time.millisecondsSinceUnixEpoch, report.kind, report.priority.rawValue,
-                        report.exercise ? 1 : 0, report.payload, report.originKey,
+                        report.exercise ? 1 : 0, report.payload, report.originKey, wirePayload,
                     ])
                 let sequence = db.lastInsertedRowID
                 precondition(sequence > newest, "sequence numbers must increase")
@@ -160,13 +169,17 @@ package final class Outbox: Sendable {
         }
     }
 
-    private func check(_ report: OutboxReport) throws(OutboxError) {
+    /// Checks the payload (size, JSON of its kind's shape) and returns its contract v2 form.
+    private func check(_ report: OutboxReport) throws(OutboxError) -> String {
         let bytes = report.payload.utf8.count
         guard bytes <= limits.payloadBytesMax else {
             throw .payloadTooLarge(bytes: bytes, bytesMax: limits.payloadBytesMax)
         }
-        guard (try? JSONSerialization.jsonObject(with: Data(report.payload.utf8), options: [.fragmentsAllowed])) != nil
-        else { throw .payloadNotJSON(kind: report.kind) }
+        do {
+            return try WirePayload.make(boxKind: report.kind, boxPayload: report.payload)
+        } catch {
+            throw .payloadNotJSON(kind: report.kind)
+        }
     }
 
     // MARK: Pulling and acknowledging
@@ -363,7 +376,8 @@ package final class Outbox: Sendable {
 
     // MARK: Internals
 
-    private static let rowBytesSQL = "(length(CAST(payload AS BLOB)) + length(CAST(kind AS BLOB)) + \(reportRowOverheadBytes))"
+    private static let rowBytesSQL =
+        "(length(CAST(payload AS BLOB)) + COALESCE(length(CAST(wire_payload AS BLOB)), 0) + length(CAST(kind AS BLOB)) + \(reportRowOverheadBytes))"
 
     private static func storedBytes(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM\(rowBytesSQL), 0) FROM reports") ?? 0
@@ -440,7 +454,7 @@ package final class Outbox: Sendable {
                 time: Timestamp(millisecondsSinceUnixEpoch: row["time_ms"]),
                 kind: row["kind"], priority: priority, exercise: row["exercise"], payload: row["payload"],
                 originKey: row["origin_key"]),
-            deliveredAt: delivered.map { Timestamp(millisecondsSinceUnixEpoch: $0) })
+            deliveredAt: delivered.map { Timestamp(millisecondsSinceUnixEpoch: $0) }, wirePayload: row["wire_payload"])
     }
 
     private static func gap(_ row: Row) -> OutboxGap {

@@ -32,7 +32,7 @@ package enum OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
         case .payloadTooLarge(let bytes, let bytesMax):
             "outbox: a report payload of \(bytes) bytes exceeds payloadBytesMax (\(bytesMax) bytes); it was not stored."
         case .payloadNotJSON(let kind):
-            "outbox: the payload of a \(kind) report is not valid JSON; it was not stored."
+            "outbox: the payload of a \(kind) report is not valid JSON of its kind's shape; it was not stored."
         case .database(let path, let detail):
             "outbox \(path): the report store failed (\(detail)). Warnings continue."
         }

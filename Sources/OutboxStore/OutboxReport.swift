@@ -77,19 +77,7 @@ package struct OutboxReport: Sendable, Hashable {
     }
 
     package static func kindName(_ kind: Report.Kind) -> String {
-        switch kind {
-        case .levelChanged: "levelChanged"
-        case .sensorHealth: "sensorHealth"
-        case .acknowledgementRequested: "acknowledgementRequested"
-        case .acknowledged: "acknowledged"
-        case .escalated: "escalated"
-        case .acknowledgementUnanswered: "acknowledgementUnanswered"
-        case .latchCleared: "latchCleared"
-        case .drill: "drill"
-        case .manualLevel: "manualLevel"
-        case .countyWarning: "countyWarning"
-        case .inputRejected: "inputRejected"
-        }
+        ReportKind(kind).boxName
     }
 }
 
@@ -98,11 +86,15 @@ package struct StoredOutboxReport: Sendable, Hashable {
     package var sequence: Int64
     package var report: OutboxReport
     package var deliveredAt: Timestamp?
+    /// The payload in contract v2's form (`WirePayload`), made when it was stored; nil for a
+    /// report stored before the outbox kept it, whose v2 form is made when it is served.
+    package var wirePayload: String?
 
-    package init(sequence: Int64, report: OutboxReport, deliveredAt: Timestamp? = nil) {
+    package init(sequence: Int64, report: OutboxReport, deliveredAt: Timestamp? = nil, wirePayload: String? = nil) {
         self.sequence = sequence
         self.report = report
         self.deliveredAt = deliveredAt
+        self.wirePayload = wirePayload
     }
 }
 

@@ -60,7 +60,7 @@ final class TestBox: Sendable {
 
     func application() -> some ApplicationProtocol {
         let router = Router()
-        router.get("/v1/reports") { request, _ -> Response in
+        router.get("/v2/reports") { request, _ -> Response in
             if let refused = self.refusal(request, body: []) { return refused }
             let after = Int64(request.uri.queryParameters["after"].map(String.init) ?? "0") ?? 0
             let limit = Int(request.uri.queryParameters["limit"].map(String.init) ?? "500") ?? 500
@@ -75,9 +75,12 @@ final class TestBox: Sendable {
             if failing { return Self.json(APIErrorAnswer(error: "unavailable", reason: "test: the link dropped"), status: .serviceUnavailable) }
             let last = try self.outbox.lastSequence()
             let pull = try self.outbox.reports(after: after, limit: limit)
-            return Self.json(try ReportsDocument(station: self.station, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: 480))
+            let page = try CountyAPI.page(
+                station: StationIdentity(id: self.station, name: "测试村", utcOffsetMinutes: 480), after: after, pull: pull, lastSequence: last,
+                contract: .v2)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: page)))
         }
-        router.post("/v1/reports/ack") { request, _ -> Response in
+        router.post("/v2/reports/ack") { request, _ -> Response in
             let body = Array(buffer: try await request.body.collect(upTo: 4_096))
             if let refused = self.refusal(request, body: body) { return refused }
             let acknowledge = try JSONDecoder().decode(AcknowledgeRequest.self, from: Data(body))
@@ -186,11 +189,11 @@ final class TestBox: Sendable {
         for (row, stored) in zip(rows, all) {
             #expect(row["sequence"] as Int64 == stored.sequence)
             #expect(row["time_ms"] as Int64 == stored.report.time.millisecondsSinceUnixEpoch)
-            #expect(row["kind"] as String == stored.report.kind)
+            #expect(row["kind"] as String == ReportKind.wireName(boxName: stored.report.kind))
             #expect(row["priority"] as String == stored.report.priority.description)
             #expect(row["exercise"] as Bool == stored.report.exercise)
             let county = try JSONSerialization.jsonObject(with: Data((row["payload"] as String).utf8)) as? NSDictionary
-            let box = try JSONSerialization.jsonObject(with: Data(stored.report.payload.utf8)) as? NSDictionary
+            let box = try JSONSerialization.jsonObject(with: Data(try #require(stored.wirePayload).utf8)) as? NSDictionary
             #expect(county == box, "report \(stored.sequence)")
         }
     }
@@ -583,7 +586,7 @@ final class TestBox: Sendable {
             #"{"sequence":\#(sequence),"time":"2026-07-14T03:12:00+08:00","time_ms":1784056320000,"kind":"k","priority":"\#(priority)","exercise":false,"payload":{"b":1,"a":[0.5,"x"]}}"#
         }
         func document(station: String = "0011223344", after: Int = 10, reports: [String], gaps: String = "[]", last: Int = 20) -> String {
-            #"{"schema":"village-gateway/reports/1","station":"\#(station)","after":\#(after),"reports":[\#(reports.joined(separator: ","))],"gaps":\#(gaps),"last_sequence":\#(last),"more":true}"#
+            #"{"schema":"village-gateway/reports/2","station":"\#(station)","after":\#(after),"reports":[\#(reports.joined(separator: ","))],"gaps":\#(gaps),"last_sequence":\#(last),"more":true}"#
         }
         let good = try check(document(reports: [report(11), report(13)]))
         #expect(good.through == 13 && good.reports.map(\.payload) == [#"{"a":[0.5,"x"],"b":1}"#, #"{"a":[0.5,"x"],"b":1}"#])
@@ -596,7 +599,7 @@ final class TestBox: Sendable {
             (document(reports: [report(9)]), "report 9 follows 10"),
             (document(reports: [report(11, priority: "urgent")]), #"report 11 has priority "urgent""#),
             (document(reports: [], gaps: #"[{"from":15,"through":12,"count":1,"reason":"r","recorded_at":"t"}]"#), "gap 15-12 of 1 reports"),
-            (document(reports: []).replacingOccurrences(of: "reports/1", with: "reports/2"), #"schema "village-gateway/reports/2""#),
+            (document(reports: []).replacingOccurrences(of: "reports/2", with: "reports/1"), #"schema "village-gateway/reports/1""#),
         ]
         for (json, expected) in refusals {
             do {

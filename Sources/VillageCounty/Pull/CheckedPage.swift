@@ -1,4 +1,4 @@
-// One page of a box's `GET /v1/reports` answer, checked against the contract before anything of
+// One page of a box's `GET /v2/reports` answer, checked against the contract before anything of
 // it is stored: a box that answers nonsense gets named, not half-stored.
 import CountyProtocol
 
@@ -54,11 +54,11 @@ struct CheckedPage: Sendable, Equatable {
         return result
     }
 
-    /// Checks `document` as the answer to `GET /v1/reports?after=\(after)&limit=\(limit)` from
+    /// Checks `document` as the answer to `GET /v2/reports?after=\(after)&limit=\(limit)` from
     /// `station`. Throws what is wrong with it, in a line a county technician can act on.
     static func check(_ document: ReportsDocument, station: String, after: Int64, limit: Int) throws(BadDocument) -> CheckedPage {
-        guard document.schema == ReportsDocument.currentSchema else {
-            throw BadDocument("schema \"\(document.schema)\"; this county pull reads \"\(ReportsDocument.currentSchema)\": update the county's village-gateway to the box's version")
+        guard document.schema == ReportsDocument.schemaVersion2 else {
+            throw BadDocument("schema \"\(document.schema)\"; this county pull reads \"\(ReportsDocument.schemaVersion2)\": update the box or village-county so both speak contract v2")
         }
         guard document.station == station else {
             throw BadDocument("the box answering says it is station \(document.station), the stations file says \(station): check this station's url")

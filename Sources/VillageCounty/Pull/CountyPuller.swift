@@ -240,6 +240,9 @@ struct CountyPuller: Sendable {
 
 /// Signed requests to one box.
 struct BoxConnection: Sendable {
+    /// The contract this county pulls: v2's kinds and payloads are what the county database stores.
+    static let contract = "v2"
+
     let station: PullStation
     let key: SigningKey
     let client: HTTPClient
@@ -247,7 +250,7 @@ struct BoxConnection: Sendable {
     let nowMilliseconds: @Sendable () -> Int64
 
     func reports(after: Int64, limit: Int) async throws -> ReportsDocument {
-        let body = try await send(method: .GET, pathAndQuery: "/v1/reports?after=\(after)&limit=\(limit)", body: [])
+        let body = try await send(method: .GET, pathAndQuery: "/\(Self.contract)/reports?after=\(after)&limit=\(limit)", body: [])
         do {
             return try ReportsDocument.decode(Data(body.readableBytesView))
         } catch {
@@ -257,7 +260,7 @@ struct BoxConnection: Sendable {
 
     func acknowledge(through: Int64) async throws {
         let body = try ReportsDocument.encoder().encode(AcknowledgeRequest(through: through))
-        let answer = try await send(method: .POST, pathAndQuery: "/v1/reports/ack", body: Array(body))
+        let answer = try await send(method: .POST, pathAndQuery: "/\(Self.contract)/reports/ack", body: Array(body))
         guard let decoded = try? JSONDecoder().decode(AcknowledgeAnswer.self, from: Data(answer.readableBytesView)), decoded.through == through else {
             throw BadDocument("the acknowledgement's answer is not {\"acknowledged\": N, \"through\": \(through)}")
         }

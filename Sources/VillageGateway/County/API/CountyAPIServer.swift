@@ -39,10 +39,14 @@ struct CountyAPI: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("/v1/reports") { request, _ in await self.signed(request) { _ in try self.reports(request) } }
-        router.post("/v1/reports/ack") { request, _ in await self.signed(request) { body in try self.acknowledge(body) } }
-        router.get("/v1/status") { request, _ in await self.signed(request) { _ in try self.status() } }
-        router.post("/v1/warnings") { request, _ in await self.signed(request) { body in try await self.warning(body) } }
+        // v2 differs from v1 only in the JSON reports page (kinds, payloads); the rest is the same.
+        for contract in Contract.allCases {
+            let prefix = "/\(contract.rawValue)"
+            router.get("\(prefix)/reports") { request, _ in await self.signed(request) { _ in try self.reports(request, contract: contract) } }
+            router.post("\(prefix)/reports/ack") { request, _ in await self.signed(request) { body in try self.acknowledge(body) } }
+            router.get("\(prefix)/status") { request, _ in await self.signed(request) { _ in try self.status() } }
+            router.post("\(prefix)/warnings") { request, _ in await self.signed(request) { body in try await self.warning(body) } }
+        }
         return router
     }
 
@@ -106,7 +110,12 @@ struct CountyAPI: Sendable {
         case json, sl651, cap
     }
 
-    func reports(_ request: Request) throws -> Response {
+    /// The contract versions served, by path prefix (docs/county-api.md says until when v1 is).
+    enum Contract: String, CaseIterable, Sendable {
+        case v1, v2
+    }
+
+    func reports(_ request: Request, contract: Contract = .v1) throws -> Response {
         let query = request.uri.queryParameters
         for (name, _) in query where !["after", "limit", "format"].contains(String(name)) {
             throw Refusal.badRequest("unknown query parameter \"\(name)\"; allowed: after, limit, format")
@@ -133,10 +142,10 @@ struct CountyAPI: Sendable {
         let rangeEnd = pull.reports.count == limit ? (pull.reports.last?.sequence ?? after) : last
         switch format {
         case .json:
-            let document = try ReportsDocument(station: station.id, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: station.utcOffsetMinutes)
-            var response = Self.json(document)
-            response.headers[Self.lastSequenceHeader] = String(rangeEnd)
-            return response
+            let page = try Self.page(station: station, after: after, pull: pull, lastSequence: last, contract: contract)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", Self.lastSequenceHeader: String(rangeEnd)],
+                body: .init(byteBuffer: ByteBuffer(bytes: page)))
         case .sl651:
             let lines = try sl651Frames(pull.reports)
             let text = lines.map { $0 + "\n" }.joined()
@@ -159,6 +168,44 @@ struct CountyAPI: Sendable {
                 status: .ok, headers: [.contentType: "multipart/mixed; boundary=\(boundary)", Self.lastSequenceHeader: String(rangeEnd)],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
+    }
+
+    /// The JSON page, each payload's stored text spliced in (v1: the box's form; v2: the form made
+    /// at append, or made now for a report stored before the outbox kept it).
+    static func page(station: StationIdentity, after: Int64, pull: OutboxPull, lastSequence: Int64, contract: Contract) throws -> [UInt8] {
+        var rows: [ReportsPage.Row] = []
+        rows.reserveCapacity(pull.reports.count)
+        for stored in pull.reports {
+            let report = stored.report
+            let kind: String
+            let payload: String
+            switch contract {
+            case .v1:
+                kind = report.kind
+                payload = report.payload
+            case .v2:
+                kind = ReportKind.wireName(boxName: report.kind)
+                if let wire = stored.wirePayload {
+                    payload = wire
+                } else {
+                    do {
+                        payload = try WirePayload.make(boxKind: report.kind, boxPayload: report.payload)
+                    } catch {
+                        // Checked when stored: failing now means the file was damaged, which the
+                        // county must hear about rather than get a silent hole.
+                        throw OutboxError.corrupt(path: "report \(stored.sequence)", detail: error.description)
+                    }
+                }
+            }
+            rows.append(ReportsPage.Row(
+                sequence: stored.sequence, time: ISO8601.format(report.time, utcOffsetMinutes: station.utcOffsetMinutes),
+                timeMilliseconds: report.time.millisecondsSinceUnixEpoch, kind: kind, priority: report.priority.description,
+                exercise: report.exercise, payload: payload))
+        }
+        return ReportsPage.write(
+            schema: contract == .v1 ? ReportsDocument.currentSchema : ReportsDocument.schemaVersion2, station: station.id, after: after,
+            rows: rows, gaps: pull.gaps.map { WireGap($0, utcOffsetMinutes: station.utcOffsetMinutes) }, lastSequence: lastSequence,
+            more: (rows.last?.sequence ?? after) < lastSequence)
     }
 
     /// `?format=` wins over `Accept`; JSON when neither asks for another.
