@@ -19,7 +19,8 @@ package struct OutboxLimits: Sendable, Hashable {
     package static let standard = OutboxLimits(
         outboxBytesMax: 256 * 1024 * 1024,
         outboxBytesAfterThinning: 230 * 1024 * 1024,
-        reportsPerPullMax: 500,
+        // The largest page a county may ask for (contract v2); v1 asks at most 500.
+        reportsPerPullMax: 2_000,
         payloadBytesMax: 16 * 1024
     )
 

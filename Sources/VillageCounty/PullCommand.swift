@@ -49,7 +49,13 @@ struct PullCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds each request may take, \(PullOptions.timeoutSecondsAllowed.lowerBound)-\(PullOptions.timeoutSecondsAllowed.upperBound).", valueName: "s"))
     var timeout: Int = Int(PullOptions().timeoutMilliseconds / 1_000)
 
+    @Option(help: ArgumentHelp("Reports asked per page, \(PullOptions.reportsPerPageAllowed.lowerBound)-\(PullOptions.reportsPerPageAllowed.upperBound).", valueName: "n"))
+    var pageSize: Int = PullOptions().reportsPerPage
+
     func validate() throws {
+        guard PullOptions.reportsPerPageAllowed.contains(pageSize) else {
+            throw ValidationError("--page-size \(pageSize): allowed \(PullOptions.reportsPerPageAllowed.lowerBound) to \(PullOptions.reportsPerPageAllowed.upperBound) reports")
+        }
         guard PullOptions.concurrencyAllowed.contains(concurrency) else {
             throw ValidationError("--concurrency \(concurrency): allowed \(PullOptions.concurrencyAllowed.lowerBound) to \(PullOptions.concurrencyAllowed.upperBound) stations at once")
         }
@@ -77,6 +83,7 @@ struct PullCommand: AsyncParsableCommand {
         var options = PullOptions()
         options.concurrency = concurrency
         options.timeoutMilliseconds = Int64(timeout) * 1_000
+        options.reportsPerPage = pageSize
         let results = await CountyPuller(database: database, options: options).pull(list)
         FileHandle.standardOutput.write(Data(PullSummary.render(results, databasePath: db).utf8))
         if results.contains(where: { $0.failure != nil || $0.stoppedAtPageLimit }) { throw Status.notAllPulled }

@@ -150,3 +150,62 @@ import WarningLogic
         }
     }
 }
+
+/// The county reads pages without a JSON tree (`ReportsPageReader`); it must read what the box
+/// writes (`ReportsPage`) exactly, keep payload text byte for byte, and refuse what is not JSON.
+@Suite struct ReportsPageReaderTests {
+    static let rows = [
+        ReportsPage.Row(
+            sequence: 7, time: "2026-07-14T03:12:00+08:00", timeMilliseconds: 1_784_056_320_000, kind: "level_changed", priority: "alarm",
+            exercise: false, payload: #"{"causes":["rain-1h","\"quoted\" \\ back\u00e9"],"from":"none","to":"red"}"#),
+        ReportsPage.Row(
+            sequence: 9, time: "2026-07-14T04:00:00+08:00", timeMilliseconds: 1_784_059_200_000, kind: "input_rejected", priority: "event",
+            exercise: true, payload: #"{"reason":"未知传感器\n第二行\ttab 😀 \ud83d\ude00","n":[1,-2.5e3,0,true,false,null,{}]}"#),
+    ]
+
+    @Test func readsWhatTheBoxWritesAndKeepsEachPayloadsText() throws {
+        let gap = WireGap(from: 8, through: 8, count: 1, reason: "store \"full\"\nthinned", recordedAt: "2026-07-14T03:30:00+08:00")
+        let bytes = ReportsPage.write(
+            schema: ReportsDocument.schemaVersion2, station: "0011223344", after: 6, rows: Self.rows, gaps: [gap], lastSequence: 12, more: true)
+        let page = try ReportsPageReader.read(bytes)
+        #expect(page.schema == "village-gateway/reports/2" && page.station == "0011223344" && page.after == 6)
+        #expect(page.lastSequence == 12 && page.more)
+        #expect(page.gaps == [gap])
+        #expect(page.reports.map(\.payload) == Self.rows.map(\.payload), "payloads are kept as sent")
+        #expect(page.reports.map(\.sequence) == [7, 9] && page.reports[1].exercise && page.reports[1].kind == "input_rejected")
+        // The same page through JSONDecoder: the same fields.
+        let decoded = try JSONDecoder().decode(ReportsDocument.self, from: Data(bytes))
+        #expect(decoded.reports.map(\.time) == page.reports.map(\.time))
+        #expect(decoded.reports.map(\.timeMilliseconds) == page.reports.map(\.timeMilliseconds))
+        #expect(decoded.gaps == page.gaps)
+        for (text, wire) in zip(page.reports.map(\.payload), decoded.reports) {
+            #expect(JSONValue.parse(Data(text.utf8)) == wire.payload)
+        }
+    }
+
+    @Test func refusesWhatIsNotAReportsPage() throws {
+        let good = String(decoding: ReportsPage.write(
+            schema: ReportsDocument.schemaVersion2, station: "0011223344", after: 6, rows: Self.rows, gaps: [], lastSequence: 12, more: false),
+            as: UTF8.self)
+        let cases: [(String, String)] = [
+            (String(good.dropLast()), "ends inside"),
+            (good.replacingOccurrences(of: #""to":"red"}"#, with: #""to":red}"#), "not JSON"),
+            (good.replacingOccurrences(of: #"\"quoted\""#, with: #"\qquoted\""#), "bad escape"),
+            (good.replacingOccurrences(of: #""sequence":7"#, with: #""sequence":7.5"#), "reports[0] \"sequence\" is not a whole number"),
+            (good.replacingOccurrences(of: #""payload":{"causes""#, with: #""payload":["causes""#).replacingOccurrences(of: #""to":"red"}"#, with: #""to","red"]"#),
+             "reports[0] has no JSON payload"),
+            (good.replacingOccurrences(of: #","more":false"#, with: ""), "has no \"more\""),
+            (good + " x", "text after the document"),
+            (String(repeating: "[", count: 100), "is not an object"),
+        ]
+        for (text, expected) in cases {
+            #expect(text != good)
+            do {
+                _ = try ReportsPageReader.read(Array(text.utf8))
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect(error.description.contains(expected), "\(error.description) for \(text)")
+            }
+        }
+    }
+}

@@ -11,8 +11,8 @@ struct CountyReport: Sendable, Equatable {
     var kind: String
     var priority: String
     var exercise: Bool
-    /// The payload object re-encoded with sorted keys (`WireReport.payloadText`), so the same
-    /// report received twice compares equal byte for byte.
+    /// The payload object exactly as the box sent it: the text it checked and stored, the same
+    /// each time it is sent, so the same report received twice compares equal byte for byte.
     var payload: String
 }
 
@@ -57,6 +57,10 @@ struct CheckedPage: Sendable, Equatable {
     /// Checks `document` as the answer to `GET /v2/reports?after=\(after)&limit=\(limit)` from
     /// `station`. Throws what is wrong with it, in a line a county technician can act on.
     static func check(_ document: ReportsDocument, station: String, after: Int64, limit: Int) throws(BadDocument) -> CheckedPage {
+        try check(ReceivedPage(document), station: station, after: after, limit: limit)
+    }
+
+    static func check(_ document: ReceivedPage, station: String, after: Int64, limit: Int) throws(BadDocument) -> CheckedPage {
         guard document.schema == ReportsDocument.schemaVersion2 else {
             throw BadDocument("schema \"\(document.schema)\"; this county pull reads \"\(ReportsDocument.schemaVersion2)\": update the box or village-county so both speak contract v2")
         }
@@ -84,7 +88,7 @@ struct CheckedPage: Sendable, Equatable {
             guard !wire.kind.isEmpty else { throw BadDocument("report \(wire.sequence) has no kind") }
             reports.append(CountyReport(
                 sequence: wire.sequence, timeMilliseconds: wire.timeMilliseconds, time: wire.time, kind: wire.kind,
-                priority: wire.priority, exercise: wire.exercise, payload: wire.payloadText()))
+                priority: wire.priority, exercise: wire.exercise, payload: wire.payload))
         }
         for gap in document.gaps {
             guard gap.from >= 1, gap.from <= gap.through, gap.count >= 1, gap.count <= gap.through - gap.from + 1 else {

@@ -14,14 +14,14 @@ struct PullOptions: Sendable {
     /// Each HTTP request (connect, send, whole answer) must finish within this.
     var timeoutMilliseconds: Int64 = 30_000
     static let timeoutSecondsAllowed = 1...600
-    /// Reports asked per page; the contract's default and maximum.
-    var reportsPerPage = 500
-    static let reportsPerPageMax = 500
+    /// Reports asked per page: v2's maximum, so a long backlog takes few round trips and commits.
+    var reportsPerPage = 2_000
+    static let reportsPerPageAllowed = 1...2_000
     /// Pages per station in one run: 500 × 20 000 = 10 million reports, years of a box's output.
     /// A box that keeps answering past this is looping, and the run moves on.
     var pagesPerStationMax = 20_000
-    /// A page of 500 reports of at most 16 KiB of payload each, escaped, fits well inside this.
-    static let answerBytesMax = 32 * 1024 * 1024
+    /// A page of 2 000 reports of at most 16 KiB of payload each, with their fields, fits inside this.
+    static let answerBytesMax = 48 * 1024 * 1024
     /// An error answer's body is read only this far, for its reason.
     static let errorAnswerBytesMax = 8 * 1024
     /// An empty page below the box's last number is asked once more before its numbers are
@@ -249,10 +249,10 @@ struct BoxConnection: Sendable {
     let options: PullOptions
     let nowMilliseconds: @Sendable () -> Int64
 
-    func reports(after: Int64, limit: Int) async throws -> ReportsDocument {
+    func reports(after: Int64, limit: Int) async throws -> ReceivedPage {
         let body = try await send(method: .GET, pathAndQuery: "/\(Self.contract)/reports?after=\(after)&limit=\(limit)", body: [])
         do {
-            return try ReportsDocument.decode(Data(body.readableBytesView))
+            return try ReportsPageReader.read(Array(body.readableBytesView))
         } catch {
             throw BadDocument("not a reports document (\(error.description))")
         }

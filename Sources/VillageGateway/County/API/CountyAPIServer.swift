@@ -29,8 +29,11 @@ struct CountyAPI: Sendable {
     /// A request body larger than this is refused (413) before it is read further: the largest
     /// legitimate body is a warning with a 500-character message, well under 4 KiB.
     static let requestBodyBytesMax = 16 * 1024
-    /// Reports per page (docs: default and maximum 500).
+    /// Reports per page (docs: default 500 and v1's maximum).
     static let reportsPerPageMax = 500
+    /// v2 lets a county ask for larger pages: fewer round trips and commits for a long backlog.
+    /// 2 000 reports of at most 16 KiB of payload each stay within the puller's answer limit.
+    static let reportsPerPageMaxV2 = 2_000
     /// County warning ids: short, printable, as they appear in logs and reports.
     static let warningIdCharactersMax = 64
     static let lastSequenceHeader = HTTPField.Name("X-VG-Last-Sequence")!
@@ -128,9 +131,10 @@ struct CountyAPI: Sendable {
             after = value
         }
         var limit = Self.reportsPerPageMax
+        let limitMax = contract == .v1 ? Self.reportsPerPageMax : Self.reportsPerPageMaxV2
         if let text = query["limit"] {
-            guard let value = Int(text), (1...Self.reportsPerPageMax).contains(value) else {
-                throw Refusal.badRequest("limit=\(text): must be 1 to \(Self.reportsPerPageMax)")
+            guard let value = Int(text), (1...limitMax).contains(value) else {
+                throw Refusal.badRequest("limit=\(text): must be 1 to \(limitMax)")
             }
             limit = value
         }
