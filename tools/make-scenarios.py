@@ -112,11 +112,31 @@ def merge(rows, events):
     return out
 
 
+def drills_in_the_typhoon(rows, events):
+    """The same typhoon with drills, to show that real warnings pre-empt drills."""
+    header = ["# Typhoon Hagupit with drills: real warnings pre-empt drills. A red drill started in calm",
+              "# weather at 01:00 is ended by the real blue at 02:00; an orange drill at 02:10 is refused",
+              "# (a real blue needs --force), forced at 02:20 and ended by the real yellow at 02:50; a red",
+              "# drill at 03:00 is refused outright (real yellow). After the all-clear, a red drill runs",
+              "# from 10:00 to 10:30 on the 5th and ends with the drill-end message, not the all-clear."]
+    drills = [(datetime(2020, 8, 4, 1, 0, tzinfo=CST), "drill", "red"),
+              (datetime(2020, 8, 4, 2, 10, tzinfo=CST), "drill", "orange"),
+              (datetime(2020, 8, 4, 2, 20, tzinfo=CST), "drill", "orange --force"),
+              (datetime(2020, 8, 4, 3, 0, tzinfo=CST), "drill", "red"),
+              (datetime(2020, 8, 5, 10, 0, tzinfo=CST), "drill", "red"),
+              (datetime(2020, 8, 5, 10, 30, tzinfo=CST), "drill", "stop")]
+    body = [row for row in rows if not row.startswith("#")]
+    return header + body, events + drills
+
+
 if __name__ == "__main__":
     rows, events, total = typhoon()
     with open("scenarios/typhoon-hagupit.csv", "w") as f:
         f.write("\n".join(merge(rows, events)) + "\n")
     print(f"typhoon: total rain {total:.1f} mm")
+    drill_rows, drill_events = drills_in_the_typhoon(rows, events)
+    with open("scenarios/typhoon-drills.csv", "w") as f:
+        f.write("\n".join(merge(drill_rows, drill_events)) + "\n")
     rows, events = slope()
     with open("scenarios/slope-creep.csv", "w") as f:
         f.write("\n".join(merge(rows, events)) + "\n")

@@ -246,6 +246,19 @@ package final class Outbox: Sendable {
         }
     }
 
+    /// Reports of `kind` timed in [from, through], oldest first, at most `limit` (and never more
+    /// than `reportsPerPullMax`): an SL 651 centre's time-range query (38H) is answered from the
+    /// summaries the box keeps. A scan without an index: 38H is a rare, human-started query.
+    func reports(kind: String, from: Timestamp, through: Timestamp, limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
+        let count = max(0, min(limit, limits.reportsPerPullMax))
+        return try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM reports WHERE kind = ? AND time_ms BETWEEN ? AND ? ORDER BY time_ms, sequence LIMIT ?",
+                arguments: [kind, from.millisecondsSinceUnixEpoch, through.millisecondsSinceUnixEpoch, count]
+            ).map(Self.storedReport)
+        }
+    }
+
     /// The highest sequence number ever issued (0 for a new store), even if that report has since
     /// been purged or thinned: how far a county pull can go.
     package func lastSequence() throws(OutboxError) -> Int64 {

@@ -15,13 +15,22 @@ extension Engine {
     /// SMS and broadcast texts name the village and the level, so a phone screen says it all;
     /// drills say so first, so nobody evacuates for an exercise.
     func messageText(level: WarningLevel, exercise: Bool) -> String {
-        let body = configuration.outputs[level]?.message ?? "请立即回复确认收到预警。"
+        let body = configuration.outputs[level]?.message(for: hazard(forMessagesAt: level, exercise: exercise)) ?? "请立即回复确认收到预警。"
         let text = "【\(configuration.station.name) \(level.chineseName)】" + body
-        return exercise ? "【演练】" + text : text
+        return exercise ? Engine.exerciseMark + text : text
     }
 
+    /// The hazard a real warning at `level` speaks of: the one its outputs chose; none for drills.
+    func hazard(forMessagesAt level: WarningLevel, exercise: Bool) -> Hazard? {
+        !exercise && level == state.levels.stationLevel ? state.output.hazard : nil
+    }
+
+    /// Every word a drill speaks starts with this, so nobody evacuates for an exercise.
+    static let exerciseMark = "【演练】"
+
     func broadcastText(_ message: String, exercise: Bool) -> String {
-        exercise ? "【演练】" + message : message
+        // A configured text may carry the mark already (the drill-end message's default does).
+        exercise && !message.hasPrefix(Engine.exerciseMark) ? Engine.exerciseMark + message : message
     }
 
     /// Calls the first contact group and starts the clock.
@@ -49,7 +58,8 @@ extension Engine {
         let groups = plan.contactGroups
         let group = groups.isEmpty ? [] : groups[min(request.escalations, groups.count - 1)]
         if let outputs = configuration.outputs[broadcastLevel] {
-            actions.append(.broadcast(message: broadcastText(outputs.message, exercise: request.exercise), exercise: request.exercise))
+            let hazard = hazard(forMessagesAt: broadcastLevel, exercise: request.exercise)
+            actions.append(.broadcast(message: broadcastText(outputs.message(for: hazard), exercise: request.exercise), exercise: request.exercise))
         }
         let text = messageText(level: request.level, exercise: request.exercise)
         for contact in group { actions.append(.sendSMS(SMS(contact: contact, text: text, exercise: request.exercise))) }

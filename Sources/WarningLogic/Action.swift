@@ -68,7 +68,9 @@ public struct Report: Hashable, Codable, Sendable {
         /// Escalations ran out with nobody answering.
         case acknowledgementUnanswered(level: WarningLevel)
         case latchCleared(level: WarningLevel, by: String)
-        case drill(started: Bool, level: WarningLevel, by: String)
+        /// A drill started or ended; `preemptedBy` says which real warning ended it (nil: a person
+        /// stopped it). Optional so that reports stored before it existed still read.
+        case drill(started: Bool, level: WarningLevel, by: String, preemptedBy: String? = nil)
         case manualLevel(level: WarningLevel, by: String)
         case countyWarning(id: String, level: WarningLevel, cancelled: Bool)
         /// The input was refused (unknown sensor, time running backwards); kept for the record.

@@ -12,6 +12,12 @@ public struct EngineConfiguration: Hashable, Codable, Sendable {
     public var acknowledgement: AcknowledgementPolicy
     /// Outputs per level; a level with no entry drives nothing but reports.
     public var outputs: [WarningLevel: LevelOutputs]
+    /// Spoken when a drill ends (stopped, or pre-empted by a real warning), marked exercise.
+    /// Never the all-clear: "预警解除" after a drill would tell the village a real warning ended.
+    public var drillEndMessage: String
+
+    /// The drill-end message unless the county writes its own.
+    public static let drillEndMessageDefault = "【演练】演练结束。"
 
     public init(
         station: StationIdentity,
@@ -21,7 +27,8 @@ public struct EngineConfiguration: Hashable, Codable, Sendable {
         logic: LogicConfiguration = LogicConfiguration(),
         contacts: [Contact] = [],
         acknowledgement: AcknowledgementPolicy = AcknowledgementPolicy(),
-        outputs: [WarningLevel: LevelOutputs] = [:]
+        outputs: [WarningLevel: LevelOutputs] = [:],
+        drillEndMessage: String = EngineConfiguration.drillEndMessageDefault
     ) {
         self.station = station
         self.sensors = sensors
@@ -31,6 +38,7 @@ public struct EngineConfiguration: Hashable, Codable, Sendable {
         self.contacts = contacts
         self.acknowledgement = acknowledgement
         self.outputs = outputs
+        self.drillEndMessage = drillEndMessage
     }
 }
 
@@ -107,6 +115,30 @@ public struct SensorConfiguration: Hashable, Codable, Sendable {
         self.steadyRateMillimetersPerDay = steadyRateMillimetersPerDay
         self.tangentSpanMilliseconds = tangentSpanMilliseconds
     }
+}
+
+/// What endangers the village, for choosing the words of a warning: a slope warning that speaks
+/// of rain sends people to the wrong place. Taken from the causing rule's sensor kind; a combined
+/// rule names its own.
+public enum Hazard: String, Hashable, Codable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Rain: a flash flood (山洪).
+    case rain
+    /// A stream's or a pond's water level: a flood (洪水).
+    case waterLevel = "water_level"
+    /// A slope that moves: a landslide (滑坡).
+    case slope
+
+    public init(sensorKind: SensorKind) {
+        switch sensorKind {
+        case .rainGauge: self = .rain
+        case .waterLevel: self = .waterLevel
+        case .displacement: self = .slope
+        }
+    }
+
+    /// The configuration name: rain, water_level, slope.
+    public var name: String { rawValue }
+    public var description: String { rawValue }
 }
 
 /// What a rule measures. Windows are durations so a county may use any span; the configuration
@@ -244,11 +276,15 @@ public struct CombinedRule: Hashable, Codable, Sendable {
     /// All conditions must hold at once.
     public var conditions: [Condition]
     public var level: WarningLevel
+    /// The hazard this combination warns of (rain and a moving slope: a landslide); nil: the
+    /// level's general message.
+    public var hazard: Hazard?
 
-    public init(id: String, conditions: [Condition], level: WarningLevel) {
+    public init(id: String, conditions: [Condition], level: WarningLevel, hazard: Hazard? = nil) {
         self.id = id
         self.conditions = conditions
         self.level = level
+        self.hazard = hazard
     }
 }
 
@@ -337,15 +373,27 @@ public enum LampColour: String, Hashable, Codable, Sendable, CaseIterable {
 public struct LevelOutputs: Hashable, Codable, Sendable {
     public var siren: SirenPattern
     public var lamp: LampColour?
-    /// Spoken and broadcast; also the SMS text for 叫应.
+    /// Spoken and broadcast; also the SMS text for 叫应. Used when the level's causes name no
+    /// single hazard, or the hazard has no text of its own.
     public var message: String
     /// While the level holds, repeat the broadcast this often; nil: once.
     public var repeatEveryMilliseconds: Int64?
+    /// The words for one hazard at this level (a landslide warning speaks of the slope, not of
+    /// rain); a hazard without an entry speaks `message`.
+    public var hazardMessages: [Hazard: String]
 
-    public init(siren: SirenPattern, lamp: LampColour?, message: String, repeatEveryMilliseconds: Int64? = nil) {
+    public init(
+        siren: SirenPattern, lamp: LampColour?, message: String, repeatEveryMilliseconds: Int64? = nil, hazardMessages: [Hazard: String] = [:]
+    ) {
         self.siren = siren
         self.lamp = lamp
         self.message = message
         self.repeatEveryMilliseconds = repeatEveryMilliseconds
+        self.hazardMessages = hazardMessages
+    }
+
+    /// The text for a warning of `hazard` (nil: no single hazard) at this level.
+    public func message(for hazard: Hazard?) -> String {
+        hazard.flatMap { hazardMessages[$0] } ?? message
     }
 }

@@ -26,6 +26,13 @@ struct OutputState: Hashable, Codable, Sendable {
     /// The outputs show a drill's level, not the real one.
     var exercise = false
     var nextBroadcastAt: Timestamp?
+    /// The hazard the real level's words speak of (chosen when the real level changed, so
+    /// repeats and escalations say the same); nil: the level's general message. Drills speak
+    /// the general message.
+    var hazard: Hazard?
+    /// While a drill shows over a real blue: the real level's own next repeat, so a drill never
+    /// silences a real warning's repeats.
+    var realNextBroadcastAt: Timestamp?
 }
 
 public struct Engine: Sendable {
@@ -95,13 +102,68 @@ public struct Engine: Sendable {
         advanceSensors(to: now, into: &actions)
         let drillRaised = apply(event.kind, at: now, into: &actions)
         var countyText: String?
-        if case .countyWarning(_, let level, let text) = event.kind, level > .none { countyText = text }
-        decideLevels(at: now, drillRaised: drillRaised, into: &actions)
+        var countyWarning: (id: String, level: WarningLevel)?
+        if case .countyWarning(let id, let level, let text) = event.kind, level > .none {
+            countyText = text
+            if state.levels.countyWarnings.contains(where: { $0.id == id }) { countyWarning = (id, level) }
+        }
+        decideLevels(at: now, drillRaised: drillRaised, countyWarning: countyWarning, into: &actions)
         if let countyText, !countyText.isEmpty {
             actions.append(.broadcast(message: countyText, exercise: false))
         }
         runDeadlines(at: now, into: &actions)
+        // Debug builds (every test, every replay in a test) stop at a broken rule; a release box
+        // keeps warning rather than crash-looping on a replayed event.
+        assert(invariantViolation(after: actions) == nil, invariantViolation(after: actions) ?? "")
         return actions
+    }
+
+    /// What a decision must never do, checked after each one (STYLE.md: a real level change
+    /// always produces its real outputs; a drill never runs beside a real warning).
+    func invariantViolation(after actions: [Action]) -> String? {
+        let levels = state.levels
+        if let drill = state.drill, levels.stationLevel > .blue || !levels.countyWarnings.isEmpty {
+            return "a \(drill.level.name) drill runs beside a real \(levels.stationLevel.name) or a county warning"
+        }
+        if state.output.exercise {
+            guard let drill = state.drill, state.output.level == drill.level, drill.level > levels.stationLevel else {
+                return "the outputs show an exercise at \(state.output.level.name) but no drill above the real level drives them"
+            }
+        } else if state.output.level != levels.stationLevel {
+            return "the outputs show \(state.output.level.name), the real level is \(levels.stationLevel.name)"
+        }
+        if let latched = levels.latchedLevel, levels.stationLevel < latched {
+            return "the station level \(levels.stationLevel.name) is below the latched \(latched.name)"
+        }
+        let realChanges = actions.compactMap { action -> LevelChange? in
+            if case .levelChanged(let change) = action, !change.exercise { change } else { nil }
+        }
+        for change in realChanges {
+            let outputs = configuration.outputs[change.to]
+            guard actions.contains(.setSiren(outputs?.siren ?? .off, exercise: false)),
+                actions.contains(.setLamp(outputs?.lamp, exercise: false))
+            else { return "the real change to \(change.to.name) did not set its real siren and lamp" }
+            if outputs != nil, !actions.contains(where: { if case .broadcast(_, false) = $0 { true } else { false } }) {
+                return "the real change to \(change.to.name) was not broadcast as real"
+            }
+        }
+        return nil
+    }
+
+    /// Why a drill may not start now, or nil. Real warnings pre-empt drills: none while a real
+    /// level of yellow or above or a county warning is in force (a drill would put "this is an
+    /// exercise" over a real warning); at a real blue only when forced (the person has seen it).
+    public static func drillStartRefusal(realLevel: WarningLevel, countyWarningIds: [String], force: Bool) -> String? {
+        if let county = countyWarningIds.first {
+            return "county warning \(county) is in force, and real warnings pre-empt drills; start the drill once it is cancelled"
+        }
+        if realLevel >= .yellow {
+            return "a real \(realLevel.name) warning is in force, and real warnings pre-empt drills; start the drill once it is over"
+        }
+        if realLevel == .blue && !force {
+            return "a real blue warning is in force; a drill would sound over it, so it needs force (in the shell: drill start LEVEL --force)"
+        }
+        return nil
     }
 
     private func reject(_ reason: String, at now: Timestamp, into actions: inout [Action]) {
@@ -211,12 +273,18 @@ public struct Engine: Sendable {
             // Clearing implies the person has seen the warning: it answers the 叫应 too.
             acknowledgeAll(by: by, at: now, into: &actions)
             if let latched = state.levels.latchedLevel {
-                state.levels.latchedLevel = nil
+                state.levels.clearLatch()
                 actions.append(.enqueueReport(Report(time: now, kind: .latchCleared(level: latched, by: by), exercise: false)))
             }
-        case .drillStart(let level, let by):
+        case .drillStart(let level, let by, let force):
             guard level > .none else {
                 reject("a drill needs a level above none (asked by \(by))", at: now, into: &actions)
+                break
+            }
+            if let refusal = Engine.drillStartRefusal(
+                realLevel: state.levels.stationLevel, countyWarningIds: state.levels.countyWarnings.map(\.id), force: force ?? false)
+            {
+                reject("\(level.name) drill by \(by) refused: \(refusal)", at: now, into: &actions)
                 break
             }
             let raised = level > (state.drill?.level ?? .none)
@@ -228,11 +296,19 @@ public struct Engine: Sendable {
                 reject("drill stop by \(by), but no drill is running", at: now, into: &actions)
                 break
             }
-            state.drill = nil
-            state.drillAcknowledgement = nil
-            actions.append(.enqueueReport(Report(time: now, kind: .drill(started: false, level: drill.level, by: by), exercise: true)))
+            endDrill(drill, by: by, preemptedBy: nil, at: now, into: &actions)
         }
         return false
+    }
+
+    /// Ends a drill: its 叫应 stops and the village hears that the exercise is over, marked as
+    /// exercise. The outputs return to the real level in `updateOutputs`, after this message.
+    private mutating func endDrill(_ drill: DrillState, by: String, preemptedBy: String?, at now: Timestamp, into actions: inout [Action]) {
+        state.drill = nil
+        state.drillAcknowledgement = nil
+        actions.append(.broadcast(message: broadcastText(configuration.drillEndMessage, exercise: true), exercise: true))
+        actions.append(.enqueueReport(Report(
+            time: now, kind: .drill(started: false, level: drill.level, by: by, preemptedBy: preemptedBy), exercise: true)))
     }
 
     private mutating func acknowledgeAll(by person: String, at now: Timestamp, into actions: inout [Action]) {
@@ -311,7 +387,9 @@ public struct Engine: Sendable {
         return causes
     }
 
-    private mutating func decideLevels(at now: Timestamp, drillRaised: Bool, into actions: inout [Action]) {
+    private mutating func decideLevels(
+        at now: Timestamp, drillRaised: Bool, countyWarning: (id: String, level: WarningLevel)?, into actions: inout [Action]
+    ) {
         let met = levelsMet(now: now.millisecondsSinceUnixEpoch)
         let metLevel = max(met.rules.max() ?? .none, met.combined.max() ?? .none)
         state.levels.updateRuleLevel(met: metLevel, now: now, clearAfterMilliseconds: configuration.logic.clearAfterMilliseconds)
@@ -320,19 +398,58 @@ public struct Engine: Sendable {
         let level = state.levels.combinedLevel
         state.levels.stationLevel = level
 
+        var realChange: LevelChange?
         if level != previous {
             // Causes are worked out only when someone will read them: most events change nothing.
             let causes = causes(of: level, rules: met.rules, combined: met.combined)
             let change = LevelChange(time: now, from: previous, to: level, causes: causes, exercise: false)
+            realChange = change
             actions.append(.levelChanged(change))
             actions.append(.enqueueReport(Report(time: now, kind: .levelChanged(from: previous, to: level, causes: causes), exercise: false)))
         }
-        updateOutputs(at: now, met: met, into: &actions)
+        // Real warnings pre-empt drills: any real level change or county warning ends a drill at
+        // this instant, and the real level's outputs follow as if no drill had run.
+        if let drill = state.drill {
+            var preemptedBy: String?
+            if let realChange {
+                let causes = realChange.causes.isEmpty ? "" : " (\(realChange.causes.joined(separator: ", ")))"
+                preemptedBy = "real level \(realChange.from.name) → \(realChange.to.name)\(causes)"
+            } else if let countyWarning {
+                preemptedBy = "county warning \(countyWarning.id) at \(countyWarning.level.name)"
+            } else if level > .blue || !state.levels.countyWarnings.isEmpty {
+                // Only from a state saved by a version that let drills run beside real warnings.
+                preemptedBy = "real level \(level.name) in force"
+            }
+            if let preemptedBy { endDrill(drill, by: "engine", preemptedBy: preemptedBy, at: now, into: &actions) }
+        }
+        updateOutputs(at: now, met: met, realChanged: realChange != nil, into: &actions)
         updateAcknowledgements(previous: previous, level: level, drillRaised: drillRaised, at: now, into: &actions)
     }
 
-    /// The outputs show the higher of the real and the drill level; a drill never hides a real alarm.
-    private mutating func updateOutputs(at now: Timestamp, met: (rules: [WarningLevel], combined: [WarningLevel]), into actions: inout [Action]) {
+    /// The hazard the causes of `level` speak of: one hazard when every rule and combined rule
+    /// holding the level names the same; nil (the general message) when they differ, when a
+    /// combined rule names none, or when only people, the county or the latch hold the level.
+    private func hazard(of level: WarningLevel, met: (rules: [WarningLevel], combined: [WarningLevel])) -> Hazard? {
+        guard level > .none else { return nil }
+        var found: Hazard?
+        for index in plan.rules.indices where met.rules[index] >= level {
+            let hazard = plan.ruleHazards[index]
+            if let found, found != hazard { return nil }
+            found = hazard
+        }
+        for index in met.combined.indices where met.combined[index] >= level {
+            guard let hazard = configuration.combinedRules[index].hazard else { return nil }
+            if let found, found != hazard { return nil }
+            found = hazard
+        }
+        return found
+    }
+
+    /// The outputs show the higher of the real and the drill level. A drill only runs while the
+    /// real level is at most blue (real warnings pre-empt drills), so it never hides a real alarm.
+    private mutating func updateOutputs(
+        at now: Timestamp, met: (rules: [WarningLevel], combined: [WarningLevel]), realChanged: Bool, into actions: inout [Action]
+    ) {
         let real = state.levels.stationLevel
         let drillLevel = state.drill?.level ?? .none
         let level = max(real, drillLevel)
@@ -348,13 +465,34 @@ public struct Engine: Sendable {
                 time: now, kind: .levelChanged(from: previous.level, to: level, causes: change.causes), exercise: true)))
         }
         let outputs = configuration.outputs[level]
+        // A drill's words are the level's general ones; a real level's speak of its hazard.
+        let realHazard = realChanged ? hazard(of: real, met: met) : previous.hazard
+        let realRepeatEvery = configuration.outputs[real]?.repeatEveryMilliseconds
+        var next = OutputState(level: level, exercise: exercise, hazard: realHazard)
+        if exercise {
+            // The real level's repeats go on under the drill, at the cadence they had.
+            next.nextBroadcastAt = outputs?.repeatEveryMilliseconds.map { now.adding(milliseconds: $0) }
+            if real > .none, realRepeatEvery != nil {
+                next.realNextBroadcastAt = previous.exercise && !realChanged ? previous.realNextBroadcastAt : previous.nextBroadcastAt
+            }
+        } else if previous.exercise && !realChanged {
+            // A drill ended over an unchanged real level: its repeats keep their cadence.
+            next.nextBroadcastAt = previous.realNextBroadcastAt ?? realRepeatEvery.map { now.adding(milliseconds: $0) }
+        } else {
+            next.nextBroadcastAt = realRepeatEvery.map { now.adding(milliseconds: $0) }
+        }
         actions.append(.setSiren(outputs?.siren ?? .off, exercise: exercise))
         actions.append(.setLamp(outputs?.lamp, exercise: exercise))
-        if let outputs {
-            actions.append(.broadcast(message: broadcastText(outputs.message, exercise: exercise), exercise: exercise))
+        // A drill that ends while the real level stays none returns the outputs to rest without
+        // speaking the all-clear: "预警解除" would tell the village a real warning ended. While a
+        // real warning is in force its words are spoken again, so "drill over" is never taken for
+        // "all clear".
+        let drillEndedAtRest = previous.exercise && !exercise && !realChanged && level == .none
+        if let outputs, !drillEndedAtRest {
+            let words = outputs.message(for: exercise ? nil : realHazard)
+            actions.append(.broadcast(message: broadcastText(words, exercise: exercise), exercise: exercise))
         }
-        state.output = OutputState(
-            level: level, exercise: exercise, nextBroadcastAt: outputs?.repeatEveryMilliseconds.map { now.adding(milliseconds: $0) })
+        state.output = next
     }
 
     private mutating func updateAcknowledgements(previous: WarningLevel, level: WarningLevel, drillRaised: Bool, at now: Timestamp, into actions: inout [Action]) {
@@ -379,28 +517,44 @@ public struct Engine: Sendable {
     }
 
     private mutating func runDeadlines(at now: Timestamp, into actions: inout [Action]) {
-        var rebroadcast = false
+        // An escalation's broadcast at this instant already repeated its level's message. A
+        // drill's escalation never stands in for a real repeat.
+        var realRebroadcast = false
+        var drillRebroadcast = false
         if var request = state.acknowledgement, let deadline = request.deadline, deadline <= now {
             escalateIfDue(&request, broadcastLevel: state.levels.stationLevel, now: now, into: &actions)
-            rebroadcast = configuration.outputs[state.levels.stationLevel] != nil && request.deadline != nil
+            realRebroadcast = configuration.outputs[state.levels.stationLevel] != nil && request.deadline != nil
             state.acknowledgement = request
         }
         if var request = state.drillAcknowledgement, let deadline = request.deadline, deadline <= now {
             escalateIfDue(&request, broadcastLevel: state.drill?.level ?? .none, now: now, into: &actions)
-            rebroadcast = rebroadcast || (configuration.outputs[state.drill?.level ?? .none] != nil && request.deadline != nil)
+            drillRebroadcast = configuration.outputs[state.drill?.level ?? .none] != nil && request.deadline != nil
             state.drillAcknowledgement = request
         }
+        let exercise = state.output.exercise
         if let due = state.output.nextBroadcastAt, due <= now, let outputs = configuration.outputs[state.output.level],
             let repeatEvery = outputs.repeatEveryMilliseconds, repeatEvery > 0
         {
-            // An escalation's broadcast at this instant already repeated the message.
-            if !rebroadcast {
-                actions.append(.broadcast(message: broadcastText(outputs.message, exercise: state.output.exercise), exercise: state.output.exercise))
+            if !(realRebroadcast || (exercise && drillRebroadcast)) {
+                let words = outputs.message(for: exercise ? nil : state.output.hazard)
+                actions.append(.broadcast(message: broadcastText(words, exercise: exercise), exercise: exercise))
             }
-            // Keep the cadence even after a gap; repeats missed while nothing ticked are not replayed.
-            let missed = now.milliseconds(since: due) / repeatEvery
-            state.output.nextBroadcastAt = due.adding(milliseconds: (missed + 1) * repeatEvery)
+            state.output.nextBroadcastAt = Self.nextRepeat(after: due, every: repeatEvery, now: now)
         }
+        if exercise, let due = state.output.realNextBroadcastAt, due <= now, let outputs = configuration.outputs[state.levels.stationLevel],
+            let repeatEvery = outputs.repeatEveryMilliseconds, repeatEvery > 0
+        {
+            if !realRebroadcast {
+                actions.append(.broadcast(message: outputs.message(for: state.output.hazard), exercise: false))
+            }
+            state.output.realNextBroadcastAt = Self.nextRepeat(after: due, every: repeatEvery, now: now)
+        }
+    }
+
+    /// Keeps the cadence even after a gap; repeats missed while nothing ticked are not replayed.
+    static func nextRepeat(after due: Timestamp, every repeatEvery: Int64, now: Timestamp) -> Timestamp {
+        let missed = now.milliseconds(since: due) / repeatEvery
+        return due.adding(milliseconds: (missed + 1) * repeatEvery)
     }
 
     /// The siren and lamp as the outputs should show them now, without reports or broadcasts.
@@ -435,6 +589,7 @@ public struct Engine: Sendable {
         consider(state.acknowledgement?.deadline?.millisecondsSinceUnixEpoch)
         consider(state.drillAcknowledgement?.deadline?.millisecondsSinceUnixEpoch)
         consider(state.output.nextBroadcastAt?.millisecondsSinceUnixEpoch)
+        if state.output.exercise { consider(state.output.realNextBroadcastAt?.millisecondsSinceUnixEpoch) }
         return earliest == Int64.max ? nil : Timestamp(millisecondsSinceUnixEpoch: earliest)
     }
 
@@ -483,6 +638,18 @@ public struct Engine: Sendable {
             drillLevel: state.drill?.level,
             outputLevel: max(state.levels.stationLevel, state.drill?.level ?? .none), degraded: sensors.contains { $0.faulty },
             lowerAt: stationLowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
-            sensors: sensors, measures: measures)
+            sensors: sensors, measures: measures, latchClear: latchClearOutcome(met: met))
+    }
+
+    /// What `clearLatch` would leave now: the same levels `decideLevels` combines, without the latch.
+    private func latchClearOutcome(met: (rules: [WarningLevel], combined: [WarningLevel])) -> LatchClearOutcome? {
+        guard let latched = state.levels.latchedLevel else { return nil }
+        var levels = state.levels
+        levels.clearLatch()
+        let level = levels.combinedLevel
+        let causes = causes(of: level, rules: met.rules, combined: met.combined).filter { $0 != "latch" }
+        return LatchClearOutcome(
+            latchedLevel: latched, level: level, causes: causes,
+            lowerAt: causes.isEmpty && level > .none && levels.ruleLevel == level ? lowerAt : nil)
     }
 }

@@ -27,6 +27,8 @@ struct EnginePlan: Sendable {
     var ruleMeasures: [Measure] = []
     var ruleWindowIndices: [Int] = []
     var ruleThresholds: [Thresholds] = []
+    /// What each rule warns of, from its sensor's kind.
+    var ruleHazards: [Hazard] = []
     var combinedConditions: [[(ruleIndex: Int, atLeast: WarningLevel)]] = []
     var contactGroups: [[Contact]] = []
 
@@ -78,6 +80,7 @@ struct EnginePlan: Sendable {
             ruleMeasures.append(rule.measure)
             ruleWindowIndices.append(windowIndex ?? -1)
             ruleThresholds.append(rule.thresholds)
+            ruleHazards.append(Hazard(sensorKind: rule.measure.sensorKind))
         }
         combinedConditions = configuration.combinedRules.map { combined in
             combined.conditions.map { condition in

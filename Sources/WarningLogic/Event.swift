@@ -28,7 +28,10 @@ public struct Event: Hashable, Codable, Sendable {
         /// A person clears a latched level after acknowledging it.
         case clearLatch(by: String)
         /// A drill: the outputs act as at `level`, every report and message marked exercise.
-        case drillStart(level: WarningLevel, by: String)
+        /// Real warnings pre-empt drills: refused while a real level of yellow or above or a
+        /// county warning is in force; at a real blue only with `force` (nil or false: not forced;
+        /// optional so that journals written before the flag existed still read).
+        case drillStart(level: WarningLevel, by: String, force: Bool? = nil)
         case drillStop(by: String)
     }
 }

@@ -11,6 +11,10 @@ struct StationLevels: Hashable, Codable, Sendable {
     /// Since when no rule has met `ruleLevel`; nil while one does.
     var lowerPendingSince: Timestamp?
     var latchedLevel: WarningLevel?
+    /// A person cleared the latch while the rules still held this level: the rules do not latch
+    /// it again until they have fallen below it (then a new rise latches as usual). Without this
+    /// the latch came back at the instant it was cleared, and the shell's "cleared" was untrue.
+    var latchWaivedUpTo: WarningLevel?
     var manualLevel: WarningLevel?
     /// In the order they arrived; a repeated id replaces its level in place.
     var countyWarnings: [CountyWarningState] = []
@@ -41,10 +45,21 @@ struct StationLevels: Hashable, Codable, Sendable {
     /// Latches the highest latched level the rules have reached. Manual and county levels are
     /// withdrawn explicitly by whoever set them, so they do not latch.
     mutating func latch(latchedLevels: Set<WarningLevel>) {
+        if let waived = latchWaivedUpTo, ruleLevel < waived {
+            latchWaivedUpTo = ruleLevel > .none ? ruleLevel : nil
+        }
         for level in WarningLevel.colours.reversed() where latchedLevels.contains(level) && ruleLevel >= level {
+            if let waived = latchWaivedUpTo, level <= waived { return }
             latchedLevel = max(latchedLevel ?? .none, level)
             return
         }
+    }
+
+    /// A person clears the latch: the level follows the rules, manual and county levels again,
+    /// and the rules' present level is not latched again until it has fallen and risen.
+    mutating func clearLatch() {
+        latchedLevel = nil
+        latchWaivedUpTo = ruleLevel > .none ? ruleLevel : nil
     }
 
     var countyLevel: WarningLevel { countyWarnings.map(\.level).max() ?? .none }

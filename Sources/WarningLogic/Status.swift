@@ -19,11 +19,14 @@ public struct StationStatus: Hashable, Codable, Sendable {
     public var acknowledgementDeadline: Timestamp?
     public var sensors: [SensorStatus]
     public var measures: [MeasureStatus]
+    /// While a level is latched: what clearing the latch now would leave, decided as the engine
+    /// decides, so the shell says exactly what `alarm clear` does.
+    public var latchClear: LatchClearOutcome?
 
     public init(
         time: Timestamp, level: WarningLevel, causes: [String], drillLevel: WarningLevel?, outputLevel: WarningLevel,
         degraded: Bool, lowerAt: Timestamp?, latchedLevel: WarningLevel?, acknowledgementDeadline: Timestamp?,
-        sensors: [SensorStatus], measures: [MeasureStatus]
+        sensors: [SensorStatus], measures: [MeasureStatus], latchClear: LatchClearOutcome? = nil
     ) {
         self.time = time
         self.level = level
@@ -36,6 +39,35 @@ public struct StationStatus: Hashable, Codable, Sendable {
         self.acknowledgementDeadline = acknowledgementDeadline
         self.sensors = sensors
         self.measures = measures
+        self.latchClear = latchClear
+    }
+
+    /// The ids of the county warnings in force. A county warning raises the station to at least
+    /// its level, and every cause at the station level is listed, so a county warning in force
+    /// below the station level can only be one under a station level of yellow or more.
+    public var countyWarningIds: [String] {
+        causes.filter { $0.hasPrefix("county:") }.map { String($0.dropFirst("county:".count)) }
+    }
+}
+
+/// What clearing a latch leaves: the level the rules, the manual and the county levels hold
+/// without it, and why.
+public struct LatchClearOutcome: Hashable, Codable, Sendable {
+    /// The latched level now.
+    public var latchedLevel: WarningLevel
+    /// The station level right after the clear.
+    public var level: WarningLevel
+    /// What holds that level (rule ids, combined rule ids, `manual`, `county:<id>`); empty when
+    /// nothing meets it any more and only the clear_after wait keeps it.
+    public var causes: [String]
+    /// When the level will be lowered if nothing meets it again; nil when something meets it.
+    public var lowerAt: Timestamp?
+
+    public init(latchedLevel: WarningLevel, level: WarningLevel, causes: [String], lowerAt: Timestamp?) {
+        self.latchedLevel = latchedLevel
+        self.level = level
+        self.causes = causes
+        self.lowerAt = lowerAt
     }
 }
 

@@ -88,6 +88,56 @@ enum GatewayBinary {
         #expect(objects.last?["type"] as? String == "summary")
     }
 
+    /// Real warnings pre-empt drills, seen in `simulate`'s JSON lines: the typhoon with drills
+    /// (started in calm weather, refused over a real warning, forced over a real blue, stopped).
+    @Test func realWarningsPreemptDrillsInTheReplay() throws {
+        func objects(_ scenario: String) throws -> [[String: Any]] {
+            let outcome = try GatewayBinary.run(["simulate", "--config", "config/example.toml", "--scenario", scenario, "--format", "json"])
+            #expect(outcome.status == 0, "\(outcome.standardError)")
+            return try outcome.standardOutput.split(separator: "\n").map { line in
+                try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+            }
+        }
+        let drilled = try objects("scenarios/typhoon-drills.csv")
+        func minute(_ object: [String: Any]) -> Substring { (object["time"] as? String ?? "").prefix(16) }
+        func exercise(_ object: [String: Any]) -> Bool { object["exercise"] as? Bool == true }
+        func type(_ object: [String: Any]) -> String { object["type"] as? String ?? "" }
+        func text(_ object: [String: Any]) -> String { object["text"] as? String ?? object["message"] as? String ?? "" }
+
+        // No real level change without its real siren, lamp and broadcast at the same minute.
+        let realChanges = drilled.filter { type($0) == "level" && !exercise($0) }
+        #expect(realChanges.count == 5)
+        for change in realChanges {
+            let same = drilled.filter { minute($0) == minute(change) && !exercise($0) }
+            for output in ["siren", "lamp", "broadcast"] {
+                #expect(same.contains { type($0) == output }, "the real change at \(minute(change)) has no real \(output)")
+            }
+        }
+        // No unmarked all-clear at a drill's end; the drill-end words, marked, at each.
+        let drillEnds = drilled.filter { $0["report"] as? String == "drill" && !text($0).contains("started") }
+        #expect(drillEnds.map(text) == [
+            "drill at red ended: pre-empted by real level none → blue (rain-3h, rain-6h)",
+            "drill at orange ended: pre-empted by real level blue → yellow (rain-3h, rain-6h)",
+            "drill stopped by scenario",
+        ])
+        for end in drillEnds {
+            let same = drilled.filter { minute($0) == minute(end) }
+            #expect(same.contains { type($0) == "broadcast" && exercise($0) && text($0) == "【演练】演练结束。" })
+            let realEnd = same.contains { type($0) == "level" && !exercise($0) && $0["to"] as? String == "none" }
+            #expect(realEnd || !same.contains { type($0) == "broadcast" && !exercise($0) && text($0).contains("预警解除") },
+                    "an all-clear at the drill's end at \(minute(end)) with no real warning ending")
+        }
+        let refusals = drilled.filter { $0["report"] as? String == "input_rejected" }.map(text)
+        #expect(refusals.count == 2 && refusals[0].contains("needs force") && refusals[1].contains("real yellow warning is in force"))
+
+        // And the village heard every real word of the same typhoon without drills, at the same times.
+        func realWords(_ objects: [[String: Any]]) -> [String] {
+            objects.filter { ["level", "broadcast", "sms"].contains(type($0)) && !exercise($0) }
+                .map { "\(minute($0)) \(type($0)) \(text($0)) \($0["to"] as? String ?? "")" }
+        }
+        #expect(realWords(drilled) == realWords(try objects("scenarios/typhoon-hagupit.csv")))
+    }
+
     @Test func theSameReplayTwiceGivesTheSameBytes() throws {
         let arguments = ["simulate", "--config", "config/example.toml", "--scenario", "scenarios/typhoon-hagupit.csv", "--format", "json"]
         let first = try GatewayBinary.run(arguments)

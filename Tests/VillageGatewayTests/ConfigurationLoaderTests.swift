@@ -23,7 +23,10 @@ import WarningLogic
         #expect(engine.combinedRules == [CombinedRule(
             id: "rain-and-slope",
             conditions: [.init(ruleId: "rain-24h", atLeast: .yellow), .init(ruleId: "slope-rate", atLeast: .blue)],
-            level: .orange)])
+            level: .orange, hazard: .slope)])
+        #expect(engine.outputs[.red]?.hazardMessages[.slope]?.contains("滑坡") == true)
+        #expect(engine.outputs[.red]?.hazardMessages[.rain] == nil, "rain speaks the level's message")
+        #expect(engine.drillEndMessage == "【演练】演练结束。")
         #expect(Set(engine.contacts.map(\.order)) == [1, 2])
         #expect(Set(engine.outputs.keys) == Set(WarningLevel.allCases))
         #expect(engine.outputs[.orange]?.message.contains("准备转移") == true)
@@ -80,11 +83,93 @@ import WarningLogic
             """
         let configuration = try ConfigurationLoader.parse(text: text, file: "unusual.toml")
         #expect(configuration.engine.station.utcOffsetMinutes == -210)
+        #expect(configuration.engine.drillEndMessage == EngineConfiguration.drillEndMessageDefault, "no [drill]: the default")
         #expect(configuration.engine.sensors[0].micrometersPerTip == 254)
         #expect(configuration.engine.acknowledgement.fromLevel == nil)
         #expect(configuration.engine.outputs[.yellow]?.siren == .intermittent(onMilliseconds: 1_500, offMilliseconds: 3_000))
         let rendered = EffectiveConfiguration.render(configuration)
         #expect(try ConfigurationLoader.parse(text: rendered, file: "effective.toml") == configuration)
+    }
+}
+
+@Suite struct HazardWordsAndDrillConfigurationTests {
+    @Test func hazardWordsTheCombinedRulesHazardAndTheDrillEndMessageAreReadAndRoundTrip() throws {
+        let text = ConfigurationFixtures.minimal + """
+
+            [[rule]]
+            id = "slope-rate"
+            sensor = "slope1"
+            measure = "displacement_rate_24h"
+            blue = 1
+
+            [[combined_rule]]
+            id = "rain-and-slope"
+            level = "red"
+            hazard = "slope"
+            when = [ { rule = "rain-1h", at_least = "blue" }, { rule = "slope-rate", at_least = "blue" } ]
+
+            [outputs.red]
+            siren = "continuous"
+            message = "立即转移！"
+            message_slope = "后山即将滑坡，立即转移！"
+            message_water_level = "山洪来了，立即转移！"
+
+            [drill]
+            end_message = "演练结束，谢谢配合。"
+
+            """
+        let configuration = try ConfigurationLoader.parse(text: text, file: "hazard.toml")
+        let engine = configuration.engine
+        #expect(engine.combinedRules.first?.hazard == .slope)
+        #expect(engine.outputs[.red]?.hazardMessages == [.slope: "后山即将滑坡，立即转移！", .waterLevel: "山洪来了，立即转移！"])
+        #expect(engine.drillEndMessage == "演练结束，谢谢配合。")
+        let rendered = EffectiveConfiguration.render(configuration)
+        #expect(rendered.contains("# message_rain not set: a rain warning speaks message\n"))
+        #expect(rendered.contains("[drill]\nend_message = \"演练结束，谢谢配合。\"\n"))
+        #expect(try ConfigurationLoader.parse(text: rendered, file: "effective.toml") == configuration)
+    }
+
+    @Test func badHazardWordsAndDrillKeysAreNamedWithTheirLines() {
+        let long = String(repeating: "滑", count: 501)
+        let text = ConfigurationFixtures.minimal + """
+
+            [outputs.red]
+            siren = "continuous"
+            message = "立即转移！"
+            message_landslide = "后山滑坡"
+            message_slope = "\(long)"
+
+            [drill]
+            end_message = " "
+            message = "x"
+
+            """
+        let problems = ConfigurationFixtures.problems(text).map(\.description)
+        #expect(problems.contains { $0.contains("[outputs.red]: unknown key \"message_landslide\"; allowed here: siren, siren_on, siren_off, siren_max_on, siren_rest, lamp, message, repeat_every, message_rain, message_water_level, message_slope") }, "\(problems)")
+        #expect(problems.contains { $0.contains("[outputs.red] message_slope = ") && $0.contains("must be the text for a slope warning at this level, 1 to 500 characters; this has 501") }, "\(problems)")
+        #expect(problems.contains { $0.contains("[drill] end_message = \" \": must be the words that end a drill") }, "\(problems)")
+        #expect(problems.contains { $0.contains("[drill]: unknown key \"message\"") }, "\(problems)")
+        #expect(problems.count == 4, "\(problems)")
+    }
+
+    @Test func aCombinedRulesHazardMustBeOneOfTheThree() {
+        let text = ConfigurationFixtures.minimal + """
+
+            [[rule]]
+            id = "slope-rate"
+            sensor = "slope1"
+            measure = "displacement_rate_24h"
+            blue = 1
+
+            [[combined_rule]]
+            id = "rain-and-slope"
+            level = "red"
+            hazard = "landslide"
+            when = [ { rule = "rain-1h", at_least = "blue" }, { rule = "slope-rate", at_least = "blue" } ]
+
+            """
+        let problems = ConfigurationFixtures.problems(text).map(\.description)
+        #expect(problems == ["site.toml:36: [[combined_rule]] \"rain-and-slope\" hazard = \"landslide\": must be \"rain\", \"water_level\" or \"slope\""], "\(problems)")
     }
 }
 

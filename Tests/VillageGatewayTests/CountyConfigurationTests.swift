@@ -105,6 +105,44 @@ import WarningLogic
         #expect(problems.count == 7, "\(problems)")
     }
 
+    @Test func hourlyAndDisplacementIdentifiersAreReadCheckedAndPrinted() throws {
+        let configuration = try Self.parse("""
+            [county.sl651]
+            centre = "10.1.2.3:5005"
+            hourly = true
+            displacement = { slope1 = "hunan-vertical" }
+            """)
+        #expect(configuration.county.sl651 == SL651MappingConfiguration(
+            hourly: true, displacement: ["slope1": SL651DisplacementIdentifier(extendedGuide: 0x18, digits: 8, decimals: 2)]))
+        let printed = EffectiveConfiguration.render(configuration)
+        #expect(printed.contains("hourly = true\n") && printed.contains(#"displacement = { slope1 = "FF18 N(8,2)" }"#), "\(printed)")
+        // What the effective file prints reads back the same.
+        #expect(SL651DisplacementIdentifier(text: "FF18 N(8,2)") == configuration.county.sl651.displacement["slope1"])
+
+        let problems = Self.problems("""
+            [county]
+            summary_every = "10m"
+
+            [county.sl651]
+            centre = "10.1.2.3:5005"
+            hourly = "yes"
+            displacement = { slope2 = "hunan-x", rain1 = "FF17", slope1 = "FF16 N(20,2)" }
+            """)
+        #expect(problems.contains { $0.contains("hourly") && $0.contains("must be true") }, "\(problems)")
+        #expect(problems.contains { $0.contains("displacement.slope2") && $0.contains("did you mean \"slope1\"?") }, "\(problems)")
+        #expect(problems.contains { $0.contains("displacement.rain1") && $0.contains("not a displacement sensor") }, "\(problems)")
+        #expect(problems.contains { $0.contains("displacement.slope1") && $0.contains("hunan-x") }, "\(problems)")
+        let tenMinutes = Self.problems("""
+            [county]
+            summary_every = "10m"
+
+            [county.sl651]
+            centre = "10.1.2.3:5005"
+            hourly = true
+            """)
+        #expect(tenMinutes.contains { $0.contains("hourly") && $0.contains("summary_every = \"1h\"") }, "\(tenMinutes)")
+    }
+
     @Test func unknownCountySectionsSuggestTheRightOne() {
         let problems = Self.problems("[county]\n[county.apii]\nkey_file = \"k\"\n")
         #expect(problems.contains { $0.contains("did you mean \"api\"?") }, "\(problems)")

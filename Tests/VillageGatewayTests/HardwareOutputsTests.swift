@@ -184,6 +184,26 @@ import WarningLogic
         #expect(await board.outputs.snapshot().lastSpoken == "红色预警 立即转移")
     }
 
+    /// Real warnings pre-empt drills at the loudspeaker too: drill words waiting in the queue
+    /// give way, all but the newest (the drill's end, which the engine says just before the real
+    /// warning), so the real warning follows the one playing and that one.
+    @Test func aRealAnnouncementWaitsBehindAtMostTheDrillsEnd() async throws {
+        let board = try board()
+        await board.outputs.perform([.broadcast(message: "【演练】红色预警 立即转移", exercise: true)], at: Self.start)
+        await board.outputs.perform([
+            .broadcast(message: "【演练】红色预警 再次", exercise: true), .broadcast(message: "【演练】演练结束。", exercise: true),
+            .broadcast(message: "橙色预警 准备转移", exercise: false),
+        ], at: Self.start)
+        #expect(board.outputs.voiceStatus?.drillDropped == 1)
+        var now: Int64 = 0
+        while board.spokenTexts.count < 3 && now < 60_000 {
+            board.voiceModule.speaking = false
+            now += VoiceWorker.busyPollMilliseconds
+            advance(board, to: now)
+        }
+        #expect(board.spokenTexts == ["【演练】红色预警 立即转移", "【演练】演练结束。", "橙色预警 准备转移"])
+    }
+
     @Test func aFullVoiceQueueDropsTheOldestWaitingAnnouncementNotTheNewest() async throws {
         let board = try board()
         await board.outputs.perform([.broadcast(message: "speaking", exercise: false)], at: Self.start)

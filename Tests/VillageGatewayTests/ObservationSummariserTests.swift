@@ -88,3 +88,61 @@ import WarningLogic
         #expect(try JSONDecoder().decode(ObservationSummary.self, from: Data(report.payload.utf8)) == summary)
     }
 }
+
+@Suite struct ObservationSummariserFiveMinuteSeriesTests {
+    @Test func anHourlySummaryKeepsTheTwelveFiveMinuteRainfallsAndWaterLevelsOfItsHour() throws {
+        var summariser = ObservationSummariser(configuration: try ObservationSummariserTests.configuration(), summaryEveryMilliseconds: Milliseconds.hour)
+        var summaries: [ObservationSummary] = []
+        // A tip (0.2 mm) a minute from 00:30; the river rises 1 cm a minute but is read only every
+        // other minute and not at all from 01:11 to 01:29 (a gap the series must show).
+        for minute in Int64(30)...125 {
+            let river: Double? = minute % 2 == 0 && !(71..<90).contains(minute) ? 2.0 + Double(minute) / 100 : nil
+            let status = ObservationSummariserTests.status(minutes: minute, tips: minute - 30, river: river, riverMinutes: minute)
+            if let summary = summariser.observe(status) { summaries.append(summary) }
+        }
+        #expect(summaries.count == 2)
+        // 00:00-01:00 was watched from 00:30 only: the first six slots are unknown, not zero.
+        let firstRain = try #require(summaries[0].sensors.first { $0.id == "rain1" }?.rainMillimeters5min)
+        #expect(firstRain.map { $0 == nil } == Array(repeating: true, count: 6) + Array(repeating: false, count: 6))
+        #expect(firstRain.compactMap { $0 } == Array(repeating: 1.0, count: 6))
+        // 01:00-02:00: 5 tips a slot; the slots split the hour's 12 mm exactly.
+        let rain = try #require(summaries[1].sensors.first { $0.id == "rain1" })
+        #expect(rain.rainMillimeters5min == Array(repeating: 1.0, count: 12))
+        #expect(rain.rainMillimeters5min?.compactMap { $0 }.reduce(0, +) == rain.rainMillimetersPeriod)
+        // Water level: the last reading in each slot (01:05 → the 01:04 reading); 01:15 holds the
+        // 01:10 reading (one slot back), 01:20 and 01:25 have none within 10 minutes.
+        let level = try #require(summaries[1].sensors.first { $0.id == "river1" }?.waterLevelMeters5min)
+        var expected: [Double?] = []
+        for slot in 1...12 {
+            let minute: Int = 60 + 5 * slot - (slot % 2 == 1 ? 1 : 0)
+            expected.append(2.0 + Double(minute) / 100)
+        }
+        expected[2] = 2.0 + Double(70) / 100
+        expected[3] = nil
+        expected[4] = nil
+        #expect(level == expected)
+        // A summary period other than an hour keeps no series (the hourly report needs an hour).
+        var daily = ObservationSummariser(configuration: try ObservationSummariserTests.configuration(), summaryEveryMilliseconds: Milliseconds.day)
+        _ = daily.observe(ObservationSummariserTests.status(minutes: 10, tips: 0))
+        let dayStatus = ObservationSummariserTests.status(minutes: 24 * 60 + 1, tips: 5)
+        let dayOrNil = daily.observe(dayStatus)
+        let day = try #require(dayOrNil)
+        #expect(day.sensors.allSatisfy { $0.rainMillimeters5min == nil && $0.waterLevelMeters5min == nil })
+    }
+
+    @Test func theCurrentValuesAreTheRunningPeriodAndChangeNothing() throws {
+        var summariser = ObservationSummariser(configuration: try ObservationSummariserTests.configuration(), summaryEveryMilliseconds: Milliseconds.hour)
+        for minute in Int64(50)...75 { _ = summariser.observe(ObservationSummariserTests.status(minutes: minute, tips: minute - 50, river: 3.5)) }
+        let status = ObservationSummariserTests.status(minutes: 75, tips: 25, river: 3.5)
+        let current = summariser.current(status)
+        #expect(current.observedAtMilliseconds == ObservationSummariserTests.localMidnight + 75 * Milliseconds.minute)
+        // 01:00-01:15 so far: 15 tips.
+        #expect(current.sensors.first { $0.id == "rain1" }?.rainMillimetersPeriod == 3.0)
+        #expect(current.sensors.first { $0.id == "river1" }?.waterLevelMeters == 3.5)
+        // The next summary still falls at 02:00 with the whole hour.
+        var next: ObservationSummary?
+        for minute in Int64(76)...121 { next = summariser.observe(ObservationSummariserTests.status(minutes: minute, tips: minute - 50, river: 3.5)) ?? next }
+        #expect(next?.observedAtMilliseconds == ObservationSummariserTests.localMidnight + 2 * Milliseconds.hour)
+        #expect(next?.sensors.first { $0.id == "rain1" }?.rainMillimetersPeriod == 12.0)
+    }
+}

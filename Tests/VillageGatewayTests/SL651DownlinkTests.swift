@@ -64,17 +64,45 @@ import Testing
         let endOfText = sl651Downlink(function: "32", body: "0034 170718110020", end: "03")
         #expect(parse(endOfText).failure == .badEndCharacter(found: 0x03))
 
-        let zeroLength = sl651WithCRC(sl651Bytes("7E7E 0011223344 05 03E8 32 8000 02 06"))
-        #expect(parse(zeroLength).failure == .badLength(declaredBytes: 0, allowedBytesMax: 4095))
-
         let badTime = sl651Downlink(function: "32", body: "0034 171318110020", end: "06")
         #expect(parse(badTime).failure == .badSendTime(found: sl651Bytes("171318110020")))
 
-        let oneByteBody = sl651Downlink(function: "32", body: "00", end: "06")
-        #expect(parse(oneByteBody).failure == .bodyTooShort(bodyBytes: 1))
-
         let notBCDStation = sl651Downlink(station: "00112233A4", function: "32", body: "0034", end: "06")
         #expect(parse(notBCDStation).failure == .badStationAddress(found: sl651Bytes("00112233A4")))
+    }
+
+    /// The acknowledgement the open-source Python centre (64673a/SL651-2014) sends to an add
+    /// report, byte for byte as it wrote it on the wire: same function code, empty body, ESC. (The
+    /// issue quotes it with CRC F53F; CRC-16/MODBUS of these bytes is 3502, which the centre sends.)
+    @Test func acceptsTheEmptyBodyAcknowledgementRealCentresSend() throws {
+        let quoted = sl651Bytes("7E7E 0011223344 01 0000 33 8000 02 1B 3502")
+        #expect(parse(sl651Bytes("7E7E 0011223344 01 0000 33 8000 02 1B F53F")).failure == .badCRC(received: 0xF53F, computed: 0x3502))
+        let frame = try #require(try? SL651DownlinkParser.parse(quoted, station: station))
+        #expect(frame.functionCode == .addReport)
+        #expect(frame.serialNumber == nil && frame.sendTime == nil && frame.body.isEmpty)
+        #expect(frame.end == .escapeStayOnline && frame.centreAddress == 0x01 && frame.password == 0)
+
+        // A serial without a send time, and a serial with the centre's own send time, are both answers.
+        let serialOnly = try #require(try? SL651DownlinkParser.parse(sl651Downlink(function: "32", body: "0034", end: "06"), station: station))
+        #expect(serialOnly.serialNumber == 0x0034 && serialOnly.sendTime == nil)
+        let oneByte = try #require(try? SL651DownlinkParser.parse(sl651Downlink(function: "32", body: "00", end: "06"), station: station))
+        #expect(oneByte.serialNumber == nil)
+
+        // Still refused: a damaged CRC and another station's address, empty body or not.
+        var damaged = quoted
+        damaged[damaged.count - 1] ^= 0x01
+        #expect(parse(damaged).failure == .badCRC(received: 0x3503, computed: 0x3502))
+        let otherStation = sl651Downlink(station: "0011223345", centre: "01", password: "0000", function: "33", body: "", end: "1B")
+        #expect(parse(otherStation).failure == .wrongStation(expected: station, found: try! SL651StationAddress(digits: "0011223345")))
+
+        // Through the reassembler, split in three reads and followed by a second frame in the same read.
+        var reassembler = SL651DownlinkReassembler(station: station)
+        let next = sl651Downlink(function: "32", body: "0035 170718110020", end: "06")
+        var events = reassembler.append(quoted[0..<5])
+        events += reassembler.append(quoted[5..<14])
+        events += reassembler.append(Array(quoted[14...]) + next)
+        #expect(frames(events).map(\.serialNumber) == [nil, 0x0035])
+        #expect(reassembler.bufferedBytes == 0)
     }
 
     @Test func findsAFrameAfterGarbage() {

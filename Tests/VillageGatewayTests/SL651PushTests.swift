@@ -23,6 +23,18 @@ final class TestCentre: @unchecked Sendable {
         case otherSerialAndEnquiryThenAck
         /// Send EOT as soon as this many keep-alives have arrived (answering the report with ACK).
         case ackThenEOTAfterKeepAlives(Int)
+        /// As the Python centre 64673a/SL651-2014 answers: same function code, empty body, this end.
+        case emptyBody(end: String)
+        /// The empty-body answer written in three pieces, a little apart (one frame in three segments).
+        case emptyBodyInThreePieces
+        /// Two empty-body answers in one write: a late answer to an earlier copy and this one's.
+        case emptyBodyTwice
+        /// An empty-body answer with a damaged CRC and one for another station: neither may count.
+        case emptyBodyDamagedAndForAnotherStation
+        /// Two ACKs echoing this serial in one write: a late answer to the first copy and this one's.
+        case ackTwice
+        /// The empty-body ESC answer and, in the same write, these command frames from the centre.
+        case emptyBodyThenCommands([[UInt8]])
     }
 
     struct Received: Sendable {
@@ -89,6 +101,11 @@ final class TestCentre: @unchecked Sendable {
     }
 
     /// The centre's answer to `frame`: a downlink frame with the same serial, built by hand.
+    static func emptyAnswer(to frame: SL651DecodedUplink, end: String, station: String? = nil) -> [UInt8] {
+        sl651Downlink(station: station ?? frame.station, centre: String(format: "%02X", frame.centre), password: String(format: "%04X", frame.password),
+                      function: String(format: "%02X", frame.function), body: "", end: end)
+    }
+
     static func answer(to frame: SL651DecodedUplink, end: String) -> [UInt8] {
         let serial = String(format: "%04X", frame.serial)
         return sl651Downlink(station: frame.station, centre: String(format: "%02X", frame.centre), password: String(format: "%04X", frame.password),
@@ -127,6 +144,12 @@ final class TestCentre: @unchecked Sendable {
                     }
                     continue
                 }
+                // Answers to the centre's commands (37H and up) are acknowledged as the Python centre
+                // does every uplink but 2F: same code, empty body, ESC. The box must not answer those.
+                if frame.function >= 0x36 {
+                    send(client, Self.emptyAnswer(to: frame, end: "1B"))
+                    continue
+                }
                 let answer: Answer = lock.withLock { script.isEmpty ? .ack : script.removeFirst() }
                 switch answer {
                 case .ack: send(client, Self.answer(to: frame, end: "06"))
@@ -146,6 +169,24 @@ final class TestCentre: @unchecked Sendable {
                     pendingEOTAfterKeepAlives = count
                     keepAlivesSeen = 0
                     send(client, Self.answer(to: frame, end: "06"))
+                case .emptyBody(let end):
+                    send(client, Self.emptyAnswer(to: frame, end: end))
+                case .emptyBodyInThreePieces:
+                    let bytes = Self.emptyAnswer(to: frame, end: "1B")
+                    for range in [0..<5, 5..<14, 14..<bytes.count] {
+                        send(client, Array(bytes[range]))
+                        usleep(20_000)
+                    }
+                case .ackTwice:
+                    send(client, Self.answer(to: frame, end: "06") + Self.answer(to: frame, end: "06"))
+                case .emptyBodyTwice:
+                    send(client, Self.emptyAnswer(to: frame, end: "06") + Self.emptyAnswer(to: frame, end: "06"))
+                case .emptyBodyDamagedAndForAnotherStation:
+                    var damaged = Self.emptyAnswer(to: frame, end: "1B")
+                    damaged[damaged.count - 1] ^= 0x01
+                    send(client, damaged + Self.emptyAnswer(to: frame, end: "1B", station: "9999999999"))
+                case .emptyBodyThenCommands(let commands):
+                    send(client, Self.emptyAnswer(to: frame, end: "1B") + commands.flatMap { $0 })
                 }
             }
         }
@@ -175,13 +216,15 @@ struct SL651PushFixture {
     init(outbox: Outbox) { self.outbox = outbox }
 
     func transport(port: Int, answerTimeoutMilliseconds: Int64 = 10_000, keepAliveEveryMilliseconds: Int64 = 60_000,
-                   window: DailyWindow? = nil) throws -> SL651PushTransport {
+                   window: DailyWindow? = nil, resendsPerReportMax: Int = 2, commandSources: SL651CommandSources = .none,
+                   mapping: SL651MappingConfiguration = SL651MappingConfiguration(), logger: Logger = Logger(label: "test.sl651")) throws -> SL651PushTransport {
         try SL651PushTransport(
             outbox: outbox, identity: Self.identity,
             configuration: SL651PushConfiguration(host: "127.0.0.1", port: port, keepAliveEveryMilliseconds: keepAliveEveryMilliseconds),
             schedule: PushSchedule(window: window, utcOffsetMinutes: 480), frames: Self.frames, clock: SystemClock(),
-            timings: SL651PushTimings(connectTimeoutMilliseconds: 5_000, answerTimeoutMilliseconds: answerTimeoutMilliseconds, idlePollMilliseconds: 20),
-            logger: Logger(label: "test.sl651"))
+            timings: SL651PushTimings(connectTimeoutMilliseconds: 5_000, answerTimeoutMilliseconds: answerTimeoutMilliseconds, idlePollMilliseconds: 20,
+                                      resendsPerReportMax: resendsPerReportMax),
+            logger: logger, mapping: mapping, commandSources: commandSources)
     }
 
     var undelivered: Set<Int64> { Set((try? outbox.undelivered(limit: 500))?.map(\.sequence) ?? []) }
@@ -210,7 +253,8 @@ struct SL651PushFixture {
     @Test func silenceMeansReconnectAndTheSameSerialIsSentAgain() async throws {
         let fixture = try SL651PushFixture()
         let sequence = try fixture.outbox.append(OutboxTests.alarm(1))
-        let centre = try TestCentre(script: [.silence, .eot])
+        // M2: sent three times on the link (two resends), then the link is given up.
+        let centre = try TestCentre(script: [.silence, .silence, .silence, .eot])
         defer { centre.stop() }
         let push = try fixture.transport(port: centre.port, answerTimeoutMilliseconds: 300)
         guard case .failed(let reason) = await push.runConnection().reason else {
@@ -220,9 +264,10 @@ struct SL651PushFixture {
         #expect(reason.contains("no answer to serial \(sequence)"))
         #expect(fixture.undelivered == [sequence])
         #expect(await push.runConnection() == SL651ConnectionEnd(reason: .closedByCentre, delivered: 1))
-        #expect(centre.frames.map(\.connection) == [1, 2])
-        #expect(centre.frames.map(\.frame.serial) == [Int(sequence), Int(sequence)])
-        #expect(push.counters.answerTimeouts == 1)
+        #expect(centre.frames.map(\.connection) == [1, 1, 1, 2])
+        #expect(centre.frames.map(\.frame.serial) == Array(repeating: Int(sequence), count: 4))
+        #expect(push.counters.answerTimeouts == 3)
+        #expect(push.counters.resends == 2)
         #expect(fixture.undelivered.isEmpty)
     }
 

@@ -1,4 +1,5 @@
 // SL 651 test helpers written from the standard's tables, not from our encoder: hex, CRC, and an uplink decoder.
+import Foundation
 @testable import VillageGateway
 
 /// "7E7E 05 ..." → bytes; spaces are ignored so frames can be written field by field.
@@ -51,9 +52,12 @@ struct SL651DecodedUplink: Equatable {
     /// (identifier guide byte, value as text): numbers as decimal text ("-1.234"), ZT as "0x…", F4 as a list.
     var elements: [SL651DecodedElement]
     var end: Int
+    /// 45H answers: the version text after the station address.
+    var version: String? = nil
 }
 
 struct SL651DecodedElement: Equatable {
+    /// One byte, or `0xFFxx` for a user-defined identifier.
     var guide: Int
     var value: String
 }
@@ -93,35 +97,80 @@ func sl651DecodeUplink(_ frame: [UInt8]) throws -> SL651DecodedUplink {
         return decoded
     }
     var at = 8
-    guard body[at] == 0xF1, body[at + 1] == 0xF1 else { throw fail("F1F1") }
+    guard body.count >= at + 7, body[at] == 0xF1, body[at + 1] == 0xF1 else { throw fail("F1F1") }
     guard try bcdDigits(body[(at + 2)..<(at + 7)]) == decoded.station else { throw fail("body station") }
-    decoded.stationClass = Int(body[at + 7])
-    at += 8
-    guard body[at] == 0xF0, body[at + 1] == 0xF0 else { throw fail("F0F0") }
+    at += 7
+    // 4AH (set clock) answers end at the station address; 45H (version) adds a length byte and ASCII (table 84).
+    if decoded.function == 0x4A {
+        guard at == body.count else { throw fail("4A body") }
+        return decoded
+    }
+    if decoded.function == 0x45 {
+        guard at < body.count, at + 1 + Int(body[at]) == body.count else { throw fail("45 body") }
+        guard let text = String(bytes: body[(at + 1)...], encoding: .ascii) else { throw fail("45 text") }
+        decoded.version = text
+        return decoded
+    }
+    guard at < body.count else { throw fail("station class") }
+    decoded.stationClass = Int(body[at])
+    at += 1
+    guard body.count >= at + 7, body[at] == 0xF0, body[at + 1] == 0xF0 else { throw fail("F0F0") }
     decoded.observationTime = try bcdDigits(body[(at + 2)..<(at + 7)])
     at += 7
+    var stepSeen = false
     while at < body.count {
         guard at + 2 <= body.count else { throw fail("identifier cut") }
-        let guide = Int(body[at]), definition = Int(body[at + 1])
-        let byteCount = definition >> 3, decimals = definition & 0x07
-        guard at + 2 + byteCount <= body.count else { throw fail("value cut") }
-        let value = body[(at + 2)..<(at + 2 + byteCount)]
-        let text: String
-        switch guide {
-        case 0x45:
-            text = "0x" + sl651Hex(Array(value))
-        case 0xF4:
-            text = value.map { $0 == 0xFF ? "-" : String($0) }.joined(separator: ",")
-        default:
-            let negative = value.first == 0xFF
-            var digits = try bcdDigits(negative ? value.dropFirst() : value)
-            while digits.count <= decimals { digits = "0" + digits }
-            var integer = String(digits.dropLast(decimals))
-            while integer.count > 1 && integer.first == "0" { integer.removeFirst() }
-            text = (negative ? "-" : "") + integer + (decimals > 0 ? "." + digits.suffix(decimals) : "")
+        // F0 F0: another observation time for the elements after it (table 43's note).
+        if body[at] == 0xF0 && body[at + 1] == 0xF0 {
+            guard at + 7 <= body.count else { throw fail("F0F0 cut") }
+            decoded.elements.append(SL651DecodedElement(guide: 0xF0, value: try bcdDigits(body[(at + 2)..<(at + 7)])))
+            at += 7
+            continue
         }
-        decoded.elements.append(SL651DecodedElement(guide: guide, value: text))
-        at += 2 + byteCount
+        var guide = Int(body[at])
+        var definitionAt = at + 1
+        if guide == 0xFF {
+            // User-defined FFxx: the identifier is two bytes, then the definition byte.
+            guard at + 3 <= body.count else { throw fail("FFxx cut") }
+            guide = 0xFF00 | Int(body[at + 1])
+            definitionAt = at + 2
+        }
+        let definition = Int(body[definitionAt])
+        let byteCount = definition >> 3, decimals = definition & 0x07
+        let valueStart = definitionAt + 1
+        // 38H answers: after the time step code, one identifier and then one value per step to the end.
+        let valueEnd = decoded.function == 0x38 && stepSeen ? body.count : valueStart + byteCount
+        guard byteCount > 0, valueEnd <= body.count, (valueEnd - valueStart) % byteCount == 0 else { throw fail("value cut") }
+        let values = stride(from: valueStart, to: valueEnd, by: byteCount).map { body[$0..<($0 + byteCount)] }
+        var texts: [String] = []
+        for value in values {
+            switch guide {
+            case 0x45:
+                texts.append("0x" + sl651Hex(Array(value)))
+            case 0x04:
+                texts.append(try bcdDigits(value))
+            case 0xF4:
+                texts.append(value.map { $0 == 0xFF ? "-" : String($0) }.joined(separator: ","))
+            case 0xF5:
+                var levels: [String] = []
+                for index in stride(from: value.startIndex, to: value.endIndex, by: 2) {
+                    let high = Int(value[index]), low = Int(value[index + 1])
+                    levels.append(high == 0xFF && low == 0xFF ? "-" : String(high * 256 + low))
+                }
+                texts.append(levels.joined(separator: ","))
+            default:
+                if value.allSatisfy({ $0 == 0xFF }) { texts.append("-"); continue }
+                let negative = value.first == 0xFF
+                var digits = try bcdDigits(negative ? value.dropFirst() : value)
+                while digits.count <= decimals { digits = "0" + digits }
+                var integer = String(digits.dropLast(decimals))
+                while integer.count > 1 && integer.first == "0" { integer.removeFirst() }
+                texts.append((negative ? "-" : "") + integer + (decimals > 0 ? "." + digits.suffix(decimals) : ""))
+            }
+        }
+        if guide == 0x04 { stepSeen = true }
+        decoded.elements.append(SL651DecodedElement(guide: guide, value: texts.joined(separator: ";")))
+        at = valueEnd
     }
     return decoded
 }

@@ -58,6 +58,7 @@ import WarningLogic
             2020-08-04T03:11:00+08:00,ack,"王建国, 村长"
             2020-08-04T03:12:00+08:00,drill,yellow
             2020-08-04T03:13:00+08:00,drill,stop
+            2020-08-04T03:13:30+08:00,drill,blue --force
             2020-08-04T03:14:00+08:00,county,orange
             2020-08-04T03:15:00+08:00,county,cancel
             2020-08-04T03:16:00+08:00,clear,镇干部
@@ -70,12 +71,23 @@ import WarningLogic
             .acknowledge(by: "王建国, 村长"),
             .drillStart(level: .yellow, by: "scenario"),
             .drillStop(by: "scenario"),
+            .drillStart(level: .blue, by: "scenario", force: true),
             .countyWarning(id: "scenario", level: .orange, text: nil),
             .countyCancel(id: "scenario"),
             .clearLatch(by: "镇干部"),
         ])
         #expect(scenario.rows.first?.line == 3)
         #expect(scenario.utcOffsetMinutes == 480)
+    }
+
+    @Test func aDrillRowNamesItsLevelAndAtMostForce() {
+        let found = problems("""
+            time,sensor,value
+            2020-08-04T03:00:00+08:00,drill,
+            2020-08-04T03:01:00+08:00,drill,red now
+            """)
+        #expect(found.count == 2)
+        #expect(found.allSatisfy { $0.contains("is neither a level to drill (blue, yellow, orange, red, optionally followed by --force) nor 'stop'") })
     }
 
     @Test func everyMistakeIsReportedWithItsLineInOneRun() {

@@ -38,6 +38,7 @@ final class FakeShellBackend: ShellBackend {
             $0.status.level = level.name
             $0.status.station?.level = level
             $0.status.station?.latchedLevel = latched
+            $0.status.station?.latchClear = latched.map { LatchClearOutcome(latchedLevel: $0, level: .none, causes: [], lowerAt: nil) }
         }
     }
 
@@ -74,6 +75,10 @@ final class FakeShellBackend: ShellBackend {
         return "not started by systemd"
     }
 }
+
+/// An answer as one line per paragraph: the shell wraps long answers at 80 columns with a
+/// two-space indent.
+func unwrapped(_ text: String) -> String { text.replacingOccurrences(of: "\r\n  ", with: " ") }
 
 /// A session with a configuration file on disk, driven keystroke by keystroke.
 final class SessionHarness {
@@ -235,13 +240,69 @@ final class SessionHarness {
         let harness = try SessionHarness()
         harness.logIn()
         #expect(harness.type("alarm clear\r").contains("Refused: nothing is latched"))
+        harness.type("drill start orange\r")
         harness.backend.setLevel(.red, latched: .red)
         harness.type("alarm clear\r")
-        harness.type("drill start orange\r")
         let events = harness.backend.recorded.withLock { $0.events }
-        #expect(events == [.clearLatch(by: "shell socket"), .drillStart(level: .orange, by: "shell socket")])
-        #expect(harness.type("drill start\r").contains("Refused") == false)
-        #expect(harness.backend.recorded.withLock { $0.audits.count } == 3)
+        #expect(events == [.drillStart(level: .orange, by: "shell socket"), .clearLatch(by: "shell socket")])
+        #expect(harness.backend.recorded.withLock { $0.audits.count } == 2)
+    }
+
+    /// Real warnings pre-empt drills, and a drill names its level: `drill start` alone once
+    /// started a red drill.
+    @Test func drillStartNamesItsLevelAndIsRefusedOverARealWarning() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        #expect(unwrapped(harness.type("drill start\r")).contains("Refused: name the drill's level: drill start LEVEL, LEVEL one of blue, yellow, orange, red"))
+        #expect(unwrapped(harness.type("drill start purple\r")).contains("Refused: LEVEL must be one of blue, yellow, orange, red"))
+        for level in [WarningLevel.yellow, .orange, .red] {
+            harness.backend.setLevel(level)
+            #expect(unwrapped(harness.type("drill start red --force\r")).contains("Refused: a real \(level.name) warning is in force, and real warnings pre-empt drills"))
+        }
+        harness.backend.setLevel(.blue)
+        #expect(unwrapped(harness.type("drill start red\r")).contains("Refused: a real blue warning is in force; a drill would sound over it, so it needs force"))
+        harness.backend.recorded.withLock { $0.status.station?.causes = ["county:cw-9"] }
+        #expect(unwrapped(harness.type("drill start red --force\r")).contains("Refused: county warning cw-9 is in force"))
+        #expect(harness.backend.recorded.withLock { $0.events }.isEmpty, "nothing refused reached the engine")
+        harness.backend.recorded.withLock { $0.status.station?.causes = ["rain-3h"] }
+        #expect(unwrapped(harness.type("drill start red --force\r")).contains("red drill started (演练)"))
+        #expect(harness.backend.recorded.withLock { $0.events } == [.drillStart(level: .red, by: "shell socket", force: true)])
+        #expect(harness.backend.recorded.withLock { $0.audits.last?.payload.contains("red drill (forced over a real blue)") } == true)
+        #expect(unwrapped(harness.type("help drill\r")).contains("Real warnings pre-empt drills"))
+    }
+
+    @Test func drillStopSaysTheBoxSpeaksTheDrillEndNotTheAllClear() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        #expect(unwrapped(harness.type("drill stop\r")).contains("Refused: no drill is running; drill start LEVEL starts one"))
+        harness.backend.recorded.withLock { $0.status.station?.drillLevel = .orange }
+        #expect(unwrapped(harness.type("drill stop\r")).contains("Drill stopped: the box says the drill is over (marked 演练), not the all-clear."))
+        #expect(harness.backend.recorded.withLock { $0.events } == [.drillStop(by: "shell socket")])
+    }
+
+    /// The field finding: "Latched red cleared: the level follows the sensors again" while the
+    /// rules still held red. The answer now says what the engine will do, from the engine's own
+    /// account of it in the status.
+    @Test func alarmClearSaysExactlyWhatHappensToTheLevel() throws {
+        let harness = try SessionHarness()
+        harness.logIn()
+        func clear(_ outcome: LatchClearOutcome) -> String {
+            harness.backend.setLevel(.red, latched: .red)
+            harness.backend.recorded.withLock { $0.status.station?.latchClear = outcome }
+            return unwrapped(harness.type("alarm clear\r"))
+        }
+        #expect(clear(LatchClearOutcome(latchedLevel: .red, level: .red, causes: ["rain-3h"], lowerAt: nil))
+            .contains("Latch cleared; the level stays red because rain-3h still meets red.\r\n"))
+        #expect(harness.backend.recorded.withLock { $0.audits.last?.payload.contains("latch cleared; the level stays red because rain-3h still meets red") } == true)
+        #expect(clear(LatchClearOutcome(latchedLevel: .red, level: .red, causes: ["rain-3h", "manual"], lowerAt: nil))
+            .contains("Latch cleared; the level stays red because rain-3h, manual still meet red."))
+        #expect(clear(LatchClearOutcome(latchedLevel: .red, level: .red, causes: [], lowerAt: Timestamp(millisecondsSinceUnixEpoch: 1_600_003_600_000)))
+            .contains("Latch cleared; the level stays red until 2020-09-13T21:26: no rule meets red now, and a level is lowered only after logic.clear_after."))
+        #expect(clear(LatchClearOutcome(latchedLevel: .red, level: .yellow, causes: ["rain-6h"], lowerAt: nil))
+            .contains("Latch cleared; the level falls from red to yellow because rain-6h meets yellow."))
+        #expect(clear(LatchClearOutcome(latchedLevel: .red, level: .none, causes: [], lowerAt: nil))
+            .contains("Latch cleared; the level falls from red to none: nothing meets a warning level now."))
+        #expect(harness.backend.recorded.withLock { $0.events }.count == 5)
     }
 
     @Test func timeSetAndRebootAreRefusedWithTheSeamsReason() throws {

@@ -74,6 +74,42 @@ import Testing
         #expect(cleared.reports.contains { $0.kind == .acknowledged(level: .red, by: "村长", requestedAt: at(storm)) }, "clearing answers the 叫应")
     }
 
+    /// The field finding: clearing the latch while the rules still met red answered "cleared" but the
+    /// latch was back at once. Now the clear holds, the status says what holds red, and the status
+    /// said beforehand exactly what the clear would leave.
+    @Test func clearingALatchWhileTheRulesStillMeetItClearsItAndSaysWhatHoldsTheLevel() {
+        var engine = Engine(configuration: villageConfiguration(logic: LogicConfiguration(latchedLevels: [.red])))
+        _ = engine.tips(160, at: storm)  // 80 mm in an hour: red by rain_1h, latched
+        _ = engine.tips(90, at: storm + 90 * minute)  // 3-h rain 125 mm: red by rain_3h too
+        #expect(engine.status().latchClear == LatchClearOutcome(latchedLevel: .red, level: .red, causes: ["rain_3h"], lowerAt: nil))
+        let cleared = engine.handle(Event(time: at(storm + 100 * minute), kind: .clearLatch(by: "shell")))
+        #expect(cleared.realLevelChanges.isEmpty, "rain_3h still meets red")
+        #expect(cleared.reports.contains { $0.kind == .latchCleared(level: .red, by: "shell") })
+        #expect(engine.status().latchedLevel == nil, "the status agrees: no latch")
+        #expect(engine.status().causes == ["rain_3h"])
+        #expect(engine.status().latchClear == nil)
+        // The rain leaves the window: red is lowered after clear_after like any unlatched level.
+        let after = engine.runUntil(storm + 6 * hour)
+        #expect(after.realLevelChanges.first?.from == .red)
+        #expect(engine.status().latchedLevel == nil, "falling from red does not latch it again")
+        // A new rise to red latches again.
+        _ = engine.tips(160, at: storm + 7 * hour)
+        #expect(engine.status().latchedLevel == .red)
+    }
+
+    @Test func theLatchClearOutcomeNamesTheLowerLevelAndTheWaitOfClearAfter() {
+        var engine = Engine(configuration: villageConfiguration(logic: LogicConfiguration(latchedLevels: [.red])))
+        _ = engine.tips(160, at: storm)
+        _ = engine.tick(at: storm + hour)  // the hour's rain has left the window: nothing meets red, clear_after runs
+        #expect(engine.status().latchClear == LatchClearOutcome(
+            latchedLevel: .red, level: .red, causes: [], lowerAt: at(storm + 2 * hour)))
+        _ = engine.tick(at: storm + 150 * minute)
+        // 3-h rain 80 mm meets yellow; red's clear_after is over.
+        #expect(engine.status().latchClear == LatchClearOutcome(latchedLevel: .red, level: .yellow, causes: ["rain_3h"], lowerAt: nil))
+        let cleared = engine.handle(Event(time: at(storm + 150 * minute), kind: .clearLatch(by: "shell")))
+        #expect(cleared.realLevelChanges.map(\.to) == [.yellow])
+    }
+
     @Test func manualAndCountyLevelsCountDirectly() {
         var engine = Engine(configuration: villageConfiguration())
         let manual = engine.handle(Event(time: at(storm), kind: .manual(level: .orange, by: "shell")))

@@ -123,7 +123,11 @@ struct RunCommand: AsyncParsableCommand {
             gateway: gateway, configurationFile: config, service: outboxService, events: queue, clock: wiring.clock, published: published, logger: logger)
         let push = CountyRuntime.push(
             gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs as? any NetworkRegistrationProbe,
-            clock: wiring.clock, logger: logger)
+            clock: wiring.clock, logger: logger,
+            sl651Commands: CountyRuntime.sl651CommandSources(
+                summaries: summaryFeed, service: outboxService,
+                clockSetter: wiring.console == nil ? RefusingClockSetter(reason: "the simulated board runs the scenario's clock") : SystemClockSetter(),
+                logger: logger))
 
         // SIGTERM and SIGINT, caught from before the outputs are first set: the outputs go safe
         // first (within the budget), then the queue closes and the owner saves its state.

@@ -7,14 +7,15 @@ extension ConfigurationReader {
     ]
     static let countyAPIKeys = ["listen", "key_file", "max_clock_skew"]
     static let countyPushKeys = ["url", "key_file", "batch_max"]
-    static let countySL651Keys = ["centre", "keep_alive_every"]
+    static let countySL651Keys = ["centre", "keep_alive_every", "hourly", "displacement"]
 
     /// What to tell a technician who has no key yet.
     static func keyFileHint(_ example: String) -> String {
         "make one with `openssl rand -hex 32 > \(example); chmod 600 \(example)` and write key_file = \"\(example)\""
     }
 
-    func readCounty() -> CountyConfiguration {
+    /// `sensors`: the `[[sensor]]` blocks by id, so `[county.sl651] displacement` can name only displacement sensors.
+    func readCounty(sensors: [String: KnownSensor] = [:]) -> CountyConfiguration {
         var county = CountyConfiguration()
         guard let reader = table("county", required: nil) else { return county }
         reader.reportUnknownKeys(known: Self.countyKeys)
@@ -49,6 +50,7 @@ extension ConfigurationReader {
         county.api = readCountyAPI(reader)
         county.httpPush = readCountyPush(reader)
         county.sl651Push = readCountySL651(reader)
+        if let sl651 = subtable(reader, "sl651") { county.sl651 = readCountySL651Mapping(sl651, sensors: sensors, summaryEveryMilliseconds: county.summaryEveryMilliseconds) }
         return county
     }
 
@@ -115,6 +117,48 @@ extension ConfigurationReader {
         }
         push.batchMax = reader.integer("batch_max", in: 1...500, meaning: "reports per POST") ?? push.batchMax
         return push
+    }
+
+    /// `hourly` and `displacement` of `[county.sl651]` (unknown keys are reported by `readCountySL651`).
+    private func readCountySL651Mapping(_ reader: TableReader, sensors: [String: KnownSensor], summaryEveryMilliseconds: Int64) -> SL651MappingConfiguration {
+        var mapping = SL651MappingConfiguration()
+        if let node = reader.entries["hourly"] {
+            if case .boolean(let value) = node {
+                mapping.hourly = value
+                if value, summaryEveryMilliseconds != Milliseconds.hour {
+                    reader.report("hourly", given: node, "needs [county] summary_every = \"1h\": the hourly report 34 carries one hour's twelve 5-minute values (summary_every is \(formatDuration(summaryEveryMilliseconds)))")
+                }
+            } else {
+                reader.report("hourly", given: node, "must be true (hourly report 34 with 5-minute rain and water-level series) or false (timed report 32)")
+            }
+        }
+        guard let node = reader.entries["displacement"] else { return mapping }
+        guard case .table(let entries) = node else {
+            reader.report("displacement", given: node, "must be a table of sensor id = identifier, e.g. displacement = { slope_x = \"hunan-x\", crack1 = \"FF20 N(6,1)\" }")
+            return mapping
+        }
+        for (id, value) in entries.sorted(by: { $0.key < $1.key }) {
+            let key = "displacement." + id
+            guard case .string(let text) = value, let identifier = SL651DisplacementIdentifier(text: text) else {
+                reader.report(key, given: value, "must be an SL 651 user-defined identifier: " + SL651DisplacementIdentifier.syntaxHint)
+                continue
+            }
+            guard let sensor = sensors[id] else {
+                let suggestion = closestName(to: id, among: Array(sensors.keys)).map { "; did you mean \"\($0)\"?" } ?? ""
+                reader.report(key, given: value, "names no [[sensor]]: the key must be a displacement sensor's id\(suggestion)")
+                continue
+            }
+            guard sensor.kind == nil || sensor.kind == .displacement else {
+                reader.report(key, given: value, "sensor \"\(id)\" is a \(sensor.kind?.rawValue ?? "sensor"), not a displacement sensor; rain and water level have the standard's own identifiers")
+                continue
+            }
+            if let clash = mapping.displacement.first(where: { $0.value.extendedGuide == identifier.extendedGuide }) {
+                reader.report(key, given: value, "\(identifier.identifierText) is already sensor \"\(clash.key)\"'s; the centre could not tell them apart")
+                continue
+            }
+            mapping.displacement[id] = identifier
+        }
+        return mapping
     }
 
     private func readCountySL651(_ county: TableReader) -> SL651PushConfiguration? {
@@ -233,6 +277,9 @@ extension EffectiveConfiguration {
             out.entry("centre", tomlQuoted(formatHostAndPort(sl651.host, sl651.port)))
             out.entry("keep_alive_every", tomlQuoted(formatDuration(sl651.keepAliveEveryMilliseconds)),
                       isDefault: sl651.keepAliveEveryMilliseconds == SL651PushConfiguration(host: "", port: 0).keepAliveEveryMilliseconds)
+            out.entry("hourly", county.sl651.hourly ? "true" : "false", isDefault: !county.sl651.hourly)
+            let displacement = county.sl651.displacement.sorted { $0.key < $1.key }.map { "\(tomlKey($0.key)) = \(tomlQuoted($0.value.description))" }
+            out.entry("displacement", "{ " + displacement.joined(separator: ", ") + " }", isDefault: displacement.isEmpty)
         } else {
             out.comment("[county.sl651] not set: no SL 651 push")
         }

@@ -20,7 +20,7 @@ struct ConfigurationReader {
         ("sensor", "[[sensor]]"), ("rule", "[[rule]]"), ("combined_rule", "[[combined_rule]]"),
         ("contact", "[[contact]]"), ("outputs", "[outputs.<level>]"), ("buses", "[buses.<name>]"),
         ("county", "[county]"),
-        ("shell", "[shell]"),
+        ("shell", "[shell]"), ("drill", "[drill]"),
     ]
 
     // MARK: defaults (named once: the reader and the effective configuration both use them)
@@ -66,7 +66,7 @@ struct ConfigurationReader {
         let acknowledgement = readAcknowledgement(contactCount: root["contact"] == nil ? 0 : max(contacts.count, 1))
         let outputs = readOutputs(hardware: &hardware)
         hardware.buses = readBuses(usedBy: hardware.modbusSensors)
-        let county = readCounty()
+        let county = readCounty(sensors: sensorResult.known)
         var configuration = GatewayConfiguration(engine: EngineConfiguration(
             station: station,
             sensors: sensorResult.sensors,
@@ -75,7 +75,8 @@ struct ConfigurationReader {
             logic: logic,
             contacts: contacts,
             acknowledgement: acknowledgement,
-            outputs: outputs
+            outputs: outputs,
+            drillEndMessage: readDrill()
         ), hardware: hardware, county: county)
         configuration.shell = readShell()
         return configuration
@@ -549,7 +550,8 @@ struct ConfigurationReader {
                     reader.label = "[[combined_rule]] \"\(id)\""
                 }
             }
-            reader.reportUnknownKeys(known: ["id", "level", "when"])
+            reader.reportUnknownKeys(known: ["id", "level", "when", "hazard"])
+            let hazard = reader.choice("hazard", among: Hazard.allCases.map(\.name)).flatMap(Hazard.init(rawValue:))
             var level: WarningLevel?
             if reader.has("level") {
                 level = reader.choice("level", among: levelNames).flatMap(WarningLevel.init(name:))
@@ -580,7 +582,7 @@ struct ConfigurationReader {
             } else {
                 reader.missing("when", conditionsText)
             }
-            combined.append(CombinedRule(id: id ?? "", conditions: conditions, level: level ?? .red))
+            combined.append(CombinedRule(id: id ?? "", conditions: conditions, level: level ?? .red, hazard: hazard))
         }
         return combined
     }
@@ -707,7 +709,8 @@ struct ConfigurationReader {
                 continue
             }
             let reader = TableReader(entries: entries, path: outputsReader.path + [.key(level.name)], label: label, problems: problems)
-            reader.reportUnknownKeys(known: ["siren", "siren_on", "siren_off", "siren_max_on", "siren_rest", "lamp", "message", "repeat_every"])
+            reader.reportUnknownKeys(known: ["siren", "siren_on", "siren_off", "siren_max_on", "siren_rest", "lamp", "message", "repeat_every"]
+                + Hazard.allCases.map(Self.hazardMessageKey))
             var siren = SirenPattern.off
             let sirenNames = ["off", "continuous", "intermittent"]
             let sirenName = reader.has("siren") ? reader.choice("siren", among: sirenNames) : nil
@@ -732,22 +735,35 @@ struct ConfigurationReader {
                 hardware.sirenProtection[level] = protection
             }
             let lamp = reader.choice("lamp", among: LampColour.allCases.map(\.rawValue)).flatMap(LampColour.init(rawValue:))
-            var message = ""
-            if let text = reader.string("message") {
-                if text.trimmingSpaces.isEmpty || text.count > ConfigurationLimits.messageCharactersMax {
-                    reader.report("message", given: .string(text),
-                                  "must be the text to broadcast and send by SMS, 1 to \(ConfigurationLimits.messageCharactersMax) characters; this has \(text.count)")
-                } else {
-                    message = text
-                }
-            } else if !reader.has("message") {
+            let message = readMessage(reader, "message", meaning: "the text to broadcast and send by SMS")
+            if !reader.has("message") {
                 reader.missing("message", "the text broadcast and sent by SMS at this level, e.g. message = \"…请准备转移\"")
+            }
+            var hazardMessages: [Hazard: String] = [:]
+            for hazard in Hazard.allCases {
+                let key = Self.hazardMessageKey(hazard)
+                hazardMessages[hazard] = readMessage(reader, key, meaning: "the text for a \(hazard.name) warning at this level")
             }
             let repeatEvery = reader.duration("repeat_every", in: Milliseconds.minute...Milliseconds.day,
                                               meaning: "how often the broadcast repeats while the level holds")
-            outputs[level] = LevelOutputs(siren: siren, lamp: lamp, message: message, repeatEveryMilliseconds: repeatEvery)
+            outputs[level] = LevelOutputs(
+                siren: siren, lamp: lamp, message: message ?? "", repeatEveryMilliseconds: repeatEvery, hazardMessages: hazardMessages)
         }
         return outputs
+    }
+
+    /// `message_rain`, `message_water_level`, `message_slope`: the words for one hazard.
+    static func hazardMessageKey(_ hazard: Hazard) -> String { "message_" + hazard.name }
+
+    /// A text to speak and send: 1 to `messageCharactersMax` characters; nil when not set or wrong.
+    func readMessage(_ reader: TableReader, _ key: String, meaning: String) -> String? {
+        guard let text = reader.string(key) else { return nil }
+        guard !text.trimmingSpaces.isEmpty, text.count <= ConfigurationLimits.messageCharactersMax else {
+            reader.report(key, given: .string(text),
+                          "must be \(meaning), 1 to \(ConfigurationLimits.messageCharactersMax) characters; this has \(text.count)")
+            return nil
+        }
+        return text
     }
 }
 

@@ -23,6 +23,8 @@ struct CountyConfiguration: Sendable, Equatable {
     var httpPush: HTTPPushConfiguration?
     /// `[county.sl651]`: SL 651 frames over TCP to a county centre; nil when absent.
     var sl651Push: SL651PushConfiguration?
+    /// `[county.sl651]` `hourly` and `displacement`: the SL 651 form of reports, pushed or pulled.
+    var sl651 = SL651MappingConfiguration()
     /// `push_window = "22:00-06:00"` (station local time): push only inside it (costly links);
     /// nil pushes whenever the link is up. Alarm reports are pushed at once regardless.
     var pushWindow: DailyWindow?

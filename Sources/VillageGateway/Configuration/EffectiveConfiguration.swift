@@ -130,6 +130,11 @@ enum EffectiveConfiguration {
             out.header("[[combined_rule]]")
             out.entry("id", tomlQuoted(combined.id))
             out.entry("level", tomlQuoted(combined.level.name))
+            if let hazard = combined.hazard {
+                out.entry("hazard", tomlQuoted(hazard.name))
+            } else {
+                out.comment("hazard not set: this combination speaks its level's message")
+            }
             let conditions = combined.conditions.map {
                 "{ rule = \(tomlQuoted($0.ruleId)), at_least = \(tomlQuoted($0.atLeast.name)) }"
             }
@@ -171,6 +176,14 @@ enum EffectiveConfiguration {
                 out.comment("lamp not set: no lamp at this level")
             }
             out.entry("message", tomlQuoted(outputs.message))
+            for hazard in Hazard.allCases {
+                let key = ConfigurationReader.hazardMessageKey(hazard)
+                if let text = outputs.hazardMessages[hazard] {
+                    out.entry(key, tomlQuoted(text))
+                } else {
+                    out.comment("\(key) not set: a \(hazard.name) warning speaks message")
+                }
+            }
             if let every = outputs.repeatEveryMilliseconds {
                 out.entry("repeat_every", tomlQuoted(formatDuration(every)))
             } else {
@@ -178,7 +191,7 @@ enum EffectiveConfiguration {
             }
         }
         renderCounty(configuration.county, into: &out)
-        return out.text + renderShell(configuration.shell)
+        return out.text + renderShell(configuration.shell) + renderDrill(endMessage: engine.drillEndMessage)
     }
 }
 

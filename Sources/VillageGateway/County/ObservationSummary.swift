@@ -37,6 +37,12 @@ struct ObservedSensor: Codable, Sendable, Equatable {
     var rainMillimetersToday: Double?
     /// The last water level in the period (Z).
     var waterLevelMeters: Double?
-    /// The last displacement in the period (no SL 651 element; JSON only).
+    /// The last displacement in the period (SL 651: the `FFxx` identifier the county configures).
     var displacementMillimeters: Double?
+    /// Hourly summaries only: rain in each 5 minutes of the hour, oldest first, 12 slots (the
+    /// first ends 55 minutes before `observedAt`); nil in a slot the box did not watch. SL 651 F4.
+    var rainMillimeters5min: [Double?]?
+    /// Hourly summaries only: the last level read in each 5 minutes of the hour, oldest first,
+    /// 12 slots; a slot with no reading holds the previous slot's (a 10-minute poll), else nil. SL 651 F5.
+    var waterLevelMeters5min: [Double?]?
 }

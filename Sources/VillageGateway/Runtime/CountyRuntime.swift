@@ -62,7 +62,7 @@ enum CountyRuntime {
     /// cannot start (logged critical with what to fix): warnings and the pull API go on without it.
     static func push(
         gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, registration: (any NetworkRegistrationProbe)?,
-        clock: any GatewayClock, logger: Logger
+        clock: any GatewayClock, logger: Logger, sl651Commands: SL651CommandSources = .none
     ) -> PushService? {
         var county = gateway.county
         guard county.httpPush != nil || county.sl651Push != nil else { return nil }
@@ -85,11 +85,31 @@ enum CountyRuntime {
         do {
             return try PushService(
                 outbox: service.outbox, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
-                registration: registration, sl651Frames: frames)
+                registration: registration, sl651Frames: frames, sl651Commands: sl651Commands)
         } catch {
             logger.critical("county push not started: \(error.description). Warnings continue; the county can still pull.")
             return nil
         }
+    }
+
+    /// What the centre's SL 651 commands are answered from: the summariser's current values (37H),
+    /// the outbox's stored summaries (38H), and the box's clock setter (4AH; it refuses on the
+    /// simulated board and on a board with an RTC, and the refusal is logged with the step).
+    static func sl651CommandSources(summaries feed: SummaryFeed, service: OutboxService?, clockSetter: any BoxClockSetting, logger: Logger) -> SL651CommandSources {
+        SL651CommandSources(
+            current: { feed.current() },
+            summaries: { from, through, limit in
+                guard let outbox = service?.outbox else { return [] }
+                do {
+                    return try outbox.reports(kind: ObservationSummary.kind, from: from, through: through, limit: limit).compactMap { stored in
+                        try? JSONDecoder().decode(ObservationSummary.self, from: Data(stored.report.payload.utf8))
+                    }
+                } catch {
+                    logger.error("SL 651 time-range query: the outbox could not be read: \(error)")
+                    return []
+                }
+            },
+            setClock: { clockSetter.setClock(to: $0) })
     }
 
     /// A relative key file is found beside the configuration file, as a technician reading the

@@ -289,7 +289,7 @@ actor EngineOwner {
         case .countyCancel(let id): "county cancelling \(id)"
         case .acknowledge(let by): "acknowledgement by \(by)"
         case .clearLatch(let by): "latch cleared by \(by)"
-        case .drillStart(let level, let by): "\(level.name) drill started by \(by)"
+        case .drillStart(let level, let by, let force): "\(level.name) drill started by \(by)\(force == true ? " (forced over a real blue)" : "")"
         case .drillStop(let by): "drill stopped by \(by)"
         }
     }

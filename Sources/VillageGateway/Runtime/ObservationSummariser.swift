@@ -14,6 +14,18 @@ struct ObservationSummariser: Sendable {
     static let rainSamplesPerGaugeMax = 25 * 60
     static let rainSampleEveryMilliseconds = Milliseconds.minute
 
+    /// Water-level readings kept per sensor: one per 5-minute slot, two hours' worth (an hourly
+    /// summary needs the last 12 slots).
+    static let levelSlotsPerSensorMax = 24
+    static let slotMilliseconds = 5 * Milliseconds.minute
+    static let slotsPerHour = 12
+
+    struct LevelSample: Sendable, Equatable {
+        /// The end of the 5-minute slot the reading fell in: a reading at 08:03 is the 08:05 value.
+        var slotEndMilliseconds: Int64
+        var meters: Double
+    }
+
     struct RainSample: Sendable, Equatable {
         var timeMilliseconds: Int64
         var tipsTotal: Int64
@@ -26,6 +38,7 @@ struct ObservationSummariser: Sendable {
     private let sensors: [(id: String, kind: SensorKind, micrometersPerTip: Int64?)]
     private var nextBoundaryMilliseconds: Int64?
     private var rainSamples: [String: [RainSample]] = [:]
+    private var levelSamples: [String: [LevelSample]] = [:]
 
     init(configuration: EngineConfiguration, summaryEveryMilliseconds: Int64) {
         precondition(summaryEveryMilliseconds > 0 && Milliseconds.day % summaryEveryMilliseconds == 0, "summary_every divides a day (checked by the reader)")
@@ -58,7 +71,16 @@ struct ObservationSummariser: Sendable {
         guard now >= next else { return nil }
         let observedAt = boundary(atOrBefore: now)
         nextBoundaryMilliseconds = observedAt + periodMilliseconds
-        return summary(status, observedAt: observedAt)
+        return summary(status, observedAt: observedAt, periodStart: observedAt - periodMilliseconds, withSeries: periodMilliseconds == Milliseconds.hour)
+    }
+
+    /// The values as they stand at `status` (an SL 651 centre's real-time query, 37H): observed at
+    /// its whole minute, the period so far since the last boundary; changes nothing.
+    func current(_ status: StationStatus) -> ObservationSummary {
+        let now = status.time.millisecondsSinceUnixEpoch
+        let minute = now - ((now % Milliseconds.minute) + Milliseconds.minute) % Milliseconds.minute
+        let start = boundary(atOrBefore: minute)
+        return summary(status, observedAt: minute, periodStart: start == minute ? minute - periodMilliseconds : start, withSeries: false)
     }
 
     /// The report a summary is stored as; its origin key makes storing it twice harmless.
@@ -73,6 +95,22 @@ struct ObservationSummariser: Sendable {
     }
 
     private mutating func record(_ status: StationStatus, at now: Int64) {
+        for configured in sensors where configured.kind == .waterLevel {
+            guard let sensor = status.sensors.first(where: { $0.id == configured.id }), !sensor.faulty,
+                  let value = sensor.lastValue, let time = sensor.lastTime?.millisecondsSinceUnixEpoch
+            else { continue }
+            // The slot a reading belongs to ends at the next 5-minute mark (or at the reading, on one).
+            let slotEnd = time + (Self.slotMilliseconds - ((time % Self.slotMilliseconds) + Self.slotMilliseconds) % Self.slotMilliseconds) % Self.slotMilliseconds
+            var samples = levelSamples[configured.id, default: []]
+            if let last = samples.last, last.slotEndMilliseconds >= slotEnd {
+                // The newest reading of a slot is its value; an older reading never overwrites a newer slot.
+                if last.slotEndMilliseconds == slotEnd { samples[samples.count - 1].meters = value }
+            } else {
+                samples.append(LevelSample(slotEndMilliseconds: slotEnd, meters: value))
+                if samples.count > Self.levelSlotsPerSensorMax { samples.removeFirst(samples.count - Self.levelSlotsPerSensorMax) }
+            }
+            levelSamples[configured.id] = samples
+        }
         for sensor in status.sensors {
             guard let tips = sensor.tipsTotal else { continue }
             var samples = rainSamples[sensor.id, default: []]
@@ -105,9 +143,13 @@ struct ObservationSummariser: Sendable {
         return dayStart + startOffset - offset
     }
 
-    private func summary(_ status: StationStatus, observedAt: Int64) -> ObservationSummary {
+    /// The 12 slot ends of the hour up to `observedAt`, oldest first.
+    private func slotEnds(hourEndingAt observedAt: Int64) -> [Int64] {
+        (1...Self.slotsPerHour).map { observedAt - Milliseconds.hour + Int64($0) * Self.slotMilliseconds }
+    }
+
+    private func summary(_ status: StationStatus, observedAt: Int64, periodStart: Int64, withSeries: Bool) -> ObservationSummary {
         var observed: [ObservedSensor] = []
-        let periodStart = observedAt - periodMilliseconds
         for configured in sensors {
             guard let sensor = status.sensors.first(where: { $0.id == configured.id }) else { continue }
             var entry = ObservedSensor(id: configured.id, kind: configured.kind.rawValue, faulty: sensor.faulty)
@@ -125,7 +167,22 @@ struct ObservationSummariser: Sendable {
                 entry.rainMillimeters1h = millimeters(since: observedAt - Milliseconds.hour)
                 entry.rainMillimeters6h = millimeters(since: observedAt - 6 * Milliseconds.hour)
                 entry.rainMillimetersToday = millimeters(since: rainDayStart(before: observedAt))
+                if withSeries {
+                    entry.rainMillimeters5min = slotEnds(hourEndingAt: observedAt).map { end in
+                        guard let before = tips(configured.id, at: end - Self.slotMilliseconds), let after = tips(configured.id, at: end) else { return nil }
+                        return Double((after - before) * micrometers) / 1_000
+                    }
+                }
             case .waterLevel, .displacement:
+                if withSeries, configured.kind == .waterLevel {
+                    let samples = levelSamples[configured.id] ?? []
+                    // A slot without a reading of its own holds the previous slot's: gauges polled every
+                    // 10 min would otherwise leave every other slot empty. Older than that is unknown.
+                    entry.waterLevelMeters5min = slotEnds(hourEndingAt: observedAt).map { end in
+                        (samples.last(where: { $0.slotEndMilliseconds == end })
+                            ?? samples.last(where: { $0.slotEndMilliseconds == end - Self.slotMilliseconds }))?.meters
+                    }
+                }
                 // The last reading, if it was taken in this period; an older one is not this period's.
                 guard let value = sensor.lastValue, let time = sensor.lastTime?.millisecondsSinceUnixEpoch, time > periodStart else { break }
                 if configured.kind == .waterLevel { entry.waterLevelMeters = value } else { entry.displacementMillimeters = value }
@@ -146,6 +203,8 @@ final class SummaryFeed: Sendable {
     static let summariesWaitingMax = 288
 
     private let summariser: Mutex<ObservationSummariser>
+    /// The newest status shown, for the centre's real-time query (37H).
+    private let latestStatus = Mutex<StationStatus?>(nil)
     let summaries: AsyncStream<ObservationSummary>
     private let continuation: AsyncStream<ObservationSummary>.Continuation
     private let dropped = Mutex<Int>(0)
@@ -159,8 +218,15 @@ final class SummaryFeed: Sendable {
 
     /// Called by the engine owner after each event; never waits.
     func observe(_ status: StationStatus) {
+        latestStatus.withLock { $0 = status }
         guard let summary = summariser.withLock({ $0.observe(status) }) else { return }
         if case .dropped = continuation.yield(summary) { dropped.withLock { $0 += 1 } }
+    }
+
+    /// The values as they stand now (SL 651 37H); nil before the engine has shown any status.
+    func current() -> ObservationSummary? {
+        guard let status = latestStatus.withLock({ $0 }) else { return nil }
+        return summariser.withLock { $0.current(status) }
     }
 
     /// Summaries that found the hand-off full.

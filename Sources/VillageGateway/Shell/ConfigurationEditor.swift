@@ -20,7 +20,7 @@ struct ConfigurationEditor {
     static let sections: [(name: String, kind: SectionKind)] = [
         ("station", .table), ("logic", .table), ("acknowledgement", .table), ("sensor", .arrayById("id")),
         ("rule", .arrayById("id")), ("combined_rule", .arrayById("id")), ("contact", .arrayById("name")),
-        ("outputs", .tableOfTables), ("buses", .tableOfTables), ("shell", .table),
+        ("outputs", .tableOfTables), ("buses", .tableOfTables), ("shell", .table), ("drill", .table),
     ]
 
     let file: String
@@ -180,6 +180,7 @@ struct ConfigurationEditor {
         case "contact": "contact.王建国.phone"
         case "outputs": "outputs.red.siren"
         case "buses": "buses.rs485.baud"
+        case "drill": "drill.end_message"
         default: "shell.idle_logout"
         }
     }

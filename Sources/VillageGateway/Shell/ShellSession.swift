@@ -225,7 +225,7 @@ final class ShellSession {
         CommandHelp(name: "rollback", usage: "rollback", summary: "drop the staged changes"),
         CommandHelp(name: "test", usage: "test siren|lamp COLOUR|voice TEXT|sms CONTACT [SECONDS] [--force]",
                     summary: "sound, light, speak or text as a drill; back to safe after"),
-        CommandHelp(name: "drill", usage: "drill start [LEVEL] | drill stop", summary: "a drill (演练) through the engine"),
+        CommandHelp(name: "drill", usage: "drill start LEVEL [--force] | drill stop", summary: "a drill (演练) through the engine"),
         CommandHelp(name: "ack", usage: "ack", summary: "answer the warning (叫应)"),
         CommandHelp(name: "alarm", usage: "alarm clear", summary: "clear a latched level"),
         CommandHelp(name: "log", usage: "log [N]", summary: "the last N log lines (\(logLinesDefault) if not given)"),
@@ -256,6 +256,19 @@ final class ShellSession {
             test voice TEXT             speak TEXT on the broadcast
             test sms CONTACT            a test SMS to a contact (name or phone)
             Refused while a real alarm is on, unless --force. Any key ends a test early.
+            """,
+        "drill": """
+            drill start LEVEL     a drill at blue, yellow, orange or red: the outputs act
+                                  as at LEVEL, every word and report marked 演练 (exercise)
+            drill stop            ends it with 【演练】演练结束, never the all-clear
+            Real warnings pre-empt drills: refused while a real yellow or above or a
+            county warning is in force; at a real blue add --force. A real level change
+            or county warning ends a running drill at once, and the real warning sounds.
+            """,
+        "alarm": """
+            alarm clear           clears a latched level and says what the level is then:
+                                  it stays while a rule, a manual or a county level still
+                                  holds it; it latches again only on a new rise.
             """,
         "time": """
             time                  the box's clock
@@ -569,27 +582,29 @@ final class ShellSession {
         let by = "shell \(port)"
         switch arguments.first {
         case "start":
-            guard arguments.count <= 2 else { return refuse("write drill start [LEVEL]") }
-            if let running = status.station?.drillLevel { return refuse("a \(running.name) drill is running; drill stop first") }
-            let configured = WarningLevel.colours.last { backend.runningConfiguration().engine.outputs[$0] != nil } ?? .red
-            var level = configured
-            if arguments.count == 2 {
-                guard let named = WarningLevel(name: arguments[1]), named != .none else {
-                    return refuse("LEVEL must be one of " + WarningLevel.colours.map(\.name).joined(separator: ", "))
-                }
-                level = named
+            let force = arguments.contains("--force")
+            let words = arguments.dropFirst().filter { $0 != "--force" }
+            let levels = WarningLevel.colours.map(\.name).joined(separator: ", ")
+            // No implicit level: a drill that defaults to red is how a red drill ran by mistake.
+            guard words.count == 1 else { return refuse("name the drill's level: drill start LEVEL, LEVEL one of \(levels)") }
+            guard let level = WarningLevel(name: words[0]), level != .none else { return refuse("LEVEL must be one of \(levels)") }
+            guard let station = status.station else { return refuse("the engine has not reported its level yet; try again in a moment") }
+            if let running = station.drillLevel { return refuse("a \(running.name) drill is running; drill stop first") }
+            if let refusal = Engine.drillStartRefusal(realLevel: station.level, countyWarningIds: station.countyWarningIds, force: force) {
+                return refuse(refusal)
             }
-            backend.submit(.drillStart(level: level, by: by))
-            audit("drill start", change: "\(level.name) drill")
-            return render("\(level.name) drill started (演练): outputs show it as a drill; drill stop ends it.\n")
+            backend.submit(.drillStart(level: level, by: by, force: force ? true : nil))
+            audit("drill start", change: "\(level.name) drill" + (force ? " (forced over a real blue)" : ""))
+            return render("\(level.name) drill started (演练): outputs show it as a drill; drill stop ends it. "
+                + "A real warning ends it at once.\n")
         case "stop":
             guard arguments.count == 1 else { return refuse("write drill stop") }
-            guard status.station?.drillLevel != nil else { return refuse("no drill is running; drill start [LEVEL] starts one") }
+            guard status.station?.drillLevel != nil else { return refuse("no drill is running; drill start LEVEL starts one") }
             backend.submit(.drillStop(by: by))
             audit("drill stop", change: "drill stopped")
-            return render("Drill stopped.\n")
+            return render("Drill stopped: the box says the drill is over (marked 演练), not the all-clear.\n")
         default:
-            return refuse("write drill start [LEVEL] or drill stop")
+            return refuse("write drill start LEVEL or drill stop")
         }
     }
 
@@ -605,12 +620,35 @@ final class ShellSession {
     }
 
     private func clearAlarm() -> [UInt8] {
-        guard let latched = backend.status().station?.latchedLevel else {
+        let status = backend.status()
+        guard let station = status.station, let outcome = station.latchClear else {
             return refuse("nothing is latched; alarm clear is for a level kept until a person clears it")
         }
         backend.submit(.clearLatch(by: "shell \(port)"))
-        audit("alarm clear", change: "latched \(latched.name) cleared")
-        return render("Latched \(latched.name) cleared: the level follows the sensors again.\n")
+        let said = Self.latchClearSentence(outcome, utcOffsetMinutes: status.utcOffsetMinutes)
+        audit("alarm clear", change: said)
+        return render(said.prefix(1).uppercased() + said.dropFirst() + ".\n")
+    }
+
+    /// Exactly what clearing the latch does, as the engine decides it: "latch cleared; the level
+    /// stays red because rain-3h still meets red".
+    static func latchClearSentence(_ outcome: LatchClearOutcome, utcOffsetMinutes: Int) -> String {
+        let latched = outcome.latchedLevel.name
+        let level = outcome.level.name
+        let causes = outcome.causes.joined(separator: ", ")
+        let meet = outcome.causes.count == 1 ? "meets" : "meet"
+        if outcome.level == outcome.latchedLevel {
+            if !outcome.causes.isEmpty {
+                return "latch cleared; the level stays \(level) because \(causes) still \(meet) \(level)"
+            }
+            let until = outcome.lowerAt.map { " until \(ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes).prefix(16))" } ?? ""
+            return "latch cleared; the level stays \(level)\(until): no rule meets \(level) now, and a level is lowered only after logic.clear_after"
+        }
+        if outcome.level == .none {
+            return "latch cleared; the level falls from \(latched) to none: nothing meets a warning level now"
+        }
+        let because = outcome.causes.isEmpty ? "" : " because \(causes) \(meet) \(level)"
+        return "latch cleared; the level falls from \(latched) to \(level)\(because)"
     }
 
     // MARK: Log, outbox, time, reboot

@@ -143,12 +143,16 @@ struct Scenario: Sendable {
                 }
                 kind = .manual(level: level, by: "scenario")
             case "drill":
-                if value.lowercased() == "stop" {
+                // `drill,red`, or `drill,red --force` to drill over a real blue (as the shell's
+                // --force); the engine refuses any drill while a real yellow or more is in force.
+                let words = value.lowercased().split(separator: " ").map(String.init)
+                let force = words.count == 2 && words[1] == "--force"
+                if words == ["stop"] {
                     kind = .drillStop(by: "scenario")
-                } else if let level = WarningLevel(name: value.lowercased()), level != .none {
-                    kind = .drillStart(level: level, by: "scenario")
+                } else if words.count == 1 || force, let level = WarningLevel(name: words[0]), level != .none {
+                    kind = .drillStart(level: level, by: "scenario", force: force ? true : nil)
                 } else {
-                    problem(lineNumber, "drill: '\(value)' is neither a level to drill (blue, yellow, orange, red) nor 'stop'")
+                    problem(lineNumber, "drill: '\(value)' is neither a level to drill (blue, yellow, orange, red, optionally followed by --force) nor 'stop'")
                     continue
                 }
             case "county":

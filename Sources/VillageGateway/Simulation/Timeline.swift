@@ -63,8 +63,10 @@ struct TimelineWriter {
             return "叫应 \(level.name): nobody answered; escalations exhausted"
         case .latchCleared(let level, let by):
             return "latched \(level.name) cleared by \(by)"
-        case .drill(let started, let level, let by):
-            return started ? "drill at \(level.name) started by \(by)" : "drill stopped by \(by)"
+        case .drill(let started, let level, let by, let preemptedBy):
+            if started { return "drill at \(level.name) started by \(by)" }
+            if let preemptedBy { return "drill at \(level.name) ended: pre-empted by \(preemptedBy)" }
+            return "drill stopped by \(by)"
         case .manualLevel(let level, let by):
             return level == .none ? "manual level withdrawn by \(by)" : "manual level \(level.name) set by \(by)"
         case .countyWarning(let id, let level, let cancelled):

@@ -94,7 +94,7 @@ final class PushService: Sendable {
 
     init(
         outbox: Outbox, configuration: CountyConfiguration, station: StationIdentity, clock: any GatewayClock, logger: Logger,
-        registration: (any NetworkRegistrationProbe)? = nil, sl651Frames: SL651FrameBuilder? = nil,
+        registration: (any NetworkRegistrationProbe)? = nil, sl651Frames: SL651FrameBuilder? = nil, sl651Commands: SL651CommandSources = .none,
         timings: PushTimings = .standard, backoff: PushBackoffPolicy = .standard, sleeper: any PushSleeper = TaskSleeper(),
         random: PushRandom = PushRandom(), observer: (@Sendable (PushEvent) -> Void)? = nil
     ) throws(PushSetupError) {
@@ -120,7 +120,7 @@ final class PushService: Sendable {
                     password: configuration.password)
                 sl651 = try SL651PushTransport(
                     outbox: outbox, identity: identity, configuration: sl651Configuration, schedule: schedule, frames: sl651Frames,
-                    clock: clock, timings: timings.sl651, logger: logger)
+                    clock: clock, timings: timings.sl651, logger: logger, mapping: configuration.sl651, commandSources: sl651Commands)
             } catch let error as PushLinkError {
                 throw PushSetupError(description: "[county.sl651] \(error.description)")
             } catch {
@@ -244,7 +244,7 @@ final class PushService: Sendable {
             case .couldNotConnect(let reason), .failed(let reason):
                 delay = draw(&backoff)
                 logger.warning("county SL 651 link failed", metadata: ["reason": "\(reason)", "delivered": "\(end.delivered)", "retry_ms": "\(delay)"])
-            case .closedByCentre, .windowClosed:
+            case .closedByCentre, .windowClosed, .resynchronising:
                 backoff.succeeded()
                 delay = timings.idlePollMilliseconds
                 logger.info("county SL 651 link closed", metadata: ["reason": "\(end.reason)", "delivered": "\(end.delivered)"])

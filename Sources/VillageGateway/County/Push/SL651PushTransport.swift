@@ -18,6 +18,8 @@ struct SL651PushTimings: Sendable, Equatable {
     var idlePollMilliseconds: Int64 = 5_000
     /// ESC: SL 651-2014 asks the station to stay online this long for the centre's commands.
     var stayOnlineAfterEscapeMilliseconds: Int64 = 10 * 60_000
+    /// SL 651 mode M2: a report unanswered is sent again at most twice, then waits in the outbox.
+    var resendsPerReportMax = 2
     static let standard = SL651PushTimings()
 }
 
@@ -29,6 +31,9 @@ struct SL651ConnectionEnd: Sendable, Equatable {
         case failed(String)
         /// EOT: the centre has what it wanted and lets the link go.
         case closedByCentre
+        /// An answer without a serial number came to a frame sent more than once: the next answer on
+        /// this link could be the other copy's, so the link is opened anew (no backoff).
+        case resynchronising(String)
         /// Outside the push window with only routine/event reports left (costly link): hang up.
         case windowClosed
         case cancelled
@@ -47,6 +52,15 @@ struct SL651PushCounters: Sendable, Equatable {
     /// Good frames that answer no report in flight (an old serial, an ENQ we do not serve).
     var downlinkFramesUnmatched = 0
     var answerTimeouts = 0
+    /// A report frame sent again on the same link after an answer timeout (M2).
+    var resends = 0
+    /// Acknowledgements that carried no serial number (empty body), matched by function code.
+    var answersWithoutSerial = 0
+    /// Centre commands (M4) answered, and refused with a logged reason.
+    var commandsAnswered = 0
+    var commandsRefused = 0
+    /// The centre's acknowledgements of those answers (same code, not ENQ): taken, never answered.
+    var commandAnswersAcknowledged = 0
     /// Reports seen that have no SL 651 form (left for HTTP push / pull).
     var reportsWithoutSL651Form = 0
 }
@@ -66,6 +80,7 @@ final class SL651PushTransport: Sendable {
     let schedule: PushSchedule
     let timings: SL651PushTimings
     private let frames: SL651FrameBuilder
+    let commands: SL651CommandResponder
     private let clock: any GatewayClock
     private let logger: Logger
     private struct State {
@@ -77,7 +92,8 @@ final class SL651PushTransport: Sendable {
 
     init(
         outbox: Outbox, identity: SL651StationIdentity, configuration: SL651PushConfiguration, schedule: PushSchedule,
-        frames: @escaping SL651FrameBuilder, clock: any GatewayClock, timings: SL651PushTimings = .standard, logger: Logger
+        frames: @escaping SL651FrameBuilder, clock: any GatewayClock, timings: SL651PushTimings = .standard, logger: Logger,
+        mapping: SL651MappingConfiguration = SL651MappingConfiguration(), commandSources: SL651CommandSources = .none
     ) throws(PushLinkError) {
         guard (1...65_535).contains(configuration.port), !configuration.host.isEmpty else {
             throw PushLinkError(description: "sl651 centre \"\(configuration.host):\(configuration.port)\" needs a host and a port 1-65535")
@@ -91,6 +107,7 @@ final class SL651PushTransport: Sendable {
         self.keepAliveEveryMilliseconds = configuration.keepAliveEveryMilliseconds
         self.schedule = schedule
         self.frames = frames
+        self.commands = SL651CommandResponder(identity: identity, utcOffsetMinutes: schedule.utcOffsetMinutes, mapping: mapping, sources: commandSources)
         self.clock = clock
         self.timings = timings
         self.logger = logger
@@ -127,11 +144,25 @@ final class SL651PushTransport: Sendable {
         }
     }
 
-    /// The conversation over an open link, stop-and-wait: one report frame, its answer, the next.
-    func session(_ link: some ByteLink) async -> SL651ConnectionEnd {
-        var reassembler = SL651DownlinkReassembler(station: identity.stationAddress)
-        var delivered = 0
+    /// What one connection has learnt about the centre, and what it owes it.
+    private struct ConnectionState {
+        var reassembler: SL651DownlinkReassembler
         var stayOnlineUntil: Timestamp?
+        /// Logged once per connection: the centre answers without serial numbers.
+        var toldSerialLess = false
+    }
+
+    /// The report in flight: its serial and function code are what an answer must match.
+    private struct InFlight {
+        var serial: UInt16
+        var functionCode: SL651FunctionCode
+    }
+
+    /// The conversation over an open link, stop-and-wait: one report frame, its answer, the next.
+    /// Frames from the centre that are commands (37H…) are answered whenever they arrive.
+    func session(_ link: some ByteLink) async -> SL651ConnectionEnd {
+        var connection = ConnectionState(reassembler: SL651DownlinkReassembler(station: identity.stationAddress))
+        var delivered = 0
         var lastSentAt = clock.now()
         func end(_ reason: SL651ConnectionEnd.Reason) -> SL651ConnectionEnd { SL651ConnectionEnd(reason: reason, delivered: delivered) }
 
@@ -145,14 +176,14 @@ final class SL651PushTransport: Sendable {
             }
 
             guard let next else {
-                // Idle: hang up outside the window unless the centre asked us to stay (ESC).
-                if !schedule.isOpen(at: now), stayOnlineUntil.map({ now >= $0 }) ?? true {
+                // Idle: hang up outside the window unless the centre asked us to stay (ESC, a command).
+                if !schedule.isOpen(at: now), connection.stayOnlineUntil.map({ now >= $0 }) ?? true {
                     return end(.windowClosed)
                 }
                 if now.milliseconds(since: lastSentAt) >= keepAliveEveryMilliseconds {
                     guard let sendTime = sendTime(at: now) else { return end(.failed("the clock is outside 2000-2099")) }
-                    // Keep-alives reuse the newest report's serial: they expect no answer, and
-                    // one never matches a report in flight (none is, while idle).
+                    // Keep-alives reuse the newest report's serial: centres do not answer them
+                    // (SL 651 6.6.4.2, and the centres seen), and none is waited for.
                     let serial = Self.serialNumber(forSequence: max(1, (try? outbox.lastSequence()) ?? 1))
                     do {
                         try await link.send(SL651UplinkEncoder.keepAlive(identity: identity, serialNumber: serial, sendTime: sendTime))
@@ -166,9 +197,17 @@ final class SL651PushTransport: Sendable {
                 let wait = max(1, min(timings.idlePollMilliseconds, untilKeepAlive))
                 do {
                     let bytes = try await link.receive(timeoutMilliseconds: wait)
-                    for event in reassembler.append(bytes) {
-                        if case .frame(let frame) = event, frame.end == .endOfTransmission { return end(.closedByCentre) }
-                        count(event)
+                    for event in connection.reassembler.append(bytes) {
+                        guard case .frame(let frame) = event else { count(event); continue }
+                        if SL651CommandResponder.isCommand(frame) {
+                            try await answerCommand(frame, link: link, connection: &connection)
+                        } else if SL651CommandResponder.isCommandCode(frame.functionCode) {
+                            countAnswerAcknowledged(frame)
+                        } else if frame.end == .endOfTransmission {
+                            return end(.closedByCentre)
+                        } else {
+                            count(event)
+                        }
                     }
                 } catch {
                     return end(.failed("the centre's link broke while idle: \(error)"))
@@ -176,38 +215,60 @@ final class SL651PushTransport: Sendable {
                 continue
             }
 
-            do {
-                try await link.send(next.frame)
-            } catch {
-                return end(.failed("report \(next.report.sequence) could not be sent: \(error)"))
-            }
-            lastSentAt = clock.now()
-            state.withLock { $0.counters.reportFramesSent += 1 }
-
-            // Wait for the answer to this serial; anything else is counted and skipped.
-            let deadline = clock.now().adding(milliseconds: timings.answerTimeoutMilliseconds)
-            var answer: SL651DownlinkEnd?
-            while answer == nil {
-                let remaining = deadline.milliseconds(since: clock.now())
-                guard remaining > 0, !Task.isCancelled else { break }
-                let bytes: [UInt8]
+            // M2: the frame is sent, and sent again when no answer comes, at most `resendsPerReportMax`
+            // times on this link. An answer that comes late, while a resend waits, still counts.
+            let inFlight = InFlight(serial: next.serial, functionCode: SL651FunctionCode(rawValue: next.frame[10]))
+            var answer: (end: SL651DownlinkEnd, serialLess: Bool)?
+            var sends = 0
+            while answer == nil && sends <= timings.resendsPerReportMax && !Task.isCancelled {
                 do {
-                    bytes = try await link.receive(timeoutMilliseconds: remaining)
+                    try await link.send(next.frame)
                 } catch {
-                    return end(.failed("the centre's link broke waiting for the answer to serial \(next.serial): \(error)"))
+                    return end(.failed("report \(next.report.sequence) could not be sent: \(error)"))
                 }
-                for event in reassembler.append(bytes) {
-                    if answer == nil, case .frame(let frame) = event, frame.serialNumber == next.serial, frame.end != .enquiry {
-                        answer = frame.end
-                    } else {
-                        count(event)
+                sends += 1
+                lastSentAt = clock.now()
+                state.withLock { state in
+                    state.counters.reportFramesSent += 1
+                    if sends > 1 { state.counters.resends += 1 }
+                }
+                let deadline = clock.now().adding(milliseconds: timings.answerTimeoutMilliseconds)
+                while answer == nil {
+                    let remaining = deadline.milliseconds(since: clock.now())
+                    guard remaining > 0, !Task.isCancelled else { break }
+                    let bytes: [UInt8]
+                    do {
+                        bytes = try await link.receive(timeoutMilliseconds: remaining)
+                    } catch {
+                        return end(.failed("the centre's link broke waiting for the answer to serial \(next.serial): \(error)"))
+                    }
+                    for event in connection.reassembler.append(bytes) {
+                        guard case .frame(let frame) = event else { count(event); continue }
+                        if SL651CommandResponder.isCommand(frame) {
+                            do {
+                                try await answerCommand(frame, link: link, connection: &connection)
+                            } catch {
+                                return end(.failed("the answer to the centre's command could not be sent: \(error)"))
+                            }
+                        } else if SL651CommandResponder.isCommandCode(frame.functionCode) {
+                            countAnswerAcknowledged(frame)
+                        } else if answer == nil, let serialLess = answers(frame, inFlight) {
+                            answer = (frame.end, serialLess)
+                            if serialLess && !connection.toldSerialLess {
+                                connection.toldSerialLess = true
+                                logger.notice("the SL 651 centre answers without serial numbers; each such answer is taken for the frame in flight with the same function code",
+                                              metadata: ["function": "\(frame.functionCode)", "end": "\(frame.end)"])
+                            }
+                        } else {
+                            count(event)
+                        }
                     }
                 }
+                if answer == nil { state.withLock { $0.counters.answerTimeouts += 1 } }
             }
             if Task.isCancelled { return end(.cancelled) }
             guard let answer else {
-                state.withLock { $0.counters.answerTimeouts += 1 }
-                return end(.failed("no answer to serial \(next.serial) (report \(next.report.sequence)) within \(timings.answerTimeoutMilliseconds) ms"))
+                return end(.failed("no answer to serial \(next.serial) (report \(next.report.sequence)) after \(sends) sends, \(timings.answerTimeoutMilliseconds) ms each"))
             }
             do {
                 try outbox.markDelivered(sequences: [next.report.sequence], at: clock.now())
@@ -216,17 +277,62 @@ final class SL651PushTransport: Sendable {
                 return end(.failed("the centre acknowledged report \(next.report.sequence) but marking it failed: \(error)"))
             }
             delivered += 1
-            state.withLock { $0.counters.acknowledged += 1 }
-            switch answer {
+            state.withLock { state in
+                state.counters.acknowledged += 1
+                if answer.serialLess { state.counters.answersWithoutSerial += 1 }
+            }
+            switch answer.end {
             case .endOfTransmission:
                 return end(.closedByCentre)
             case .escapeStayOnline:
-                stayOnlineUntil = clock.now().adding(milliseconds: timings.stayOnlineAfterEscapeMilliseconds)
+                connection.stayOnlineUntil = clock.now().adding(milliseconds: timings.stayOnlineAfterEscapeMilliseconds)
             case .acknowledge, .enquiry:
                 break
             }
+            if answer.serialLess && sends > 1 {
+                // The centre may still answer the other copies, and an answer without a serial
+                // cannot say which: on this link it would be taken for the next report. A new
+                // connection starts with no answer in the pipe.
+                return end(.resynchronising("report \(next.report.sequence) was sent \(sends) times and answered without a serial number"))
+            }
         }
         return end(.cancelled)
+    }
+
+    /// Whether `frame` answers the report in flight: nil when not; else whether it did so without
+    /// a serial number. With a serial it must be the in-flight one (an old serial is an old
+    /// answer); without one, the function code must be the in-flight frame's. ENQ asks, never answers.
+    private func answers(_ frame: SL651DownlinkFrame, _ inFlight: InFlight) -> Bool? {
+        guard frame.end != .enquiry else { return nil }
+        if let serial = frame.serialNumber { return serial == inFlight.serial ? false : nil }
+        return frame.functionCode == inFlight.functionCode ? true : nil
+    }
+
+    /// The centre acknowledged the box's answer to a command (never answered in turn).
+    private func countAnswerAcknowledged(_ frame: SL651DownlinkFrame) {
+        state.withLock { $0.counters.commandAnswersAcknowledged += 1 }
+        logger.debug("the centre acknowledged the box's answer to \(frame.functionCode)", metadata: ["end": "\(frame.end)"])
+    }
+
+    /// Answers (or refuses, logged) one command of the centre, and keeps the link up for its next.
+    private func answerCommand(_ frame: SL651DownlinkFrame, link: some ByteLink, connection: inout ConnectionState) async throws(PushLinkError) {
+        let now = clock.now()
+        // The centre is talking to the box: stay for its next command as ESC would ask.
+        connection.stayOnlineUntil = now.adding(milliseconds: timings.stayOnlineAfterEscapeMilliseconds)
+        let serial = frame.serialNumber ?? Self.serialNumber(forSequence: max(1, (try? outbox.lastSequence()) ?? 1))
+        switch commands.respond(to: frame, serial: serial, now: now) {
+        case .answer(let bytes, let note):
+            do {
+                try await link.send(bytes)
+            } catch {
+                throw PushLinkError(description: "\(error)")
+            }
+            state.withLock { $0.counters.commandsAnswered += 1 }
+            logger.notice("\(note)")
+        case .refused(let reason):
+            state.withLock { $0.counters.commandsRefused += 1 }
+            logger.warning("\(reason)")
+        }
     }
 
     private func count(_ event: SL651DownlinkReassembler.Event) {

@@ -13,7 +13,6 @@ public enum SL651FrameError: Error, Equatable, Sendable, CustomStringConvertible
     case badCRC(received: UInt16, computed: UInt16)
     case badStationAddress(found: [UInt8])
     case wrongStation(expected: SL651StationAddress, found: SL651StationAddress)
-    case bodyTooShort(bodyBytes: Int)
     case badSendTime(found: [UInt8])
 
     public var description: String {
@@ -25,7 +24,7 @@ public enum SL651FrameError: Error, Equatable, Sendable, CustomStringConvertible
         case .notDownlink(let nibble):
             "direction bits are \(String(nibble, radix: 2)), not 1000: this is not a frame from the centre"
         case .badLength(let declared, let allowed):
-            "declared body length \(declared) bytes is outside 1-\(allowed)"
+            "declared body length \(declared) bytes is outside 0-\(allowed)"
         case .lengthMismatch(let declared, let frameBytes):
             "declared body length \(declared) bytes does not match a \(frameBytes)-byte frame"
         case .missingStartOfText(let found):
@@ -38,8 +37,6 @@ public enum SL651FrameError: Error, Equatable, Sendable, CustomStringConvertible
             "station address \(SL651.hexString(found)) is not a 10-digit BCD station id"
         case .wrongStation(let expected, let found):
             "frame is for station \(found), this station is \(expected)"
-        case .bodyTooShort(let bodyBytes):
-            "body of \(bodyBytes) bytes has no room for the 2-byte serial number"
         case .badSendTime(let found):
             "send time \(SL651.hexString(found)) is not a valid BCD date and time"
         }
@@ -52,9 +49,12 @@ public struct SL651DownlinkFrame: Sendable, Equatable {
     public let centreAddress: UInt8
     public let password: UInt16
     public let functionCode: SL651FunctionCode
-    /// The serial number of the uplink frame this answers (for an acknowledgement), or the centre's own.
-    public let serialNumber: UInt16
-    /// The centre's clock, when the body carries one (answers do; the station may use it to set its clock).
+    /// The serial number of the uplink frame this answers (for an acknowledgement), or the centre's
+    /// own (for a command); nil when the body is too short to hold one: real centres acknowledge
+    /// with an empty body (`7E7E 0011223344 01 0000 33 8000 02 1B F53F`), which answers the one
+    /// frame in flight with that function code.
+    public let serialNumber: UInt16?
+    /// The centre's clock, when the body carries one (answers may; 4AH set clock does).
     public let sendTime: SL651LocalTime?
     /// The body after STX, serial number included, for commands whose contents a later layer reads.
     public let body: [UInt8]
@@ -82,7 +82,8 @@ public enum SL651DownlinkParser {
             throw .truncated(neededBytes: SL651.headerBytes, receivedBytes: frame.count)
         }
         guard direction == SL651.directionDownlink else { throw .notDownlink(directionNibble: direction) }
-        guard (1...min(bodyBytesMax, SL651.bodyBytesMax)).contains(bodyBytes) else {
+        // 0 is allowed: centres in the field acknowledge with an empty body (no serial, no time).
+        guard (0...min(bodyBytesMax, SL651.bodyBytesMax)).contains(bodyBytes) else {
             throw .badLength(declaredBytes: bodyBytes, allowedBytesMax: min(bodyBytesMax, SL651.bodyBytesMax))
         }
         let frameBytes = SL651.frameOverheadBytes + bodyBytes
@@ -99,7 +100,6 @@ public enum SL651DownlinkParser {
         guard let station = SL651StationAddress(wireBytes: frame[2..<7]) else { throw .badStationAddress(found: Array(frame[2..<7])) }
         guard station == expected else { throw .wrongStation(expected: expected, found: station) }
         let body = Array(frame[(SL651.headerBytes + 1)..<(SL651.headerBytes + 1 + bodyBytes)])
-        guard body.count >= 2 else { throw .bodyTooShort(bodyBytes: body.count) }
         var sendTime: SL651LocalTime?
         if body.count >= 8 {
             guard let time = SL651LocalTime(sendTimeWireBytes: body[2..<8]) else { throw .badSendTime(found: Array(body[2..<8])) }
@@ -110,7 +110,7 @@ public enum SL651DownlinkParser {
             centreAddress: frame[7],
             password: UInt16(frame[8]) << 8 | UInt16(frame[9]),
             functionCode: SL651FunctionCode(rawValue: frame[10]),
-            serialNumber: UInt16(body[0]) << 8 | UInt16(body[1]),
+            serialNumber: body.count >= 2 ? UInt16(body[0]) << 8 | UInt16(body[1]) : nil,
             sendTime: sendTime,
             body: body,
             end: end

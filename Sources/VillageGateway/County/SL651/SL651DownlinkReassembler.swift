@@ -98,7 +98,7 @@ public struct SL651DownlinkReassembler: Sendable {
         }
         if let (direction, bodyBytes) = SL651DownlinkParser.directionAndLength(buffer[offset...]) {
             guard direction == SL651.directionDownlink else { return .notDownlink(directionNibble: direction) }
-            guard (1...bodyBytesMax).contains(bodyBytes) else { return .badLength(declaredBytes: bodyBytes, allowedBytesMax: bodyBytesMax) }
+            guard (0...bodyBytesMax).contains(bodyBytes) else { return .badLength(declaredBytes: bodyBytes, allowedBytesMax: bodyBytesMax) }
         }
         if available > SL651.headerBytes, buffer[offset + SL651.headerBytes] != SL651.startOfText {
             return .missingStartOfText(found: buffer[offset + SL651.headerBytes])

@@ -11,6 +11,7 @@ public enum SL651EncodingError: Error, Equatable, Sendable, CustomStringConverti
     case valueOutOfRange(element: String, value: Double, unit: String, allowed: String)
     case fiveMinuteRainfallCount(found: Int)
     case fiveMinuteRainfallOutOfRange(slot: Int, tenthsMillimeters: Int)
+    case fiveMinuteWaterLevelCount(found: Int)
     case functionCodeHasNoElementBody(SL651FunctionCode)
     case bodyTooLong(bytes: Int)
 
@@ -34,6 +35,8 @@ public enum SL651EncodingError: Error, Equatable, Sendable, CustomStringConverti
             "5-minute rainfalls: an hour has 12 slots, got \(found)"
         case .fiveMinuteRainfallOutOfRange(let slot, let tenths):
             "5-minute rainfall slot \(slot + 1) of 12: \(Double(tenths) / 10) mm is outside 0.0-25.4 mm"
+        case .fiveMinuteWaterLevelCount(let found):
+            "5-minute water levels: an hour has 12 slots, got \(found)"
         case .functionCodeHasNoElementBody(let code):
             "\(code) does not carry observation elements; only test, timed, add, hourly and manual reports do"
         case .bodyTooLong(let bytes):
@@ -45,6 +48,8 @@ public enum SL651EncodingError: Error, Equatable, Sendable, CustomStringConverti
 /// A numeric element of the standard's table: its identifier guide byte and its N(digits, decimals) format.
 public struct SL651NumericElement: Sendable, Equatable {
     public let guide: UInt8
+    /// The second identifier byte of a user-defined `FFxx` element (guide `FF`); nil for the standard's one-byte guides.
+    public let extendedGuide: UInt8?
     /// The standard's code and name, used in every error ("PJ current rainfall").
     public let name: String
     public let unit: String
@@ -53,6 +58,22 @@ public struct SL651NumericElement: Sendable, Equatable {
     public let decimals: Int
     /// Rainfall and voltage cannot be negative; water levels relative to a datum can.
     public let allowsNegative: Bool
+
+    public init(guide: UInt8, extendedGuide: UInt8? = nil, name: String, unit: String, digits: Int, decimals: Int, allowsNegative: Bool) {
+        precondition((1...SL651NumericElement.digitsMax).contains(digits) && (0...min(7, digits)).contains(decimals), "N(\(digits),\(decimals)) is not an SL 651 format")
+        precondition((extendedGuide == nil) == (guide != 0xFF), "FF guides carry a second identifier byte, others none")
+        self.guide = guide
+        self.extendedGuide = extendedGuide
+        self.name = name
+        self.unit = unit
+        self.digits = digits
+        self.decimals = decimals
+        self.allowsNegative = allowsNegative
+    }
+
+    /// The widest N(x, y) a definition byte can describe with room for the negative marker (5 bits of
+    /// byte count, so at most 31 bytes; no element of the standard needs more than 14 digits).
+    public static let digitsMax = 14
 
     /// BCD carries two digits a byte.
     public var byteCount: Int { (digits + 1) / 2 }
@@ -74,10 +95,21 @@ public struct SL651NumericElement: Sendable, Equatable {
 /// One element of a report body, ready to send: identifier (2 bytes) then the value bytes.
 public struct SL651Element: Sendable, Equatable {
     public let guide: UInt8
+    /// The `xx` of a user-defined `FFxx` identifier (guide `FF`), nil otherwise.
+    public let extendedGuide: UInt8?
     public let dataDefinition: UInt8
     public let valueBytes: [UInt8]
 
-    var bytes: [UInt8] { [guide, dataDefinition] + valueBytes }
+    public init(guide: UInt8, extendedGuide: UInt8? = nil, dataDefinition: UInt8, valueBytes: [UInt8]) {
+        self.guide = guide
+        self.extendedGuide = extendedGuide
+        self.dataDefinition = dataDefinition
+        self.valueBytes = valueBytes
+    }
+
+    /// The identifier: one guide byte, or `FF xx` for a user-defined element.
+    var identifierBytes: [UInt8] { extendedGuide.map { [guide, $0] } ?? [guide] }
+    var bytes: [UInt8] { identifierBytes + [dataDefinition] + valueBytes }
 
     /// Encodes `value` in the element's N(x, y) format.
     ///
@@ -105,9 +137,9 @@ public struct SL651Element: Sendable, Equatable {
         let magnitudeBytes = bcdBytes(scaled.magnitude, byteCount: element.byteCount)
         if scaled < 0 {
             let definition = UInt8(element.byteCount + 1) << 3 | UInt8(element.decimals)
-            return SL651Element(guide: element.guide, dataDefinition: definition, valueBytes: [0xFF] + magnitudeBytes)
+            return SL651Element(guide: element.guide, extendedGuide: element.extendedGuide, dataDefinition: definition, valueBytes: [0xFF] + magnitudeBytes)
         }
-        return SL651Element(guide: element.guide, dataDefinition: element.dataDefinition, valueBytes: magnitudeBytes)
+        return SL651Element(guide: element.guide, extendedGuide: element.extendedGuide, dataDefinition: element.dataDefinition, valueBytes: magnitudeBytes)
     }
 
     public static func currentRainfall(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.currentRainfall, millimeters) }
@@ -142,6 +174,51 @@ public struct SL651Element: Sendable, Equatable {
             valueBytes.append(UInt8(tenths))
         }
         return SL651Element(guide: 0xF4, dataDefinition: 12 << 3, valueBytes: valueBytes)
+    }
+
+    /// F4 in an hourly report: SL 651 (table C.1, note e) says rain beyond one slot's 25.4 mm is
+    /// carried into the next slot, so a cloudburst is delayed in the series, never cut. What is
+    /// still left after the last slot cannot be sent there (PT carries the true total).
+    public static func fiveMinuteRainfallsCarryingOverflow(tenthsMillimeters slots: [Int?]) throws(SL651EncodingError) -> SL651Element {
+        var carried = 0
+        var sent: [Int?] = []
+        for slot in slots {
+            guard let tenths = slot else { sent.append(nil); continue }
+            let total = max(0, tenths) + carried
+            sent.append(min(total, fiveMinuteRainfallTenthsMillimetersMax))
+            carried = total - min(total, fiveMinuteRainfallTenthsMillimetersMax)
+        }
+        return try fiveMinuteRainfalls(tenthsMillimeters: sent)
+    }
+
+    /// The most one 5-minute water-level slot can carry: 2 HEX bytes of centimetres, FFFF being "no data".
+    public static let fiveMinuteWaterLevelCentimetersMax = 65_534
+
+    /// F5 (DRZ1): the hour's twelve 5-minute water levels, oldest first, each 2 HEX bytes of
+    /// centimetres, high byte first. A slot with no reading, or a level below 0 or above 655.34 m
+    /// (which the field cannot hold), is sent as FFFF, "invalid", never clipped to a wrong level.
+    public static func fiveMinuteWaterLevels(meters slots: [Double?]) throws(SL651EncodingError) -> SL651Element {
+        guard slots.count == 12 else { throw .fiveMinuteWaterLevelCount(found: slots.count) }
+        var valueBytes: [UInt8] = []
+        for slot in slots {
+            guard let meters = slot, let centimeters = SL651Rounding.scaledHalfAwayFromZero(meters, decimals: 2),
+                  (0...Int64(fiveMinuteWaterLevelCentimetersMax)).contains(centimeters)
+            else { valueBytes += [0xFF, 0xFF]; continue }
+            valueBytes += [UInt8(centimeters >> 8), UInt8(centimeters & 0xFF)]
+        }
+        return SL651Element(guide: 0xF5, dataDefinition: 24 << 3, valueBytes: valueBytes)
+    }
+
+    /// F0 F0 and a 5-byte time, for elements observed at another time than the report's (SL 651
+    /// table 43, note: "other information observed at a different time carries its own").
+    public static func observationTime(_ time: SL651LocalTime) -> SL651Element {
+        SL651Element(guide: 0xF0, dataDefinition: 0xF0, valueBytes: time.observationTimeBytes)
+    }
+
+    /// 04 18 dhm, the time step code (table C.3): days, hours, minutes as one BCD byte each, only one
+    /// non-zero; all zero pairs with the hour-combination series F4/F5.
+    public static func timeStep(days: Int, hours: Int, minutes: Int) -> SL651Element {
+        SL651Element(guide: 0x04, dataDefinition: 3 << 3, valueBytes: [SL651.bcdByte(days), SL651.bcdByte(hours), SL651.bcdByte(minutes)])
     }
 
     /// `magnitude` as `byteCount` BCD bytes, most significant first; the caller checked it fits.

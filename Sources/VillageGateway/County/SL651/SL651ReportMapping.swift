@@ -2,13 +2,14 @@
 // (`?format=sl651`) and the SL 651 TCP push, so both send the same bytes for the same report.
 //
 // Mapping:
-// - observationSummary → timed report `32`. Not hourly `34`: the standard's hourly report carries
-//   the hour's twelve 5-minute rainfalls (F4) and water levels (F5…), series the summary does not
-//   keep; `32` carries exactly the single values a summary has, and is what a centre expects at
-//   any `summary_every` (hourly `34` would be wrong for a 10-minute or 6-hour period).
-//   Elements, in this order, each left out when the summary has no value (never sent as zero):
-//   PJ (rain in the period), PT (cumulative), P1, P6, PD of the first rain gauge; Z of the first
-//   water-level sensor; VT when the board measures it; ZT always.
+// - observationSummary → timed report `32`, or, with `[county.sl651] hourly = true` and a 1 h
+//   `summary_every`, hourly report `34` (SL 651 table 43): F0F0 the first 5-minute slot's time
+//   (hour − 55 min), F4 the twelve 5-minute rainfalls, PT, F5 the twelve 5-minute water levels,
+//   then, since the rest is observed at the hour itself, F0F0 the hour and the other elements.
+//   `32` elements, in this order, each left out when the summary has no value (never sent as
+//   zero): PJ (rain in the period), PT (cumulative), P1, P6, PD of the first rain gauge; Z of the
+//   first water-level sensor; each displacement sensor the county gave an `FFxx` identifier; VT
+//   when the board measures it; ZT always.
 // - levelChanged → add report `33` (sent at once on an event), observed at the change's minute,
 //   with ZT (the new level in the box-defined bits below) and the current values: those of the
 //   newest observation summary stored before the change, when there is one.
@@ -46,7 +47,8 @@ enum SL651ReportMapping {
     /// - waterLevelRules: rule ids whose measure is a water level, for ZT's bit 2.
     static func frame(
         for stored: StoredOutboxReport, identity: SL651StationIdentity, serialNumber: UInt16, sendTime: SL651LocalTime,
-        utcOffsetMinutes: Int, latestObservation: ObservationSummary? = nil, waterLevelRules: Set<String> = []
+        utcOffsetMinutes: Int, latestObservation: ObservationSummary? = nil, waterLevelRules: Set<String> = [],
+        mapping: SL651MappingConfiguration = SL651MappingConfiguration()
     ) throws(Problem) -> [UInt8]? {
         let report = stored.report
         let decoder = JSONDecoder()
@@ -57,8 +59,14 @@ enum SL651ReportMapping {
                 let observed = try localTime(Timestamp(millisecondsSinceUnixEpoch: summary.observedAtMilliseconds), utcOffsetMinutes: utcOffsetMinutes)
                 let level = WarningLevel(name: summary.level) ?? .none
                 let status = statusBits(level: level, exercise: report.exercise, summary: summary, waterLevelHeld: false)
+                if mapping.hourly && summary.periodMilliseconds == Milliseconds.hour {
+                    return try SL651UplinkEncoder.report(
+                        identity: identity, functionCode: .hourlyReport, serialNumber: serialNumber, sendTime: sendTime,
+                        report: try hourlyReport(summary, status: status, utcOffsetMinutes: utcOffsetMinutes, mapping: mapping))
+                }
                 let body = SL651Report(
-                    stationClass: stationClass(summary), observationTime: observed, elements: try elements(summary) + [.statusAndAlarm(bits: status)])
+                    stationClass: stationClass(summary), observationTime: observed,
+                    elements: try elements(summary, mapping: mapping) + [.statusAndAlarm(bits: status)])
                 return try SL651UplinkEncoder.report(
                     identity: identity, functionCode: .timedReport, serialNumber: serialNumber, sendTime: sendTime, report: body)
             case "levelChanged":
@@ -67,7 +75,7 @@ enum SL651ReportMapping {
                 let observed = try localTime(report.time, utcOffsetMinutes: utcOffsetMinutes)
                 let held = to != .none && causes.contains(where: waterLevelRules.contains)
                 let status = statusBits(level: to, exercise: report.exercise, summary: latestObservation, waterLevelHeld: held)
-                let values = try latestObservation.map(elements) ?? []
+                let values = try latestObservation.map { try elements($0, mapping: mapping) } ?? []
                 let body = SL651Report(
                     stationClass: latestObservation.map(stationClass) ?? .rainfall, observationTime: observed,
                     elements: values + [.statusAndAlarm(bits: status)])
@@ -96,8 +104,54 @@ enum SL651ReportMapping {
         summary.sensors.contains { $0.waterLevelMeters != nil } ? .river : .rainfall
     }
 
-    /// PJ, PT, P1, P6, PD of the first rain gauge with values, Z of the first water-level sensor, VT.
-    static func elements(_ summary: ObservationSummary) throws -> [SL651Element] {
+    /// The hourly report `34` of an hourly summary (SL 651 table 43): the first slot's time, F4, PT,
+    /// F5, then the hour's own time and the point values. A slot the box did not watch goes as the
+    /// standard's "invalid" (FF / FFFF), never as zero rain.
+    static func hourlyReport(
+        _ summary: ObservationSummary, status: UInt32, utcOffsetMinutes: Int, mapping: SL651MappingConfiguration
+    ) throws -> SL651Report {
+        let hourEnd = Timestamp(millisecondsSinceUnixEpoch: summary.observedAtMilliseconds)
+        let firstSlot = try localTime(hourEnd.adding(milliseconds: -Milliseconds.hour + 5 * Milliseconds.minute), utcOffsetMinutes: utcOffsetMinutes)
+        let noSlots = [Double?](repeating: nil, count: 12)
+        var series: [SL651Element] = []
+        if let gauge = summary.sensors.first(where: { $0.kind == SensorKind.rainGauge.rawValue }) {
+            let tenths = (gauge.rainMillimeters5min ?? noSlots).map { slot in
+                slot.flatMap { SL651Rounding.scaledHalfAwayFromZero($0, decimals: 1) }.map { Int($0) }
+            }
+            series.append(try .fiveMinuteRainfallsCarryingOverflow(tenthsMillimeters: tenths))
+            if let total = gauge.rainMillimetersTotal { series.append(try .cumulativeRainfall(millimeters: total)) }
+        }
+        if let level = summary.sensors.first(where: { $0.kind == SensorKind.waterLevel.rawValue }) {
+            series.append(try .fiveMinuteWaterLevels(meters: level.waterLevelMeters5min ?? noSlots))
+        }
+        var atHour: [SL651Element] = []
+        if let gauge = summary.sensors.first(where: { $0.kind == SensorKind.rainGauge.rawValue }) {
+            if let value = gauge.rainMillimeters1h { atHour.append(try .rainfall1Hour(millimeters: value)) }
+            if let value = gauge.rainMillimetersToday { atHour.append(try .rainfallDay(millimeters: value)) }
+        }
+        if let level = summary.sensors.first(where: { $0.waterLevelMeters != nil })?.waterLevelMeters {
+            atHour.append(try .riverLevel(meters: level))
+        }
+        atHour += try displacementElements(summary, mapping: mapping)
+        if let volts = summary.supplyVolts { atHour.append(try .supplyVoltage(volts: volts)) }
+        atHour.append(.statusAndAlarm(bits: status))
+        let hour = try localTime(hourEnd, utcOffsetMinutes: utcOffsetMinutes)
+        return SL651Report(stationClass: stationClass(summary), observationTime: firstSlot, elements: series + [.observationTime(hour)] + atHour)
+    }
+
+    /// Each displacement sensor the county named an `FFxx` identifier for, in configuration order of the summary.
+    static func displacementElements(_ summary: ObservationSummary, mapping: SL651MappingConfiguration) throws -> [SL651Element] {
+        try summary.sensors.compactMap { sensor in
+            guard sensor.kind == SensorKind.displacement.rawValue, let value = sensor.displacementMillimeters,
+                  let identifier = mapping.displacement[sensor.id]
+            else { return nil }
+            return try SL651Element.numeric(identifier.element(sensor: sensor.id), value)
+        }
+    }
+
+    /// PJ, PT, P1, P6, PD of the first rain gauge with values, Z of the first water-level sensor,
+    /// the named displacement sensors, VT.
+    static func elements(_ summary: ObservationSummary, mapping: SL651MappingConfiguration = SL651MappingConfiguration()) throws -> [SL651Element] {
         var elements: [SL651Element] = []
         if let gauge = summary.sensors.first(where: { $0.kind == SensorKind.rainGauge.rawValue }) {
             if let value = gauge.rainMillimetersPeriod { elements.append(try .currentRainfall(millimeters: value)) }
@@ -109,6 +163,7 @@ enum SL651ReportMapping {
         if let level = summary.sensors.first(where: { $0.waterLevelMeters != nil })?.waterLevelMeters {
             elements.append(try .riverLevel(meters: level))
         }
+        elements += try displacementElements(summary, mapping: mapping)
         if let volts = summary.supplyVolts { elements.append(try .supplyVoltage(volts: volts)) }
         return elements
     }
@@ -142,6 +197,7 @@ struct SL651FrameMaker: Sendable {
     let identity: SL651StationIdentity
     let utcOffsetMinutes: Int
     let waterLevelRules: Set<String>
+    let mapping: SL651MappingConfiguration
     let outbox: Outbox
     let logger: Logger
 
@@ -155,6 +211,7 @@ struct SL651FrameMaker: Sendable {
         }
         utcOffsetMinutes = configuration.station.utcOffsetMinutes
         waterLevelRules = Set(configuration.rules.filter { $0.measure.sensorKind == .waterLevel }.map(\.id))
+        mapping = county.sl651
         self.outbox = outbox
         self.logger = logger
     }
@@ -182,7 +239,7 @@ struct SL651FrameMaker: Sendable {
         do {
             return try SL651ReportMapping.frame(
                 for: stored, identity: identity, serialNumber: serialNumber, sendTime: sendTime, utcOffsetMinutes: utcOffsetMinutes,
-                latestObservation: observation, waterLevelRules: waterLevelRules)
+                latestObservation: observation, waterLevelRules: waterLevelRules, mapping: mapping)
         } catch {
             logger.error("report \(stored.sequence) has no SL 651 frame: \(error.description)")
             return nil

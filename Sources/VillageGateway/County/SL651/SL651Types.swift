@@ -60,9 +60,17 @@ public struct SL651FunctionCode: Hashable, Sendable, CustomStringConvertible {
     public static let addReport = SL651FunctionCode(rawValue: 0x33)
     public static let hourlyReport = SL651FunctionCode(rawValue: 0x34)
     public static let manualReport = SL651FunctionCode(rawValue: 0x35)
+    /// Commands from the centre (mode M4); the station answers with the same code.
+    public static let realTimeQuery = SL651FunctionCode(rawValue: 0x37)
+    public static let periodQuery = SL651FunctionCode(rawValue: 0x38)
+    public static let softwareVersion = SL651FunctionCode(rawValue: 0x45)
+    public static let setClock = SL651FunctionCode(rawValue: 0x4A)
 
-    /// The report kinds whose body is serial · send time · F1F1 station · F0F0 observation time · elements.
-    static let reportCodesWithElementBody: Set<SL651FunctionCode> = [.testReport, .timedReport, .addReport, .hourlyReport, .manualReport]
+    /// The report kinds whose body is serial · send time · F1F1 station · F0F0 observation time ·
+    /// elements (the answers to 37H and 38H have that layout too).
+    static let reportCodesWithElementBody: Set<SL651FunctionCode> = [
+        .testReport, .timedReport, .addReport, .hourlyReport, .manualReport, .realTimeQuery, .periodQuery,
+    ]
 
     public var description: String {
         let name: String
@@ -74,6 +82,10 @@ public struct SL651FunctionCode: Hashable, Sendable, CustomStringConvertible {
         case .addReport: name = "add (event) report"
         case .hourlyReport: name = "hourly report"
         case .manualReport: name = "manual report"
+        case .realTimeQuery: name = "real-time query"
+        case .periodQuery: name = "time-range query"
+        case .softwareVersion: name = "version query"
+        case .setClock: name = "set clock"
         default: name = rawValue >= 0xE0 ? "user-defined" : "function"
         }
         return "\(name) \(SL651.hexByte(rawValue))"

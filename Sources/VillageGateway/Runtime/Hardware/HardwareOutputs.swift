@@ -101,13 +101,13 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
                 engineRelays.withLock { $0.lamp = lamp; $0.lampExercise = exercise }
                 relays.request(lamp: lamp, exercise: exercise)
                 relaysChanged = true
-            case .broadcast(let message, _):
+            case .broadcast(let message, let exercise):
                 // The engine already marks drill broadcasts (【演练】); spoken as given.
                 guard let voice else {
                     logger.error("broadcast not spoken: no voice module is configured", metadata: ["message": "\(message)"])
                     continue
                 }
-                voice.request(speak: message)
+                voice.request(speak: message, exercise: exercise)
                 voiceChanged = true
             case .sendSMS(let message):
                 guard let sms else {

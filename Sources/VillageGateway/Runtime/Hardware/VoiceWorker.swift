@@ -21,6 +21,8 @@ struct VoiceStatus: Equatable, Sendable {
     var failed = 0
     /// Announcements pushed out of a full queue by newer ones.
     var dropped = 0
+    /// Drill announcements dropped because a real one came: real warnings pre-empt drills.
+    var drillDropped = 0
     var stopsApplied = 0
 }
 
@@ -37,6 +39,8 @@ final class VoiceWorker: SteppedWorker {
 
     private let lock = NSLock()
     private var queue: [String] = []
+    /// The waiting announcements that are a drill's (parallel to `queue`).
+    private var queueExercise: [Bool] = []
     private var stopsRequested = 0
     private var published = VoiceStatus()
 
@@ -55,12 +59,24 @@ final class VoiceWorker: SteppedWorker {
 
     // MARK: any thread
 
-    /// Queues `message`; one already waiting is not queued twice (a repeated broadcast).
-    func request(speak message: String) {
+    /// Queues `message`; one already waiting is not queued twice (a repeated broadcast). A real
+    /// announcement never waits behind more than one drill announcement: real warnings pre-empt
+    /// drills, and the one kept is the newest, which is the drill's end when a real warning
+    /// ended the drill.
+    func request(speak message: String, exercise: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
         guard !queue.contains(message) else { return }
+        if !exercise, let newestDrill = queueExercise.lastIndex(of: true) {
+            for index in queue.indices.reversed() where queueExercise[index] && index != newestDrill {
+                logger.notice("a drill announcement gives way to a real one", metadata: ["dropped": "\(queue[index])"])
+                queue.remove(at: index)
+                queueExercise.remove(at: index)
+                published.drillDropped += 1
+            }
+        }
         if queue.count >= Self.queuedMessagesMax {
+            queueExercise.removeFirst()
             let dropped = queue.removeFirst()
             published.dropped += 1
             logger.critical(
@@ -68,6 +84,7 @@ final class VoiceWorker: SteppedWorker {
                 metadata: ["dropped": "\(dropped)", "limit": "\(Self.queuedMessagesMax)"])
         }
         queue.append(message)
+        queueExercise.append(exercise)
         published.queued = queue.count
     }
 
@@ -76,6 +93,7 @@ final class VoiceWorker: SteppedWorker {
         lock.lock()
         defer { lock.unlock() }
         queue.removeAll()
+        queueExercise.removeAll()
         published.queued = 0
         stopsRequested += 1
         return stopsRequested
@@ -131,7 +149,10 @@ final class VoiceWorker: SteppedWorker {
             let parts = Self.split(message, utf16UnitsMax: bytesMax / 2)
             logger.notice("announcement too long for the module; speaking it in parts", metadata: ["parts": "\(parts.count)"])
             lock.lock()
-            if queue.first == message { queue.replaceSubrange(0..<1, with: parts) }
+            if queue.first == message {
+                queue.replaceSubrange(0..<1, with: parts)
+                queueExercise.replaceSubrange(0..<1, with: Array(repeating: queueExercise[0], count: parts.count))
+            }
             published.queued = queue.count
             lock.unlock()
             return now
@@ -212,7 +233,10 @@ final class VoiceWorker: SteppedWorker {
     /// Removes `message` from the head (unless a stop already emptied the queue meanwhile).
     private func taken(_ message: String, spoken: Bool) {
         lock.lock()
-        if queue.first == message { queue.removeFirst() }
+        if queue.first == message {
+            queue.removeFirst()
+            queueExercise.removeFirst()
+        }
         if spoken { published.lastSpoken = message } else { published.failed += 1 }
         published.queued = queue.count
         lock.unlock()
