@@ -107,8 +107,11 @@ package enum WirePayload {
             fields = ["level": level.name]
         case .latchCleared(let level, let by):
             fields = ["level": level.name, "by": by]
-        case .drill(let started, let level, let by):
-            fields = ["started": started, "level": level.name, "by": by]
+        case .drill(let started, let level, let by, let preemptedBy):
+            var drill: [String: Any] = ["started": started, "level": level.name, "by": by]
+            // Only on a drill's end: what real warning ended it early.
+            if let preemptedBy { drill["preempted_by"] = preemptedBy }
+            fields = drill
         case .manualLevel(let level, let by):
             fields = ["level": level.name, "by": by]
         case .countyWarning(let id, let level, let cancelled):

@@ -249,7 +249,7 @@ package final class Outbox: Sendable {
     /// Reports of `kind` timed in [from, through], oldest first, at most `limit` (and never more
     /// than `reportsPerPullMax`): an SL 651 centre's time-range query (38H) is answered from the
     /// summaries the box keeps. A scan without an index: 38H is a rare, human-started query.
-    func reports(kind: String, from: Timestamp, through: Timestamp, limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
+    package func reports(kind: String, from: Timestamp, through: Timestamp, limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
             try Row.fetchAll(
