@@ -4,6 +4,29 @@ import Testing
 
 /// Runs the built `village-gateway` (it sits beside the test bundle in the build folder).
 enum GatewayBinary {
+    /// Runs one of tools/'s scripts to its end on a Dispatch thread, never on the cooperative pool
+    /// (two threads on a 2-core machine), which other suites' in-process servers need meanwhile.
+    static func runScriptOffThePool(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, text: String) {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(status: Int32, text: String), any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+                    process.arguments = arguments
+                    process.currentDirectoryURL = repositoryRoot
+                    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+                    let output = Pipe()
+                    process.standardOutput = output
+                    process.standardError = output
+                    try process.run()
+                    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    process.waitUntilExit()
+                    return (process.terminationStatus, text)
+                })
+            }
+        }
+    }
+
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -640,23 +640,7 @@ final class TestBox: Sendable {
     /// cooperative pool, which the other suites' in-process servers need (two threads here).
     @Test func killedDuringWritesAndDeliveryNoReportIsLostOrStoredTwice() async throws {
         let kills = ProcessInfo.processInfo.environment["OUTBOX_KILLS"] ?? "60"
-        let (status, text) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Int32, String), any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-                    process.arguments = ["tools/outbox-kill-test.sh", GatewayBinary.url.path, kills]
-                    process.currentDirectoryURL = GatewayBinary.repositoryRoot
-                    let output = Pipe()
-                    process.standardOutput = output
-                    process.standardError = output
-                    try process.run()
-                    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    return (process.terminationStatus, text)
-                })
-            }
-        }
+        let (status, text) = try await GatewayBinary.runScriptOffThePool(["tools/outbox-kill-test.sh", GatewayBinary.url.path, kills])
         #expect(status == 0, "\(text.suffix(3000))")
         #expect(text.contains("PASS: "), "\(text.suffix(3000))")
     }

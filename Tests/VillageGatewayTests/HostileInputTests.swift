@@ -305,7 +305,9 @@ import WarningLogic
         let api = fixture.api
         let server = Task { await CountyAPIServer.run(api, host: "127.0.0.1", port: 0, stateDirectory: directory, limits: limits, registry: registry) }
         defer { server.cancel() }
-        let deadline = Date().addingTimeInterval(30)
+        // Long: the server starts on the cooperative pool, which a full parallel run can starve for
+        // a while; only a server that never starts may fail here.
+        let deadline = Date().addingTimeInterval(300)
         var port: Int?
         while port == nil, Date() < deadline {
             port = (try? String(contentsOfFile: directory + "/" + CountyAPIServer.portFileName, encoding: .utf8))

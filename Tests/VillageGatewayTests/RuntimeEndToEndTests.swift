@@ -250,24 +250,8 @@ final class DaemonProcess {
     /// cooperative pool, which the other suites' in-process servers need (two threads here).
     @Test func killedAtRandomMomentsTheBoxLosesNoTipAndKeepsItsLevel() async throws {
         let kills = ProcessInfo.processInfo.environment["RUNTIME_KILLS"] ?? "20"
-        let (terminationStatus, text) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Int32, String), any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-                    process.arguments = ["tools/kill-restart-test.sh", GatewayBinary.url.path, kills]
-                    process.currentDirectoryURL = GatewayBinary.repositoryRoot
-                    process.environment = ProcessInfo.processInfo.environment.merging(["SPEED": "8640"]) { $1 }
-                    let output = Pipe()
-                    process.standardOutput = output
-                    process.standardError = output
-                    try process.run()
-                    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    return (process.terminationStatus, text)
-                })
-            }
-        }
+        let (terminationStatus, text) = try await GatewayBinary.runScriptOffThePool(
+            ["tools/kill-restart-test.sh", GatewayBinary.url.path, kills], environment: ["SPEED": "8640"])
         #expect(terminationStatus == 0, "\(text.suffix(3000))")
         #expect(text.contains("PASS: "), "\(text.suffix(3000))")
     }
