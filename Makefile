@@ -5,6 +5,8 @@ SWIFT        ?= swift
 BUILD_DIR    ?= .build
 BIN          := $(BUILD_DIR)/debug/village-gateway
 APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv sqlite3
+# The county store's PostgreSQL tests: a throwaway server (tools/with-postgres.sh) for the run.
+APT_PACKAGES += postgresql
 # flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
 APT_PACKAGES += openssh-server openssh-client systemd binutils
 # make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
@@ -62,7 +64,8 @@ test: deps check-imports venv
 	$(SWIFT) build --build-path $(BUILD_DIR) --build-tests
 	# One test at a time: the suites share a cooperative pool of two threads on a 2-core machine,
 	# and in-process servers starved by other suites' blocking waits missed their timeouts.
-	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
+	# Beside a throwaway PostgreSQL server (VG_TEST_POSTGRES_URL), stopped and deleted after.
+	tools/with-postgres.sh $(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
 	Tests/Flash/flash-test.sh $(BIN)
 
