@@ -20,7 +20,7 @@ PYSERIAL_VERSION := 3.5
 JSONSCHEMA_VERSION := 4.26.0
 OUT          := out
 
-.PHONY: all deps build test demo bench check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
+.PHONY: all deps build test demo bench bench-fleet check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
 
 all: build
 
@@ -108,6 +108,13 @@ bench: deps
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
+
+# A province: 2 000 simulated boxes (the box's real API, one process) pulled into SQLite and
+# PostgreSQL (a throwaway server); prints stations/s, reports/s and a full round's time.
+bench-fleet: deps
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
+	tools/with-postgres.sh Benchmarks/Fleet/run.py $(BUILD_DIR)/release
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target
