@@ -203,6 +203,9 @@ actor EngineOwner {
     @discardableResult
     private func takeSnapshot(owing actions: [Action]) -> UInt64? {
         snapshotNumber += 1
+        // Dead readings and tips waiting for their compaction would be written, read back and
+        // kept in memory twice over (about 90 KB a snapshot for 8 sensors polled every second).
+        engine.compactHistory()
         let pendingActions = owed.outstandingActions() + actions
         let snapshot = Snapshot(
             formatVersion: Snapshot.currentFormatVersion, snapshotNumber: snapshotNumber, sequence: sequence, state: engine.state,
