@@ -133,6 +133,10 @@ def main():
         else:
             print("too short for a growth figure: run longer than the warm-up")
         print(f"the box's log had {len(warnings)} lines of timeouts or failures")
+        # Where the resident memory is: the runtime's shared libraries (Foundation, its ICU data,
+        # the Swift runtime) against the program's own heap, to judge a static or
+        # FoundationEssentials-only build.
+        print("resident memory by mapping: " + ", ".join(f"{name} {kib / 1024:.1f} MiB" for name, kib in rss_by_mapping(box.pid)[:8]))
         box.send_signal(signal.SIGTERM)
         box.wait(timeout=WAIT_SECONDS_MAX)
     finally:
@@ -166,6 +170,20 @@ def read_cpu_seconds(pid, ticks):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_by_mapping(pid):
+    """Resident KiB per mapped file (by base name) and for anonymous memory, largest first."""
+    totals, name = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 5 and "-" in fields[0] and ":" in fields[3]:
+                path = fields[5] if len(fields) > 5 else ""
+                name = os.path.basename(path) if path.startswith("/") else (path or "[anonymous]")
+            elif fields and fields[0] == "Rss:" and name is not None:
+                totals[name] = totals.get(name, 0) + int(fields[1])
+    return sorted(totals.items(), key=lambda item: -item[1])
 
 
 def file_size(path):
