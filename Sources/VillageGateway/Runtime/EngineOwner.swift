@@ -34,6 +34,8 @@ actor EngineOwner {
     private let writer: StateWriter
     /// What decisions still owe once their outputs are switched, carried out behind the writer.
     private let owed = OwedDecisions()
+    /// Whether `run`'s loop is taking messages.
+    private var loopRunning = false
     /// Journal records handed to the writer since the last snapshot.
     private var journalRecordsSinceSnapshot = 0
     private let outputs: any GatewayOutputs
@@ -94,6 +96,9 @@ actor EngineOwner {
     /// reboot: a restored red sounds again at once) and carries out what was decided but maybe
     /// not done before the stop. The state is saved first, like every decision.
     func start(recoveredActions: [Action], at now: Timestamp) async {
+        // Start and finish are the owner's first and last acts, outside `run`'s loop; while the
+        // loop runs, everything that changes the engine is a message on its queue.
+        precondition(!loopRunning, "start comes before run")
         let actions = engine.currentOutputs() + recoveredActions
         let status = engine.status()
         logger.notice("""
@@ -108,6 +113,9 @@ actor EngineOwner {
     /// condition (a sim run's end) every owed action is carried out before it returns; at a
     /// shutdown `finish` keeps what is still owed in the final snapshot instead.
     func run() async -> String {
+        precondition(!loopRunning, "the owner has one loop")
+        loopRunning = true
+        defer { loopRunning = false }
         while let queued = await queue.nextQueued() {
             if let command = queued.command {
                 await handle(command)
@@ -309,6 +317,7 @@ actor EngineOwner {
     /// The final save on shutdown: the next start replays nothing and carries out what is still
     /// owed (the outputs are in their safe state by now, so owed SMS wait for the restart).
     func finish() async {
+        precondition(!loopRunning, "finish comes after run has returned")
         owed.stop()
         takeSnapshot(owing: [])
         await writer.flush()
