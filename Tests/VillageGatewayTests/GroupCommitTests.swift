@@ -25,12 +25,17 @@ final class StalledDisk: Sendable {
     func open() { shut.withLock { $0 = false } }
 }
 
-/// Outputs that remember every action handed to them, in order.
+/// Outputs that remember every action handed to them, in order, and refuse every action once
+/// in their safe state for shutdown (as `RecordingOutputs` does).
 final class OrderedOutputs: GatewayOutputs {
     let performed = Mutex<[Action]>([])
+    private let safe = Mutex(false)
 
-    func perform(_ actions: [Action], at time: Timestamp) async { performed.withLock { $0 += actions } }
-    func enterSafeState() async {}
+    func perform(_ actions: [Action], at time: Timestamp) async {
+        guard !safe.withLock({ $0 }) else { return }
+        performed.withLock { $0 += actions }
+    }
+    func enterSafeState() async { safe.withLock { $0 = true } }
     func snapshot() async -> OutputSnapshot { .safe }
     func beginTest(_ test: OutputTest, at time: Timestamp) async -> String? { nil }
     func endTest() async {}
@@ -82,6 +87,38 @@ final class OrderedOutputs: GatewayOutputs {
         await queue.close()
         _ = await running.value
         await owner.finish()
+    }
+
+    @Test func anSMSStillWaitingForItsRecordAtSIGTERMIsOwedByTheFinalSnapshotNotLost() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let gateway = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
+        let store = StateStore(directory: directory)
+        let recovery = store.recover(configuration: gateway.engine)
+        let queue = EventQueue()
+        let outputs = OrderedOutputs()
+        let disk = StalledDisk()
+        let owner = EngineOwner(
+            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]),
+            published: PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: []),
+            logger: Logger(label: "test"), beforeStateBatch: { disk.pass() })
+        await owner.start(recoveredActions: [], at: Self.time)
+        let running = Task { await owner.run() }
+        await queue.submit(Event(time: Self.time, kind: .manual(level: .red, by: "township")))
+        #expect(await EngineOwnerReentrancyTests.waitUntil { outputs.sirenOn })
+
+        // SIGTERM, as `run` handles it, while the SMS waits for the stalled disk.
+        owner.stopCarryingOut()
+        await outputs.enterSafeState()
+        await queue.close()
+        _ = await running.value
+        let finishing = Task { await owner.finish() }
+        disk.open()
+        await finishing.value
+
+        #expect(outputs.smsCount == 0, "the outputs were safe: the SMS could not go")
+        #expect(!EngineOwnerReentrancyTests.owedSMS(directory: directory, gateway.engine).isEmpty, "the SMS was refused by the safe outputs and then forgotten")
+        #expect(StateStore(directory: directory).recover(configuration: gateway.engine).engine.status().level == .red)
     }
 
     @Test func tipsWaitingTogetherShareOneFsyncAndAllReachTheJournal() async throws {

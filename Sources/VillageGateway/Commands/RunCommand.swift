@@ -154,6 +154,7 @@ struct RunCommand: AsyncParsableCommand {
         SignalWatcher.start { number in
             logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
             notifier.notify("STOPPING=1")
+            owner.stopCarryingOut()
             Task {
                 await outputs.enterSafeState()
                 await queue.close()

@@ -238,6 +238,9 @@ actor EngineOwner {
     static func performOwed(_ owed: OwedDecisions, writer: StateWriter, outputs: any GatewayOutputs, reportSink: (any ReportSink)?) async {
         while let decision = await owed.next() {
             await writer.durable(through: decision.ticket)
+            // Stopping: the outputs are (or are about to be) in their safe state and would refuse
+            // the SMS; it stays owed, in the final snapshot, for the restart to send.
+            if owed.isStopped { return }
             if !decision.actions.isEmpty {
                 await outputs.perform(decision.actions, at: decision.time)
                 let reports = decision.actions.compactMap { action -> OutboxReport? in
@@ -246,6 +249,9 @@ actor EngineOwner {
                 }
                 if !reports.isEmpty, let reportSink { await reportSink.store(reports) }
             }
+            // Stopped while carrying it out: the outputs may have refused part of it, so it is
+            // not marked; the restart carries it out again (twice, never zero times).
+            if owed.isStopped { return }
             if let number = decision.snapshotNumber {
                 let marker = writer.submit(.record(.performed(snapshotNumber: number), sync: false), waitForRoom: false)
                 if decision.reply != nil { await writer.durable(through: marker) }
@@ -312,6 +318,13 @@ actor EngineOwner {
         let status = engine.status()
         logger.notice("configuration applied without a restart: level \(status.level.name), \(configuration.rules.count) rules, \(configuration.sensors.count) sensors")
         await publish(status, queueDepth: await queue.depth)
+    }
+
+    /// Shutdown, before the outputs go to their safe state: decisions' SMS and reports not yet
+    /// carried out stay owed (the final snapshot owes them) instead of being refused by outputs
+    /// that are already safe and then marked as done.
+    nonisolated func stopCarryingOut() {
+        owed.stop()
     }
 
     /// The final save on shutdown: the next start replays nothing and carries out what is still

@@ -77,6 +77,9 @@ final class OwedDecisions: Sendable {
 
     var count: Int { state.withLock { $0.owed.count } }
 
+    /// Whether the box is stopping: what is owed now stays owed, for the final snapshot.
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
     /// The consumer's next decision (it stays owed until `completed()`); nil once stopped.
     func next() async -> OwedDecision? {
         await withCheckedContinuation { (continuation: CheckedContinuation<OwedDecision?, Never>) in
