@@ -219,7 +219,7 @@ final class SessionHarness {
         let before = try String(contentsOfFile: harness.path, encoding: .utf8)
         #expect(harness.type("set rule.river-level.blue 1.5\r").contains("Staged rule.river-level.blue = 1.5"))
         #expect(try String(contentsOfFile: harness.path, encoding: .utf8) == before, "set only stages")
-        #expect(harness.type("diff\r").contains("+ 174 blue = 1.5"))
+        #expect(harness.type("diff\r").contains("+ 178 blue = 1.5"))
         let committed = harness.type("commit\r")
         #expect(committed.contains("Applied: the box runs the new configuration now."))
         let after = try ConfigurationLoader.load(path: harness.path)

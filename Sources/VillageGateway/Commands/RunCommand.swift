@@ -116,8 +116,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             wiring = try RuntimeWiring.make(
                 board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
-                gateway: gateway, configurationFile: config, resume: resume,
-                logger: logger)
+                gateway: gateway, configurationFile: config, resume: resume, stateDirectory: stateDirectory, logger: logger)
         } catch {
             printError(error.description)
             throw ExitCode.failure

@@ -88,6 +88,8 @@ struct OutboxReport: Sendable, Hashable {
         case .manualLevel: "manualLevel"
         case .countyWarning: "countyWarning"
         case .inputRejected: "inputRejected"
+        case .callEnded: "callEnded"
+        case .answerNotTaken: "answerNotTaken"
         }
     }
 }

@@ -184,7 +184,15 @@ extension DaemonStatus {
         if let latched = station.latchedLevel { add("          latched \(latched.name): waits for a person to acknowledge and clear it") }
         if let drill = station.drillLevel { add("          \(drill.name) drill running (outputs show \(station.outputLevel.name))") }
         if let lowerAt = station.lowerAt { add("          lowers at \(time(lowerAt)) if nothing rises") }
-        if let deadline = station.acknowledgementDeadline { add("          waiting for an answer (叫应) until \(time(deadline))") }
+        if let answer = station.acknowledgement {
+            // Who answered (how, how fast) and who not; the names wrap, none is cut.
+            let state = answer.complete ? "complete" : answer.deadline.map { "next round \(time($0).dropFirst(11).prefix(8))" } ?? "no more rounds"
+            add("叫应      \(answer.exercise ? "drill " : "")\(answer.level.name) · \(state)")
+            let answered = answer.answered.map { "\($0.by) \($0.channel.rawValue) \(max(0, $0.time.milliseconds(since: answer.requestedAt)) / 1000) s" }
+            for (label, names) in [("answered", answered.isEmpty ? ["nobody yet"] : answered), ("waiting ", answer.waiting)] where !names.isEmpty {
+                lines += Self.wrapped("          \(label) " + names.joined(separator: ", "), indent: 18)
+            }
+        }
         add("Box time  \(time(station.time))   degraded: \(station.degraded ? "YES" : "no")")
         if !station.measures.isEmpty {
             add("Rules     now, and the thresholds met and next")
@@ -206,6 +214,12 @@ extension DaemonStatus {
         if outputs.exercise { output += " · DRILL" }
         add(output)
         add("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
+        if let modem = outputs.modem {
+            var line = "Modem     \(modem.open ? modem.registration ?? "registration not read yet" : "NOT OPEN") · signal \(modem.signalDBm.map { "\($0) dBm" } ?? "unknown")"
+            line += " · \(modem.model) on \(modem.port)"
+            if let error = modem.lastError { line += " · last error: \(error)" }
+            add(line)
+        }
         if let spoken = outputs.lastSpoken { add("          last spoken: \(spoken)") }
         add("Inputs    \(inputs.joined(separator: "; "))")
         for input in inputCounters {

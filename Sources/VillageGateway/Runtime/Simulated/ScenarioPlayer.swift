@@ -296,3 +296,27 @@ struct ScenarioPlayer: GatewayInput {
         register.slaves.set(slave: register.slave, address: register.address, registers: words)
     }
 }
+
+extension ScenarioPlayer {
+    /// Plays a scenario's `sms_reply` / `call_in` row into the modem twin (an incoming SMS, or a
+    /// RING with caller id), so the answer takes the modem's path. Returns false for rows that are
+    /// not a phone's answer. The player does not call it yet: `SimulatedSerialPort.inject` is not
+    /// safe against the modem worker's thread, so `carryOut` hands replies to the engine directly.
+    static func deliver(_ event: Event, to twin: SimulatedModem) -> Bool {
+        guard case .reply(let phone, let channel, let text) = event.kind else { return false }
+        switch channel {
+        case .sms:
+            do {
+                try twin.deliverSMS(from: phone, text: text)
+                return true
+            } catch {
+                return false
+            }
+        case .call:
+            twin.ring(from: phone)
+            return true
+        case .keypress, .button, .shell, .scenario:
+            return false
+        }
+    }
+}
