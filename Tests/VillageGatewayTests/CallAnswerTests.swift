@@ -199,11 +199,12 @@ enum CallAnswerVillage {
     @Test func scenarioAnswersTakeTheModemsPathOnTheSimulatedBoard() throws {
         let board = try board()
         board.outputs.stepManually()
-        let reply = Event(time: Village.start, kind: .reply(phone: "+8613800000001", channel: .sms, text: "收到"))
-        let callBack = Event(time: Village.start, kind: .reply(phone: "13800000002", channel: .call, text: ""))
-        #expect(ScenarioPlayer.deliver(reply, to: board.modem) && ScenarioPlayer.deliver(callBack, to: board.modem))
-        #expect(!ScenarioPlayer.deliver(Event(time: Village.start, kind: .acknowledge(by: "x", channel: .scenario)), to: board.modem))
+        let replyTaken = try #require(ScenarioPlayer.deliver(.reply(phone: "+8613800000001", channel: .sms, text: "收到"), to: board.modem))
+        let callTaken = try #require(ScenarioPlayer.deliver(.reply(phone: "13800000002", channel: .call, text: ""), to: board.modem))
+        #expect(ScenarioPlayer.deliver(.acknowledge(by: "x", channel: .scenario), to: board.modem) == nil)
+        #expect(!replyTaken() && !callTaken(), "nothing is taken before the modem's owner looks")
         pass(board, milliseconds: SMSWorker.listenEveryMilliseconds)
+        #expect(replyTaken() && callTaken())
         #expect(board.outputs.takeModemAnswers() == [
             .reply(phone: "+8613800000001", channel: .sms, text: "收到"), .reply(phone: "13800000002", channel: .call, text: ""),
         ])
@@ -238,14 +239,18 @@ enum CallAnswerVillage {
         let published = PublishedStatus(configuration: ScenarioTests.configuration, board: "sim", stateDirectory: "/tmp/x", inputs: [])
         var outputs = OutputSnapshot.safe
         outputs.modem = ModemSnapshot(
-            port: "/dev/ttyUSB2", model: "quectel-ec2x", open: true, registration: "registered (home)", signalDBm: -73,
+            port: "/dev/ttyUSB2", model: "quectel-ec2x", open: true, registration: "registered (home)", data: "on LTE", signalDBm: -73,
             lastError: "modem lost: modem: /dev/ttyUSB2 disappeared; reopening in 1 s")
         published.update(station: engine.status(), outputs: outputs, counters: RuntimeCounters())
         let text = published.report().humanText()
         #expect(text.contains("叫应      red · next round 08:01:00"), "\(text)")
         #expect(text.contains("          answered 王建国 sms 42 s"))
         #expect(text.contains("          waiting  李秀英"))
-        #expect(text.contains("Modem     registered (home) · signal -73 dBm · quectel-ec2x on /dev/ttyUSB2"))
+        #expect(text.contains("""
+            Modem     registered (home) · data on LTE · signal -73 dBm
+                      quectel-ec2x on /dev/ttyUSB2
+                      last error: modem lost: modem: /dev/ttyUSB2 disappeared; reopening in
+            """), "\(text)")
         #expect(text.split(separator: "\n").allSatisfy { $0.count <= DaemonStatus.columnsMax })
     }
 }
@@ -253,19 +258,26 @@ enum CallAnswerVillage {
 // MARK: over a real pty
 
 /// A modem twin served on a pty's master end from its own thread, passing the twin's own words
-/// (RING, +CMTI) as a real module would. `unplug` hangs the line up.
-private final class PtyModem: @unchecked Sendable {
+/// (RING, +CMTI) as a real module would. `stop` hangs the line up (the cable pulled).
+final class PtyModem: @unchecked Sendable {
     static let readChunkBytes = 512
     static let pollMilliseconds: Int32 = 10
 
+    /// The twin's outside world (deliverPDU, ring, the network's registration, what it stored and
+    /// who it hung up on) locks itself; what it heard and how it answers is behind `withModem`.
     let modem = SimulatedModem()
     let slavePath: String
     private let master: Int32
     private let lock = NSLock()
+    /// Held while the serving thread feeds the twin, and by `withModem`: the twin's command state
+    /// (smsErrorCode, commands, receivedPDUs) is not its own lock's.
+    private let modemLock = NSLock()
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
 
-    init() throws {
+    /// `configure` sets the twin up before its line is served.
+    init(configure: (SimulatedModem) -> Void = { _ in }) throws {
+        configure(modem)
         let descriptor = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { throw PtySetupError(description: "open /dev/ptmx: \(String(cString: strerror(errno)))") }
         var locked: Int32 = 0
@@ -291,6 +303,13 @@ private final class PtyModem: @unchecked Sendable {
         }
     }
 
+    /// Reads or changes the twin between two of the box's writes.
+    func withModem<Result>(_ body: (SimulatedModem) -> Result) -> Result {
+        modemLock.lock()
+        defer { modemLock.unlock() }
+        return body(modem)
+    }
+
     private var shouldStop: Bool {
         lock.lock()
         defer { lock.unlock() }
@@ -305,7 +324,7 @@ private final class PtyModem: @unchecked Sendable {
             var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
             if poll(&descriptor, 1, Self.pollMilliseconds) > 0 {
                 let count = read(master, &buffer, buffer.count)
-                if count > 0 { answer += modem.receive(Array(buffer.prefix(count))) }
+                if count > 0 { answer += withModem { $0.receive(Array(buffer.prefix(count))) } }
             }
             var offset = 0
             while offset < answer.count {
@@ -338,9 +357,19 @@ struct PtySetupError: Error, CustomStringConvertible {
             siren: nil, lamps: [:], voice: nil, modem: endpoint, smsQueueFile: queueFile, sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 60_000)
     }
 
-    /// Waits, bounded (a hang guard, not a timing assertion), until `condition` holds.
-    func eventually(_ condition: () -> Bool) async throws {
-        for _ in 0..<1_000 where !condition() { try await Task.sleep(nanoseconds: 10_000_000) }
+    /// A hang guard, not a timing assertion: a loaded machine is slow, a hung worker never comes.
+    static let hangGuardWallMilliseconds: Int64 = 120_000
+
+    /// Waits until `condition` holds; records an issue only when the hang guard runs out.
+    func eventually(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = monotonicMilliseconds() + Self.hangGuardWallMilliseconds
+        while !condition() {
+            guard monotonicMilliseconds() < deadline else {
+                Issue.record("not reached within the hang guard of \(Self.hangGuardWallMilliseconds / 1_000) s", sourceLocation: sourceLocation)
+                return
+            }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
     }
 
     func temporaryDirectory() throws -> String {
@@ -384,29 +413,34 @@ struct PtySetupError: Error, CustomStringConvertible {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let link = "\(directory)/modem"
         let queueFile = "\(directory)/\(SMSQueueFile.fileName)"
-        let first = try PtyModem()
+        // No network for SMS (331) on either tty until the restart: the message stays queued
+        // however long the machine takes to notice the unplug and reopen, and its retries (10 s,
+        // 20 s, … of wall time) can never send it early.
+        let first = try PtyModem { $0.smsErrorCode = 331 }
+        defer { first.stop() }
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: first.slavePath)
-        first.modem.smsErrorCode = 331
         var outputs = try outputs(path: link, queueFile: queueFile)
         try await eventually { outputs.modemStatus?.open == true }
         outputs.performNow([.sendSMS(SMS(contact: Village.contacts[0], text: "【黄坑村 红色预警】立即转移！", exercise: false))])
-        try await eventually { first.modem.commands.contains { $0.hasPrefix("AT+CMGS=") } }
+        try await eventually { first.withModem { $0.commands.contains { $0.hasPrefix("AT+CMGS=") } } }
         // Unplugged: the line hangs up; the kernel gives the modem a new tty, udev moves the link.
         first.stop()
-        let second = try PtyModem()
+        let second = try PtyModem { $0.smsErrorCode = 331 }
         defer { second.stop() }
         try FileManager.default.removeItem(atPath: link)
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: second.slavePath)
         try await eventually { outputs.modemStatus?.opens == 2 }
         #expect(outputs.modemStatus?.failures == 1)
         #expect(outputs.modemStatus?.open == true)
-        // The message waits out its retry (10 s): stop the box instead and start it again.
+        // The message waits out its retry: stop the box instead and start it again.
         outputs.shutdown()
         #expect(outputs.smsStatus?.queued == 1)
+        #expect(second.withModem { $0.receivedPDUs.isEmpty })
+        second.withModem { $0.smsErrorCode = nil }  // the network is back for SMS
         outputs = try self.outputs(path: link, queueFile: queueFile)
         defer { outputs.shutdown() }
-        try await eventually { second.modem.receivedPDUs.count == 1 }
-        #expect(second.modem.receivedPDUs.count == 1, "the message queued before the restart went out")
+        try await eventually { second.withModem { $0.receivedPDUs.count == 1 } }
+        #expect(second.withModem { $0.receivedPDUs.count } == 1, "the message queued before the restart went out")
     }
 }
 

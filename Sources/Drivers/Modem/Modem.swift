@@ -27,23 +27,35 @@ public enum NetworkRegistration: Int, Equatable, Sendable {
     }
 }
 
-/// What the modem says about the network: circuit-switched (+CREG) and, when the module has
-/// LTE, EPS (+CEREG). `eps` is nil for a 2G/3G-only module that refuses AT+CEREG?.
+/// What the modem says about the network: circuit-switched (+CREG), GPRS/UMTS packet data
+/// (+CGREG: attached for data) and, when the module has LTE, EPS (+CEREG). `packet` and `eps`
+/// are nil for a module that refuses the command (a 2G/3G-only module has no EPS).
 public struct ModemNetworkStatus: Equatable, Sendable {
     public var circuit: NetworkRegistration
     public var eps: NetworkRegistration?
+    public var packet: NetworkRegistration?
 
-    public init(circuit: NetworkRegistration, eps: NetworkRegistration?) {
+    public init(circuit: NetworkRegistration, eps: NetworkRegistration?, packet: NetworkRegistration? = nil) {
         self.circuit = circuit
         self.eps = eps
+        self.packet = packet
     }
 
-    /// Whether a data connection can be expected: on an LTE module EPS registration decides
-    /// (an LTE-only network has no CS domain, so +CREG may say "searching" while data works);
-    /// without one, circuit registration is the best sign the module gives.
+    /// Whether a data connection can be expected: LTE (EPS) or GPRS/UMTS (packet) registration
+    /// says so (an LTE-only network has no CS domain, so +CREG may say "searching" while data
+    /// works); without either, circuit registration is the best sign the module gives.
     public var hasDataNetwork: Bool {
         if let eps, eps.carriesData { return true }
+        if let packet, packet.carriesData { return true }
         return circuit.carriesData
+    }
+
+    public func registration(_ domain: RegistrationDomain) -> NetworkRegistration? {
+        switch domain {
+        case .circuit: circuit
+        case .packet: packet
+        case .eps: eps
+        }
     }
 }
 
@@ -112,9 +124,45 @@ public final class Modem {
         }
     }
 
-    /// Both registrations, for "is there a network to push over?".
+    /// GPRS/UMTS packet-domain registration (the data attach) from AT+CGREG?. nil when the
+    /// module refuses the command.
+    public func packetRegistration() throws(ModemError) -> NetworkRegistration? {
+        do {
+            return try registration(command: "AT+CGREG?", prefix: "+CGREG:")
+        } catch {
+            if case .commandRejected = error { return nil }
+            throw error
+        }
+    }
+
+    /// Every registration, for "is there a network to push over?".
     public func networkStatus() throws(ModemError) -> ModemNetworkStatus {
-        ModemNetworkStatus(circuit: try registration(), eps: try epsRegistration())
+        ModemNetworkStatus(circuit: try registration(), eps: try epsRegistration(), packet: try packetRegistration())
+    }
+
+    /// Asks the module to say on its own when its registration changes (3GPP TS 27.007 §7.2,
+    /// §10.1.20, §10.1.22): `+CREG`, `+CGREG`, `+CEREG` with n = 2 (state, area and cell), or
+    /// n = 1 (state only) where a module refuses 2. A domain the module lacks (no LTE, no
+    /// packet domain) is left out; the returned domains report. The push hears the network
+    /// come back the moment the module does, instead of at its next retry.
+    @discardableResult
+    public func enableRegistrationReports() throws(ModemError) -> [RegistrationDomain] {
+        var reporting: [RegistrationDomain] = []
+        for (command, domain) in [("AT+CREG", RegistrationDomain.circuit), ("AT+CGREG", .packet), ("AT+CEREG", .eps)] {
+            for mode in [2, 1] {
+                do {
+                    _ = try channel.send("\(command)=\(mode)", timeoutMilliseconds: Self.commandTimeoutMilliseconds)
+                    reporting.append(domain)
+                    break
+                } catch {
+                    switch error {
+                    case .commandRejected, .equipmentFailed: continue
+                    default: throw error
+                    }
+                }
+            }
+        }
+        return reporting
     }
 
     private func registration(command: String, prefix: String) throws(ModemError) -> NetworkRegistration {

@@ -1,7 +1,8 @@
 // A modem twin that answers AT commands like a SIMCom/Quectel module would, scriptable for tests.
 import Synchronization
 
-/// Answers AT, ATE0, AT+CMEE, AT+CMGF, AT+CREG?, AT+CEREG?, AT+CSQ and AT+CMGS (prompt, PDU, Ctrl-Z);
+/// Answers AT, ATE0, AT+CMEE, AT+CMGF, AT+CREG/CGREG/CEREG (read, and =n to report changes as
+/// a real module does), AT+CSQ and AT+CMGS (prompt, PDU, Ctrl-Z);
 /// for 叫应 also AT+CLIP, AT+CNMI, AT+CMGL/CMGR/CMGD (a SIM that stores replies), ATD/AT+CLCC/ATH
 /// (calls picked up or not), and Quectel's AT+QTTS/AT+QTONEDET (speech and keys in a call).
 /// Tests and `--board sim` can change the network, make SMS fail, slip unsolicited lines into
@@ -35,6 +36,14 @@ public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
         var dialled: [String] = []
         var spokenInCalls: [String] = []
         var unplugged = false
+        var messagesDeleted = 0
+        var callsHungUp = 0
+        /// The network as the module sees it: <stat> per domain (nil: the module has no such
+        /// domain and answers ERROR), and the <n> the box set with AT+CREG=n etc.
+        var registrations: [RegistrationDomain: Int] = [.circuit: 1, .packet: 1, .eps: 1]
+        var reportModes: [RegistrationDomain: Int] = [:]
+        /// Counts cell changes, for the cell id the module reports.
+        var cell = 0
     }
 
     private let world = Mutex(World())
@@ -45,6 +54,9 @@ public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
     }
     /// False: a module without speech (AT+QTTS and AT+QTONEDET answer ERROR).
     public var speaksInCalls = true
+    /// True: an old module that cannot report registration changes (AT+CREG=n etc. answer
+    /// ERROR); the box then reads it every minute.
+    public var refusesRegistrationReports = false
 
     /// The network delivers an SMS from `sender`: stored on the SIM and announced with +CMTI
     /// (once the box asked for announcements with AT+CNMI). A full SIM loses it, as a real one does.
@@ -78,9 +90,13 @@ public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
         world.withLock { $0.callBehaviours[number] = behaviour }
     }
 
+    /// Messages the box deleted from the SIM (AT+CMGD) so far.
+    public var messagesDeleted: Int { world.withLock { $0.messagesDeleted } }
     public var storedMessageCount: Int { world.withLock { $0.stored.count } }
     public var messagesLostSIMFull: Int { world.withLock { $0.messagesLostSIMFull } }
-    /// Callers the box hung up on (their number, in order).
+    /// Calls to the box it hung up on, all told.
+    public var callsHungUp: Int { world.withLock { $0.callsHungUp } }
+    /// Callers the box hung up on (their number, in order; the last `commandLogMax`).
     public var rejectedCallers: [String] { world.withLock { $0.rejectedCallers } }
     public var dialled: [String] { world.withLock { $0.dialled } }
     public var spokenInCalls: [String] { world.withLock { $0.spokenInCalls } }
@@ -97,10 +113,84 @@ public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
     public static let receivedPDUsMax = 1024
     public static let inputLineBytesMax = 4096
 
-    public var registration = 1
-    public var registrationMode = 0
+    /// The +CREG <stat> (circuit: SMS and calls). Settable from any thread (a test, a scenario):
+    /// once the box asked for reports (AT+CREG=1 or 2) a change is announced with a +CREG line.
+    public var registration: Int {
+        get { world.withLock { $0.registrations[.circuit] ?? 0 } }
+        set { setRegistration(newValue, domain: .circuit) }
+    }
+    /// The +CGREG <stat> (GPRS/UMTS packet data attach); nil answers ERROR.
+    public var packetRegistration: Int? {
+        get { world.withLock { $0.registrations[.packet] } }
+        set { setRegistration(newValue, domain: .packet) }
+    }
     /// The +CEREG <stat>; nil answers ERROR, as a 2G/3G-only module does.
-    public var epsRegistration: Int? = 1
+    public var epsRegistration: Int? {
+        get { world.withLock { $0.registrations[.eps] } }
+        set { setRegistration(newValue, domain: .eps) }
+    }
+
+    /// The <n> the box asked for with AT+CREG=n (0: no reports), per domain.
+    public func registrationReportMode(_ domain: RegistrationDomain) -> Int { world.withLock { $0.reportModes[domain] ?? 0 } }
+
+    /// The network changes under the module: with reports on, it says so unasked, as
+    /// `+CEREG: 1,"1A2B","01C3D4E5",7` (n = 2, registered) or `+CEREG: 2` (n = 1, or not registered).
+    public func setRegistration(_ stat: Int?, domain: RegistrationDomain) {
+        world.withLock { world in
+            let before = world.registrations[domain]
+            world.registrations[domain] = stat
+            guard let stat, stat != before, let mode = world.reportModes[domain], mode > 0 else { return }
+            world.unsolicited += Array("\r\n\(Self.registrationPrefix(domain)) \(Self.registrationFields(stat: stat, mode: mode, domain: domain, cell: world.cell))\r\n".utf8)
+        }
+    }
+
+    /// The module moves to another cell of the same network: with n = 2 it reports each
+    /// registered domain again, same state, new cell.
+    public func changeCell() {
+        world.withLock { world in
+            world.cell += 1
+            for domain in [RegistrationDomain.circuit, .packet, .eps] {
+                guard let stat = world.registrations[domain], stat == 1 || stat == 5, world.reportModes[domain] == 2 else { continue }
+                world.unsolicited += Array("\r\n\(Self.registrationPrefix(domain)) \(Self.registrationFields(stat: stat, mode: 2, domain: domain, cell: world.cell))\r\n".utf8)
+            }
+        }
+    }
+
+    static func registrationPrefix(_ domain: RegistrationDomain) -> String {
+        switch domain {
+        case .circuit: "+CREG:"
+        case .packet: "+CGREG:"
+        case .eps: "+CEREG:"
+        }
+    }
+
+    /// `<stat>[,"<lac>","<ci>",<AcT>]`: the location only with n = 2 and a cell to be on.
+    static func registrationFields(stat: Int, mode: Int, domain: RegistrationDomain, cell: Int) -> String {
+        guard mode >= 2, stat == 1 || stat == 5 else { return "\(stat)" }
+        let cellHex = String(0x01C3_D4E5 + cell, radix: 16, uppercase: true)
+        return "\(stat),\"1A2B\",\"\(String(repeating: "0", count: max(0, 8 - cellHex.count)) + cellHex)\",\(domain == .eps ? 7 : 2)"
+    }
+
+    private func respondForRegistration(upper: String) -> [UInt8]? {
+        for domain in [RegistrationDomain.circuit, .packet, .eps] {
+            let command = "AT" + Self.registrationPrefix(domain).dropLast()
+            if upper == command + "?" {
+                let (stat, mode, cell) = world.withLock { ($0.registrations[domain], $0.reportModes[domain] ?? 0, $0.cell) }
+                guard let stat else { return final([], result: "ERROR") }
+                return final(["\(Self.registrationPrefix(domain)) \(mode),\(Self.registrationFields(stat: stat, mode: mode, domain: domain, cell: cell))"])
+            }
+            if upper.hasPrefix(command + "="), let mode = Int(upper.dropFirst(command.count + 1)), (0...2).contains(mode) {
+                guard !refusesRegistrationReports else { return final([], result: "ERROR") }
+                let known = world.withLock { world -> Bool in
+                    guard world.registrations[domain] != nil else { return false }
+                    world.reportModes[domain] = mode
+                    return true
+                }
+                return final([], result: known ? "OK" : "ERROR")
+            }
+        }
+        return nil
+    }
     public var rssi = 20
     public var bitErrorRate = 99
     public var echo = true
@@ -183,13 +273,10 @@ public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
         case "AT+CMGF=0": pduMode = true; return final([])
         case "AT+CMGF=1": pduMode = false; return final([])
         case "AT+CMGF?": return final(["+CMGF: \(pduMode ? 0 : 1)"])
-        case "AT+CREG?": return final(["+CREG: \(registrationMode),\(registration)"])
-        case "AT+CEREG?":
-            guard let epsRegistration else { return final([], result: "ERROR") }
-            return final(["+CEREG: \(registrationMode),\(epsRegistration)"])
         case "AT+CSQ": return final(["+CSQ: \(rssi),\(bitErrorRate)"])
         default: break
         }
+        if let answer = respondForRegistration(upper: upper) { return answer }
         if let answer = respondForAnswers(command: command, upper: upper) { return answer }
         if upper.hasPrefix("AT+CMGS=") {
             guard pduMode, let length = Int(upper.dropFirst("AT+CMGS=".count)), (7...164).contains(length) else {
@@ -223,7 +310,11 @@ public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
         case "AT+CLIP=0": world.withLock { $0.callerIDEnabled = false }; return final([])
         case "ATH", "AT+CHUP":
             world.withLock { world in
-                if let caller = world.incomingCaller { world.rejectedCallers.append(caller) }
+                if let caller = world.incomingCaller {
+                    world.rejectedCallers.append(caller)
+                    if world.rejectedCallers.count > Self.commandLogMax { world.rejectedCallers.removeFirst() }
+                    world.callsHungUp += 1
+                }
                 world.incomingCaller = nil
                 world.outgoing = nil
             }
@@ -267,7 +358,9 @@ public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
             return final(["+CMGR: 1,,\(Self.tpduLength(hex))", hex])
         }
         if upper.hasPrefix("AT+CMGD="), let index = Int(upper.dropFirst("AT+CMGD=".count).split(separator: ",").first ?? "") {
-            world.withLock { _ = $0.stored.removeValue(forKey: index) }
+            world.withLock { world in
+                if world.stored.removeValue(forKey: index) != nil { world.messagesDeleted += 1 }
+            }
             return final([])
         }
         if upper.hasPrefix("ATD"), upper.hasSuffix(";") {

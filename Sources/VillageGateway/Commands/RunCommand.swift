@@ -226,6 +226,7 @@ struct RunCommand: AsyncParsableCommand {
                 published.publishUplink { push.signals.uplink }
                 group.addTask { await push.run() }
                 group.addTask { await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger) }
+                CountyRuntime.watchModemRegistration(signals: push.signals, outputs: wiring.outputs, clock: clock)
             }
             if live {
                 group.addTask {

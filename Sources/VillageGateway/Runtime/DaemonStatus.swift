@@ -215,10 +215,12 @@ extension DaemonStatus {
         add(output)
         add("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
         if let modem = outputs.modem {
-            var line = "Modem     \(modem.open ? modem.registration ?? "registration not read yet" : "NOT OPEN") · signal \(modem.signalDBm.map { "\($0) dBm" } ?? "unknown")"
-            line += " · \(modem.model) on \(modem.port)"
-            if let error = modem.lastError { line += " · last error: \(error)" }
+            var line = "Modem     \(modem.open ? modem.registration ?? "registration not read yet" : "NOT OPEN")"
+            if modem.open, let data = modem.data { line += " · data \(data)" }
+            line += " · signal \(modem.signalDBm.map { "\($0) dBm" } ?? "unknown")"
             add(line)
+            add("          \(modem.model) on \(modem.port)")
+            if let error = modem.lastError { add("          last error: \(error)") }
         }
         if let spoken = outputs.lastSpoken { add("          last spoken: \(spoken)") }
         add("Inputs    \(inputs.joined(separator: "; "))")
@@ -274,18 +276,38 @@ extension DaemonStatus {
     }
 
     /// One line cut at spaces into lines of at most 80 columns, the rest indented by `indent`.
+    /// The line's own indent stays; Chinese, which may break between any two characters, fills
+    /// a line rather than leaving it half empty.
     static func wrapped(_ line: String, indent: Int) -> [String] {
         guard line.terminalColumns > columnsMax else { return [line] }
         let pad = String(repeating: " ", count: indent)
         var result: [String] = []
         var current = ""
-        for word in line.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
-            let candidate = current.isEmpty ? word : current + " " + word
-            if candidate.terminalColumns > columnsMax, !current.trimmingSpaces.isEmpty {
-                result.append(current)
-                current = pad + word
-            } else {
-                current = candidate
+        // What goes before the next word: nothing at a line's start, else the space split took.
+        var separator = ""
+        for piece in line.split(separator: " ", omittingEmptySubsequences: false) {
+            var word = String(piece)
+            while true {
+                let candidate = current + separator + word
+                if candidate.terminalColumns <= columnsMax {
+                    current = candidate
+                    separator = " "
+                    break
+                }
+                let head = word.unicodeScalars.contains { $0.terminalColumns > 1 }
+                    ? word.prefix(columns: columnsMax - (current + separator).terminalColumns) : ""
+                if !head.isEmpty {
+                    result.append(current + separator + head)
+                    word = String(word.dropFirst(head.count))
+                } else if current.trimmingSpaces.isEmpty {
+                    current = candidate  // one word wider than a line: cut below
+                    separator = " "
+                    break
+                } else {
+                    result.append(current)
+                }
+                current = pad
+                separator = ""
             }
         }
         if !current.trimmingSpaces.isEmpty { result.append(current) }
@@ -299,6 +321,19 @@ extension DaemonStatus {
 extension String {
     /// Columns on a terminal: Chinese characters and full-width forms take two.
     var terminalColumns: Int { unicodeScalars.reduce(0) { $0 + $1.terminalColumns } }
+
+    /// The longest start of the text that takes at most `columns` on a terminal.
+    func prefix(columns: Int) -> String {
+        var result = ""
+        var used = 0
+        for character in self {
+            let width = String(character).terminalColumns
+            if used + width > columns { break }
+            result.append(character)
+            used += width
+        }
+        return result
+    }
 
     /// The text cut to `columns` on a terminal, with "…" where it was cut.
     func truncated(toColumns columns: Int) -> String {

@@ -88,6 +88,10 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
 
     var modemStatus: ModemSnapshot? { sms?.modemStatus }
 
+    /// `handler` hears, on the modem's thread, each time the modem becomes registered for data
+    /// again (its +CREG/+CGREG/+CEREG reports, or the periodic read). Without a modem: never.
+    func observeModemNetworkReturn(_ handler: @escaping @Sendable (String) -> Void) { sms?.observeNetworkReturn(handler) }
+
     /// Manual driving: the answers the modem worker heard since the last call (with threads,
     /// `modemAnswersInput` hands them to the engine instead).
     func takeModemAnswers() -> [Event.Kind] { sms?.answers.takeAll() ?? [] }

@@ -24,6 +24,9 @@ struct ModemSnapshot: Codable, Equatable, Sendable {
     var open = false
     /// "registered (home)", "searching", …; nil until read.
     var registration: String?
+    /// "on LTE", "on 2G/3G", "none": whether the module is registered for packet data
+    /// (+CEREG/+CGREG); nil until read.
+    var data: String?
     var signalDBm: Int?
     var lastError: String?
     var opens = 0
@@ -175,6 +178,10 @@ final class SMSWorker: SteppedWorker {
     static let registrationCheckEveryMilliseconds: Int64 = 60_000
     /// When idle, the port is looked at this often for RING and +CMTI.
     static let listenEveryMilliseconds: Int64 = 200
+    /// In an accelerated simulation 200 ms of scenario time are microseconds of wall time: idle
+    /// looks at the port (and registration reads) are at least this far apart on the wall, so
+    /// the modem's thread does not spin on a shared core. On a board (1×) it changes nothing.
+    static let idleLookWallMillisecondsMin: Int64 = 20
     /// While the box rings someone, the call's state is read this often.
     static let callPollEveryMilliseconds: Int64 = 1_000
     /// After the warning is spoken, a key is waited for this long before hanging up.
@@ -203,6 +210,11 @@ final class SMSWorker: SteppedWorker {
     private var publishedModem: ModemSnapshot
     private var publishedNetwork: ModemNetworkReading?
     private var nextRegistrationCheckMilliseconds: Int64?
+    /// Told (on the worker's thread) when a registration comes back: the county push ends its
+    /// backoff (issue 18). Set once by `run` before the box gets going.
+    private var networkReturnObserver: (@Sendable (String) -> Void)?
+    /// Answers `ModemAnswersInput` has handed to the engine's queue (of `answersReceived`).
+    private var answersSubmitted = 0
 
     /// Answers (SMS replies, calls to the box, keys, call outcomes) for the engine: drained by
     /// `answersInput`.
@@ -223,6 +235,9 @@ final class SMSWorker: SteppedWorker {
     private var ringingCaller: (number: String?, at: Int64)?
     private var lastCallerAnswer: (number: String, at: Int64)?
     private var nextListenMilliseconds: Int64 = 0
+    /// The module's registration per domain as last heard (a report or a read); emptied when the
+    /// port is (re)opened, since a module that was away may have lost the network meanwhile.
+    private var registrations: [RegistrationDomain: NetworkRegistration] = [:]
 
     init(endpoint: ModemEndpoint, queueFile: SMSQueueFile?, clock: any MonotonicClock, logger: Logger) {
         self.endpoint = endpoint
@@ -296,6 +311,30 @@ final class SMSWorker: SteppedWorker {
         return publishedNetwork
     }
 
+    /// `handler` is called, on the worker's thread, with a line a technician can read each time the
+    /// module becomes registered in a domain that carries data ("registered (home) on LTE,
+    /// +CEREG report"): from its unsolicited reports, or from the periodic read when reports
+    /// were missed or the module has none.
+    func observeNetworkReturn(_ handler: @escaping @Sendable (String) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        networkReturnObserver = handler
+    }
+
+    /// `ModemAnswersInput` handed one answer to the engine's queue.
+    func answerSubmitted() {
+        lock.lock()
+        defer { lock.unlock() }
+        answersSubmitted += 1
+    }
+
+    /// Every answer the worker heard is on the engine's queue (none is between the two).
+    var answersAllSubmitted: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return answersSubmitted == publishedModem.answersReceived
+    }
+
     /// The last registration read if it is at most `ageMillisecondsMax` old on the worker's clock.
     func network(ageMillisecondsMax: Int64) -> ModemNetworkReading? {
         guard let reading = network, clock.nowMilliseconds() - reading.readAtMilliseconds <= ageMillisecondsMax else { return nil }
@@ -329,7 +368,7 @@ final class SMSWorker: SteppedWorker {
             }
             if now >= nextListenMilliseconds {
                 try handle(modem.listen(timeoutMilliseconds: 0), modem: modem)
-                nextListenMilliseconds = now + Self.listenEveryMilliseconds
+                nextListenMilliseconds = now + idleInterval(Self.listenEveryMilliseconds)
             }
             let checkAt = try checkRegistrationIfDue(modem, nowMilliseconds: now)
             return [wakeAt, checkAt, nextListenMilliseconds].compactMap { $0 }.min()
@@ -354,7 +393,14 @@ final class SMSWorker: SteppedWorker {
             try opened.configure()
             try opened.enableAnswers()
             if endpoint.model.speaksInCalls { try opened.enableKeyDetection(model: endpoint.model) }
+            let reporting = try opened.enableRegistrationReports()
+            if !reporting.contains(.circuit) {
+                logger.warning("the modem does not report registration changes (AT+CREG=2 and =1 refused); it is read every \(Self.registrationCheckEveryMilliseconds / 1_000) s")
+            }
             modem = opened
+            registrations = [:]
+            // Read the registration at once: the push learns of the network without a minute's wait.
+            nextRegistrationCheckMilliseconds = nil
             reopenBackoff.reset()
             lock.lock()
             publishedModem.open = true
@@ -492,7 +538,7 @@ final class SMSWorker: SteppedWorker {
                 }
                 ringingCaller = nil
             case .registration(let domain, let registration):
-                if domain == .circuit { publishRegistration(registration) }
+                noteRegistrations([(domain, registration)], heardBy: "\(domain.resultPrefix.dropLast()) report")
             case .other:
                 continue
             }
@@ -503,7 +549,13 @@ final class SMSWorker: SteppedWorker {
     /// answer. The same call ringing again is one answer.
     private func answerCall(from number: String, modem: Modem) throws(ModemError) {
         ringingCaller = nil
+        // The answer is handed over before the hang-up: a modem that fails at ATH cannot lose it,
+        // and once the caller hears the line drop, the engine has their answer.
+        recordCallAnswer(from: number)
         try modem.hangUp()
+    }
+
+    private func recordCallAnswer(from number: String) {
         let now = clock.nowMilliseconds()
         guard !number.isEmpty else {
             logger.notice("a call to the box with the caller id withheld: not an answer")
@@ -596,6 +648,15 @@ final class SMSWorker: SteppedWorker {
         return now + Self.callPollEveryMilliseconds
     }
 
+    /// `milliseconds` on the worker's clock, stretched to last at least
+    /// `idleLookWallMillisecondsMin` on the wall.
+    private func idleInterval(_ milliseconds: Int64) -> Int64 {
+        let wallNanoseconds = clock.wallNanoseconds(forClockNanoseconds: milliseconds * 1_000_000)
+        let floorNanoseconds = Self.idleLookWallMillisecondsMin * 1_000_000
+        guard wallNanoseconds > 0, wallNanoseconds < floorNanoseconds else { return milliseconds }
+        return milliseconds * (floorNanoseconds / wallNanoseconds + 1)
+    }
+
     // MARK: registration and signal
 
     /// Reads +CREG/+CEREG and the signal when due and publishes them; returns when next due.
@@ -611,7 +672,8 @@ final class SMSWorker: SteppedWorker {
             lock.lock()
             publishedModem.signalDBm = signal?.dBm
             lock.unlock()
-            publishRegistration(status.circuit)
+            let heard = [RegistrationDomain.circuit, .packet, .eps].compactMap { domain in status.registration(domain).map { (domain, $0) } }
+            noteRegistrations(heard, heardBy: "registration read")
         } catch {
             switch error {
             case .transport, .timedOut: throw error
@@ -624,7 +686,7 @@ final class SMSWorker: SteppedWorker {
                 logger.warning("modem registration could not be read", metadata: ["error": "\(error)"])
             }
         }
-        let due = clock.nowMilliseconds() + Self.registrationCheckEveryMilliseconds
+        let due = clock.nowMilliseconds() + idleInterval(Self.registrationCheckEveryMilliseconds)
         lock.lock()
         publishedNetwork = reading
         nextRegistrationCheckMilliseconds = due
@@ -632,10 +694,83 @@ final class SMSWorker: SteppedWorker {
         return due
     }
 
-    private func publishRegistration(_ registration: NetworkRegistration) {
+    /// Registrations heard (a report, or the periodic read): published for `status`, and when
+    /// the module has just become (more surely) able to carry data, the county push is told
+    /// (issue 18): circuit registration back (data likely), then a data domain registered (the
+    /// attach: data now). A report that changes nothing for data (a cell change with n = 2, LTE
+    /// joining 3G data) tells nobody: a module moving between cells must not reset the push's
+    /// backoff each time.
+    private func noteRegistrations(_ heard: [(RegistrationDomain, NetworkRegistration)], heardBy: String) {
+        guard !heard.isEmpty else { return }
+        let evidenceBefore = heardNetwork?.dataEvidence ?? .none
+        for (domain, registration) in heard { registrations[domain] = registration }
+        guard let status = heardNetwork else { return }
         lock.lock()
-        publishedModem.registration = registration.statusText
+        if let circuit = registrations[.circuit] { publishedModem.registration = circuit.statusText }
+        publishedModem.data = status.dataText
+        // The push asks "is there a network?" before it tries: a report answers it at once, so
+        // the push that a report woke does not find last minute's "no" and rest again.
+        publishedNetwork = ModemNetworkReading(status: status, readAtMilliseconds: clock.nowMilliseconds(), failure: nil)
+        let observer = networkReturnObserver
         lock.unlock()
+        guard status.dataEvidence > evidenceBefore else { return }
+        let domain: RegistrationDomain = status.eps?.carriesData == true ? .eps : status.packet?.carriesData == true ? .packet : .circuit
+        let detail = "\((status.registration(domain) ?? .unknown).statusText) on \(domain.networkName), \(heardBy)"
+        logger.info("modem: the network carries data", metadata: ["registration": "\(detail)"])
+        observer?(detail)
+    }
+
+    /// The registrations as last heard; nil before any.
+    private var heardNetwork: ModemNetworkStatus? {
+        guard !registrations.isEmpty else { return nil }
+        return ModemNetworkStatus(circuit: registrations[.circuit] ?? .unknown, eps: registrations[.eps], packet: registrations[.packet])
+    }
+}
+
+extension RegistrationDomain {
+    /// "+CREG:", as the module writes it.
+    var resultPrefix: String {
+        switch self {
+        case .circuit: "+CREG:"
+        case .packet: "+CGREG:"
+        case .eps: "+CEREG:"
+        }
+    }
+
+    var networkName: String {
+        switch self {
+        case .circuit: "the network"
+        case .packet: "2G/3G data"
+        case .eps: "LTE"
+        }
+    }
+}
+
+extension ModemNetworkStatus {
+    /// How surely data can go, as the module says it: a link signal is raised when this rises.
+    enum DataEvidence: Int, Comparable {
+        case none = 0
+        /// Registered for calls and SMS, nothing known of data (a module without +CGREG/+CEREG,
+        /// or data not attached yet): a push may work.
+        case circuitOnly = 1
+        /// Registered for packet data (+CGREG or +CEREG): attached.
+        case dataDomain = 2
+
+        static func < (left: Self, right: Self) -> Bool { left.rawValue < right.rawValue }
+    }
+
+    var dataEvidence: DataEvidence {
+        if eps?.carriesData == true || packet?.carriesData == true { return .dataDomain }
+        return hasDataNetwork ? .circuitOnly : .none
+    }
+
+    /// For `status`: where packet data can go, or "none".
+    var dataText: String {
+        switch dataEvidence {
+        case .dataDomain: eps?.carriesData == true ? "on LTE" : "on 2G/3G"
+        case .circuitOnly: "not attached (registered for calls and SMS)"
+        case .none: "none"
+        }
     }
 }
 
@@ -665,6 +800,7 @@ struct ModemAnswersInput: GatewayInput, @unchecked Sendable {
     func run(into sink: any EventSink, clock: any GatewayClock) async throws {
         while let kind = await worker.answers.next() {
             await sink.submit(Event(time: clock.now(), kind: kind))
+            worker.answerSubmitted()
         }
     }
 
