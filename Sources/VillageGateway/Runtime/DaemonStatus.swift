@@ -228,7 +228,7 @@ extension DaemonStatus {
             // Zero counts say nothing at a glance; a technician looks for what is not zero.
             let counts = input.counters.filter { $0.value != 0 }.map { "\($0.name) \($0.value)" }
             add("          \(input.input):")
-            lines += Self.wrapped("            " + (counts.isEmpty ? "no counts yet" : counts.joined(separator: ", ")), indent: 12)
+            lines += counts.isEmpty ? ["            no counts yet"] : Self.wrappedList(counts, indent: 12)
         }
         add("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
         add("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
@@ -311,6 +311,26 @@ extension DaemonStatus {
             }
         }
         if !current.trimmingSpaces.isEmpty { result.append(current) }
+        return result.map { $0.truncated(toColumns: columnsMax) }
+    }
+
+    /// Items joined by ", " into lines of at most 80 columns indented by `indent`, an item never
+    /// cut in two ("slave 3 timeouts 3" stays on one line, where a technician reads it).
+    static func wrappedList(_ items: [String], indent: Int) -> [String] {
+        let pad = String(repeating: " ", count: indent)
+        var result: [String] = []
+        var current = ""
+        for (index, item) in items.enumerated() {
+            let piece = index == items.count - 1 ? item : item + ","
+            let candidate = current.isEmpty ? pad + piece : current + " " + piece
+            if candidate.terminalColumns > columnsMax, !current.isEmpty {
+                result.append(current)
+                current = pad + piece
+            } else {
+                current = candidate
+            }
+        }
+        if !current.isEmpty { result.append(current) }
         return result.map { $0.truncated(toColumns: columnsMax) }
     }
 
