@@ -18,7 +18,7 @@ PYSERIAL_VERSION := 3.5
 JSONSCHEMA_VERSION := 4.26.0
 OUT          := out
 
-.PHONY: all deps build test demo bench check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
+.PHONY: all deps build test demo bench soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
 
 all: build
 
@@ -105,6 +105,13 @@ bench: deps
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
+
+# The footprint soak (issue 13): 8 Modbus registers at 1 Hz over a 9600-baud pty for SOAK_MINUTES
+# (the issue's figure is 120), printing the resident memory curve. Real time: never in CI.
+SOAK_MINUTES ?= 120
+soak: deps venv
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	Benchmarks/Soak/run.py $(BUILD_DIR)/release/village-gateway --minutes $(SOAK_MINUTES) --python $(VENV)/bin/python
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target
