@@ -263,7 +263,7 @@ package enum CAPAlertWriter {
                 headline = "\(drillPrefix)\(name)县级预警：\(countyLevel.chineseName)（\(actionWords(countyLevel))）"
                 description = "\(name)收到并执行县级平台预警\(id)：\(countyLevel.chineseName)，\(actionWords(countyLevel))。"
             }
-        case .acknowledged(let answered, let by, let requestedAt):
+        case .acknowledged(let answered, let by, let requestedAt, _, _):
             guard answered > .none else { return nil }
             msgType = "Update"
             level = answered
@@ -278,7 +278,7 @@ package enum CAPAlertWriter {
             headline = "\(drillPrefix)\(name)\(latched.chineseName)锁定已解除"
             description = "\(name)锁定的\(latched.chineseName)已由\(by)解除，预警等级此后按监测数据确定。"
         case .sensorHealth, .acknowledgementRequested, .escalated, .acknowledgementUnanswered,
-            .drill, .manualLevel, .inputRejected:
+            .drill, .manualLevel, .inputRejected, .callEnded, .answerNotTaken:
             return nil
         }
 

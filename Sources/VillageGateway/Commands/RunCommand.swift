@@ -118,8 +118,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             wiring = try RuntimeWiring.make(
                 board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
-                gateway: gateway, configurationFile: config, resume: resume,
-                logger: logger)
+                gateway: gateway, configurationFile: config, resume: resume, stateDirectory: stateDirectory, logger: logger)
         } catch {
             printError(error.description)
             throw ExitCode.failure
@@ -230,6 +229,7 @@ struct RunCommand: AsyncParsableCommand {
                 published.publishUplink { push.signals.uplink }
                 group.addTask { await push.run() }
                 group.addTask { await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger) }
+                CountyRuntime.watchModemRegistration(signals: push.signals, outputs: wiring.outputs, clock: clock)
             }
             if live {
                 group.addTask {

@@ -681,6 +681,32 @@ struct ConfigurationReader {
                 meaning: "unanswered for this long, the box escalates") ?? defaults.deadlineMilliseconds
             policy.escalationsMax = reader.integer(
                 "escalations_max", in: 0...20, meaning: "escalations before the box stops escalating") ?? defaults.escalationsMax
+            if let node = reader.entries["answer_keywords"] {
+                let allowed = "a list of at most \(AcknowledgementPolicy.answerKeywordsMax) words, each 1 to \(AcknowledgementPolicy.answerKeywordCharactersMax) characters, that count as an answer (e.g. [\"1\", \"收到\", \"到\"]); [] or left out: any reply counts"
+                var keywords: [String] = []
+                if case .array(let elements) = node, elements.count <= AcknowledgementPolicy.answerKeywordsMax {
+                    for element in elements {
+                        if case .string(let word) = element, !word.trimmingSpaces.isEmpty, word.count <= AcknowledgementPolicy.answerKeywordCharactersMax {
+                            keywords.append(String(word.trimmingSpaces))
+                        } else {
+                            reader.report("answer_keywords", given: node, "\(element.rendered) is not a keyword; must be " + allowed)
+                        }
+                    }
+                } else {
+                    reader.report("answer_keywords", given: node, "must be " + allowed)
+                }
+                policy.answerKeywords = keywords
+            }
+            if let node = reader.entries["call_unanswered"] {
+                if case .boolean(let value) = node {
+                    policy.callUnanswered = value
+                } else {
+                    reader.report("call_unanswered", given: node, "must be true (ring those who have not answered by a deadline) or false (text them again)")
+                }
+            }
+            policy.callRingMilliseconds = reader.duration(
+                "call_ring", in: (10 * Milliseconds.second)...(2 * Milliseconds.minute),
+                meaning: "how long a call rings before the box hangs up") ?? defaults.callRingMilliseconds
         }
         if let level = policy.fromLevel, contactCount == 0 {
             let fromDefault = reader?.has("from_level") != true

@@ -76,6 +76,9 @@ enum ConfigurationSchema {
             "ask for an answer (叫应) from this level up; none: never ask"),
         key("acknowledgement", "deadline", .duration, default: "\"10m\"", "unanswered this long: repeat the broadcast, SMS the next order"),
         key("acknowledgement", "escalations_max", .integer, default: "5", "stop escalating after this many (the level stays)"),
+        key("acknowledgement", "answer_keywords", .list, default: "[]", range: "short texts", "SMS replies that count as an answer; [] (default): any reply from a contact"),
+        key("acknowledgement", "call_unanswered", .boolean, default: "false", "ring those silent at a deadline instead of texting them again"),
+        key("acknowledgement", "call_ring", .duration, default: "\"30s\"", range: "10s to 2m", "how long the box lets a call it makes ring"),
 
         key("sensor", "id", .text, required: true, range: "letters, digits, _ and -; unique", "the sensor's name, used by rules"),
         key("sensor", "kind", .choice(["rain_gauge", "water_level", "displacement"]), required: true, "what the sensor measures"),

@@ -44,6 +44,12 @@ enum EffectiveConfiguration {
                   isDefault: acknowledgement.deadlineMilliseconds == acknowledgementDefaults.deadlineMilliseconds)
         out.entry("escalations_max", String(acknowledgement.escalationsMax),
                   isDefault: acknowledgement.escalationsMax == acknowledgementDefaults.escalationsMax)
+        out.entry("answer_keywords", "[" + acknowledgement.answerKeywords.map(tomlQuoted).joined(separator: ", ") + "]",
+                  isDefault: acknowledgement.answerKeywords == acknowledgementDefaults.answerKeywords)
+        out.entry("call_unanswered", acknowledgement.callUnanswered ? "true" : "false",
+                  isDefault: acknowledgement.callUnanswered == acknowledgementDefaults.callUnanswered)
+        out.entry("call_ring", tomlQuoted(formatDuration(acknowledgement.callRingMilliseconds)),
+                  isDefault: acknowledgement.callRingMilliseconds == acknowledgementDefaults.callRingMilliseconds)
 
         let hardware = configuration.hardware
         var rainGaugeIndex = 0
