@@ -7,6 +7,8 @@ BIN          := $(BUILD_DIR)/debug/village-gateway
 APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv sqlite3
 # flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
 APT_PACKAGES += openssh-server openssh-client systemd binutils
+# The dashboard's browser test: headless Chromium, its WebDriver, and a font with Chinese glyphs.
+APT_PACKAGES += chromium chromium-driver fonts-wqy-microhei
 # make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
 HIL_APT_PACKAGES := linux-source-6.1 gcc make flex bison bc libelf-dev cpio file qemu-system-x86 busybox-static binutils
 VENV         := .venv
@@ -16,6 +18,8 @@ PYMODBUS_VERSION := 3.11.4
 PYSERIAL_VERSION := 3.5
 # The county API tests validate every page they are served against docs/schemas/ with it.
 JSONSCHEMA_VERSION := 4.26.0
+# The dashboard's browser test drives Chromium with it (4.38: its certifi pin is on Debian's PyPI mirror).
+SELENIUM_VERSION := 4.38.0
 OUT          := out
 
 .PHONY: all deps build test demo bench check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
@@ -47,14 +51,15 @@ build: deps
 
 # A project-local Python with pymodbus for the Modbus tests (DriversTests find .venv/bin/python).
 # Rebuilt only when the pins above change (the stamp records them).
-VENV_STAMP := $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)-jsonschema-$(JSONSCHEMA_VERSION)
+VENV_STAMP := $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)-jsonschema-$(JSONSCHEMA_VERSION)-selenium-$(SELENIUM_VERSION)
 venv: $(VENV_STAMP)
 
 # deps is order-only: it must run first, but being phony it must not force a reinstall each time.
 $(VENV_STAMP): | deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)" "jsonschema==$(JSONSCHEMA_VERSION)"
+	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)" "jsonschema==$(JSONSCHEMA_VERSION)" \
+	    "selenium==$(SELENIUM_VERSION)"
 	rm -f $(VENV)/.pymodbus-*
 	touch $@
 
@@ -65,6 +70,7 @@ test: deps check-imports venv
 	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
 	Tests/Flash/flash-test.sh $(BIN)
+	$(VENV)/bin/python Tests/Dashboard/browser-test.py $(BUILD_DIR)/debug $(OUT)/dashboard
 
 # tools/flash.sh into a temporary root and over SSH to a throwaway sshd (installs the debug build).
 flash-test: deps
@@ -100,11 +106,13 @@ bench: deps
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product OutboxBenchmark
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product DashboardBenchmark
 	$(BUILD_DIR)/release/EngineBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
+	$(BUILD_DIR)/release/DashboardBenchmark $(BUILD_DIR)/release/village-county 2000
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target

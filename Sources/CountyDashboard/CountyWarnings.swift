@@ -64,33 +64,34 @@ package final class CountyWarningSender: Sendable {
     /// What the box's API reads at most from an answer we keep for the page.
     static let answerBytesMax = 16 * 1024
 
-    let client: HTTPClient
+    package init() {}
 
-    package init() {
+    /// One client per warning, shut down after it: warnings are rare, and nothing is left open
+    /// between them.
+    package func send(_ warning: PendingWarning, to stations: [DashboardStation], nowMilliseconds: @escaping @Sendable () -> Int64) async -> [WarningDelivery] {
+        let body = Self.body(warning)
         var configuration = HTTPClient.Configuration(
             timeout: .init(connect: .milliseconds(Self.timeoutMilliseconds), read: .milliseconds(Self.timeoutMilliseconds)))
         configuration.redirectConfiguration = .disallow
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }
-
-    package func shutdown() async {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let results = await send(body, to: stations, client: client, nowMilliseconds: nowMilliseconds)
         try? await client.shutdown()
+        return results
     }
 
-    package func send(_ warning: PendingWarning, to stations: [DashboardStation], nowMilliseconds: @escaping @Sendable () -> Int64) async -> [WarningDelivery] {
-        let body = Self.body(warning)
-        return await withTaskGroup(of: WarningDelivery.self) { group in
+    func send(_ body: [UInt8], to stations: [DashboardStation], client: HTTPClient, nowMilliseconds: @escaping @Sendable () -> Int64) async -> [WarningDelivery] {
+        await withTaskGroup(of: WarningDelivery.self) { group in
             var results: [WarningDelivery] = []
             var iterator = stations.makeIterator()
             var running = 0
             while running < Self.concurrencyMax, let station = iterator.next() {
-                group.addTask { await self.sendOne(body, to: station, nowMilliseconds: nowMilliseconds()) }
+                group.addTask { await self.sendOne(body, to: station, client: client, nowMilliseconds: nowMilliseconds()) }
                 running += 1
             }
             while let result = await group.next() {
                 results.append(result)
                 if let station = iterator.next() {
-                    group.addTask { await self.sendOne(body, to: station, nowMilliseconds: nowMilliseconds()) }
+                    group.addTask { await self.sendOne(body, to: station, client: client, nowMilliseconds: nowMilliseconds()) }
                 }
             }
             return results.sorted { $0.station < $1.station }
@@ -106,7 +107,7 @@ package final class CountyWarningSender: Sendable {
         return Array((try? encoder.encode(request)) ?? Data())
     }
 
-    func sendOne(_ body: [UInt8], to station: DashboardStation, nowMilliseconds: Int64) async -> WarningDelivery {
+    func sendOne(_ body: [UInt8], to station: DashboardStation, client: HTTPClient, nowMilliseconds: Int64) async -> WarningDelivery {
         let key: SigningKey
         do {
             key = try SigningKey.load(path: station.keyFile)

@@ -50,8 +50,6 @@ package final class Dashboard: Sendable {
         sender = CountyWarningSender()
     }
 
-    package func shutdown() async { await sender.shutdown() }
-
     // MARK: Routes
 
     package func router() -> Router<BasicRequestContext> {

@@ -64,6 +64,12 @@ package struct OverviewSnapshot: Sendable {
     package var latest: [String: [String: StoredReport]]
     /// For each station, its newest sensor_health reports (newest first, bounded).
     package var sensorHealth: [String: [StoredReport]]
+
+    package init(stations: [StationRow], latest: [String: [String: StoredReport]], sensorHealth: [String: [StoredReport]]) {
+        self.stations = stations
+        self.latest = latest
+        self.sensorHealth = sensorHealth
+    }
 }
 
 /// A declared gap or a hole the county found, for a station's page.

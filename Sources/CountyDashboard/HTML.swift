@@ -124,6 +124,17 @@ package enum HTML {
         seconds < 60 ? "\(seconds) 秒" : "\(seconds / 60) 分\(seconds % 60 > 0 ? " \(seconds % 60) 秒" : "")"
     }
 
+    /// A cause as the overview shows it: rule ids are the county's own names and stay as they
+    /// are; the engine's own causes in words.
+    package static func causeWord(_ cause: String) -> String {
+        switch cause {
+        case "manual": "人工设定"
+        case "latch": "锁定保持"
+        case "drill": "演练"
+        default: cause.hasPrefix("county:") ? "县级预警" + cause.dropFirst("county:".count) : cause
+        }
+    }
+
     /// The channel an answer came through, as the box names it (#14: sms, call, shell, api …).
     package static func channelWord(_ channel: String) -> String {
         switch channel {

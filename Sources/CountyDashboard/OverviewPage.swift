@@ -73,7 +73,7 @@ package enum OverviewPage {
         cells.append("<a href=\"/stations/\(HTML.escape(state.id))\">\(HTML.escape(state.name))</a><br><span class=\"muted\">\(state.id)</span>")
         cells.append(HTML.band(state.level))
         cells.append(state.levelSinceMilliseconds.map(HTML.time) ?? "—")
-        cells.append(state.causes.isEmpty ? "—" : HTML.escape(state.causes.joined(separator: "、")))
+        cells.append(state.causes.isEmpty ? "—" : HTML.escape(state.causes.map(HTML.causeWord).joined(separator: "、")))
         cells.append(callCell(state.call))
         cells.append(state.lastReportMilliseconds.map { "\(HTML.time($0))<br><span class=\"muted\">\(HTML.age(nowMilliseconds - $0))</span>" } ?? "—")
         var contact = state.lastContactMilliseconds.map { HTML.age(nowMilliseconds - $0) } ?? "从未联系"
@@ -99,7 +99,7 @@ package enum OverviewPage {
         return "<tr \(attributes)>" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>\n"
     }
 
-    static func callCell(_ call: CallState) -> String {
+    package static func callCell(_ call: CallState) -> String {
         switch call {
         case .none:
             return "—"

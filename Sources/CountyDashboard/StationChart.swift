@@ -82,20 +82,21 @@ package enum StationChart {
 
     package static func render(reports: [StoredReport], levelBefore: WarningLevel, windowMilliseconds: Int64) -> String {
         let end = reports.map(\.timeMilliseconds).max() ?? 0
-        let start = end - windowMilliseconds
+        // The window, or less when the county holds less: a storm fills the chart's width.
+        let start = max(end - windowMilliseconds, min(reports.map(\.timeMilliseconds).min() ?? end, end - 3_600_000))
         let panels = series(reports)
         let plotWidth = widthPixels - marginLeftPixels - marginRightPixels
         func x(_ time: Int64) -> Double {
             marginLeftPixels + plotWidth * Double(max(0, time - start)) / Double(max(1, end - start))
         }
-        let stripTop = 30.0
+        let stripTop = 46.0
         let panelsTop = stripTop + levelStripHeightPixels + panelGapPixels
         let height = panelsTop + Double(panels.count) * (panelHeightPixels + panelGapPixels) + 10
         var svg = """
             <svg xmlns="http://www.w3.org/2000/svg" id="chart" width="\(Int(widthPixels))" height="\(Int(height))" \
             viewBox="0 0 \(Int(widthPixels)) \(Int(height))" font-family="sans-serif" font-size="11">
             <rect width="100%" height="100%" fill="#fff"/>
-            <text x="\(marginLeftPixels)" y="18" font-size="13" font-weight="bold">最近 \(windowMilliseconds / 3_600_000) 小时（至最后一份报告 \(HTML.escape(HTML.time(end)))）</text>
+            <text x="\(marginLeftPixels)" y="18" font-size="13" font-weight="bold">\(HTML.escape(HTML.time(start))) 至 \(HTML.escape(HTML.time(end)))（最后一份报告；最多显示 \(windowMilliseconds / 3_600_000) 小时）</text>
 
             """
         // Hour ticks every 6 h, labelled in the county's local time.

@@ -123,11 +123,9 @@ struct ServeCommand: AsyncParsableCommand {
                 printError("dashboard listening on http://\(shownHost):\(bound)/ (database \(db))")
             }
         } catch {
-            await dashboard.shutdown()
             printError("dashboard stopped: \(error)")
             throw ExitCode(1)
         }
-        await dashboard.shutdown()
     }
 }
 
