@@ -181,6 +181,11 @@ def main():
         with sqlite3.connect(database) as db:
             db.execute("UPDATE stations SET last_pull_at_ms = last_pull_at_ms - 3600000 WHERE station = ?", (silent["id"],))
 
+        # Off loopback, no users file: refused before anything listens.
+        refused = subprocess.run([COUNTY, "serve", "--db", database, "--listen", "0.0.0.0:0"], capture_output=True, text=True,
+                                 timeout=START_WAIT_SECONDS)
+        check("serve off loopback without --users is refused", refused.returncode == 2 and "--users" in refused.stderr, refused.stderr)
+
         port_file = os.path.join(work, "dashboard.port")
         server_log = open(os.path.join(work, "dashboard.log"), "w")
         server = subprocess.Popen(

@@ -288,6 +288,15 @@ struct DashboardFixture {
         #expect(throws: DashboardConfigurationError.self) { try UsersFile.parse("张三 \(hash)\n张三 \(hash)\n", file: "users") }
     }
 
+    @Test func serveListensOnLoopbackUnlessGivenUsers() throws {
+        #expect(ServeCommand.hostAndPort("127.0.0.1:8650")! == ("127.0.0.1", 8650))
+        #expect(ServeCommand.hostAndPort("[::1]:0")! == ("::1", 0))
+        #expect(ServeCommand.hostAndPort("8650") == nil)
+        #expect(ServeCommand.isLoopback("127.0.0.1") && ServeCommand.isLoopback("::1") && ServeCommand.isLoopback("localhost"))
+        #expect(!ServeCommand.isLoopback("0.0.0.0") && !ServeCommand.isLoopback("10.0.0.5"))
+        #expect(try ServeCommand.parse(["--db", "x"]).listen == "127.0.0.1:8650")
+    }
+
     // MARK: The server: login, warnings
 
     static func dashboard(_ fixture: DashboardFixture, users: [String: PasswordHash]?, stations: [DashboardStation]) throws -> Dashboard {
