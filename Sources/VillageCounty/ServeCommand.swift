@@ -1,6 +1,7 @@
 // `village-county serve`: the county's dashboard in the browser (issue 17), over the database
 // `pull` fills. `village-county password NAME`: a line for the dashboard's users file.
 import ArgumentParser
+import ConfigurationFiles
 import CountyDashboard
 import Foundation
 import Logging

@@ -16,6 +16,7 @@ import Synchronization
 import Testing
 import WarningLogic
 @testable import VillageCounty
+@testable import VillageGateway
 
 struct DashboardFixture {
     let directory: String
@@ -304,7 +305,7 @@ struct DashboardFixture {
         options.users = users
         options.stations = stations
         return try Dashboard(store: try SQLiteDashboardStore(path: fixture.databasePath), options: options, logger: Logger(label: "test"),
-                             clock: { wallClockMilliseconds() })
+                             clock: { VillageCounty.wallClockMilliseconds() })
     }
 
     @Test func offLoopbackEveryPageNeedsALogin() async throws {
@@ -347,7 +348,7 @@ struct DashboardFixture {
                 let headers = request.headers
                 if let refusal = self.verifier.verify(
                     method: "POST", pathAndQuery: request.uri.description, header: { name in HTTPField.Name(name).flatMap { headers[$0] } }, body: body,
-                    nowMilliseconds: wallClockMilliseconds())
+                    nowMilliseconds: VillageCounty.wallClockMilliseconds())
                 {
                     return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: refusal.reason)))
                 }
