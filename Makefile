@@ -22,7 +22,7 @@ JSONSCHEMA_VERSION := 4.26.0
 SELENIUM_VERSION := 4.38.0
 OUT          := out
 
-.PHONY: all deps build test demo bench check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
+.PHONY: all deps build test demo bench soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
 
 all: build
 
@@ -113,6 +113,13 @@ bench: deps
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/DashboardBenchmark $(BUILD_DIR)/release/village-county 2000
+
+# The footprint soak (issue 13): 8 Modbus registers at 1 Hz over a 9600-baud pty for SOAK_MINUTES
+# (the issue's figure is 120), printing the resident memory curve. Real time: never in CI.
+SOAK_MINUTES ?= 120
+soak: deps venv
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	Benchmarks/Soak/run.py $(BUILD_DIR)/release/village-gateway --minutes $(SOAK_MINUTES) --python $(VENV)/bin/python
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target
