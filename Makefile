@@ -9,6 +9,8 @@ APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat l
 APT_PACKAGES += postgresql
 # flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
 APT_PACKAGES += openssh-server openssh-client systemd binutils
+# The dashboard's browser test: headless Chromium, its WebDriver, and a font with Chinese glyphs.
+APT_PACKAGES += chromium chromium-driver fonts-wqy-microhei
 # make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
 HIL_APT_PACKAGES := linux-source-6.1 gcc make flex bison bc libelf-dev cpio file qemu-system-x86 busybox-static binutils
 VENV         := .venv
@@ -18,6 +20,8 @@ PYMODBUS_VERSION := 3.11.4
 PYSERIAL_VERSION := 3.5
 # The county API tests validate every page they are served against docs/schemas/ with it.
 JSONSCHEMA_VERSION := 4.26.0
+# The dashboard's browser test drives Chromium with it (4.38: its certifi pin is on Debian's PyPI mirror).
+SELENIUM_VERSION := 4.38.0
 OUT          := out
 
 .PHONY: all deps build test demo bench bench-fleet soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
@@ -49,14 +53,15 @@ build: deps
 
 # A project-local Python with pymodbus for the Modbus tests (DriversTests find .venv/bin/python).
 # Rebuilt only when the pins above change (the stamp records them).
-VENV_STAMP := $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)-jsonschema-$(JSONSCHEMA_VERSION)
+VENV_STAMP := $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)-jsonschema-$(JSONSCHEMA_VERSION)-selenium-$(SELENIUM_VERSION)
 venv: $(VENV_STAMP)
 
 # deps is order-only: it must run first, but being phony it must not force a reinstall each time.
 $(VENV_STAMP): | deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)" "jsonschema==$(JSONSCHEMA_VERSION)"
+	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)" "jsonschema==$(JSONSCHEMA_VERSION)" \
+	    "selenium==$(SELENIUM_VERSION)"
 	rm -f $(VENV)/.pymodbus-*
 	touch $@
 
@@ -68,6 +73,7 @@ test: deps check-imports venv
 	tools/with-postgres.sh $(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
 	Tests/Flash/flash-test.sh $(BIN)
+	$(VENV)/bin/python Tests/Dashboard/browser-test.py $(BUILD_DIR)/debug $(OUT)/dashboard
 
 # tools/flash.sh into a temporary root and over SSH to a throwaway sshd (installs the debug build).
 flash-test: deps
@@ -103,11 +109,13 @@ bench: deps
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product OutboxBenchmark
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product DashboardBenchmark
 	$(BUILD_DIR)/release/EngineBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
+	$(BUILD_DIR)/release/DashboardBenchmark $(BUILD_DIR)/release/village-county 2000
 
 # A province: 2 000 simulated boxes (the box's real API, one process) pulled into SQLite and
 # PostgreSQL (a throwaway server); prints stations/s, reports/s and a full round's time.

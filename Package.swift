@@ -111,11 +111,25 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: fuzzLinking
         ),
+        // The county's dashboard (`village-county serve`, issue 17): a read model over the county
+        // database, server-rendered pages, and county warnings signed to the boxes.
+        .target(
+            name: "CountyDashboard",
+            dependencies: [
+                "WarningLogic", "CountyProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         // The county's program (`village-county`): it links the contract, never the box.
         .executableTarget(
             name: "VillageCounty",
             dependencies: [
-                "WarningLogic", "CountyProtocol", "ConfigurationFiles",
+                "WarningLogic", "CountyProtocol", "ConfigurationFiles", "CountyDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -136,6 +150,13 @@ let package = Package(
             path: "Benchmarks/OutboxBenchmark",
             swiftSettings: strict
         ),
+        // The dashboard overview's server time over a filled county database (issue 17).
+        .executableTarget(
+            name: "DashboardBenchmark",
+            dependencies: ["CountyDashboard", "WarningLogic", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/DashboardBenchmark",
+            swiftSettings: strict
+        ),
         // Engine throughput, as a program that prints figures (tests never time anything).
         .executableTarget(name: "EngineBenchmark", dependencies: ["WarningLogic"], path: "Benchmarks/EngineBenchmark", swiftSettings: strict),
         // Prints Modbus transactions per second over a pty beside the line's limit; never a test.
@@ -152,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "VillageGatewayTests",
             dependencies: [
-                "VillageGateway", "VillageCounty", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "VillageGateway", "VillageCounty", "CountyDashboard", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -50,11 +50,17 @@ public struct StationIdentity: Hashable, Codable, Sendable {
     /// The station's offset from UTC in minutes (+08:00 is 480). Used for the local day of
     /// the antecedent rainfall update and for times in messages.
     public var utcOffsetMinutes: Int
+    /// Where the box stands (WGS-84 decimal degrees), when configured: the county's map and the
+    /// CAP alert's `<circle>`. The engine never reads them.
+    public var latitude: Double?
+    public var longitude: Double?
 
-    public init(id: String, name: String, utcOffsetMinutes: Int = 480) {
+    public init(id: String, name: String, utcOffsetMinutes: Int = 480, latitude: Double? = nil, longitude: Double? = nil) {
         self.id = id
         self.name = name
         self.utcOffsetMinutes = utcOffsetMinutes
+        self.latitude = latitude
+        self.longitude = longitude
     }
 }
 

@@ -185,7 +185,28 @@ struct ConfigurationReader {
                               "must be ±hh:mm from -12:00 to +14:00 in steps of 15 minutes, e.g. \"+08:00\" (China)")
             }
         }
-        return StationIdentity(id: id, name: name, utcOffsetMinutes: offsetMinutes)
+        let (latitude, longitude) = readCoordinates(reader)
+        return StationIdentity(id: id, name: name, utcOffsetMinutes: offsetMinutes, latitude: latitude, longitude: longitude)
+    }
+
+    /// `[station] latitude`/`longitude`: both or neither, in range (a box drawn at 0°N 0°E on the
+    /// county's map is worse than one not drawn).
+    private func readCoordinates(_ reader: TableReader) -> (Double?, Double?) {
+        let latitude = reader.has("latitude") ? reader.number("latitude") : nil
+        let longitude = reader.has("longitude") ? reader.number("longitude") : nil
+        if let latitude, !(-90...90).contains(latitude) {
+            reader.report("latitude", given: .float(latitude), "must be -90 to 90 decimal degrees north (WGS-84), e.g. latitude = 28.1352")
+            return (nil, nil)
+        }
+        if let longitude, !(-180...180).contains(longitude) {
+            reader.report("longitude", given: .float(longitude), "must be -180 to 180 decimal degrees east (WGS-84), e.g. longitude = 120.9571")
+            return (nil, nil)
+        }
+        if reader.has("latitude") != reader.has("longitude") {
+            reader.report(reader.has("latitude") ? "latitude" : "longitude", given: nil, "give both latitude and longitude, or neither")
+            return (nil, nil)
+        }
+        return (latitude, longitude)
     }
 
     // MARK: [logic]

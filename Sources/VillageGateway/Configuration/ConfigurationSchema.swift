@@ -65,6 +65,8 @@ enum ConfigurationSchema {
         key("station", "id", .text, required: true, range: "10 digits", "the SL 651 station address"),
         key("station", "name", .text, required: true, "the village's name, shown in messages and reports"),
         key("station", "utc_offset", .text, default: "\"+08:00\"", range: "±hh:mm", "local time offset"),
+        key("station", "latitude", .number, unit: "°N", range: "-90 to 90, with longitude", "where the box stands (WGS-84): the county's map and the CAP alert's circle"),
+        key("station", "longitude", .number, unit: "°E", range: "-180 to 180, with latitude", "where the box stands (WGS-84): the county's map and the CAP alert's circle"),
 
         key("logic", "clear_after", .duration, default: "\"60m\"", "lower a level only after no rule met it for this long"),
         key("logic", "latch", .levels, default: "[]", "levels that stay until a person clears them"),

@@ -18,6 +18,11 @@ enum EffectiveConfiguration {
         out.entry("name", tomlQuoted(engine.station.name))
         out.entry("utc_offset", tomlQuoted(formatUTCOffset(engine.station.utcOffsetMinutes)),
                   isDefault: engine.station.utcOffsetMinutes == Defaults.utcOffsetMinutes)
+        // Optional, no default: printed only when set.
+        if let latitude = engine.station.latitude, let longitude = engine.station.longitude {
+            out.entry("latitude", "\(latitude)")
+            out.entry("longitude", "\(longitude)")
+        }
 
         let logic = engine.logic
         let logicDefaults = Defaults.logic
