@@ -148,7 +148,7 @@ enum ConfigurationSchema {
     ]
 
     private static let acknowledgementKeys: [ConfigurationKey] = [
-        key("acknowledgement", "from_level", .choice(["none"] + WarningLevel.colours.map(\.name)), default: "\"yellow\"",
+        key("acknowledgement", "from_level", .choice(WarningLevel.colours.map(\.name) + ["none"]), default: "\"yellow\"",
             "ask for an answer (叫应) from this level up; none: never ask"),
         key("acknowledgement", "deadline", .duration, default: "\"10m\"", bounds: durations(minute...day), "unanswered this long: repeat the broadcast, SMS the next order"),
         key("acknowledgement", "escalations_max", .integer, default: "5", bounds: integers(0...20), "stop escalating after this many (the level stays)"),
@@ -171,7 +171,7 @@ enum ConfigurationSchema {
 
     private static let sensorModbusKeys: [ConfigurationKey] = [
         key("sensor.modbus", "bus", .choice(BoardSerialFunction.busNames), default: "\"rs485\"", "the bus, as named in the board file"),
-        key("sensor.modbus", "slave", .integer, required: true, bounds: integers(1...247), "the sensor's Modbus address"),
+        key("sensor.modbus", "slave", .integer, required: true, bounds: integers(1...247), "the sensor's Modbus address, as set on the sensor"),
         key("sensor.modbus", "function", .integer, default: "3", bounds: integers(3...4), "3 reads holding registers, 4 input registers; the sensor's manual says which"),
         key("sensor.modbus", "register", .integer, required: true, bounds: integers(0...65_535), "the first register's address as sent on the wire, 0-based (a manual's 40001 is 0)"),
         key("sensor.modbus", "type", .choice(ModbusValueType.allCases.map(\.rawValue)), default: "\"uint16\"", "how the registers hold the value"),

@@ -142,7 +142,8 @@ extension ShellSession {
             let resolved = try? ConfigurationEditor.resolve(key, in: document.root),
             let node = document.root.node(at: resolved.path)
         else { return nil }
-        if case .table = node { return nil }
+        // A table is listed key by key, unless the key holds an inline table (`modbus = { … }`).
+        if case .table = node, ConfigurationSchema.describe(shellKey: key)?.kind != .inlineTable { return nil }
         return node.renderedWhole
     }
 
