@@ -266,6 +266,7 @@ import WarningLogic
         let staged = harness.answer("set county.push.key_file push.key")
         #expect(staged.contains("Staged"))
         #expect(staged.contains("[county.push] url: missing; where the county receives pushes"), "\(staged)")
+        #expect(staged.contains("other keys of [county.push] are needed (set county.push.url):"), "\(staged)")
         let wrong = harness.answer("set county.push.url ftp://county.example.cn")
         let line = try #require(harness.session.configurationEditor?.line(of: "county.push.url"))
         #expect(wrong.contains("gateway.toml:\(line): [county.push] url = \"ftp://county.example.cn\": must be an http:// or https:// URL"), "\(wrong)")

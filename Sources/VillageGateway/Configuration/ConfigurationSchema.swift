@@ -246,7 +246,7 @@ enum ConfigurationSchema {
     private static let countyKeys: [ConfigurationKey] = [
         key("county", "centre_address", .integer, default: "1", bounds: integers(1...255), "the county centre's SL 651 address"),
         key("county", "password", .integer, default: "0", bounds: integers(0...65_535), secret: true,
-            "the SL 651 password, as configured at the centre (never shown; to change it, set it to the centre's new one and commit)"),
+            "the SL 651 password, as configured at the centre; never shown"),
         key("county", "summary_every", .duration, default: "\"1h\"", bounds: durations((5 * minute)...day), range: "divides a day (5m, 10m, 15m, 30m, 1h, 3h, 6h, 1d …)",
             "an observation summary this often; SL 651 boxes report hourly"),
         key("county", "outbox_max_mb", .integer, unit: "MB", default: "256", bounds: integers(1...4_096), "at this size routine summaries are thinned (alarms never)"),

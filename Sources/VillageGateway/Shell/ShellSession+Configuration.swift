@@ -248,9 +248,16 @@ extension ShellSession {
         let others = problems.filter { !own.contains($0) && !sameTable.contains($0) }
         var text = own.map { $0.description + "\n" }.joined()
         if !sameTable.isEmpty {
-            let keys = sameTable.compactMap { problem in problem.key.split(separator: " ").last.map { key.split(separator: ".").dropLast().joined(separator: ".") + "." + $0 } }
-            text += "With \(key) = \(configurationEditor?.changes.last?.new ?? "")\(note), other keys of \(label ?? "its table") no longer fit "
-                + "(set them, or unset \(keys.joined(separator: ", ")) to remove them):\n"
+            let block = key.split(separator: ".").dropLast().joined(separator: ".")
+            let name = { (problem: ConfigurationProblem) in problem.key.split(separator: " ").last.map { block + "." + $0 } }
+            // A missing key is set; a key that no longer fits is set again or removed.
+            let missing = sameTable.filter { $0.allowed.hasPrefix("missing") }.compactMap(name)
+            let unfit = sameTable.filter { !$0.allowed.hasPrefix("missing") }.compactMap(name)
+            var ways: [String] = []
+            if !missing.isEmpty { ways.append("set " + missing.joined(separator: ", ")) }
+            if !unfit.isEmpty { ways.append("set them, or unset " + unfit.joined(separator: ", ") + " to remove them") }
+            text += "With \(key) = \(configurationEditor?.changes.last?.new ?? "")\(note), other keys of \(label ?? "its table") "
+                + (unfit.isEmpty ? "are needed" : "no longer fit") + " (" + ways.joined(separator: "; ") + "):\n"
             text += sameTable.map { $0.description + "\n" }.joined()
         }
         if !others.isEmpty {
