@@ -5,6 +5,8 @@ SWIFT        ?= swift
 BUILD_DIR    ?= .build
 BIN          := $(BUILD_DIR)/debug/village-gateway
 APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv sqlite3
+# The county store's PostgreSQL tests: a throwaway server (tools/with-postgres.sh) for the run.
+APT_PACKAGES += postgresql
 # flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
 APT_PACKAGES += openssh-server openssh-client systemd binutils
 # make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
@@ -18,7 +20,7 @@ PYSERIAL_VERSION := 3.5
 JSONSCHEMA_VERSION := 4.26.0
 OUT          := out
 
-.PHONY: all deps build test demo bench check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
+.PHONY: all deps build test demo bench bench-fleet soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
 
 all: build
 
@@ -62,7 +64,8 @@ test: deps check-imports venv
 	$(SWIFT) build --build-path $(BUILD_DIR) --build-tests
 	# One test at a time: the suites share a cooperative pool of two threads on a 2-core machine,
 	# and in-process servers starved by other suites' blocking waits missed their timeouts.
-	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
+	# Beside a throwaway PostgreSQL server (VG_TEST_POSTGRES_URL), stopped and deleted after.
+	tools/with-postgres.sh $(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
 	Tests/Flash/flash-test.sh $(BIN)
 
@@ -105,6 +108,20 @@ bench: deps
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
+
+# A province: 2 000 simulated boxes (the box's real API, one process) pulled into SQLite and
+# PostgreSQL (a throwaway server); prints stations/s, reports/s and a full round's time.
+bench-fleet: deps
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
+	tools/with-postgres.sh Benchmarks/Fleet/run.py $(BUILD_DIR)/release
+
+# The footprint soak (issue 13): 8 Modbus registers at 1 Hz over a 9600-baud pty for SOAK_MINUTES
+# (the issue's figure is 120), printing the resident memory curve. Real time: never in CI.
+SOAK_MINUTES ?= 120
+soak: deps venv
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	Benchmarks/Soak/run.py $(BUILD_DIR)/release/village-gateway --minutes $(SOAK_MINUTES) --python $(VENV)/bin/python
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target

@@ -38,6 +38,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         // Already in the graph through Hummingbird; named for NIOEmbedded (the API fuzz target).
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
+        // A province's county database (`village-county pull --db postgres://…`); NIOSSL (already
+        // in the graph through async-http-client) for its sslmode.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // C libraries come in through small system-library targets; only Drivers imports them.
@@ -113,7 +117,10 @@ let package = Package(
             dependencies: [
                 "WarningLogic", "CountyProtocol", "ConfigurationFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -147,6 +154,7 @@ let package = Package(
             dependencies: [
                 "VillageGateway", "VillageCounty", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
