@@ -96,6 +96,10 @@ import WarningLogic
         [("logic.clear_after", "45m")], [("logic.latch", "[\"orange\", \"red\"]")], [("logic.antecedent_k", "0.9")],
         [("logic.rain_day_start_hour", "9")], [("logic.tips_per_minute_max", "300")],
         [("acknowledgement.from_level", "orange")], [("acknowledgement.deadline", "15m")], [("acknowledgement.escalations_max", "3")],
+        [("acknowledgement.answer_keywords", "[\"1\", \"收到\"]")], [("acknowledgement.call_unanswered", "true")],
+        [("acknowledgement.call_ring", "45s")],
+        // Both or neither: the two change together.
+        [("station.latitude", "28.99"), ("station.longitude", "120.65")],
         // A rain gauge has one unit: unset, it is the kind's own.
         [("sensor.rain1.unit", nil)], [("sensor.rain1.mm_per_tip", "0.5")], [("sensor.rain1.input", "rain_gauge_2")],
         [("sensor.river1.range", "[0.0, 12.0]")], [("sensor.river1.stale_after", "45m")], [("sensor.river1.read_failures_max", "5")],
