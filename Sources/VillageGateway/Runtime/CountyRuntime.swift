@@ -16,13 +16,22 @@ enum CountyRuntime {
     }
 
     /// Runs the outbox's maintenance and publishes its backlog, until cancelled.
+    /// The backlog `status` shows is counted this often (three indexed counts): a technician
+    /// watching a returned link sees the backlog go, not a figure half a minute old.
+    static let backlogRefreshEveryMilliseconds: Int64 = 2_000
+
     static func maintain(_ service: OutboxService, clock: any GatewayClock, published: PublishedStatus, utcOffsetMinutes: Int) async {
+        var sinceMaintenanceMilliseconds = maintenanceEveryMilliseconds
         while !Task.isCancelled {
-            await service.maintain(at: clock.now())
+            if sinceMaintenanceMilliseconds >= maintenanceEveryMilliseconds {
+                await service.maintain(at: clock.now())
+                sinceMaintenanceMilliseconds = 0
+            }
             if let backlog = await service.backlog(), let last = try? service.outbox.lastSequence() {
                 published.updateBacklog(StatusBacklog(backlog, lastSequence: last, utcOffsetMinutes: utcOffsetMinutes))
             }
-            try? await Task.sleep(for: .milliseconds(maintenanceEveryMilliseconds))
+            try? await Task.sleep(for: .milliseconds(backlogRefreshEveryMilliseconds))
+            sinceMaintenanceMilliseconds += backlogRefreshEveryMilliseconds
         }
     }
 
@@ -66,7 +75,7 @@ enum CountyRuntime {
     /// cannot start (logged critical with what to fix): warnings and the pull API go on without it.
     static func push(
         gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, registration: (any NetworkRegistrationProbe)?,
-        clock: any GatewayClock, logger: Logger, sl651Commands: SL651CommandSources = .none
+        clock: any GatewayClock, sleeper: any PushSleeper = TaskSleeper(), logger: Logger, sl651Commands: SL651CommandSources = .none
     ) -> PushService? {
         var county = gateway.county
         guard county.httpPush != nil || county.sl651Push != nil else { return nil }
@@ -89,7 +98,7 @@ enum CountyRuntime {
         do {
             return try PushService(
                 outbox: service.outbox, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
-                registration: registration, sl651Frames: frames, sl651Commands: sl651Commands)
+                registration: registration, sl651Frames: frames, sl651Commands: sl651Commands, sleeper: sleeper)
         } catch {
             logger.critical("county push not started: \(error.description). Warnings continue; the county can still pull.")
             return nil
