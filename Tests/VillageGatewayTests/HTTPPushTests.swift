@@ -40,6 +40,10 @@ final class TestCounty: Sendable {
     static let key = try! SigningKey(hex: String(repeating: "5a", count: 32))
     let verifier = RequestVerifier(station: TestCounty.station, key: TestCounty.key, clockSkewMillisecondsMax: 300_000)
     let state = Mutex(State())
+    /// Called with each accepted body before it is answered (a test adds reports meanwhile).
+    let onBody: (@Sendable (ReportsDocument) -> Void)?
+
+    init(onBody: (@Sendable (ReportsDocument) -> Void)? = nil) { self.onBody = onBody }
 
     func script(_ answers: [Answer]) { state.withLock { $0.script = answers } }
     var bodies: [ReportsDocument] { state.withLock { $0.bodies } }
@@ -69,6 +73,7 @@ final class TestCounty: Sendable {
                 state.bodies.append(document)
                 return state.script.isEmpty ? .storeAll : state.script.removeFirst()
             }
+            self.onBody?(document)
             func store(_ only: Set<Int64>?) -> [Int64] {
                 self.state.withLock { state in
                     var stored: [Int64] = []

@@ -47,7 +47,7 @@ extension ConfigurationReader {
             }
         }
         county.linkProbeEveryMilliseconds = reader.duration(
-            "link_probe_every", in: (10 * Milliseconds.second)...Milliseconds.day,
+            "link_probe_every", in: Milliseconds.second...Milliseconds.day,
             meaning: "how often the county is probed with a TCP connect while the push is failing") ?? county.linkProbeEveryMilliseconds
         if let node = reader.entries["uplink_interfaces"] {
             let allowed = "must be a list of interface names in quotes, e.g. [\"ppp0\", \"wwan0\", \"eth0\"] (at most \(CountyConfiguration.uplinkInterfacesMax), each 1-15 characters)"

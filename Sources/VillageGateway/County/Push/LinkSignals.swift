@@ -83,10 +83,15 @@ final class LinkSignals: Sendable {
         for continuation in woken { continuation.resume() }
     }
 
-    /// An attempt failed: the uplink is down since now, unless it was already.
+    /// An attempt failed: the uplink is down since now, unless it was already. A signal raised
+    /// before this failure did not bring the link back: it is forgotten, so the outage report
+    /// names the signal that did (or the retry).
     func markDown(reason: String, at time: Timestamp) {
         state.withLock { state in
-            guard state.uplink.isUp != false else { return }
+            guard state.uplink.isUp != false else {
+                state.signalSinceDown = nil
+                return
+            }
             state.uplink.isUp = false
             state.uplink.since = time
             state.uplink.signal = "\(LinkSignalSource.push.rawValue): \(reason)"
@@ -144,6 +149,27 @@ final class LinkSignals: Sendable {
         }
     }
 
+    /// Runs `attempt` (a bounded connect), abandoning it when a signal is raised after
+    /// `generation`: nil then. A connect started while a firewall dropped its SYN waits for the
+    /// retransmission; a signal says a fresh one would get through now. The abandoned attempt
+    /// runs on to its own timeout and its result is dropped.
+    func unlessSignalled<Value: Sendable>(afterGeneration generation: UInt64, _ attempt: @escaping @Sendable () async -> Value) async -> Value? {
+        let first = FirstResult<Value>()
+        let waiter = Task {
+            await self.wait(afterGeneration: generation)
+            first.resume(nil)
+        }
+        let attempting = Task { first.resume(await attempt()) }
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { first.install($0) }
+        } onCancel: {
+            first.resume(nil)
+        }
+        waiter.cancel()
+        if result == nil { attempting.cancel() }
+        return result
+    }
+
     /// Sleeps `milliseconds` with `sleeper`, ending early when a signal is raised after
     /// `generation`. True when a signal ended it.
     func sleep(milliseconds: Int64, sleeper: any PushSleeper, afterGeneration generation: UInt64) async -> Bool {
@@ -161,6 +187,50 @@ final class LinkSignals: Sendable {
             group.cancelAll()
             return first
         }
+    }
+}
+
+/// The first of several racers to finish, handed to one waiting continuation (which may be
+/// installed after the winner finished).
+private final class FirstResult<Value: Sendable>: Sendable {
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<Value?, Never>)
+        case finished(Value?)
+        case taken
+    }
+    private let state = Mutex(State.empty)
+
+    func install(_ continuation: CheckedContinuation<Value?, Never>) {
+        let ready = state.withLock { state -> Value?? in
+            switch state {
+            case .empty:
+                state = .waiting(continuation)
+                return nil
+            case .finished(let value):
+                state = .taken
+                return .some(value)
+            case .waiting, .taken:
+                preconditionFailure("one continuation per race")
+            }
+        }
+        if let ready { continuation.resume(returning: ready) }
+    }
+
+    func resume(_ value: Value?) {
+        let waiting = state.withLock { state -> CheckedContinuation<Value?, Never>? in
+            switch state {
+            case .empty:
+                state = .finished(value)
+                return nil
+            case .waiting(let continuation):
+                state = .taken
+                return continuation
+            case .finished, .taken:
+                return nil
+            }
+        }
+        waiting?.resume(returning: value)
     }
 }
 
