@@ -7,6 +7,8 @@ BIN          := $(BUILD_DIR)/debug/village-gateway
 APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv sqlite3
 # flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
 APT_PACKAGES += openssh-server openssh-client systemd binutils
+# The link-cut test (issue 18): network namespaces and veth (ip), a firewall drop (nft).
+APT_PACKAGES += iproute2 nftables
 # make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
 HIL_APT_PACKAGES := linux-source-6.1 gcc make flex bison bc libelf-dev cpio file qemu-system-x86 busybox-static binutils
 VENV         := .venv
@@ -61,6 +63,8 @@ test: deps check-imports venv
 	# and in-process servers starved by other suites' blocking waits missed their timeouts.
 	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
+	# Root only (as CI runs): without namespaces or nft it fails, saying what is missing.
+	python3 Tests/CommandLine/link-cut.py $(BIN)
 	Tests/Flash/flash-test.sh $(BIN)
 
 # tools/flash.sh into a temporary root and over SSH to a throwaway sshd (installs the debug build).
@@ -100,6 +104,7 @@ bench: deps
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
+	python3 Benchmarks/LinkReturn/run.py $(BUILD_DIR)/release/village-gateway
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target
