@@ -36,6 +36,7 @@ import WarningLogic
         let fixture = try PushFixture()
         let backlog = try Self.fillBacklog(fixture.outbox, routineCount: 10)
         let late = LateAlarm(outbox: fixture.outbox)
+        let sleeper = RecordingSleeper()
         // The alarm arrives while the county is taking the first routine page.
         let county = TestCounty(onBody: { document in
             if document.reports.contains(where: { $0.priority == "routine" }) { late.storeOnce() }
@@ -45,9 +46,12 @@ import WarningLogic
             configuration.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:\(port)/v1/push", keyFile: try PushFixture.keyFile(), batchMax: 3)
             let service = try PushService(
                 outbox: fixture.outbox, configuration: configuration, station: PushFixture.station, clock: FixedClock(),
-                logger: Logger(label: "test.push"), sleeper: RecordingSleeper(), probeSleeper: HangingSleeper())
+                logger: Logger(label: "test.push"), sleeper: sleeper, probeSleeper: HangingSleeper())
             let running = Task { await service.run() }
             #expect(await eventually { late.stored != nil && fixture.undelivered.isEmpty })
+            // Idle now: the outbox is looked at every second, so a new alarm waits at most that.
+            #expect(await eventually { !sleeper.delays.withLock { $0 }.isEmpty })
+            #expect(sleeper.delays.withLock { $0 }.allSatisfy { $0 <= 1_000 }, "\(sleeper.delays.withLock { $0 })")
             running.cancel()
             await running.value
         }

@@ -243,13 +243,25 @@ enum LinkProbe {
         sleeper: any PushSleeper, reachable: @escaping @Sendable (PushEndpoint, Int64) async -> PushLinkError? = TCPReachability.check
     ) async {
         precondition(everyMilliseconds > 0, "a probe period of 0 would spin")
+        var probingMilliseconds: Int64 = 0
         while !Task.isCancelled {
-            await sleeper.sleep(milliseconds: everyMilliseconds)
+            // One probe per period: the time a dropped connect took comes off the wait.
+            await sleeper.sleep(milliseconds: max(everyMilliseconds / 10, everyMilliseconds - probingMilliseconds))
+            probingMilliseconds = 0
             guard !Task.isCancelled, signals.uplink.isUp == false else { continue }
-            for endpoint in endpoints where await reachable(endpoint, timeoutMilliseconds) == nil {
-                signals.raise(LinkSignal(source: .probe, detail: "\(endpoint) accepted a TCP connection", time: clock.now()))
-                break
+            let started = monotonicMilliseconds()
+            // All endpoints at once (behind a drop each waits its timeout); the first to answer raises.
+            await withTaskGroup(of: PushEndpoint?.self) { group in
+                for endpoint in endpoints {
+                    group.addTask { await reachable(endpoint, timeoutMilliseconds) == nil ? endpoint : nil }
+                }
+                for await answered in group {
+                    guard let answered else { continue }
+                    signals.raise(LinkSignal(source: .probe, detail: "\(answered) accepted a TCP connection", time: clock.now()))
+                    break
+                }
             }
+            probingMilliseconds = monotonicMilliseconds() - started
         }
     }
 }

@@ -78,8 +78,9 @@ struct ScenarioSleeper: PushSleeper {
 
 /// The loop's own timings (the transports have theirs).
 struct PushTimings: Sendable, Equatable {
-    /// With nothing to send, the outbox is looked at again after this.
-    var idlePollMilliseconds: Int64 = 10_000
+    /// With nothing to send, the outbox is looked at again after this: a new alarm waits at most
+    /// this long for an idle push (issue 18: alarms within a second). One indexed query a second.
+    var idlePollMilliseconds: Int64 = 1_000
     /// With no network registration, the modem's answer is looked at again after this.
     var noNetworkRecheckMilliseconds: Int64 = 30_000
     /// The bounded connect attempt that tells whether the county is reachable.
