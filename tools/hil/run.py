@@ -275,8 +275,8 @@ class Harness:
             document, output = self.status()
             if document is None:
                 return False, output
-            rain = next((sensor for sensor in (document.get("station") or {}).get("sensors", []) if sensor["id"] == "rain1"), {})
-            return document["level"] == "red" and rain.get("tipsTotal") == 2, f"level {document['level']}, rain1 {rain}"
+            rain = next((sensor for sensor in document.get("sensors", []) if sensor["id"] == "rain1"), {})
+            return document["level"] == "red" and rain.get("tips") == 2, f"level {document['level']}, rain1 {rain}"
         self.wait_in_guest("level red after two tips", LEVEL_TIMEOUT, red)
 
         self.step("the siren line goes high (read through gpio-sim's sysfs value)")
@@ -288,8 +288,8 @@ class Harness:
             document, output = self.status()
             if document is None:
                 return False, output
-            slope = next((sensor for sensor in (document.get("station") or {}).get("sensors", []) if sensor["id"] == "slope1"), {})
-            return slope.get("lastValue") == EXPECTED_DISPLACEMENT_MM, f"slope1 {slope}"
+            slope = next((sensor for sensor in document.get("sensors", []) if sensor["id"] == "slope1"), {})
+            return slope.get("value") == EXPECTED_DISPLACEMENT_MM, f"slope1 {slope}"
         self.wait_in_guest("slope1 reading", MODBUS_TIMEOUT, displacement)
         log = self.guest(f"cat {DAEMON_LOG}")[1]
         opened = [line for line in log.splitlines() if "opened serial port" in line and "/dev/ttyS1" in line]
