@@ -145,11 +145,6 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             "Uplink    down since \(ISO8601.format(FixedClock.time, utcOffsetMinutes: 480)); next try \(ISO8601.format(FixedClock.time.adding(milliseconds: 3_600_000), utcOffsetMinutes: 480))",
             "          push: POST http://county/v1/push failed: connection refused",
         ])
-        // A long reason wraps under the heading, its first line indented like the rest.
-        let reason = "          push: cannot connect to 169.254.18.2:5651 within 20000 ms: Connection errors: SingleConnectionFailure(target: …)"
-        let wrapped = DaemonStatus.wrapped(reason, indent: 10)
-        #expect(wrapped.count == 2 && wrapped.allSatisfy { $0.hasPrefix("          ") && $0.terminalColumns <= 80 }, "\(wrapped)")
-        #expect(wrapped.first?.hasPrefix("          push: cannot") == true)
         signals.raise(LinkSignal(source: .kernel, detail: "wwan0 is up", time: FixedClock.time))
         signals.markUp(at: FixedClock.time.adding(milliseconds: 1_000))
         #expect(StatusUplink(signals.uplink, utcOffsetMinutes: 480).lines.last == "          kernel: wwan0 is up")

@@ -277,11 +277,9 @@ extension DaemonStatus {
         guard line.terminalColumns > columnsMax else { return [line] }
         let pad = String(repeating: " ", count: indent)
         var result: [String] = []
-        // A line's own indentation (the uplink's reason under its heading) is kept on its first line.
-        let leading = String(line.prefix { $0 == " " })
-        var current = leading
-        for word in line.dropFirst(leading.count).split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
-            let candidate = current == leading ? current + word : current + " " + word
+        var current = ""
+        for word in line.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
+            let candidate = current.isEmpty ? word : current + " " + word
             if candidate.terminalColumns > columnsMax, !current.trimmingSpaces.isEmpty {
                 result.append(current)
                 current = pad + word
