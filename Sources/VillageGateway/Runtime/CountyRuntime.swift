@@ -16,22 +16,13 @@ enum CountyRuntime {
     }
 
     /// Runs the outbox's maintenance and publishes its backlog, until cancelled.
-    /// The backlog `status` shows is counted this often (three indexed counts): a technician
-    /// watching a returned link sees the backlog go, not a figure half a minute old.
-    static let backlogRefreshEveryMilliseconds: Int64 = 2_000
-
     static func maintain(_ service: OutboxService, clock: any GatewayClock, published: PublishedStatus, utcOffsetMinutes: Int) async {
-        var sinceMaintenanceMilliseconds = maintenanceEveryMilliseconds
         while !Task.isCancelled {
-            if sinceMaintenanceMilliseconds >= maintenanceEveryMilliseconds {
-                await service.maintain(at: clock.now())
-                sinceMaintenanceMilliseconds = 0
-            }
+            await service.maintain(at: clock.now())
             if let backlog = await service.backlog(), let last = try? service.outbox.lastSequence() {
                 published.updateBacklog(StatusBacklog(backlog, lastSequence: last, utcOffsetMinutes: utcOffsetMinutes))
             }
-            try? await Task.sleep(for: .milliseconds(backlogRefreshEveryMilliseconds))
-            sinceMaintenanceMilliseconds += backlogRefreshEveryMilliseconds
+            try? await Task.sleep(for: .milliseconds(maintenanceEveryMilliseconds))
         }
     }
 
