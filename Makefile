@@ -16,9 +16,11 @@ VENV         := .venv
 # that changes its server API cannot break `make test` on a fresh machine.
 PYMODBUS_VERSION := 3.11.4
 PYSERIAL_VERSION := 3.5
+# The county API tests validate every page they are served against docs/schemas/ with it.
+JSONSCHEMA_VERSION := 4.26.0
 OUT          := out
 
-.PHONY: all deps build test demo bench check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
+.PHONY: all deps build test demo bench soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
 
 all: build
 
@@ -47,13 +49,14 @@ build: deps
 
 # A project-local Python with pymodbus for the Modbus tests (DriversTests find .venv/bin/python).
 # Rebuilt only when the pins above change (the stamp records them).
-venv: $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)
+VENV_STAMP := $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)-jsonschema-$(JSONSCHEMA_VERSION)
+venv: $(VENV_STAMP)
 
 # deps is order-only: it must run first, but being phony it must not force a reinstall each time.
-$(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION): | deps
+$(VENV_STAMP): | deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)"
+	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)" "jsonschema==$(JSONSCHEMA_VERSION)"
 	rm -f $(VENV)/.pymodbus-*
 	touch $@
 
@@ -99,12 +102,21 @@ bench: deps
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product EngineBenchmark
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product ModbusBenchmark
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product OutboxBenchmark
 	$(BUILD_DIR)/release/EngineBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
 	python3 Benchmarks/LinkReturn/run.py $(BUILD_DIR)/release/village-gateway
+
+# The footprint soak (issue 13): 8 Modbus registers at 1 Hz over a 9600-baud pty for SOAK_MINUTES
+# (the issue's figure is 120), printing the resident memory curve. Real time: never in CI.
+SOAK_MINUTES ?= 120
+soak: deps venv
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	Benchmarks/Soak/run.py $(BUILD_DIR)/release/village-gateway --minutes $(SOAK_MINUTES) --python $(VENV)/bin/python
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target

@@ -20,6 +20,8 @@ let package = Package(
     name: "VillageGateway",
     products: [
         .executable(name: "village-gateway", targets: ["VillageGateway"]),
+        // The county's own program: pulls the boxes, keeps the stations, serves the dashboard.
+        .executable(name: "village-county", targets: ["VillageCounty"]),
         .library(name: "WarningLogic", targets: ["WarningLogic"]),
         .library(name: "Drivers", targets: ["Drivers"]),
     ],
@@ -60,11 +62,37 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The contract between a box and its county, written once and compiled into both
+        // programs: the wire documents, request signing, CAP, the observation summary.
+        .target(
+            name: "CountyProtocol",
+            dependencies: [
+                "WarningLogic",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // TOML files read with located, one-line problems: gateway.toml, board files, stations files.
+        .target(
+            name: "ConfigurationFiles",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict
+        ),
+        // The box's durable outbox (SQLite): a library so that its benchmark is a program of its own.
+        .target(
+            name: "OutboxStore",
+            dependencies: [
+                "WarningLogic", "CountyProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         // The program: config, boards, runtime wiring, commands.
         .executableTarget(
             name: "VillageGateway",
             dependencies: [
-                "WarningLogic", "Drivers",
+                "WarningLogic", "Drivers", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -78,6 +106,28 @@ let package = Package(
             ],
             swiftSettings: strict,
             linkerSettings: fuzzLinking
+        ),
+        // The county's program (`village-county`): it links the contract, never the box.
+        .executableTarget(
+            name: "VillageCounty",
+            dependencies: [
+                "WarningLogic", "CountyProtocol", "ConfigurationFiles",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Durable outbox appends per second; fills the backlog Benchmarks/Outbox/run.py pulls.
+        .executableTarget(
+            name: "OutboxBenchmark",
+            dependencies: [
+                "WarningLogic", "CountyProtocol", "OutboxStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/OutboxBenchmark",
+            swiftSettings: strict
         ),
         // Engine throughput, as a program that prints figures (tests never time anything).
         .executableTarget(name: "EngineBenchmark", dependencies: ["WarningLogic"], path: "Benchmarks/EngineBenchmark", swiftSettings: strict),
@@ -95,7 +145,7 @@ let package = Package(
         .testTarget(
             name: "VillageGatewayTests",
             dependencies: [
-                "VillageGateway", "WarningLogic",
+                "VillageGateway", "VillageCounty", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

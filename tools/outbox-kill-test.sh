@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kills the box with SIGKILL while it writes reports (an accelerated storm, summaries every 5
-# minutes of storm time, [county.api] on 127.0.0.1) and kills `county pull` while it delivers,
+# minutes of storm time, [county.api] on 127.0.0.1) and kills `village-county pull` while it delivers,
 # again and again, restarting both; then proves from the two databases that every report the box
 # stored is in the county database exactly once with identical content, that every report the box
 # counts as delivered is there, and that no number is missing outside a gap the box declared.
@@ -12,6 +12,8 @@
 set -euo pipefail
 
 BIN=${1:-.build/debug/village-gateway}
+# The county's program is built beside the box's.
+COUNTY_BIN=${COUNTY_BIN:-$(dirname "$BIN")/village-county}
 KILLS=${2:-${OUTBOX_KILLS:-60}}
 SPEED=${SPEED:-21600}
 SCENARIO=${SCENARIO:-scenarios/typhoon-hagupit.csv}
@@ -89,7 +91,7 @@ while [ $((box_kills + pull_kills)) -lt "$KILLS" ]; do
     round=$((round + 1))
     start_box "$SPEED"
     sleep_ms $((BOX_HEAD_START_MIN_MS + RANDOM % BOX_HEAD_START_SPAN_MS))
-    "$BIN" county pull --stations "$WORK/stations.toml" --db "$COUNTY" --timeout 10 >>"$WORK/pull.log" 2>&1 &
+    "$COUNTY_BIN" pull --stations "$WORK/stations.toml" --db "$COUNTY" --timeout 10 >>"$WORK/pull.log" 2>&1 &
     PULL_PID=$!
     sleep_ms $((RANDOM % PULL_RUN_SPAN_MS))
     # Half the rounds kill the box first, in the middle of the pull's pages and acknowledgements.
@@ -119,7 +121,7 @@ done
 start_box 1
 BOX_LAST_BEFORE=$(sqlite3 "$STATE/outbox.sqlite" "SELECT seq FROM sqlite_sequence WHERE name = 'reports'")
 status=0
-timeout "$FINAL_PULL_TIMEOUT_SECONDS" "$BIN" county pull --stations "$WORK/stations.toml" --db "$COUNTY" \
+timeout "$FINAL_PULL_TIMEOUT_SECONDS" "$COUNTY_BIN" pull --stations "$WORK/stations.toml" --db "$COUNTY" \
     >"$WORK/final-pull.txt" 2>&1 || status=$?
 kill -TERM "$BOX_PID"
 wait "$BOX_PID" 2>/dev/null || true
@@ -131,7 +133,7 @@ if [ "$status" -ne 0 ]; then
 fi
 
 # The checks, from the two databases as the sqlite3 command reads them.
-sqlite3 -json "$STATE/outbox.sqlite" "SELECT sequence, time_ms, kind, priority, exercise, payload, delivered_at_ms FROM reports ORDER BY sequence" > "$WORK/box.json"
+sqlite3 -json "$STATE/outbox.sqlite" "SELECT sequence, time_ms, kind, priority, exercise, payload, wire_payload, delivered_at_ms FROM reports ORDER BY sequence" > "$WORK/box.json"
 sqlite3 -json "$STATE/outbox.sqlite" "SELECT from_sequence, through_sequence FROM gaps" > "$WORK/box-gaps.json"
 for table in reports gaps missing conflicts stations; do
     sqlite3 -json "$COUNTY" "SELECT * FROM $table" > "$WORK/county-$table.json"
@@ -149,6 +151,18 @@ def load(name):
     return json.loads(text) if text else []
 
 priorities = {0: "alarm", 1: "event", 2: "routine"}
+
+def wire_kind(name):
+    """Contract v2's kind: the box's name in snake_case (ReportKind in CountyProtocol)."""
+    out = ""
+    for character in name:
+        if character.isupper():
+            if out and not out.endswith("_"):
+                out += "_"
+            out += character.lower()
+        else:
+            out += character
+    return out
 box = load("box")
 county = [r for r in load("county-reports") if r["station"] == station]
 gaps = [g for g in load("county-gaps") if g["station"] == station]
@@ -187,7 +201,8 @@ for report in box:
     if mine is None:
         failures.append(f"report {sequence} stored by the box is not in the county database")
         continue
-    expected = (report["time_ms"], report["kind"], priorities[report["priority"]], report["exercise"], json.loads(report["payload"]))
+    # The county pulls contract v2: the payload the box made for it when it stored the report.
+    expected = (report["time_ms"], wire_kind(report["kind"]), priorities[report["priority"]], report["exercise"], json.loads(report["wire_payload"]))
     got = (mine["time_ms"], mine["kind"], mine["priority"], mine["exercise"], json.loads(mine["payload"]))
     if expected != got:
         failures.append(f"report {sequence} differs: box {expected}, county {got}")

@@ -14,7 +14,6 @@ struct VillageGatewayCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, StatusCommand.self, CheckConfigCommand.self, SimulateCommand.self, BoardsCommand.self,
             PortsCommand.self, ProbeCommand.self,
-            CountyCommand.self,
             ShellCommand.self, SetPinCommand.self,
             FuzzCommand.self,
         ]

@@ -557,6 +557,15 @@ public struct Engine: Sendable {
         return due.adding(milliseconds: (missed + 1) * repeatEvery)
     }
 
+    /// Drops history no rule can look at any more (readings and tips older than every window),
+    /// which the engine otherwise keeps until enough has piled up to be worth the copy. Changes
+    /// no decision; the daemon calls it before each snapshot, so a snapshot holds only what the
+    /// engine needs.
+    public mutating func compactHistory() {
+        for index in state.rainGauges.indices { state.rainGauges[index].compactFully() }
+        for index in state.levelSensors.indices { state.levelSensors[index].compactFully() }
+    }
+
     /// The siren and lamp as the outputs should show them now, without reports or broadcasts.
     /// `handle` only emits output actions on a change; after a restart (relays come up off) or
     /// a driver reconnecting, the daemon calls this so a restored red sounds again.

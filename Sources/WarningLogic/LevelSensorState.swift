@@ -75,6 +75,14 @@ struct LevelSensorState: Hashable, Codable, Sendable {
         }
     }
 
+    /// Drops the dead readings now, however few (a snapshot holds only the live history);
+    /// changes nothing the sensor decides.
+    mutating func compactFully() {
+        guard firstIndex > 0 else { return }
+        readings.removeFirst(firstIndex)
+        firstIndex = 0
+    }
+
     enum ReadingOutcome: Equatable { case stored, outOfRange }
 
     mutating func record(_ value: Double, at now: Int64, rangeMinimum: Double?, rangeMaximum: Double?, unit: String) -> ReadingOutcome {

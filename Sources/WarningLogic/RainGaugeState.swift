@@ -150,16 +150,27 @@ struct RainGaugeState: Hashable, Codable, Sendable {
 
     static let antecedentCatchUpDaysMax: Int64 = 3_660
 
-    /// Drops entries that every window has passed.
-    private mutating func compact() {
+    /// Drops entries that every window has passed: once they are worth the copy, or (`fully`)
+    /// all of them now, before a snapshot.
+    private mutating func compact(fully: Bool = false) {
         let passedByAll = oldestWindowStart
         guard passedByAll > 0 else { return }
-        guard windows.isEmpty || (passedByAll >= RainGaugeState.compactionEntriesMin && passedByAll * 2 >= entries.count) else {
+        guard fully || windows.isEmpty || (passedByAll >= RainGaugeState.compactionEntriesMin && passedByAll * 2 >= entries.count) else {
             return
         }
         cumulativeTipsBeforeEntries = entries[passedByAll - 1].cumulativeTips
         entries.removeFirst(passedByAll)
         for index in windows.indices { windows[index].startIndex -= passedByAll }
+    }
+
+    /// Keeps only what a window or the chatter minute can still look at (a snapshot holds no
+    /// dead history); changes nothing the gauge decides.
+    mutating func compactFully() {
+        compact(fully: true)
+        if recentBurstsStart > 0 {
+            recentBursts.removeFirst(recentBurstsStart)
+            recentBurstsStart = 0
+        }
     }
 
     // MARK: Tips

@@ -34,6 +34,11 @@ enum GatewayBinary {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("village-gateway")
     }
 
+    /// The county's program, built beside the box's.
+    static var countyURL: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("village-county")
+    }
+
     struct Outcome {
         var status: Int32
         var standardOutput: String
@@ -42,9 +47,9 @@ enum GatewayBinary {
 
     /// Runs to completion; the pipes are read on their own threads so a large output cannot
     /// fill a pipe and stall the child.
-    static func run(_ arguments: [String]) throws -> Outcome {
+    static func run(_ arguments: [String], program: URL = url) throws -> Outcome {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = program
         process.arguments = arguments
         process.currentDirectoryURL = repositoryRoot
         let output = Pipe()

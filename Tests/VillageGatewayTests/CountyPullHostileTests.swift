@@ -3,6 +3,7 @@
 import Foundation
 import Synchronization
 import Testing
+@testable import VillageCounty
 @testable import VillageGateway
 
 /// A "box" on a plain socket that answers every request with a valid-looking page, one byte every
@@ -74,14 +75,14 @@ final class DribblingBox: Sendable {
             url = "http://127.0.0.1:\(box.port)"
             key_file = "\(site.keyFile)"
             """.write(toFile: stations, atomically: true, encoding: .utf8)
-        let run = try await CountyPullTests.runOffThePool(["county", "pull", "--stations", stations, "--db", site.countyPath, "--timeout", "2"])
+        let run = try await CountyPullTests.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath, "--timeout", "2"])
         #expect(run.status == 1, "\(run.standardOutput)\(run.standardError)")
         #expect(run.standardOutput.contains("county pull: 1 station, 0 pulled, 1 not"), "\(run.standardOutput)")
         #expect(run.standardOutput.contains("no complete answer within 2 s"), "\(run.standardOutput)")
     }
 
-    static func page(sequence: Int64, lastSequence: Int64, payload: String = #"{"levelChanged":{"causes":["rain1-1h"],"from":0,"to":2}}"#) -> String {
-        #"{"schema":"village-gateway/reports/1","station":"0011223344","after":0,"reports":[{"sequence":\#(sequence),"time":"2026-07-14T03:12:00+08:00","time_ms":1783969920000,"kind":"levelChanged","priority":"alarm","exercise":false,"payload":\#(payload)}],"gaps":[],"last_sequence":\#(lastSequence),"more":false}"#
+    static func page(sequence: Int64, lastSequence: Int64, payload: String = #"{"causes":["rain1-1h"],"from":"green","to":"yellow"}"#) -> String {
+        #"{"schema":"village-gateway/reports/2","station":"0011223344","after":0,"reports":[{"sequence":\#(sequence),"time":"2026-07-14T03:12:00+08:00","time_ms":1783969920000,"kind":"level_changed","priority":"alarm","exercise":false,"payload":\#(payload)}],"gaps":[],"last_sequence":\#(lastSequence),"more":false}"#
     }
 
     /// Pulls once from a box answering `page` (signed by the box's key or not); returns the

@@ -10,6 +10,7 @@ import Logging
 import Synchronization
 import Testing
 import WarningLogic
+@testable import VillageCounty
 @testable import VillageGateway
 
 /// A box for the tests: a real `Outbox` behind the contract's two report endpoints.
@@ -74,7 +75,7 @@ final class TestBox: Sendable {
 
     func application() -> some ApplicationProtocol {
         let router = Router()
-        router.get("/v1/reports") { request, _ -> Response in
+        router.get("/v2/reports") { request, _ -> Response in
             if let refused = self.refusal(request, body: []) { return refused }
             let after = Int64(request.uri.queryParameters["after"].map(String.init) ?? "0") ?? 0
             let limit = Int(request.uri.queryParameters["limit"].map(String.init) ?? "500") ?? 500
@@ -92,9 +93,12 @@ final class TestBox: Sendable {
             if let forged = self.state.withLock({ $0.forgedPage }) { return self.answer(Array(forged.utf8), to: request) }
             let last = try self.outbox.lastSequence()
             let pull = try self.outbox.reports(after: after, limit: limit)
-            return self.json(try ReportsDocument(station: self.station, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: 480), to: request)
+            let page = CountyAPI.page(
+                station: StationIdentity(id: self.station, name: "测试村", utcOffsetMinutes: 480), after: after, pull: pull, lastSequence: last,
+                contract: .v2)
+            return self.answer(page, to: request)
         }
-        router.post("/v1/reports/ack") { request, _ -> Response in
+        router.post("/v2/reports/ack") { request, _ -> Response in
             let body = Array(buffer: try await request.body.collect(upTo: 4_096))
             if let refused = self.refusal(request, body: body) { return refused }
             let acknowledge = try JSONDecoder().decode(AcknowledgeRequest.self, from: Data(body))
@@ -203,11 +207,11 @@ final class TestBox: Sendable {
         for (row, stored) in zip(rows, all) {
             #expect(row["sequence"] as Int64 == stored.sequence)
             #expect(row["time_ms"] as Int64 == stored.report.time.millisecondsSinceUnixEpoch)
-            #expect(row["kind"] as String == stored.report.kind)
+            #expect(row["kind"] as String == ReportKind.wireName(boxName: stored.report.kind))
             #expect(row["priority"] as String == stored.report.priority.description)
             #expect(row["exercise"] as Bool == stored.report.exercise)
             let county = try JSONSerialization.jsonObject(with: Data((row["payload"] as String).utf8)) as? NSDictionary
-            let box = try JSONSerialization.jsonObject(with: Data(stored.report.payload.utf8)) as? NSDictionary
+            let box = try JSONSerialization.jsonObject(with: Data(try #require(stored.wirePayload).utf8)) as? NSDictionary
             #expect(county == box, "report \(stored.sequence)")
         }
     }
@@ -517,15 +521,15 @@ final class TestBox: Sendable {
         let stations = site.directory + "/stations.toml"
         try "[[station]]\nid = \"0011223344\"\nname = \"黄坑村\"\nurl = \"http://10.0.0.7\"\nkey_file = \"k\"\nkey = \"x\"\n"
             .write(toFile: stations, atomically: true, encoding: .utf8)
-        let bad = try GatewayBinary.run(["county", "pull", "--stations", stations, "--db", site.countyPath])
+        let bad = try GatewayBinary.run(["pull", "--stations", stations, "--db", site.countyPath], program: GatewayBinary.countyURL)
         #expect(bad.status == 2)
         #expect(bad.standardError.contains("\(stations):6: [[station]] #1: unknown key \"key\""), "\(bad.standardError)")
         #expect(bad.standardError.contains("nothing was pulled"))
         #expect(!FileManager.default.fileExists(atPath: site.countyPath), "nothing is created when the stations file is wrong")
-        let options = try GatewayBinary.run(["county", "pull", "--stations", stations, "--db", site.countyPath, "--concurrency", "0"])
+        let options = try GatewayBinary.run(["pull", "--stations", stations, "--db", site.countyPath, "--concurrency", "0"], program: GatewayBinary.countyURL)
         #expect(options.status == 64)
         #expect(options.standardError.contains("--concurrency 0: allowed 1 to 64"))
-        let help = try GatewayBinary.run(["county", "pull", "--help"])
+        let help = try GatewayBinary.run(["pull", "--help"], program: GatewayBinary.countyURL)
         #expect(help.standardOutput.contains("Exit status: 0 every station pulled"))
     }
 
@@ -545,7 +549,7 @@ final class TestBox: Sendable {
                 url = "http://localhost:\(ports[0])"
                 key_file = "\(site.keyFile)"
                 """.write(toFile: stations, atomically: true, encoding: .utf8)
-            let good = try await Self.runOffThePool(["county", "pull", "--stations", stations, "--db", site.countyPath])
+            let good = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath])
             #expect(good.status == 0, "\(good.standardOutput)\(good.standardError)")
             #expect(good.standardOutput.contains("county pull: 1 station, 1 pulled, 0 not; 40 new reports stored in"))
             #expect(good.standardOutput.contains("0011223344  黄坑村              40          40      0        0  ok"), "\(good.standardOutput)")
@@ -556,10 +560,18 @@ final class TestBox: Sendable {
                 url = "http://127.0.0.1:\(closedPort)"
                 key_file = "\(site.keyFile)"
                 """.write(toFile: stations, atomically: true, encoding: .utf8)
-            let down = try await Self.runOffThePool(["county", "pull", "--stations", stations, "--db", site.countyPath, "--timeout", "5"])
+            let down = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath, "--timeout", "5"])
             #expect(down.status == 1)
             #expect(down.standardOutput.contains("0011223366 下村: cannot reach the box (connection refused)"), "\(down.standardOutput)")
         }
+    }
+
+    /// The box's binary no longer carries the county side: `village-county` does.
+    @Test func theBoxBinaryHasNoCountyCommand() throws {
+        let outcome = try GatewayBinary.run(["county", "pull", "--stations", "s.toml", "--db", "c.sqlite"])
+        #expect(outcome.status == 64, "\(outcome.standardOutput)")
+        let help = try GatewayBinary.run(["--help"])
+        #expect(!help.standardOutput.contains("\n  county "), "\(help.standardOutput)")
     }
 
     /// The binary runs as a child process; waiting for it must not hold a thread the in-test
@@ -567,7 +579,7 @@ final class TestBox: Sendable {
     static func runOffThePool(_ arguments: [String]) async throws -> GatewayBinary.Outcome {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try GatewayBinary.run(arguments) })
+                continuation.resume(with: Result { try GatewayBinary.run(arguments, program: GatewayBinary.countyURL) })
             }
         }
     }
@@ -596,7 +608,7 @@ final class TestBox: Sendable {
             #"{"sequence":\#(sequence),"time":"2026-07-14T03:12:00+08:00","time_ms":1784056320000,"kind":"k","priority":"\#(priority)","exercise":false,"payload":{"b":1,"a":[0.5,"x"]}}"#
         }
         func document(station: String = "0011223344", after: Int = 10, reports: [String], gaps: String = "[]", last: Int = 20) -> String {
-            #"{"schema":"village-gateway/reports/1","station":"\#(station)","after":\#(after),"reports":[\#(reports.joined(separator: ","))],"gaps":\#(gaps),"last_sequence":\#(last),"more":true}"#
+            #"{"schema":"village-gateway/reports/2","station":"\#(station)","after":\#(after),"reports":[\#(reports.joined(separator: ","))],"gaps":\#(gaps),"last_sequence":\#(last),"more":true}"#
         }
         let good = try check(document(reports: [report(11), report(13)]))
         #expect(good.through == 13 && good.reports.map(\.payload) == [#"{"a":[0.5,"x"],"b":1}"#, #"{"a":[0.5,"x"],"b":1}"#])
@@ -609,7 +621,7 @@ final class TestBox: Sendable {
             (document(reports: [report(9)]), "report 9 follows 10"),
             (document(reports: [report(11, priority: "urgent")]), #"report 11 has priority "urgent""#),
             (document(reports: [], gaps: #"[{"from":15,"through":12,"count":1,"reason":"r","recorded_at":"t"}]"#), "gap 15-12 of 1 reports"),
-            (document(reports: []).replacingOccurrences(of: "reports/1", with: "reports/2"), #"schema "village-gateway/reports/2""#),
+            (document(reports: []).replacingOccurrences(of: "reports/2", with: "reports/1"), #"schema "village-gateway/reports/1""#),
         ]
         for (json, expected) in refusals {
             do {

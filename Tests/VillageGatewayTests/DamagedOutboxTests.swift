@@ -8,6 +8,7 @@ import Logging
 import Synchronization
 import Testing
 import WarningLogic
+@testable import VillageCounty
 @testable import VillageGateway
 
 @Suite struct DamagedOutboxTests {
@@ -57,10 +58,21 @@ import WarningLogic
                 let raw = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as! [String: Any]
                 let first = (raw["reports"] as! [[String: Any]])[0]
                 #expect(first["damaged"] == nil && first["reason"] == nil)
-                // The county's own check takes the page: the pull stores it and goes on past.
-                let page = try CheckedPage.check(document, station: fixture.station, after: 0, limit: 500)
+            }
+            // Contract v2 serves them the same way; the county's own check takes that page, so
+            // `village-county pull` stores them and goes on past, and the schema allows them.
+            let v2 = "/v2/reports?after=0"
+            try await client.execute(uri: v2, method: .get, headers: fixture.headers("GET", v2)) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[DamagedReports.countHeader] == "2")
+                let bytes = Array(buffer: response.body)
+                let received = try ReportsPageReader.read(bytes)
+                #expect(received.reports.filter { $0.kind == "damaged" }.map(\.sequence) == damaged)
+                let page = try CheckedPage.check(received, station: fixture.station, after: 0, limit: 500)
                 #expect(page.through == after)
                 #expect(page.holes(explainedBy: []).isEmpty)
+                let (status, output) = try await CountyContractV2Tests.validate([Data(bytes)])
+                #expect(status == 0, "\(output)")
             }
             // Acknowledging past the damaged rows works as for any other.
             let ack = "/v1/reports/ack"

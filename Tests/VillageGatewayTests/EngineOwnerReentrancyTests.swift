@@ -1,6 +1,6 @@
-// A decision runs to completion: a configuration committed from the shell while a decision's
-// outputs are still being carried out waits for that decision, and a crash at that moment loses
-// none of the decision's SMS.
+// A decision runs to completion: a configuration committed from the shell while a decision's SMS
+// is still being carried out is applied after the decision, never in its middle, and a crash at
+// any moment of it (before or after the new configuration's snapshot) loses none of the SMS.
 import Foundation
 import Logging
 import Synchronization
@@ -61,7 +61,22 @@ final class GatedOutputs: GatewayOutputs {
         return await done()
     }
 
-    @Test func aReconfigureWhileADecisionsSMSIsInFlightWaitsAndACrashThenStillSendsTheSMS() async throws {
+    /// The number of the snapshot a restart would read first (0: none yet).
+    static func currentSnapshotNumber(directory: String) -> UInt64 {
+        let store = StateStore(directory: directory)
+        if case .valid(let snapshot) = store.readSnapshot(path: store.path(StateStore.snapshotFileName)) { return snapshot.snapshotNumber }
+        return 0
+    }
+
+    /// Who a restart now would send an SMS to.
+    static func owedSMS(directory: String, _ configuration: EngineConfiguration) -> [String] {
+        StateStore(directory: directory).recover(configuration: configuration).actionsToPerform.compactMap { action -> String? in
+            if case .sendSMS(let sms) = action { return sms.contact.name }
+            return nil
+        }
+    }
+
+    @Test func aReconfigureWhileADecisionsSMSIsInFlightStillOwesTheSMSAcrossACrash() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vg-reentrancy-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -83,26 +98,26 @@ final class GatedOutputs: GatewayOutputs {
         await queue.submit(Event(time: Self.time, kind: .manual(level: .red, by: "township")))
         #expect(await Self.waitUntil { outputs.smsDecisionsEntered == 1 })
 
-        // The technician commits a configuration meanwhile. It is a message on the owner's queue:
-        // it waits behind the decision instead of running in its middle.
+        // Power fails now: the decision's snapshot is on the disk and owes the SMS.
+        #expect(!Self.owedSMS(directory: directory, gateway.engine).isEmpty, "a restart would not send the decision's SMS")
+
+        // The technician commits a configuration meanwhile. It is a message on the owner's queue,
+        // handled after the decision (whose outputs are switched and whose record is written; its
+        // SMS is carried out behind, in order). Its snapshot must still owe the SMS.
+        let snapshotsBefore = Self.currentSnapshotNumber(directory: directory)
         let reconfigured = Mutex(false)
         let reconfigure = Task {
             await owner.reconfigure(gateway.engine)
             reconfigured.withLock { $0 = true }
         }
-        #expect(await Self.waitUntil { await queue.depth == 1 || reconfigured.withLock { $0 } })
-        #expect(!reconfigured.withLock { $0 }, "the reconfigure ran in the middle of the decision")
-
+        #expect(await Self.waitUntil { Self.currentSnapshotNumber(directory: directory) > snapshotsBefore })
         // Power fails now. The state on disk must still owe the village head's SMS.
         let afterCrash = StateStore(directory: directory).recover(configuration: gateway.engine)
-        let owed = afterCrash.actionsToPerform.compactMap { action -> String? in
-            if case .sendSMS(let sms) = action { return sms.contact.name }
-            return nil
-        }
-        #expect(!owed.isEmpty, "a restart would not send the decision's SMS: \(afterCrash.actionsToPerform)")
+        #expect(!Self.owedSMS(directory: directory, gateway.engine).isEmpty, "a restart would not send the decision's SMS: \(afterCrash.actionsToPerform)")
         #expect(afterCrash.engine.status().level == .red)
+        // The sender hears back once the configuration's own actions are carried out: after the SMS.
+        #expect(!reconfigured.withLock { $0 }, "the reconfigure was answered before the earlier decision's SMS was carried out")
 
-        // The decision finishes; then, and only then, the configuration is applied.
         outputs.open()
         await reconfigure.value
         #expect(reconfigured.withLock { $0 })

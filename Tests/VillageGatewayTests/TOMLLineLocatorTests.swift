@@ -1,5 +1,6 @@
 // The line locator on TOML that would fool a naive line-by-line reader.
 import Testing
+@testable import ConfigurationFiles
 @testable import VillageGateway
 
 @Suite struct TOMLLineLocatorTests {

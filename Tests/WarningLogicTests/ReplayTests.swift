@@ -71,6 +71,28 @@ func stormConfiguration() -> EngineConfiguration {
         #expect(afterRestart.state == uninterrupted.state)
     }
 
+    @Test func compactingTheHistoryBeforeEverySnapshotChangesNoDecisionAndShrinksTheState() throws {
+        let events = stormEvents()
+        var untouched = Engine(configuration: stormConfiguration())
+        let expected = events.flatMap { untouched.handle($0) }
+        // The daemon compacts before each snapshot and restarts from it: here at every 50th event.
+        var compacted = Engine(configuration: stormConfiguration())
+        var actions: [Action] = []
+        var largestDeadBytes = 0
+        for (index, event) in events.enumerated() {
+            actions += compacted.handle(event)
+            guard index % 50 == 49 else { continue }
+            let before = try JSONEncoder().encode(compacted.state).count
+            compacted.compactHistory()
+            let saved = try JSONEncoder().encode(compacted.state)
+            largestDeadBytes = max(largestDeadBytes, before - saved.count)
+            compacted = Engine(configuration: stormConfiguration(), restoring: try JSONDecoder().decode(EngineState.self, from: saved))
+        }
+        #expect(actions == expected, "compaction changed a decision")
+        #expect(compacted.status() == untouched.status())
+        #expect(largestDeadBytes > 1_000, "the storm leaves dead history for compaction to drop (\(largestDeadBytes) bytes)")
+    }
+
     @Test func aLatchedRedSurvivesARestartWithAChangedConfiguration() throws {
         var engine = Engine(configuration: stormConfiguration())
         _ = engine.tips(160, at: storm)

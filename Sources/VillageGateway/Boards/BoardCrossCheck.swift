@@ -92,10 +92,14 @@ func applyBusOverrides(_ overrides: [String], to board: inout BoardDescription) 
         guard seen.insert(name).inserted else {
             throw BusOverrideError(description: "--bus \(override): bus \"\(name)\" is given twice; give each bus once")
         }
-        let prefix = board.isSimulated ? "sim:" : "/dev/"
-        guard device.hasPrefix(prefix), device.count > prefix.count, !device.contains(" "), device.count <= BoardLimits.deviceCharactersMax else {
+        // The simulated board takes a real device too: a real bus beside the twins (the soak
+        // benchmark's pty, a sensor on a laptop's USB adapter).
+        let prefixes = board.isSimulated ? ["sim:", "/dev/"] : ["/dev/"]
+        guard let prefix = prefixes.first(where: { device.hasPrefix($0) }), device.count > prefix.count, !device.contains(" "),
+            device.count <= BoardLimits.deviceCharactersMax
+        else {
             throw BusOverrideError(description: board.isSimulated
-                ? "--bus \(override): the simulated board's devices are named \"sim:<name>\""
+                ? "--bus \(override): the simulated board's devices are named \"sim:<name>\", or a real device under /dev"
                 : "--bus \(override): the device must be a path under /dev, e.g. /dev/ttyUSB0")
         }
         port.device = device

@@ -9,9 +9,11 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the box: read the sensors, decide warning levels, drive the outputs.",
         discussion: """
-            Every input event goes through one bounded queue to one engine owner; the state is on \
-            disk before an output is switched, so a restart resumes the level the box had (a red \
-            alarm sounds again at once) and no counted tip is lost. With --board sim the sensors \
+            Every input event goes through one bounded queue to one engine owner. The siren, lamps \
+            and broadcast switch from the decision at once; the journal and snapshots follow on a \
+            writer thread (group commit), and SMS and reports wait for their record, so a restart \
+            resumes the level the box had (a red alarm sounds again at once) and no recorded tip is \
+            lost. With --board sim the sensors \
             are a scenario file (the `simulate` format) played at --speed scenario seconds per \
             second, and the outputs are simulated and recorded in STATE-DIR/outputs.jsonl. Under \
             systemd (Type=notify) it sends READY=1, WATCHDOG=1 and STOPPING=1. SIGTERM puts the \
@@ -158,6 +160,7 @@ struct RunCommand: AsyncParsableCommand {
         SignalWatcher.start { number in
             logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
             notifier.notify("STOPPING=1")
+            owner.stopCarryingOut()
             Task {
                 await outputs.enterSafeState()
                 await queue.close()

@@ -13,6 +13,9 @@ import WarningLogic
 /// empty line, the body. The first byte is a switch: odd, the harness signs the request with
 /// the station's key at the right time (X-VG-* headers from the input are replaced), so the
 /// input reaches the handlers; even, the input's own headers meet the signature check.
+///
+/// `@unchecked Sendable`: the fuzzer calls it from its one thread, and NIO's `EmbeddedChannel`
+/// is single-threaded by design; nothing else touches it.
 final class APIFuzzHarness: @unchecked Sendable {
     static let keyHex = String(repeating: "0123456789abcdef", count: 4)
     static let nowMilliseconds: Int64 = 1_784_056_320_000

@@ -216,6 +216,10 @@ extension DaemonStatus {
         }
         add("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
         add("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
+        if counters.stateWritesQueued > 0 || counters.decisionsOwed > 0 {
+            // The disk is behind the decisions (group commit): outputs are switched, SMS and reports wait.
+            add("          \(counters.stateWritesQueued) writes waiting for the disk (most ever \(counters.stateWritesQueuedHighWater)); \(counters.decisionsOwed) decisions' SMS and reports waiting for their record")
+        }
         if let backlog {
             add("Outbox    \(backlog.undelivered) waiting for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
             if let oldest = backlog.oldestUndelivered {

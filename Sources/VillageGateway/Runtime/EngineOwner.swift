@@ -3,15 +3,18 @@ import Foundation
 import Logging
 import WarningLogic
 
-/// Owns the `Engine`, the state store and the order of things. For each event:
-/// journal it (fsync for tips, people and the county) → `handle` → snapshot when the decision
-/// changes an output → hand the actions to the outputs → one log line. Never the other way
-/// round: an output is only switched for a state that would survive a power cut.
+/// Owns the `Engine` and the order of things. For each event: `handle` → the siren, lamps and
+/// broadcast switched at once → the journal record and (when the decision changes an output)
+/// a snapshot handed to the state writer → the rest of the decision (SMS, calls, level records,
+/// reports) owed until the writer has them on the disk → one log line. The owner never waits for
+/// the disk: the writer batches what the decisions hand it (group commit), and the owed rest is
+/// carried out in order by `performOwed` behind it.
 ///
 /// One message at a time, to the end: events and commands (`reconfigure`) come off the one
-/// queue and are handled by `run` in order, so nothing changes the engine while a decision's
-/// outputs and reports are being carried out. The actor runs on a thread of its own
-/// (`DedicatedThreadExecutor`), so its fsyncs never block the cooperative pool.
+/// queue and are handled by `run` in order, never suspending for a decision's SMS or its disk
+/// writes. Every snapshot owes what earlier decisions still owe, so a crash at any moment loses
+/// no owed action. The actor runs on a thread of its own (`DedicatedThreadExecutor`), and the
+/// writer on another, so no fsync ever blocks the cooperative pool.
 actor EngineOwner {
     /// The thread every owner's jobs run on (the program has one owner).
     static let executor = DedicatedThreadExecutor(name: "engine-owner")
@@ -26,12 +29,15 @@ actor EngineOwner {
     /// And after this many journal records, so a long quiet spell of readings stays bounded.
     static let journalRecordsPerSnapshotMax = 2_000
 
-    /// State write failures logged one by one; after that every `stateFailuresLogEvery`th.
-    static let stateFailuresLoggedInARow = 3
-    static let stateFailuresLogEvery = 1_000
-
     private var engine: Engine
-    private let store: StateStore
+    /// The journal and snapshots, written on the writer's thread in batches.
+    private let writer: StateWriter
+    /// What decisions still owe once their outputs are switched, carried out behind the writer.
+    private let owed = OwedDecisions()
+    /// Whether `run`'s loop is taking messages.
+    private var loopRunning = false
+    /// Journal records handed to the writer since the last snapshot.
+    private var journalRecordsSinceSnapshot = 0
     private let outputs: any GatewayOutputs
     private let queue: EventQueue
     private let logger: Logger
@@ -56,11 +62,15 @@ actor EngineOwner {
     init(
         recovery: Recovery, store: sending StateStore, outputs: any GatewayOutputs, queue: EventQueue, notifier: SystemdNotifier,
         published: PublishedStatus, logger: Logger,
-        stopCondition: (@Sendable (StationStatus, Int) -> String?)? = nil, reportSink: (any ReportSink)? = nil
+        stopCondition: (@Sendable (StationStatus, Int) -> String?)? = nil, reportSink: (any ReportSink)? = nil,
+        beforeStateBatch: (@Sendable () -> Void)? = nil
     ) {
         self.reportSink = reportSink
         self.engine = recovery.engine
-        self.store = store
+        self.journalRecordsSinceSnapshot = store.journalRecords
+        let writer = StateWriter(
+            store: store, logger: logger, utcOffsetMinutes: recovery.engine.configuration.station.utcOffsetMinutes, beforeBatch: beforeStateBatch)
+        self.writer = writer
         self.outputs = outputs
         self.queue = queue
         self.notifier = notifier
@@ -74,26 +84,38 @@ actor EngineOwner {
         self.engineTime = time.millisecondsSinceUnixEpoch == 0 ? nil : time
         self.lastNotedTime = self.engineTime
         self.stopCondition = stopCondition
+        Task.detached { [owed] in await Self.performOwed(owed, writer: writer, outputs: outputs, reportSink: reportSink) }
+    }
+
+    deinit {
+        owed.stop()
+        writer.close()
     }
 
     /// Brings the outputs to what the recovered state demands (relays come up off after a
     /// reboot: a restored red sounds again at once) and carries out what was decided but maybe
     /// not done before the stop. The state is saved first, like every decision.
     func start(recoveredActions: [Action], at now: Timestamp) async {
+        // Start and finish are the owner's first and last acts, outside `run`'s loop; while the
+        // loop runs, everything that changes the engine is a message on its queue.
+        precondition(!loopRunning, "start comes before run")
         let actions = engine.currentOutputs() + recoveredActions
-        writeSnapshot(pendingActions: actions)
         let status = engine.status()
         logger.notice("""
             resumed at level \(status.level.name)\(status.causes.isEmpty ? "" : " (causes: \(status.causes.joined(separator: ", ")))")\
             \(status.latchedLevel.map { "; latched \($0.name)" } ?? ""); outputs set to match
             """)
-        await perform(actions, at: max(engineTime ?? now, now))
-        markPerformed()
+        await carryOut(actions, at: max(engineTime ?? now, now))
         await publish(status)
     }
 
-    /// Takes events until the queue is closed (shutdown) or the stop condition holds.
+    /// Takes events until the queue is closed (shutdown) or the stop condition holds. At the stop
+    /// condition (a sim run's end) every owed action is carried out before it returns; at a
+    /// shutdown `finish` keeps what is still owed in the final snapshot instead.
     func run() async -> String {
+        precondition(!loopRunning, "the owner has one loop")
+        loopRunning = true
+        defer { loopRunning = false }
         while let queued = await queue.nextQueued() {
             if let command = queued.command {
                 await handle(command)
@@ -105,7 +127,11 @@ actor EngineOwner {
             let depth = await queue.depth
             await publish(status, queueDepth: depth)
             statusObserver?(status)
-            if let reason = stopCondition?(status, depth) { return reason }
+            if let reason = stopCondition?(status, depth) {
+                await owed.idle()
+                await writer.flush()
+                return reason
+            }
         }
         return "shutdown requested"
     }
@@ -131,10 +157,11 @@ actor EngineOwner {
     }
 
     /// Sound first, record after. The siren, lamps and broadcast are switched from the decision
-    /// at once; then the event is journaled, the snapshot written, and only then are the SMS,
-    /// the level record and the reports carried out. A power cut between the two loses the
-    /// event (it was in flight either way) and a restart sets the outputs from the recovered
-    /// level. SMS wait for the record on purpose: a restart may send one twice, never zero times.
+    /// at once; the event's journal record and the snapshot go to the writer; the SMS, the level
+    /// record and the reports are owed until the writer has them on the disk. A power cut between
+    /// the two loses the event (it was in flight either way) and a restart sets the outputs from
+    /// the recovered level. SMS wait for the record on purpose: a restart may send one twice,
+    /// never zero times.
     private func decide(_ event: Event, journaled: Bool, enqueuedNanoseconds: Int64? = nil) async {
         let actions = engine.handle(event)
         let time = max(engineTime ?? event.time, event.time)
@@ -148,37 +175,90 @@ actor EngineOwner {
         }
         if journaled {
             sequence += 1
-            do {
-                try store.append(.event(sequence: sequence, event: event), sync: Self.mustSync(event))
-            } catch {
-                storeFailed(error)
-            }
+            writer.submit(.record(.event(sequence: sequence, event: event), sync: Self.mustSync(event)))
+            journalRecordsSinceSnapshot += 1
         }
         engineTime = time
         StateStore.note(event, appliedAt: time, previousTime: &lastNotedTime, into: &eventsAtLastTime)
         counters.eventsHandled += 1
         let outward = actions.contains(where: RecordingOutputs.isOutward)
         let snapshotDue = lastSnapshotTime.map { time.milliseconds(since: $0) >= Self.snapshotIntervalMilliseconds } ?? true
-            || store.journalRecords >= Self.journalRecordsPerSnapshotMax || store.journalBytes >= StateStore.journalBytesMax / 2
-        var saved = false
+            || journalRecordsSinceSnapshot >= Self.journalRecordsPerSnapshotMax
+            || writer.currentCounters.journalBytes >= StateStore.journalBytesMax / 2
         // The snapshot owes every action of the decision, the ones already switched included
         // (switching them again after a restart changes nothing).
-        if outward || snapshotDue { saved = writeSnapshot(pendingActions: outward ? actions : []) }
-        // The snapshot that owes this decision's actions: what "performed" must name.
-        let owedBy = snapshotNumber
+        let owingSnapshot = outward || snapshotDue ? takeSnapshot(owing: outward ? actions : []) : nil
+        await owe(actions.filter { !Self.isImmediate($0) }, at: time, snapshot: owingSnapshot)
         guard !actions.isEmpty else { return }
         counters.decisions += 1
         // A decision that only repeats the broadcast (every few minutes while a level holds) is
         // routine; level changes, sirens, SMS and reports are what a technician looks for.
         let onlyBroadcasts = actions.allSatisfy { if case .broadcast = $0 { true } else { false } }
         logger.log(level: onlyBroadcasts ? .info : .notice, "\(decisionLine(event, actions, at: time))")
-        let recorded = actions.filter { !Self.isImmediate($0) }
-        if !recorded.isEmpty {
-            await perform(recorded, at: time)
-        } else if outward {
-            lastOutputs = await outputs.snapshot()
+    }
+
+    /// Switches the outputs among `actions` at once and owes the rest behind a snapshot that owes
+    /// all of them (the start, a reconfigure).
+    private func carryOut(_ actions: [Action], at time: Timestamp, reply: OwnerReply? = nil) async {
+        let immediate = actions.filter(Self.isImmediate)
+        if !immediate.isEmpty { await outputs.perform(immediate, at: time) }
+        let owingSnapshot = takeSnapshot(owing: actions)
+        await owe(actions.filter { !Self.isImmediate($0) }, at: time, snapshot: owingSnapshot, reply: reply)
+    }
+
+    /// Hands a snapshot to the writer; it owes `actions` and every action still owed by earlier
+    /// decisions. Returns its number when it owes anything (to be marked performed).
+    @discardableResult
+    private func takeSnapshot(owing actions: [Action]) -> UInt64? {
+        snapshotNumber += 1
+        // Dead readings and tips waiting for their compaction would be written, read back and
+        // kept in memory twice over (about 90 KB a snapshot for 8 sensors polled every second).
+        engine.compactHistory()
+        let pendingActions = owed.outstandingActions() + actions
+        let snapshot = Snapshot(
+            formatVersion: Snapshot.currentFormatVersion, snapshotNumber: snapshotNumber, sequence: sequence, state: engine.state,
+            eventsAtLastTime: eventsAtLastTime, pendingActions: pendingActions)
+        writer.submit(.snapshot(snapshot, engineTime: engineTime))
+        lastSnapshotTime = engineTime
+        journalRecordsSinceSnapshot = 0
+        return pendingActions.isEmpty ? nil : snapshotNumber
+    }
+
+    /// The rest of a decision, carried out once everything handed to the writer so far is written.
+    private func owe(_ actions: [Action], at time: Timestamp, snapshot: UInt64?, reply: OwnerReply? = nil) async {
+        guard !actions.isEmpty || snapshot != nil || reply != nil else { return }
+        await owed.add(OwedDecision(ticket: writer.lastTicket, actions: actions, time: time, snapshotNumber: snapshot, reply: reply))
+    }
+
+    /// The owed decisions' consumer, on the pool (it only waits; the writer and the outbox fsync
+    /// on threads of their own): each decision's rest once its record is written, then the
+    /// marker that its snapshot's actions are carried out. Outputs first (the SMS must not wait
+    /// for SQLite), then the reports, stored before the marker; a repeat after a restart is
+    /// ignored by origin key.
+    static func performOwed(_ owed: OwedDecisions, writer: StateWriter, outputs: any GatewayOutputs, reportSink: (any ReportSink)?) async {
+        while let decision = await owed.next() {
+            await writer.durable(through: decision.ticket)
+            // Stopping: the outputs are (or are about to be) in their safe state and would refuse
+            // the SMS; it stays owed, in the final snapshot, for the restart to send.
+            if owed.isStopped { return }
+            if !decision.actions.isEmpty {
+                await outputs.perform(decision.actions, at: decision.time)
+                let reports = decision.actions.compactMap { action -> OutboxReport? in
+                    if case .enqueueReport(let report) = action { return OutboxReport(report) }
+                    return nil
+                }
+                if !reports.isEmpty, let reportSink { await reportSink.store(reports) }
+            }
+            // Stopped while carrying it out: the outputs may have refused part of it, so it is
+            // not marked; the restart carries it out again (twice, never zero times).
+            if owed.isStopped { return }
+            if let number = decision.snapshotNumber {
+                let marker = writer.submit(.record(.performed(snapshotNumber: number), sync: false), waitForRoom: false)
+                if decision.reply != nil { await writer.durable(through: marker) }
+            }
+            await decision.reply?.signal()
+            owed.completed()
         }
-        if outward && saved { markPerformed(owedBy) }
     }
 
     /// What is switched from the decision before anything is written: the outputs that warn.
@@ -203,57 +283,8 @@ actor EngineOwner {
 
     private var lastNotedTime: Timestamp?
 
-    /// Outputs first (the siren must not wait for SQLite), then the reports, on disk before the
-    /// caller marks the decision performed; a repeat after a restart is ignored by origin key.
-    private func perform(_ actions: [Action], at time: Timestamp) async {
-        await outputs.perform(actions, at: time)
-        if actions.contains(where: RecordingOutputs.isOutward) { lastOutputs = await outputs.snapshot() }
-        if let reportSink {
-            let reports = actions.compactMap { action -> OutboxReport? in
-                if case .enqueueReport(let report) = action { return OutboxReport(report) }
-                return nil
-            }
-            if !reports.isEmpty { await reportSink.store(reports) }
-        }
-    }
-
     func observeStatus(_ observer: @escaping @Sendable (StationStatus) -> Void) {
         statusObserver = observer
-    }
-
-    /// The actions owed by snapshot `number` are carried out (the latest snapshot, unless named).
-    private func markPerformed(_ number: UInt64? = nil) {
-        do {
-            try store.append(.performed(snapshotNumber: number ?? snapshotNumber), sync: false)
-        } catch {
-            storeFailed(error)
-        }
-    }
-
-    @discardableResult
-    private func writeSnapshot(pendingActions: [Action]) -> Bool {
-        snapshotNumber += 1
-        let snapshot = Snapshot(
-            formatVersion: Snapshot.currentFormatVersion, snapshotNumber: snapshotNumber, sequence: sequence, state: engine.state,
-            eventsAtLastTime: eventsAtLastTime, pendingActions: pendingActions)
-        do {
-            try store.writeSnapshot(snapshot)
-            lastSnapshotTime = engineTime
-            counters.lastSnapshotTime = engineTime
-            return true
-        } catch {
-            storeFailed(error)
-            return false
-        }
-    }
-
-    /// The box keeps warning without its disk; the technician must know what a restart would lose.
-    private func storeFailed(_ error: StateError) {
-        counters.stateWriteFailures += 1
-        // A full or dead disk fails every event: say it at once, then now and then, not per tip.
-        guard counters.stateWriteFailures <= Self.stateFailuresLoggedInARow || counters.stateWriteFailures % Self.stateFailuresLogEvery == 0 else { return }
-        let since = counters.lastSnapshotTime.map { "since \(ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes))" } ?? "so far"
-        logger.error("cannot write state to \(store.directory): \(error.description) — warnings continue, but a restart would lose the inputs \(since)")
     }
 
     /// A configuration committed from the shell, applied without a restart. The engine is
@@ -264,38 +295,52 @@ actor EngineOwner {
     /// is written right away, so a restart never replays earlier events under the new rules.
     nonisolated func reconfigure(_ configuration: EngineConfiguration) async {
         let reply = OwnerReply()
-        if await queue.submit(command: .reconfigure(configuration, reply: reply), at: Timestamp(millisecondsSinceUnixEpoch: 0)) {
-            await reply.wait()
-        } else {
+        if await !queue.submit(command: .reconfigure(configuration, reply: reply), at: Timestamp(millisecondsSinceUnixEpoch: 0)) {
             // The loop has stopped (shutdown, or a test that drove it to the end): nothing else
             // is deciding, so the owner applies it itself.
-            await applyReconfigure(configuration)
+            await applyReconfigure(configuration, reply: reply)
         }
+        // Told once the new configuration's snapshot is on the disk and its outputs carried out.
+        await reply.wait()
     }
 
     private func handle(_ command: OwnerCommand) async {
         switch command {
         case .reconfigure(let configuration, let reply):
-            await applyReconfigure(configuration)
-            await reply.signal()
+            await applyReconfigure(configuration, reply: reply)
         }
     }
 
-    private func applyReconfigure(_ configuration: EngineConfiguration) async {
+    private func applyReconfigure(_ configuration: EngineConfiguration, reply: OwnerReply) async {
         engine = Engine(configuration: configuration, restoring: engine.state)
         if let engineTime { await decide(Event(time: engineTime, kind: .tick), journaled: false) }
-        let actions = engine.currentOutputs()
-        writeSnapshot(pendingActions: actions)
-        await perform(actions, at: engineTime ?? engine.status().time)
-        markPerformed()
+        await carryOut(engine.currentOutputs(), at: engineTime ?? engine.status().time, reply: reply)
         let status = engine.status()
         logger.notice("configuration applied without a restart: level \(status.level.name), \(configuration.rules.count) rules, \(configuration.sensors.count) sensors")
         await publish(status, queueDepth: await queue.depth)
     }
 
-    /// The final save on shutdown: the next start replays nothing.
-    func finish() {
-        writeSnapshot(pendingActions: [])
+    /// Shutdown, before the outputs go to their safe state: decisions' SMS and reports not yet
+    /// carried out stay owed (the final snapshot owes them) instead of being refused by outputs
+    /// that are already safe and then marked as done.
+    nonisolated func stopCarryingOut() {
+        owed.stop()
+    }
+
+    /// The final save on shutdown: the next start replays nothing and carries out what is still
+    /// owed (the outputs are in their safe state by now, so owed SMS wait for the restart).
+    func finish() async {
+        precondition(!loopRunning, "finish comes after run has returned")
+        owed.stop()
+        takeSnapshot(owing: [])
+        await writer.flush()
+        writer.close()
+    }
+
+    /// Returns once every decision so far is carried out and on the disk (for tests and tools).
+    func settle() async {
+        await owed.idle()
+        await writer.flush()
     }
 
     private func pingWatchdogIfDue() {
@@ -316,10 +361,16 @@ actor EngineOwner {
         counters.queueDepth = queueDepth
         counters.queueDepthHighWater = await queue.depthHighWater
         counters.journalSequence = sequence
-        counters.journalRecordsSinceSnapshot = store.journalRecords
-        counters.journalBytesSinceSnapshot = store.journalBytes
-        counters.snapshotsWritten = store.snapshotsWritten
-        counters.lastSnapshotBytes = store.lastSnapshotBytes
+        let written = writer.currentCounters
+        counters.journalRecordsSinceSnapshot = written.journalRecords
+        counters.journalBytesSinceSnapshot = written.journalBytes
+        counters.snapshotsWritten = written.snapshotsWritten
+        counters.lastSnapshotBytes = written.lastSnapshotBytes
+        counters.lastSnapshotTime = written.lastSnapshotTime
+        counters.stateWriteFailures = written.stateWriteFailures
+        counters.stateWritesQueued = written.writesQueued
+        counters.stateWritesQueuedHighWater = written.writesQueuedHighWater
+        counters.decisionsOwed = owed.count
         published.update(station: status, outputs: lastOutputs, counters: counters)
     }
 
@@ -375,4 +426,9 @@ struct RuntimeCounters: Codable, Equatable, Sendable {
     var snapshotsWritten = 0
     var lastSnapshotBytes = 0
     var lastSnapshotTime: Timestamp?
+    /// Journal records and snapshots waiting for the state writer (group commit), and the most ever.
+    var stateWritesQueued = 0
+    var stateWritesQueuedHighWater = 0
+    /// Decisions whose SMS, level records or reports wait for their record to be written.
+    var decisionsOwed = 0
 }

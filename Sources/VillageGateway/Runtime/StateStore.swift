@@ -308,6 +308,17 @@ final class StateStore {
         journalRecords += 1
     }
 
+    /// Makes every record appended so far durable: the state writer's one fsync for a batch of
+    /// records (group commit), instead of one per record.
+    func syncJournal() throws(StateError) {
+        guard journalDescriptor >= 0 else { return }
+        if fsync(journalDescriptor) != 0 {
+            let number = errno
+            throw StateError(
+                description: "fsync of the journal \(path(Self.journalFileName)) failed: \(String(cString: strerror(number)))", errorNumber: number)
+        }
+    }
+
     /// Saves `snapshot` and rotates the journal (see the file comment for why this order is safe).
     func writeSnapshot(_ snapshot: Snapshot) throws(StateError) {
         let body: [UInt8]

@@ -105,6 +105,9 @@ extension DaemonStatus {
             ("records_since_snapshot", .integer(Int64(counters.journalRecordsSinceSnapshot))),
             ("snapshots_written", .integer(Int64(counters.snapshotsWritten))),
             ("write_failures", .integer(Int64(counters.stateWriteFailures))),
+            ("writes_waiting", .integer(Int64(counters.stateWritesQueued))),
+            ("writes_waiting_most", .integer(Int64(counters.stateWritesQueuedHighWater))),
+            ("decisions_owed", .integer(Int64(counters.decisionsOwed))),
         ])))
         members.append(("outbox", backlog.map { backlog in
             .object([

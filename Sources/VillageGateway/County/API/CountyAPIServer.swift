@@ -31,8 +31,11 @@ struct CountyAPI: Sendable {
     /// A request body larger than this is refused (413) before it is read further: the largest
     /// legitimate body is a warning with a 500-character message, well under 4 KiB.
     static let requestBodyBytesMax = 16 * 1024
-    /// Reports per page (docs: default and maximum 500).
+    /// Reports per page (docs: default 500 and v1's maximum).
     static let reportsPerPageMax = 500
+    /// v2 lets a county ask for larger pages: fewer round trips and commits for a long backlog.
+    /// 2 000 reports of at most 16 KiB of payload each stay within the puller's answer limit.
+    static let reportsPerPageMaxV2 = 2_000
     /// County warning ids: short, printable, as they appear in logs and reports.
     static let warningIdCharactersMax = 64
     static let lastSequenceHeader = HTTPField.Name("X-VG-Last-Sequence")!
@@ -51,10 +54,14 @@ struct CountyAPI: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("/v1/reports") { request, _ in await self.signed(request) { _ in try self.reports(request) } }
-        router.post("/v1/reports/ack") { request, _ in await self.signed(request) { body in try self.acknowledge(body) } }
-        router.get("/v1/status") { request, _ in await self.signed(request) { _ in try self.status() } }
-        router.post("/v1/warnings") { request, _ in await self.signed(request) { body in try await self.warning(body) } }
+        // v2 differs from v1 only in the JSON reports page (kinds, payloads); the rest is the same.
+        for contract in Contract.allCases {
+            let prefix = "/\(contract.rawValue)"
+            router.get("\(prefix)/reports") { request, _ in await self.signed(request) { _ in try self.reports(request, contract: contract) } }
+            router.post("\(prefix)/reports/ack") { request, _ in await self.signed(request) { body in try self.acknowledge(body) } }
+            router.get("\(prefix)/status") { request, _ in await self.signed(request) { _ in try self.status() } }
+            router.post("\(prefix)/warnings") { request, _ in await self.signed(request) { body in try await self.warning(body) } }
+        }
         return router
     }
 
@@ -144,7 +151,12 @@ struct CountyAPI: Sendable {
         case json, sl651, cap
     }
 
-    func reports(_ request: Request) throws -> Answer {
+    /// The contract versions served, by path prefix (docs/county-api.md says until when v1 is).
+    enum Contract: String, CaseIterable, Sendable {
+        case v1, v2
+    }
+
+    func reports(_ request: Request, contract: Contract = .v1) throws -> Answer {
         let query = request.uri.queryParameters
         for (name, _) in query where !["after", "limit", "format"].contains(String(name)) {
             throw Refusal.badRequest("unknown query parameter \"\(Self.quoted(name))\"; allowed: after, limit, format")
@@ -160,9 +172,10 @@ struct CountyAPI: Sendable {
             after = value
         }
         var limit = Self.reportsPerPageMax
+        let limitMax = contract == .v1 ? Self.reportsPerPageMax : Self.reportsPerPageMaxV2
         if let text = query["limit"] {
-            guard let value = OutsideNumber.decimal(text, in: 1...Int64(Self.reportsPerPageMax)) else {
-                throw Refusal.badRequest("limit=\(Self.quoted(text)): must be 1 to \(Self.reportsPerPageMax)")
+            guard let value = OutsideNumber.decimal(text, in: 1...Int64(limitMax)) else {
+                throw Refusal.badRequest("limit=\(Self.quoted(text)): must be 1 to \(limitMax)")
             }
             limit = Int(value)
         }
@@ -174,11 +187,10 @@ struct CountyAPI: Sendable {
         let rangeEnd = pull.reports.count == limit ? (pull.reports.last?.sequence ?? after) : last
         switch format {
         case .json:
-            let document = try ReportsDocument(station: station.id, after: after, pull: pull, lastSequence: last, utcOffsetMinutes: station.utcOffsetMinutes)
-            var answer = Self.json(document)
-            answer.headers[Self.lastSequenceHeader] = String(rangeEnd)
-            answer.headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
-            return answer
+            let page = Self.page(station: station, after: after, pull: pull, lastSequence: last, contract: contract)
+            var headers: HTTPFields = [.contentType: "application/json", Self.lastSequenceHeader: String(rangeEnd)]
+            headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
+            return Answer(status: .ok, headers: headers, body: page)
         case .sl651:
             let lines = try sl651Frames(pull.reports)
             let text = lines.map { $0 + "\n" }.joined()
@@ -201,6 +213,59 @@ struct CountyAPI: Sendable {
             headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
             return Answer(status: .ok, headers: headers, body: Array(text.utf8))
         }
+    }
+
+    /// The JSON page, each payload's stored text spliced in (v1: the box's form; v2: the form made
+    /// at append, or made now for a report stored before the outbox kept it). A damaged row is
+    /// served as what it is (kind `damaged`, with the reason), so the county's pull goes past it.
+    static func page(station: StationIdentity, after: Int64, pull: OutboxPull, lastSequence: Int64, contract: Contract) -> [UInt8] {
+        var rows: [ReportsPage.Row] = []
+        rows.reserveCapacity(pull.reports.count)
+        for stored in pull.reports {
+            let report = stored.report
+            if let damage = stored.damage {
+                rows.append(damagedRow(stored, reason: damage, station: station))
+                continue
+            }
+            let kind: String
+            let payload: String
+            switch contract {
+            case .v1:
+                kind = report.kind
+                payload = report.payload
+            case .v2:
+                kind = ReportKind.wireName(boxName: report.kind)
+                if let wire = stored.wirePayload {
+                    payload = wire
+                } else {
+                    do {
+                        payload = try WirePayload.make(boxKind: report.kind, boxPayload: report.payload)
+                    } catch {
+                        // Checked when stored: failing now means the row was damaged since.
+                        rows.append(damagedRow(stored, reason: "stored row damaged: \(error.description)", station: station))
+                        continue
+                    }
+                }
+            }
+            rows.append(ReportsPage.Row(
+                sequence: stored.sequence, time: ISO8601.format(report.time, utcOffsetMinutes: station.utcOffsetMinutes),
+                timeMilliseconds: report.time.millisecondsSinceUnixEpoch, kind: kind, priority: report.priority.description,
+                exercise: report.exercise, payload: payload))
+        }
+        return ReportsPage.write(
+            schema: contract == .v1 ? ReportsDocument.currentSchema : ReportsDocument.schemaVersion2, station: station.id, after: after,
+            rows: rows, gaps: pull.gaps.map { WireGap($0, utcOffsetMinutes: station.utcOffsetMinutes) }, lastSequence: lastSequence,
+            more: (rows.last?.sequence ?? after) < lastSequence)
+    }
+
+    /// A damaged row on the wire, the same in v1 and v2 (`WireReport.damaged`).
+    private static func damagedRow(_ stored: StoredOutboxReport, reason: String, station: StationIdentity) -> ReportsPage.Row {
+        let wire = WireReport.damaged(stored, reason: reason, utcOffsetMinutes: station.utcOffsetMinutes)
+        var row = ReportsPage.Row(
+            sequence: wire.sequence, time: wire.time, timeMilliseconds: wire.timeMilliseconds, kind: wire.kind, priority: wire.priority,
+            exercise: wire.exercise, payload: wire.payloadText())
+        row.damagedReason = reason
+        return row
     }
 
     /// `?format=` wins over `Accept`; JSON when neither asks for another.

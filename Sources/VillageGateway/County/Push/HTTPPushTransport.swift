@@ -47,8 +47,10 @@ final class HTTPPushTransport: Sendable {
         outbox: Outbox, configuration: HTTPPushConfiguration, key: SigningKey, station: StationIdentity, clock: any GatewayClock,
         client: HTTPClient, timings: HTTPPushTimings = .standard, logger: Logger
     ) throws(PushLinkError) {
-        guard (1...outbox.limits.reportsPerPullMax).contains(configuration.batchMax) else {
-            throw PushLinkError(description: "push batch_max \(configuration.batchMax) is outside 1-\(outbox.limits.reportsPerPullMax)")
+        // A push body is a v1 page: at most v1's page size, whatever larger pages v2 allows.
+        let batchMax = min(outbox.limits.reportsPerPullMax, CountyAPI.reportsPerPageMax)
+        guard (1...batchMax).contains(configuration.batchMax) else {
+            throw PushLinkError(description: "push batch_max \(configuration.batchMax) is outside 1-\(batchMax)")
         }
         endpoint = try PushEndpoint(url: configuration.url)
         // The path signed must be the path on the request line: AsyncHTTPClient sends the URL's

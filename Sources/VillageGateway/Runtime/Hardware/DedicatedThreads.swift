@@ -20,6 +20,9 @@ struct ThreadEvent: Sendable, Equatable {
 /// never misses edges; the merged tips carry the newest tip's timestamp); any other event waits
 /// while the queue is full, so backpressure from the engine's queue reaches the Modbus bus owner
 /// instead of dropping readings.
+///
+/// `@unchecked Sendable`, and not a Mutex: the producing thread waits on a condition variable
+/// (a Mutex cannot wait); every field is touched only with `condition` held.
 final class ThreadToAsyncEventQueue: @unchecked Sendable {
     let capacity: Int
     private let condition = NSCondition()

@@ -44,6 +44,10 @@ let gpioWaitSliceMilliseconds = 250
 /// with their count; nothing is ever dropped. The event's time is the kernel's timestamp of the
 /// (newest) tip's edge, turned into box time, not the moment a busy thread got to it: a loaded
 /// box must not move rain into a later window.
+///
+/// `@unchecked Sendable`, and not a Mutex: the line (`input`, a driver object that is not
+/// Sendable) belongs to the one thread `run` starts (`RunOnce` refuses a second run); the
+/// counters are behind a Mutex and the rest is immutable.
 final class TipCounterInput: GatewayInput, @unchecked Sendable {
     /// What `status` shows about the gauge.
     struct Counters: Equatable, Sendable {
@@ -163,6 +167,9 @@ final class ThreadFailure: Sendable {
 ///   rejected by the engine and logged there. Both durations are measured between the kernel's
 ///   timestamps of the debounced press and release, so a busy box cannot turn a short press
 ///   into a long one.
+///
+/// `@unchecked Sendable`, and not a Mutex: the line (`input`, not Sendable) belongs to the one
+/// thread `run` starts (`RunOnce` refuses a second run); the rest is immutable.
 final class ButtonInput: GatewayInput, @unchecked Sendable {
     static let drillHoldMillisecondsMin: Int64 = 3_000
     static let acknowledgedBy = "button"

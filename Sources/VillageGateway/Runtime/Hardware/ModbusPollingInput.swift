@@ -3,6 +3,7 @@
 import Foundation
 import Drivers
 import Logging
+import Synchronization
 import WarningLogic
 
 /// One sensor on a bus: the engine's sensor id, what to read, how often.
@@ -82,7 +83,7 @@ typealias SerialPortOpener = @Sendable () throws(SerialError) -> any SerialTrans
 /// reported failed, and the port is reopened with bounded exponential backoff; failures keep
 /// being reported on each sensor's interval while it is down, so the engine sees the fault and
 /// not just staleness.
-final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
+final class ModbusPollingInput: GatewayInput, Sendable {
     /// Readings waiting for the engine's queue; beyond it the bus thread waits (backpressure).
     static let pendingEventsMax = 64
     static let reopenBackoffInitialMillisecondsDefault: Int64 = 1_000
@@ -102,14 +103,17 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
     private let reopenBackoffInitialMilliseconds: Int64
     private let reopenBackoffMaxMilliseconds: Int64
     private let logger: Logger
-    private let lock = NSLock()
     private let runOnce = RunOnce()
-    private var portOpensValue = 0
-    private var portFailuresValue = 0
-    /// Per-slave counts of masters whose port failed (a reopened port starts a new master), and
-    /// of the master polling now; `status` shows their sum, so a flaky adapter cannot hide errors.
-    private var slaveCountersOfClosedPorts: [UInt8: ModbusSlaveCounters] = [:]
-    private var slaveCountersOfOpenPort: [UInt8: ModbusSlaveCounters] = [:]
+    /// Written by the bus thread, read by `status` from any thread.
+    private struct Counts {
+        var portOpens = 0
+        var portFailures = 0
+        /// Per-slave counts of masters whose port failed (a reopened port starts a new master), and
+        /// of the master polling now; `status` shows their sum, so a flaky adapter cannot hide errors.
+        var slaveCountersOfClosedPorts: [UInt8: ModbusSlaveCounters] = [:]
+        var slaveCountersOfOpenPort: [UInt8: ModbusSlaveCounters] = [:]
+    }
+    private let counts = Mutex(Counts())
 
     /// Throws when the sensor list cannot be polled (duplicate names, a reading of more than one
     /// value, an interval under 100 ms), naming the sensor.
@@ -156,19 +160,16 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
 
     /// How often the port was opened, and how often it failed (for `status`).
     var portCounters: (opens: Int, failures: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (portOpensValue, portFailuresValue)
+        counts.withLock { ($0.portOpens, $0.portFailures) }
     }
 
     /// Port opens and failures, then per slave: requests, good replies, timeouts, CRC errors,
     /// exceptions and malformed replies since the daemon started.
     func statusCounters() -> [InputCounter] {
-        lock.lock()
-        defer { lock.unlock() }
-        var result = [InputCounter(name: "port opens", value: portOpensValue), InputCounter(name: "port failures", value: portFailuresValue)]
-        var total = slaveCountersOfClosedPorts
-        for (slave, counts) in slaveCountersOfOpenPort { total[slave] = Self.sum(total[slave] ?? ModbusSlaveCounters(), counts) }
+        let now = counts.withLock { $0 }
+        var result = [InputCounter(name: "port opens", value: now.portOpens), InputCounter(name: "port failures", value: now.portFailures)]
+        var total = now.slaveCountersOfClosedPorts
+        for (slave, counts) in now.slaveCountersOfOpenPort { total[slave] = Self.sum(total[slave] ?? ModbusSlaveCounters(), counts) }
         for slave in total.keys.sorted() {
             let counts = total[slave] ?? ModbusSlaveCounters()
             result += [
@@ -198,9 +199,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
 
     /// Called on the bus thread after every poll: the master's counts as they stand.
     private func publish(_ counts: [UInt8: ModbusSlaveCounters]) {
-        lock.lock()
-        slaveCountersOfOpenPort = counts
-        lock.unlock()
+        self.counts.withLock { $0.slaveCountersOfOpenPort = counts }
     }
 
     func run(into sink: any EventSink, clock: any GatewayClock) async throws {
@@ -236,13 +235,13 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
             }
             let failure = pollUntilPortFails(buses, schedule: &schedule, clock: clock, queue: queue)
             guard let failure else { return }  // cancelled
-            lock.lock()
-            portFailuresValue += 1
-            for (slave, counts) in slaveCountersOfOpenPort {
-                slaveCountersOfClosedPorts[slave] = Self.sum(slaveCountersOfClosedPorts[slave] ?? ModbusSlaveCounters(), counts)
+            counts.withLock { now in
+                now.portFailures += 1
+                for (slave, counts) in now.slaveCountersOfOpenPort {
+                    now.slaveCountersOfClosedPorts[slave] = Self.sum(now.slaveCountersOfClosedPorts[slave] ?? ModbusSlaveCounters(), counts)
+                }
+                now.slaveCountersOfOpenPort = [:]
             }
-            slaveCountersOfOpenPort = [:]
-            lock.unlock()
             let reason = "port failed: \(failure); reopening"
             logger.error("RS-485 port failed", metadata: ["bus": "\(busName)", "error": "\(failure)"])
             // Every sensor is blind now, whatever its schedule says.
@@ -265,9 +264,7 @@ final class ModbusPollingInput: GatewayInput, @unchecked Sendable {
         do throws(ModbusError) {
             let master = try ModbusRTUMaster(transport: transport, settings: settings, configuration: masterConfiguration)
             let buses = try sensors.map { (sensor) throws(ModbusError) in try ModbusBus(master: master, polls: [sensor.poll]) }
-            lock.lock()
-            portOpensValue += 1
-            lock.unlock()
+            counts.withLock { $0.portOpens += 1 }
             logger.info("RS-485 bus open", metadata: ["bus": "\(busName)", "port": "\(transport.portDescription)"])
             return buses
         } catch {

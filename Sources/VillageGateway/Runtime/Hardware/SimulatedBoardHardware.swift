@@ -7,6 +7,8 @@ import WarningLogic
 /// The twins behind the outputs, kept so the caller can read what the relays did, what was
 /// said and what was sent. Threaded driving: read them only after `outputs.shutdown()` (each
 /// twin belongs to its worker's thread while it runs). Manual driving: read them any time.
+/// That rule, not a lock, is why this is `@unchecked Sendable`: the twins are handed from the
+/// workers' threads to the reader by the workers' stop.
 final class SimulatedBoardHardware: @unchecked Sendable {
     /// The lines the simulated relays sit on (any board's would do; these are fixed so logs and
     /// tests can name them).

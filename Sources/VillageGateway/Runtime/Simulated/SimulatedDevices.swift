@@ -46,7 +46,8 @@ final class SimulatedDevices: BoardDevices, @unchecked Sendable {
         self.chips = chips
         var slaves: [String: SimulatedModbusSlaves] = [:]
         for function in board.serialPorts.keys where function.isBus {
-            if let device = board.serialPorts[function]?.device { slaves[device] = SimulatedModbusSlaves() }
+            // A bus put on a real device (`--bus rs485=/dev/pts/3`) is the host's, not a twin.
+            if let device = board.serialPorts[function]?.device, Self.isTwin(device) { slaves[device] = SimulatedModbusSlaves() }
         }
         modbusSlaves = slaves
         if let model = board.serialPorts[.voice]?.voiceModel {
@@ -71,7 +72,14 @@ final class SimulatedDevices: BoardDevices, @unchecked Sendable {
         return chip
     }
 
+    /// "sim:rs485" is a twin; any other path is a real device of the host.
+    static func isTwin(_ device: String) -> Bool { device.hasPrefix("sim:") }
+
     func openSerial(path: String, settings: SerialSettings, logger: Logger) throws(SerialError) -> any SerialTransport {
+        // A real device named on the simulated board (a pty with a Modbus slave behind it, for
+        // the soak benchmark; a USB adapter with a real sensor on a technician's laptop) is
+        // opened as a real board opens it, while the rest of the board stays simulated.
+        if !Self.isTwin(path) { return try SerialPorts.open(path: path, settings: settings, logger: logger) }
         let device: (any SimulatedSerialDevice)?
         if let slaves = modbusSlaves[path] {
             device = slaves

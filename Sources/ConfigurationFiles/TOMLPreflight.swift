@@ -1,0 +1,74 @@
+// Inputs that stop TOMLKit's C++ parser (toml++) instead of getting an error: refused before it
+// sees them. Found by `make fuzz`: a table header whose first character is neither a key
+// character, a quote nor `]` (`[[[a`, `[` followed by a control character) fails an assertion
+// in toml++'s parse_key and aborts the process: check-config, or the daemon on a shell `commit`.
+package enum TOMLPreflight {
+    /// Where toml++ would begin a table header, the character after `[` or `[[` (and spaces) it
+    /// can parse; nil when the text has no such header, else the line, column and character.
+    package static func badTableHeader(_ text: String) -> (line: Int, column: Int, found: Unicode.Scalar)? {
+        enum State { case value, basic, literal, multilineBasic, multilineLiteral, comment }
+        let scalars = Array(text.unicodeScalars)
+        var state = State.value
+        var depth = 0  // brackets and braces open in a value (arrays may span lines)
+        var line = 1
+        var lineStart = 0
+        var atStatementStart = true  // only spaces since the line began, outside any value
+        var index = 0
+        func next(_ offset: Int) -> Unicode.Scalar? { index + offset < scalars.count ? scalars[index + offset] : nil }
+        while index < scalars.count {
+            let scalar = scalars[index]
+            if scalar == "\n" {
+                line += 1
+                lineStart = index + 1
+                if state == .comment || state == .basic || state == .literal { state = .value }
+                atStatementStart = depth == 0 && (state == .value)
+                index += 1
+                continue
+            }
+            switch state {
+            case .comment:
+                break
+            case .basic:
+                if scalar == "\\" { index += 1 } else if scalar == "\"" { state = .value }
+            case .literal:
+                if scalar == "'" { state = .value }
+            case .multilineBasic:
+                if scalar == "\\" { index += 1 } else if scalar == "\"", next(1) == "\"", next(2) == "\"" { state = .value; index += 2 }
+            case .multilineLiteral:
+                if scalar == "'", next(1) == "'", next(2) == "'" { state = .value; index += 2 }
+            case .value:
+                // toml++ skips a byte-order mark at the start (the loader strips one; a second
+                // one is skipped again): read past it as past a space, never less strictly.
+                if atStatementStart, scalar == " " || scalar == "\t" || scalar == "\r" || scalar == "\u{FEFF}" { break }
+                if atStatementStart, scalar == "[" {
+                    // A table header: what toml++ reads after `[`, an optional second `[`, and spaces.
+                    var look = index + 1
+                    if look < scalars.count, scalars[look] == "[" { look += 1 }
+                    while look < scalars.count, scalars[look] == " " || scalars[look] == "\t" { look += 1 }
+                    if look < scalars.count {
+                        let first = scalars[look]
+                        let fine = first == "]" || first == "\"" || first == "'" || first == "_" || first == "-"
+                            || (first.isASCII && (first.properties.isAlphabetic || ("0"..."9").contains(first)))
+                        if !fine { return (line, look - lineStart + 1, first) }
+                    }
+                    // The rest of the header line is the header's own; skip to its end.
+                    while index < scalars.count, scalars[index] != "\n" { index += 1 }
+                    continue
+                }
+                atStatementStart = false
+                switch scalar {
+                case "#": state = .comment
+                case "\"":
+                    if next(1) == "\"", next(2) == "\"" { state = .multilineBasic; index += 2 } else { state = .basic }
+                case "'":
+                    if next(1) == "'", next(2) == "'" { state = .multilineLiteral; index += 2 } else { state = .literal }
+                case "[", "{": depth += 1
+                case "]", "}": depth = max(0, depth - 1)
+                default: break
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+}
