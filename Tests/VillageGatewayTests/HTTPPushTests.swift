@@ -281,6 +281,27 @@ func withHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
         #expect(fixture.undelivered == Set(1...7))
     }
 
+    /// The link-cut test's failure (issue 18): a POST made while the county was unreachable kept
+    /// its batch while the client retried the connect, and delivered it after the restore ahead of
+    /// the alarms stored meanwhile. The push's client fails a connect that fails: with a request
+    /// deadline of two minutes the refused POST comes back as a connection failure, not a deadline.
+    @Test func aConnectThatFailsFailsThePushAtOnceSoNoBatchOutlivesTheOutage() async throws {
+        let fixture = try PushFixture()
+        try fixture.fillMixed()
+        let timings = HTTPPushTimings(connectTimeoutMilliseconds: 120_000, requestTimeoutMilliseconds: 120_000)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPPushTransport.clientConfiguration(timings))
+        // Port 1 on loopback: connection refused.
+        let push = try fixture.transport(port: 1, requestTimeoutMilliseconds: timings.requestTimeoutMilliseconds, client: client)
+        let outcome = await push.pushOnce(allowRoutine: true)
+        try await client.shutdown()
+        guard case .failed(let reason) = outcome else {
+            Issue.record("a refused connection must be a failure, not \(outcome)")
+            return
+        }
+        #expect(!reason.contains("no complete answer within"), "the POST waited for its deadline: \(reason)")
+        #expect(fixture.undelivered == Set(1...7))
+    }
+
     @Test func outsideTheWindowOnlyAlarmsArePushed() async throws {
         let fixture = try PushFixture()
         let (_, alarms, _) = try fixture.fillMixed()

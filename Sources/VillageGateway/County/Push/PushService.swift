@@ -174,12 +174,7 @@ final class PushService: Sendable {
             } catch {
                 throw PushSetupError(description: "[county.push] \(error.description)")
             }
-            var clientConfiguration = HTTPClient.Configuration()
-            clientConfiguration.timeout = .init(
-                connect: .milliseconds(timings.http.connectTimeoutMilliseconds), read: .milliseconds(timings.http.requestTimeoutMilliseconds))
-            // A redirect would send the body to a path it was not signed for.
-            clientConfiguration.redirectConfiguration = .disallow
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPPushTransport.clientConfiguration(timings.http))
             do {
                 http = try HTTPPushTransport(
                     outbox: outbox, configuration: httpConfiguration, key: key, station: station, clock: clock, client: client,
