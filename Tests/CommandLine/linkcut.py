@@ -91,7 +91,8 @@ class Lab:
         self.box_address, self.county_address = "169.254.18.1", "169.254.18.2"
         self.http_port, self.sl651_port = 8080, 5651
         self.work = tempfile.mkdtemp(prefix="vg-linkcut-")
-        self.keep = keep
+        # LINKCUT_KEEP=1 keeps the work directory (box log, county log, state) for a look afterwards.
+        self.keep = keep or os.environ.get("LINKCUT_KEEP") == "1"
         self.processes = []
         self.firewalled = False
 
