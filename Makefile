@@ -5,10 +5,14 @@ SWIFT        ?= swift
 BUILD_DIR    ?= .build
 BIN          := $(BUILD_DIR)/debug/village-gateway
 APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat libxml2-utils python3-venv sqlite3
+# The county store's PostgreSQL tests: a throwaway server (tools/with-postgres.sh) for the run.
+APT_PACKAGES += postgresql
 # flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
 APT_PACKAGES += openssh-server openssh-client systemd binutils
 # The link-cut test (issue 18): network namespaces and veth (ip), a firewall drop (nft).
 APT_PACKAGES += iproute2 nftables
+# The dashboard's browser test: headless Chromium, its WebDriver, and a font with Chinese glyphs.
+APT_PACKAGES += chromium chromium-driver fonts-wqy-microhei
 # make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
 HIL_APT_PACKAGES := linux-source-6.1 gcc make flex bison bc libelf-dev cpio file qemu-system-x86 busybox-static binutils
 VENV         := .venv
@@ -18,9 +22,11 @@ PYMODBUS_VERSION := 3.11.4
 PYSERIAL_VERSION := 3.5
 # The county API tests validate every page they are served against docs/schemas/ with it.
 JSONSCHEMA_VERSION := 4.26.0
+# The dashboard's browser test drives Chromium with it (4.38: its certifi pin is on Debian's PyPI mirror).
+SELENIUM_VERSION := 4.38.0
 OUT          := out
 
-.PHONY: all deps build test demo bench soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
+.PHONY: all deps build test demo bench bench-fleet soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
 
 all: build
 
@@ -49,14 +55,15 @@ build: deps
 
 # A project-local Python with pymodbus for the Modbus tests (DriversTests find .venv/bin/python).
 # Rebuilt only when the pins above change (the stamp records them).
-VENV_STAMP := $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)-jsonschema-$(JSONSCHEMA_VERSION)
+VENV_STAMP := $(VENV)/.pymodbus-$(PYMODBUS_VERSION)-pyserial-$(PYSERIAL_VERSION)-jsonschema-$(JSONSCHEMA_VERSION)-selenium-$(SELENIUM_VERSION)
 venv: $(VENV_STAMP)
 
 # deps is order-only: it must run first, but being phony it must not force a reinstall each time.
 $(VENV_STAMP): | deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)" "jsonschema==$(JSONSCHEMA_VERSION)"
+	    "pymodbus==$(PYMODBUS_VERSION)" "pyserial==$(PYSERIAL_VERSION)" "jsonschema==$(JSONSCHEMA_VERSION)" \
+	    "selenium==$(SELENIUM_VERSION)"
 	rm -f $(VENV)/.pymodbus-*
 	touch $@
 
@@ -64,11 +71,13 @@ test: deps check-imports venv
 	$(SWIFT) build --build-path $(BUILD_DIR) --build-tests
 	# One test at a time: the suites share a cooperative pool of two threads on a 2-core machine,
 	# and in-process servers starved by other suites' blocking waits missed their timeouts.
-	$(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
+	# Beside a throwaway PostgreSQL server (VG_TEST_POSTGRES_URL), stopped and deleted after.
+	tools/with-postgres.sh $(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
 	# Root only (as CI runs): without namespaces or nft it fails, saying what is missing.
 	python3 Tests/CommandLine/link-cut.py $(BIN)
 	Tests/Flash/flash-test.sh $(BIN)
+	$(VENV)/bin/python Tests/Dashboard/browser-test.py $(BUILD_DIR)/debug $(OUT)/dashboard
 
 # tools/flash.sh into a temporary root and over SSH to a throwaway sshd (installs the debug build).
 flash-test: deps
@@ -104,12 +113,21 @@ bench: deps
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
 	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product OutboxBenchmark
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product DashboardBenchmark
 	$(BUILD_DIR)/release/EngineBenchmark
 	Benchmarks/Simulate/run.sh $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
 	python3 Benchmarks/LinkReturn/run.py $(BUILD_DIR)/release/village-gateway
+	$(BUILD_DIR)/release/DashboardBenchmark $(BUILD_DIR)/release/village-county 2000
+
+# A province: 2 000 simulated boxes (the box's real API, one process) pulled into SQLite and
+# PostgreSQL (a throwaway server); prints stations/s, reports/s and a full round's time.
+bench-fleet: deps
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-county
+	tools/with-postgres.sh Benchmarks/Fleet/run.py $(BUILD_DIR)/release
 
 # The footprint soak (issue 13): 8 Modbus registers at 1 Hz over a 9600-baud pty for SOAK_MINUTES
 # (the issue's figure is 120), printing the resident memory curve. Real time: never in CI.

@@ -38,6 +38,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         // Already in the graph through Hummingbird; named for NIOEmbedded (the API fuzz target).
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
+        // A province's county database (`village-county pull --db postgres://…`); NIOSSL (already
+        // in the graph through async-http-client) for its sslmode.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // C libraries come in through small system-library targets; only Drivers imports them.
@@ -107,13 +111,30 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: fuzzLinking
         ),
+        // The county's dashboard (`village-county serve`, issue 17): a read model over the county
+        // database, server-rendered pages, and county warnings signed to the boxes.
+        .target(
+            name: "CountyDashboard",
+            dependencies: [
+                "WarningLogic", "CountyProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         // The county's program (`village-county`): it links the contract, never the box.
         .executableTarget(
             name: "VillageCounty",
             dependencies: [
-                "WarningLogic", "CountyProtocol", "ConfigurationFiles",
+                "WarningLogic", "CountyProtocol", "ConfigurationFiles", "CountyDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -127,6 +148,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/OutboxBenchmark",
+            swiftSettings: strict
+        ),
+        // The dashboard overview's server time over a filled county database (issue 17).
+        .executableTarget(
+            name: "DashboardBenchmark",
+            dependencies: ["CountyDashboard", "WarningLogic", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/DashboardBenchmark",
             swiftSettings: strict
         ),
         // Engine throughput, as a program that prints figures (tests never time anything).
@@ -145,8 +173,9 @@ let package = Package(
         .testTarget(
             name: "VillageGatewayTests",
             dependencies: [
-                "VillageGateway", "VillageCounty", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "VillageGateway", "VillageCounty", "CountyDashboard", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -32,8 +32,11 @@ def typhoon():
     rows = ["# Typhoon Hagupit (黑格比) over a hill village, shaped on the public record: landfall at",
             "# Yueqing 2020-08-04 03:30 +08:00. Rain rises to red (1 h, 3 h, 6 h and 24 h), pauses in the",
             "# morning, returns at midday, then clears. Nobody in the village answers the first 叫应",
-            "# SMS; the township cadre answers after the escalation; the village head answers the",
-            "# orange and red calls. The township office clears the latched red the next morning.",
+            "# SMS; the township cadre replies by SMS after the escalation. At orange the village head",
+            "# calls the box back (caller id, not picked up) and the monitor replies 到; at red both",
+            "# answer within two minutes, one by SMS, one by calling back. A stranger's SMS is reported",
+            "# and not taken. sms_reply rows are 'PHONE TEXT', call_in rows 'PHONE', in any of the forms",
+            "# a modem gives (+86…, 86…, 11 digits). The township office clears the latched red the next morning.",
             "time,sensor,value"]
     storage = 0.0  # linear-reservoir storage of the small watershed, in mm over the catchment
     t = start
@@ -55,9 +58,12 @@ def typhoon():
         slope_mm += (0.4 + 0.004 * storage) / 144
         t += step
     # People: answers and the latch clearing, inserted in time order.
-    events = [(datetime(2020, 8, 4, 3, 6, tzinfo=CST), "ack", "陈志强"),
-              (datetime(2020, 8, 4, 3, 14, tzinfo=CST), "ack", "王建国"),
-              (datetime(2020, 8, 4, 3, 33, tzinfo=CST), "ack", "王建国"),
+    events = [(datetime(2020, 8, 4, 3, 6, tzinfo=CST), "sms_reply", "+8613900000003 收到"),
+              (datetime(2020, 8, 4, 3, 14, tzinfo=CST), "call_in", "13800000001"),
+              (datetime(2020, 8, 4, 3, 16, tzinfo=CST), "sms_reply", "8613800000002 到"),
+              (datetime(2020, 8, 4, 3, 31, tzinfo=CST), "sms_reply", "+8613800000001 1"),
+              (datetime(2020, 8, 4, 3, 32, tzinfo=CST), "call_in", "+8613800000002"),
+              (datetime(2020, 8, 4, 3, 35, tzinfo=CST), "sms_reply", "+8613711112222 什么情况？"),
               (datetime(2020, 8, 5, 8, 0, tzinfo=CST), "clear", "镇防汛办")]
     return rows, events, total
 

@@ -12,12 +12,17 @@ package struct PullStation: Sendable, Equatable {
     /// The HMAC key file shared with that box (hex, as `openssl rand -hex 32` writes it). Read when
     /// the station is pulled, so one missing key fails that station only.
     package var keyFile: String
+    /// Where the box stands (WGS-84 decimal degrees), for the dashboard's map; optional.
+    package var latitude: Double?
+    package var longitude: Double?
 
-    package init(id: String, name: String, url: String, keyFile: String) {
+    package init(id: String, name: String, url: String, keyFile: String, latitude: Double? = nil, longitude: Double? = nil) {
         self.id = id
         self.name = name
         self.url = url
         self.keyFile = keyFile
+        self.latitude = latitude
+        self.longitude = longitude
     }
 }
 
@@ -28,7 +33,7 @@ package enum StationsFile {
     package static let stationsMax = 1_500
     package static let fileBytesMax = ConfigurationFileLimits.fileBytesMax
     package static let urlCharactersMax = 512
-    package static let keys = ["id", "name", "url", "key_file"]
+    package static let keys = ["id", "name", "url", "key_file", "latitude", "longitude"]
 
     /// Reads and checks `path`; every problem at once, each `file:line: key = given: allowed`.
     /// A relative `key_file` is found beside the stations file, as a box finds its key beside
@@ -78,8 +83,9 @@ package enum StationsFile {
                     firstLineOfId[id] = line
                 }
             }
+            let (latitude, longitude) = coordinates(reader)
             if let id, let name, let url, let keyFile {
-                stations.append(PullStation(id: id, name: name, url: url, keyFile: keyFile))
+                stations.append(PullStation(id: id, name: name, url: url, keyFile: keyFile, latitude: latitude, longitude: longitude))
             }
         }
         guard problems.isEmpty else { throw ConfigurationError(problems: problems.problems) }
@@ -151,6 +157,25 @@ package enum StationsFile {
             return nil
         }
         return text
+    }
+
+    /// Both or neither, in range: a map with a station at 0°N 0°E is worse than no map.
+    static func coordinates(_ reader: TableReader) -> (Double?, Double?) {
+        let latitude = reader.has("latitude") ? reader.number("latitude") : nil
+        let longitude = reader.has("longitude") ? reader.number("longitude") : nil
+        if let latitude, !(-90...90).contains(latitude) {
+            reader.report("latitude", given: .float(latitude), "must be -90 to 90 decimal degrees north, e.g. latitude = 28.1234")
+            return (nil, nil)
+        }
+        if let longitude, !(-180...180).contains(longitude) {
+            reader.report("longitude", given: .float(longitude), "must be -180 to 180 decimal degrees east, e.g. longitude = 120.9876")
+            return (nil, nil)
+        }
+        if reader.has("latitude") != reader.has("longitude") {
+            reader.report(reader.has("latitude") ? "latitude" : "longitude", given: nil, "give both latitude and longitude, or neither")
+            return (nil, nil)
+        }
+        return (latitude, longitude)
     }
 
     private static func stationURL(_ reader: TableReader) -> String? {

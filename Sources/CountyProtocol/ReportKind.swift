@@ -17,6 +17,8 @@ package enum ReportKind: String, CaseIterable, Sendable {
     case manualLevel = "manual_level"
     case countyWarning = "county_warning"
     case inputRejected = "input_rejected"
+    case callEnded = "call_ended"
+    case answerNotTaken = "answer_not_taken"
     case observationSummary = "observation_summary"
     case outboxFull = "outbox_full"
     case outboxReportsLost = "outbox_reports_lost"
@@ -37,6 +39,8 @@ package enum ReportKind: String, CaseIterable, Sendable {
         case .manualLevel: "manualLevel"
         case .countyWarning: "countyWarning"
         case .inputRejected: "inputRejected"
+        case .callEnded: "callEnded"
+        case .answerNotTaken: "answerNotTaken"
         case .observationSummary: "observationSummary"
         case .outboxFull: "outboxFull"
         case .outboxReportsLost: "outboxReportsLost"
@@ -65,6 +69,8 @@ package enum ReportKind: String, CaseIterable, Sendable {
         case .manualLevel: self = .manualLevel
         case .countyWarning: self = .countyWarning
         case .inputRejected: self = .inputRejected
+        case .callEnded: self = .callEnded
+        case .answerNotTaken: self = .answerNotTaken
         }
     }
 
@@ -101,12 +107,26 @@ package enum WirePayload {
             fields = ["sensor_id": sensorId, "faulty": faulty, "reason": reason]
         case .acknowledgementRequested(let level, let contacts, let deadline):
             fields = ["level": level.name, "contacts": contacts, "deadline_ms": deadline.millisecondsSinceUnixEpoch]
-        case .acknowledged(let level, let by, let requestedAt):
-            fields = ["level": level.name, "by": by, "requested_at_ms": requestedAt.millisecondsSinceUnixEpoch]
-        case .escalated(let level, let step, let contacts):
-            fields = ["level": level.name, "step": step, "contacts": contacts]
-        case .acknowledgementUnanswered(let level):
-            fields = ["level": level.name]
+        case .acknowledged(let level, let by, let requestedAt, let channel, let secondsToAnswer):
+            var acknowledged: [String: Any] = ["level": level.name, "by": by, "requested_at_ms": requestedAt.millisecondsSinceUnixEpoch]
+            // Absent only in reports stored before 叫应 kept how and how fast.
+            if let channel { acknowledged["channel"] = channel.rawValue }
+            if let secondsToAnswer { acknowledged["seconds_to_answer"] = secondsToAnswer }
+            fields = acknowledged
+        case .escalated(let level, let step, let contacts, let called):
+            var escalated: [String: Any] = ["level": level.name, "step": step, "contacts": contacts]
+            if let called { escalated["called"] = called }
+            fields = escalated
+        case .acknowledgementUnanswered(let level, let unanswered):
+            var unansweredFields: [String: Any] = ["level": level.name]
+            if let unanswered { unansweredFields["unanswered"] = unanswered }
+            fields = unansweredFields
+        case .callEnded(let level, let contact, let reached, let detail):
+            var call: [String: Any] = ["contact": contact, "reached": reached, "detail": detail]
+            if let level { call["level"] = level.name }
+            fields = call
+        case .answerNotTaken(let phone, let channel, let reason):
+            fields = ["phone": phone, "channel": channel.rawValue, "reason": reason]
         case .latchCleared(let level, let by):
             fields = ["level": level.name, "by": by]
         case .drill(let started, let level, let by, let preemptedBy):

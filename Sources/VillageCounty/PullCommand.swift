@@ -40,7 +40,9 @@ struct PullCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The stations file (TOML, [[station]] blocks).", valueName: "file"))
     var stations: String
 
-    @Option(help: ArgumentHelp("The county database (SQLite); created if absent.", valueName: "file"))
+    @Option(help: ArgumentHelp(
+        "The county database: a SQLite file (created if absent), or a PostgreSQL URL postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (postgres://USER@/DATABASE?host=/run/postgresql on a socket; the tables are created if absent).",
+        valueName: "file|url"))
     var db: String
 
     @Option(help: ArgumentHelp("Stations pulled at once, \(PullOptions.concurrencyAllowed.lowerBound)-\(PullOptions.concurrencyAllowed.upperBound).", valueName: "n"))
@@ -73,9 +75,9 @@ struct PullCommand: AsyncParsableCommand {
             printError("\(stations): not accepted; nothing was pulled")
             throw Status.unusableInput
         }
-        let database: CountyDatabase
+        let database: any CountyStore
         do {
-            database = try CountyDatabase(path: db)
+            database = try await CountyStores.open(db)
         } catch {
             printError("\(error.description); nothing was pulled")
             throw Status.unusableInput
@@ -85,7 +87,8 @@ struct PullCommand: AsyncParsableCommand {
         options.timeoutMilliseconds = Int64(timeout) * 1_000
         options.reportsPerPage = pageSize
         let results = await CountyPuller(database: database, options: options).pull(list)
-        FileHandle.standardOutput.write(Data(PullSummary.render(results, databasePath: db).utf8))
+        await database.close()
+        FileHandle.standardOutput.write(Data(PullSummary.render(results, databasePath: database.location).utf8))
         if results.contains(where: { $0.failure != nil || $0.stoppedAtPageLimit }) { throw Status.notAllPulled }
         if results.contains(where: { !$0.isComplete }) { throw Status.boxFault }
     }

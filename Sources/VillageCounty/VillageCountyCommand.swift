@@ -5,13 +5,12 @@ import ArgumentParser
 struct VillageCountyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "village-county",
-        abstract: "The county side of the village warning boxes: collect their reports, keep the list of boxes.",
+        abstract: "The county side of the village warning boxes: collect their reports, keep the list of boxes, show them in a browser.",
         discussion: """
             Pulls every box's reports into the county database (SQLite) and keeps the stations \
             file that says which boxes there are, where they answer and which key each one shares \
             with the county. The wire contract is docs/county-api.md.
             """,
-        // `serve` (the dashboard, issue 17) joins these when it exists.
-        subcommands: [PullCommand.self, StationsCommand.self]
+        subcommands: [PullCommand.self, StationsCommand.self, ServeCommand.self, PasswordCommand.self]
     )
 }

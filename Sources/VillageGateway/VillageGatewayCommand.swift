@@ -15,7 +15,7 @@ struct VillageGatewayCommand: AsyncParsableCommand {
             RunCommand.self, StatusCommand.self, CheckConfigCommand.self, SimulateCommand.self, BoardsCommand.self,
             PortsCommand.self, ProbeCommand.self,
             ShellCommand.self, SetPinCommand.self,
-            FuzzCommand.self,
+            FuzzCommand.self, FleetCommand.self,
         ]
     )
 }

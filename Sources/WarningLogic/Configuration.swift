@@ -50,11 +50,17 @@ public struct StationIdentity: Hashable, Codable, Sendable {
     /// The station's offset from UTC in minutes (+08:00 is 480). Used for the local day of
     /// the antecedent rainfall update and for times in messages.
     public var utcOffsetMinutes: Int
+    /// Where the box stands (WGS-84 decimal degrees), when configured: the county's map and the
+    /// CAP alert's `<circle>`. The engine never reads them.
+    public var latitude: Double?
+    public var longitude: Double?
 
-    public init(id: String, name: String, utcOffsetMinutes: Int = 480) {
+    public init(id: String, name: String, utcOffsetMinutes: Int = 480, latitude: Double? = nil, longitude: Double? = nil) {
         self.id = id
         self.name = name
         self.utcOffsetMinutes = utcOffsetMinutes
+        self.latitude = latitude
+        self.longitude = longitude
     }
 }
 
@@ -333,7 +339,23 @@ public struct Contact: Hashable, Codable, Sendable {
 }
 
 /// 叫应: who must answer, by when, and how far to escalate.
+///
+/// The policy (also stated in config/example.toml):
+/// - the warning texts every contact of the lowest `order`;
+/// - at each deadline (`deadlineMilliseconds`, the repeat interval) the broadcast repeats, every
+///   contact asked so far who has not answered is chased again (rung when `callUnanswered`, else
+///   texted again), and, while nobody at all has answered, the next order is texted too;
+/// - when every order has been asked the unanswered keep being chased at each deadline, never just
+///   the last person; after `escalationsMax` rounds the box reports who never answered and stops
+///   chasing (a late answer is still recorded);
+/// - an answer from a contact (SMS reply, call to the box, key in a call) stops the chase for that
+///   person; when everyone asked has answered, or someone at the box answers (button, shell), the
+///   叫应 is complete.
 public struct AcknowledgementPolicy: Hashable, Codable, Sendable {
+    /// Bounds the keywords, and the characters of each.
+    public static let answerKeywordsMax = 16
+    public static let answerKeywordCharactersMax = 16
+
     /// Reaching this level or higher asks the contacts for an answer; nil: never ask.
     public var fromLevel: WarningLevel?
     /// Unanswered for this long, the engine escalates to the next contact order and repeats
@@ -342,11 +364,31 @@ public struct AcknowledgementPolicy: Hashable, Codable, Sendable {
     /// After this many escalations the engine stops escalating (it keeps the level and reports
     /// that nobody answered).
     public var escalationsMax: Int
+    /// An SMS reply counts as an answer only when its text (trimmed) is one of these; empty: any
+    /// reply from a contact counts.
+    public var answerKeywords: [String]
+    /// Ring the contacts who have not answered by a deadline (instead of texting them again).
+    public var callUnanswered: Bool
+    /// How long a call rings before the box hangs up.
+    public var callRingMilliseconds: Int64
 
-    public init(fromLevel: WarningLevel? = .yellow, deadlineMilliseconds: Int64 = 10 * Milliseconds.minute, escalationsMax: Int = 5) {
+    public init(
+        fromLevel: WarningLevel? = .yellow, deadlineMilliseconds: Int64 = 10 * Milliseconds.minute, escalationsMax: Int = 5,
+        answerKeywords: [String] = [], callUnanswered: Bool = false, callRingMilliseconds: Int64 = 30 * Milliseconds.second
+    ) {
         self.fromLevel = fromLevel
         self.deadlineMilliseconds = deadlineMilliseconds
         self.escalationsMax = escalationsMax
+        self.answerKeywords = answerKeywords
+        self.callUnanswered = callUnanswered
+        self.callRingMilliseconds = callRingMilliseconds
+    }
+
+    /// Whether an SMS reply's text counts as an answer.
+    public func acceptsReply(_ text: String) -> Bool {
+        guard !answerKeywords.isEmpty else { return true }
+        let trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        return answerKeywords.contains(trimmed)
     }
 }
 

@@ -267,11 +267,19 @@ public struct Engine: Sendable {
             }
             let cancelled = state.levels.countyWarnings.remove(at: index)
             actions.append(.enqueueReport(Report(time: now, kind: .countyWarning(id: id, level: cancelled.level, cancelled: true), exercise: false)))
-        case .acknowledge(let by):
-            acknowledgeAll(by: by, at: now, into: &actions)
+        case .acknowledge(let by, let channel):
+            acknowledgeAll(by: by, channel: channel ?? AnswerChannel.guessed(by: by), at: now, into: &actions)
+        case .reply(let phone, let channel, let text):
+            takeReply(phone: phone, channel: channel, text: text, at: now, into: &actions)
+        case .callEnded(let phone, let reached, let detail):
+            let contact = configuration.contacts.first { PhoneNumber.same($0.phone, phone) }
+            let request = state.acknowledgement ?? state.drillAcknowledgement
+            actions.append(.enqueueReport(Report(
+                time: now, kind: .callEnded(level: request?.level, contact: contact?.name ?? phone, reached: reached, detail: detail),
+                exercise: request?.exercise ?? false)))
         case .clearLatch(let by):
             // Clearing implies the person has seen the warning: it answers the 叫应 too.
-            acknowledgeAll(by: by, at: now, into: &actions)
+            acknowledgeAll(by: by, channel: AnswerChannel.guessed(by: by), at: now, into: &actions)
             if let latched = state.levels.latchedLevel {
                 state.levels.clearLatch()
                 actions.append(.enqueueReport(Report(time: now, kind: .latchCleared(level: latched, by: by), exercise: false)))
@@ -311,15 +319,49 @@ public struct Engine: Sendable {
             time: now, kind: .drill(started: false, level: drill.level, by: by, preemptedBy: preemptedBy), exercise: true)))
     }
 
-    private mutating func acknowledgeAll(by person: String, at now: Timestamp, into actions: inout [Action]) {
-        if let request = state.acknowledgement {
-            acknowledged(request, by: person, now: now, into: &actions)
-            state.acknowledgement = nil
+    /// Someone at the box (or a scenario) answered: the 叫应 is complete for everyone.
+    private mutating func acknowledgeAll(by person: String, channel: AnswerChannel, at now: Timestamp, into actions: inout [Action]) {
+        let answer = AcknowledgementAnswer(by: person, channel: channel, time: now)
+        if var request = state.acknowledgement {
+            _ = record(answer, in: &request, forEveryone: true, into: &actions)
+            state.acknowledgement = request
         }
-        if let request = state.drillAcknowledgement {
-            acknowledged(request, by: person, now: now, into: &actions)
-            state.drillAcknowledgement = nil
+        if var request = state.drillAcknowledgement {
+            _ = record(answer, in: &request, forEveryone: true, into: &actions)
+            state.drillAcknowledgement = request
         }
+    }
+
+    /// A phone answered: it counts for the contact with that number while a 叫应 waits for them;
+    /// anything else is reported and not taken.
+    private mutating func takeReply(phone: String, channel: AnswerChannel, text: String, at now: Timestamp, into actions: inout [Action]) {
+        func notTaken(_ reason: String) {
+            actions.append(.enqueueReport(Report(time: now, kind: .answerNotTaken(phone: phone, channel: channel, reason: reason), exercise: false)))
+        }
+        guard let contact = configuration.contacts.first(where: { PhoneNumber.same($0.phone, phone) }) else {
+            notTaken(PhoneNumber.comparable(phone) == nil ? "the sender is not a phone number" : "the number is not a [[contact]]")
+            return
+        }
+        let open = [state.acknowledgement, state.drillAcknowledgement].compactMap { $0 }.filter { !$0.isComplete }
+        guard !open.isEmpty else {
+            notTaken("\(contact.name) answered, but no 叫应 is waiting")
+            return
+        }
+        if channel == .sms && !configuration.acknowledgement.answerKeywords.isEmpty && !configuration.acknowledgement.acceptsReply(text) {
+            notTaken("\(contact.name) replied \"\(text.prefix(40))\", which is not an answer keyword (\(configuration.acknowledgement.answerKeywords.joined(separator: ", ")))")
+            return
+        }
+        let answer = AcknowledgementAnswer(by: contact.name, channel: channel, time: now)
+        var taken = false
+        if var request = state.acknowledgement {
+            taken = record(answer, in: &request, forEveryone: false, into: &actions) || taken
+            state.acknowledgement = request
+        }
+        if var request = state.drillAcknowledgement {
+            taken = record(answer, in: &request, forEveryone: false, into: &actions) || taken
+            state.drillAcknowledgement = request
+        }
+        if !taken { notTaken("\(contact.name) had already answered") }
     }
 
     // MARK: Deciding the level
@@ -500,9 +542,10 @@ public struct Engine: Sendable {
         if level > previous && level >= fromLevel {
             state.acknowledgement = requestAcknowledgement(level: level, exercise: false, now: now, into: &actions)
         } else if level < fromLevel, let request = state.acknowledgement {
-            // The warning is over before anyone answered: say so once and stop asking.
+            // The warning is over before everyone answered: say so once and stop asking.
             if request.deadline != nil {
-                actions.append(.enqueueReport(Report(time: now, kind: .acknowledgementUnanswered(level: request.level), exercise: false)))
+                actions.append(.enqueueReport(Report(
+                    time: now, kind: .acknowledgementUnanswered(level: request.level, unanswered: waitingNames(request)), exercise: false)))
             }
             state.acknowledgement = nil
         }
@@ -647,7 +690,8 @@ public struct Engine: Sendable {
             drillLevel: state.drill?.level,
             outputLevel: max(state.levels.stationLevel, state.drill?.level ?? .none), degraded: sensors.contains { $0.faulty },
             lowerAt: stationLowerAt, latchedLevel: state.levels.latchedLevel, acknowledgementDeadline: state.acknowledgement?.deadline,
-            sensors: sensors, measures: measures, latchClear: latchClearOutcome(met: met))
+            sensors: sensors, measures: measures, latchClear: latchClearOutcome(met: met),
+            acknowledgement: (state.acknowledgement ?? state.drillAcknowledgement).map(acknowledgementStatus))
     }
 
     /// What `clearLatch` would leave now: the same levels `decideLevels` combines, without the latch.

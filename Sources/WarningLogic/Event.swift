@@ -23,8 +23,16 @@ public struct Event: Hashable, Codable, Sendable {
         /// The county orders a warning (identified by `id`, so it can be cancelled).
         case countyWarning(id: String, level: WarningLevel, text: String?)
         case countyCancel(id: String)
-        /// Someone answered the 叫应 (button, shell, county, SMS reply).
-        case acknowledge(by: String)
+        /// Someone at the box (button, shell) or a scenario answered the 叫应 for everyone.
+        /// `channel` nil: a journal written before channels were kept (read from `by`).
+        case acknowledge(by: String, channel: AnswerChannel? = nil)
+        /// A phone answered: an SMS reply (`text` its body), a call to the box (`text` empty) or a
+        /// key pressed in the box's call (`text` the key). The engine finds the contact by number
+        /// and decides whether it counts; an unknown number or an answer outside a 叫应 is
+        /// reported, never taken.
+        case reply(phone: String, channel: AnswerChannel, text: String)
+        /// How a call the box made to a contact ended: `reached` when it was picked up.
+        case callEnded(phone: String, reached: Bool, detail: String)
         /// A person clears a latched level after acknowledging it.
         case clearLatch(by: String)
         /// A drill: the outputs act as at `level`, every report and message marked exercise.
@@ -33,5 +41,28 @@ public struct Event: Hashable, Codable, Sendable {
         /// optional so that journals written before the flag existed still read).
         case drillStart(level: WarningLevel, by: String, force: Bool? = nil)
         case drillStop(by: String)
+    }
+}
+
+/// How a person answered the 叫应.
+public enum AnswerChannel: String, Hashable, Codable, Sendable, CaseIterable {
+    /// An SMS reply.
+    case sms
+    /// A call to the box's number (seen by caller id, not picked up).
+    case call
+    /// A key pressed while the box called them and spoke the warning.
+    case keypress
+    /// The acknowledge button on the box.
+    case button
+    /// The technician's shell.
+    case shell
+    /// A scenario row (`simulate`, `--board sim`).
+    case scenario
+
+    /// What an acknowledgement journaled before channels were kept most likely came from.
+    static func guessed(by person: String) -> AnswerChannel {
+        if person == "button" { return .button }
+        if person.hasPrefix("shell") { return .shell }
+        return .scenario
     }
 }

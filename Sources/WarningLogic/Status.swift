@@ -22,12 +22,16 @@ public struct StationStatus: Hashable, Codable, Sendable {
     /// While a level is latched: what clearing the latch now would leave, decided as the engine
     /// decides, so the shell says exactly what `alarm clear` does.
     public var latchClear: LatchClearOutcome?
+    /// The 叫应 of the real warning (else the drill's): who answered, who not.
+    public var acknowledgement: AcknowledgementStatus?
 
     public init(
         time: Timestamp, level: WarningLevel, causes: [String], drillLevel: WarningLevel?, outputLevel: WarningLevel,
         degraded: Bool, lowerAt: Timestamp?, latchedLevel: WarningLevel?, acknowledgementDeadline: Timestamp?,
-        sensors: [SensorStatus], measures: [MeasureStatus], latchClear: LatchClearOutcome? = nil
+        sensors: [SensorStatus], measures: [MeasureStatus], latchClear: LatchClearOutcome? = nil,
+        acknowledgement: AcknowledgementStatus? = nil
     ) {
+        self.acknowledgement = acknowledgement
         self.time = time
         self.level = level
         self.causes = causes

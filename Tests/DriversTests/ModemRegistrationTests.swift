@@ -19,14 +19,15 @@ private struct RegistrationBench {
         bench.device.registration = 2  // LTE-only network: +CREG keeps searching
         bench.device.epsRegistration = 1
         let status = try bench.modem.networkStatus()
-        #expect(status == ModemNetworkStatus(circuit: .searching, eps: .registeredHome))
+        #expect(status == ModemNetworkStatus(circuit: .searching, eps: .registeredHome, packet: .registeredHome))
         #expect(status.hasDataNetwork)
-        #expect(bench.device.commands == ["AT+CREG?", "AT+CEREG?"])
+        #expect(bench.device.commands == ["AT+CREG?", "AT+CEREG?", "AT+CGREG?"])
     }
 
     @Test func aModuleWithoutLTEIsJudgedByCircuitRegistration() throws {
         let bench = RegistrationBench()
         bench.device.epsRegistration = nil  // AT+CEREG? answers ERROR
+        bench.device.packetRegistration = nil  // and so does AT+CGREG?
         bench.device.registration = 5
         #expect(try bench.modem.epsRegistration() == nil)
         #expect(try bench.modem.networkStatus() == ModemNetworkStatus(circuit: .registeredRoaming, eps: nil))
@@ -37,6 +38,7 @@ private struct RegistrationBench {
 
     @Test func smsOnlyAndEmergencyOnlyRegistrationsCarryNoData() throws {
         let bench = RegistrationBench()
+        bench.device.packetRegistration = nil
         for (stat, data) in [(0, false), (1, true), (2, false), (3, false), (4, false), (5, true), (6, false), (7, false), (8, false), (9, true), (10, true)] {
             bench.device.registration = 0
             bench.device.epsRegistration = stat

@@ -9,6 +9,22 @@ enum ConfigurationFixtures {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("config/example.toml").path
 
+    /// The 1-based number of the first line of config/example.toml that starts with `text`,
+    /// after the first line that contains `anchor`. Tests that quote the shell's numbered diff
+    /// find the line by its content, so a key added higher up in the example does not break them.
+    static func exampleLineNumber(of text: String, after anchor: String) -> Int {
+        let lines = ((try? String(contentsOfFile: examplePath, encoding: .utf8)) ?? "").components(separatedBy: "\n")
+        guard let anchorIndex = lines.firstIndex(where: { $0.contains(anchor) }),
+              let index = lines[anchorIndex...].firstIndex(where: { $0.hasPrefix(text) }) else {
+            Issue.record("config/example.toml has no line starting \(text.debugDescription) after \(anchor.debugDescription)")
+            return 0
+        }
+        return index + 1
+    }
+
+    /// The river-level rule's blue threshold (`blue = 2.5`), the line the shell tests change.
+    static var riverLevelBlueLine: Int { exampleLineNumber(of: "blue = 2.5", after: "id = \"river-level\"") }
+
     /// The root of this checkout.
     static let repositoryRoot: String = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path

@@ -165,7 +165,7 @@ final class OpenCounter: @unchecked Sendable {
         #expect(change(.released, atMilliseconds: 20_000) == nil)
         var none: Int64?
         #expect(ButtonInput.meaning(of: GPIOInputEvent(.activated, atNanoseconds: 0), role: .acknowledge, pressedAtNanoseconds: &none)
-            == .acknowledge(by: "button"))
+            == .acknowledge(by: "button", channel: .button))
     }
 
     @Test func theDrillKeyOnItsLineStartsADrillAtTheConfiguredLevel() async throws {

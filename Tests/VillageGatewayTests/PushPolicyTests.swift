@@ -114,12 +114,15 @@ import WarningLogic
 @Suite struct ModemRegistrationForPushTests {
     @Test func theSMSWorkerReadsRegistrationWhenIdleAndPublishesIt() throws {
         let board = try SimulatedBoardHardware(sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 120_000, driving: .manual)
+        // A module that cannot report changes (AT+CREG=2 refused): the minute's read is all there is.
+        board.modem.refusesRegistrationReports = true
         #expect(board.outputs.dataNetworkAvailable() == nil)  // not read yet
         _ = board.outputs.stepManually()
-        #expect(board.modem.commands.suffix(2) == ["AT+CREG?", "AT+CEREG?"])
+        #expect(board.modem.commands.suffix(3) == ["AT+CREG?", "AT+CEREG?", "AT+CGREG?"])
         #expect(board.outputs.dataNetworkAvailable() == true)
 
         board.modem.registration = 2
+        board.modem.packetRegistration = 2
         board.modem.epsRegistration = 3  // denied
         // Not re-read before its interval: the modem's serial line belongs to SMS first.
         board.modemClock.advance(nanoseconds: (SMSWorker.registrationCheckEveryMilliseconds - 1) * 1_000_000)

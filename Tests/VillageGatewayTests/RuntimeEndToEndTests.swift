@@ -106,6 +106,10 @@ final class DaemonProcess {
         #expect((exit["twin_siren_switched_on"] as? Int ?? 0) > 0, "\(exit)")
         #expect((exit["twin_voice_spoken"] as? Int ?? 0) > 0, "\(exit)")
         #expect(exit["twin_modem_sms"] as? Int == sms.count, "\(exit)")
+        // The scenario's 4 sms_reply and 2 call_in rows came in through the modem twin (+CMTI,
+        // RING/+CLIP) and its driver, not straight onto the engine's queue.
+        #expect(exit["twin_modem_replies_read"] as? Int == 4, "\(exit)")
+        #expect(exit["twin_modem_calls_hung_up"] as? Int == 2, "\(exit)")
         #expect((exit["twin_modbus_answers"] as? Int ?? 0) > 1_000, "\(exit)")
         #expect(exit["twin_gpio_edges_dropped"] as? Int == 0, "\(exit)")
         // The river's readings came from the slave's registers through the bus owner.

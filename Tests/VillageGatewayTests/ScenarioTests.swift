@@ -68,7 +68,7 @@ import WarningLogic
             .reading(sensorId: "river1", value: 2.5),
             .readFailure(sensorId: "river1", reason: "timeout on slave 3"),
             .manual(level: .red, by: "scenario"),
-            .acknowledge(by: "王建国, 村长"),
+            .acknowledge(by: "王建国, 村长", channel: .scenario),
             .drillStart(level: .yellow, by: "scenario"),
             .drillStop(by: "scenario"),
             .drillStart(level: .blue, by: "scenario", force: true),
@@ -78,6 +78,28 @@ import WarningLogic
         ])
         #expect(scenario.rows.first?.line == 3)
         #expect(scenario.utcOffsetMinutes == 480)
+    }
+
+    @Test func repliesFromPhonesBecomeAnswersForTheEngineToMatch() throws {
+        let scenario = try parse("""
+            time,sensor,value
+            2020-08-04T03:06:00+08:00,sms_reply,+8613900000003 收到
+            2020-08-04T03:07:00+08:00,sms_reply,8613800000002
+            2020-08-04T03:14:00+08:00,call_in,13800000001
+            """)
+        #expect(scenario.rows.map(\.event.kind) == [
+            .reply(phone: "+8613900000003", channel: .sms, text: "收到"),
+            .reply(phone: "8613800000002", channel: .sms, text: ""),
+            .reply(phone: "13800000001", channel: .call, text: ""),
+        ])
+        let found = problems("""
+            time,sensor,value
+            2020-08-04T03:06:00+08:00,sms_reply,王建国 收到
+            2020-08-04T03:14:00+08:00,call_in,13800000001 hello
+            """)
+        #expect(found.count == 2)
+        #expect(found[0].hasPrefix("storm.csv:2: ") && found[0].contains("does not start with a phone number"))
+        #expect(found[1].hasPrefix("storm.csv:3: ") && found[1].contains("a phone number and nothing else"))
     }
 
     @Test func aDrillRowNamesItsLevelAndAtMostForce() {

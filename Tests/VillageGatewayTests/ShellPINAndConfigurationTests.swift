@@ -164,8 +164,10 @@ import Testing
         #expect(configuration.engine.rules.first { $0.id == "river-level" }?.thresholds.defined.first?.1 == 2.0)
         #expect(editor.stagedText.contains("red = 25                     # above 28.6 mm/day"))
         let diff = editor.diff()
-        #expect(diff == ["- 174 blue = 2.5", "+ 174 blue = 2.0", "- 194 red = 30                     # above 28.6 mm/day, where the tangent angle reaches 89° at this",
-                         "+ 194 red = 25                     # above 28.6 mm/day, where the tangent angle reaches 89° at this"])
+        let blue = ConfigurationFixtures.riverLevelBlueLine
+        let red = ConfigurationFixtures.exampleLineNumber(of: "red = 30", after: "id = \"slope-rate\"")
+        #expect(diff == ["- \(blue) blue = 2.5", "+ \(blue) blue = 2.0", "- \(red) red = 30                     # above 28.6 mm/day, where the tangent angle reaches 89° at this",
+                         "+ \(red) red = 25                     # above 28.6 mm/day, where the tangent angle reaches 89° at this"])
         editor.rollback()
         #expect(!editor.hasChanges && editor.diff().isEmpty)
     }

@@ -203,7 +203,7 @@ final class PseudoTerminal {
         terminal.expect("Staged rule.river-level.blue = 1.5")
         terminal.type("diff")
         terminal.key(PseudoTerminal.enter)
-        terminal.expect("+ 174 blue = 1.5")
+        terminal.expect("+ \(ConfigurationFixtures.riverLevelBlueLine) blue = 1.5")
         terminal.type("commit")
         terminal.key(PseudoTerminal.enter)
         terminal.expect("Applied: the box runs the new configuration now.")

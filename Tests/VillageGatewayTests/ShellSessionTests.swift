@@ -219,7 +219,7 @@ final class SessionHarness {
         let before = try String(contentsOfFile: harness.path, encoding: .utf8)
         #expect(harness.type("set rule.river-level.blue 1.5\r").contains("Staged rule.river-level.blue = 1.5"))
         #expect(try String(contentsOfFile: harness.path, encoding: .utf8) == before, "set only stages")
-        #expect(harness.type("diff\r").contains("+ 174 blue = 1.5"))
+        #expect(harness.type("diff\r").contains("+ \(ConfigurationFixtures.riverLevelBlueLine) blue = 1.5"))
         let committed = harness.type("commit\r")
         #expect(committed.contains("Applied: the box runs the new configuration now."))
         let after = try ConfigurationLoader.load(path: harness.path)
@@ -395,7 +395,8 @@ final class SessionHarness {
         #expect(history.contains("#2") && history.contains("(in use)") && history.contains("#1"))
         let back = harness.type("rollback previous\r")
         #expect(back.contains("Back to the configuration of"))
-        #expect(back.contains("- 174 blue = 1.5") && back.contains("+ 174 blue = 2.5"))
+        let blueLine = ConfigurationFixtures.riverLevelBlueLine
+        #expect(back.contains("- \(blueLine) blue = 1.5") && back.contains("+ \(blueLine) blue = 2.5"))
         #expect(back.contains("Applied: the box runs the new configuration now."))
         #expect(try String(contentsOfFile: harness.path, encoding: .utf8) == original, "byte for byte the file before the commit")
         #expect(harness.backend.recorded.withLock { $0.configuration } == (try ConfigurationLoader.load(path: harness.path)))
@@ -426,7 +427,7 @@ final class SessionHarness {
         let shown = harness.answer("unset rule.rain-1h.yellow")
         #expect(shown.contains("Dropped the staged change of rule.rain-1h.yellow") && shown.contains("Staged: rule.river-level.blue."))
         let diff = harness.type("diff\r")
-        #expect(diff.contains("+ 174 blue = 1.5") && !diff.contains("yellow = 20"))
+        #expect(diff.contains("+ \(ConfigurationFixtures.riverLevelBlueLine) blue = 1.5") && !diff.contains("yellow = 20"))
         #expect(harness.type("commit\r").contains("Applied"))
     }
 

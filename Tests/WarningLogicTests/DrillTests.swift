@@ -17,7 +17,7 @@ import Testing
         #expect(engine.status().outputLevel == .red)
 
         let escalation = engine.tick(at: storm + 10 * minute)
-        #expect(escalation.reports.map(\.kind) == [.escalated(level: .red, step: 1, contacts: ["镇干部"])])
+        #expect(escalation.reports.map(\.kind) == [.escalated(level: .red, step: 1, contacts: ["村长", "监测员", "镇干部"], called: [])])
         #expect(escalation.reports.allSatisfy { $0.exercise } && escalation.messages.allSatisfy { $0.exercise })
 
         let stop = engine.handle(Event(time: at(storm + 12 * minute), kind: .drillStop(by: "technician")))
@@ -243,6 +243,7 @@ extension Action {
         case .levelChanged(let change): change.exercise
         case .setSiren(_, let exercise), .setLamp(_, let exercise), .broadcast(_, let exercise): exercise
         case .sendSMS(let sms): sms.exercise
+        case .call(let call): call.exercise
         case .enqueueReport(let report): report.exercise
         }
     }

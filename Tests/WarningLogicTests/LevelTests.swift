@@ -71,7 +71,7 @@ import Testing
         let cleared = engine.handle(Event(time: at(storm + day + 2 * hour), kind: .clearLatch(by: "村长")))
         #expect(cleared.realLevelChanges.map(\.to) == [.none])
         #expect(cleared.reports.contains { $0.kind == .latchCleared(level: .red, by: "村长") })
-        #expect(cleared.reports.contains { $0.kind == .acknowledged(level: .red, by: "村长", requestedAt: at(storm)) }, "clearing answers the 叫应")
+        #expect(cleared.reports.contains { $0.kind == .acknowledged(level: .red, by: "村长", requestedAt: at(storm), channel: .scenario, secondsToAnswer: (day + 2 * hour) / 1000) }, "clearing answers the 叫应")
     }
 
     /// The field finding: clearing the latch while the rules still met red answered "cleared" but the

@@ -132,7 +132,7 @@ func stormConfiguration() -> EngineConfiguration {
         var restarted = Engine(configuration: villageConfiguration(), restoring: saved)
         #expect(restarted.nextWakeup() == at(storm + 10 * minute))
         let escalation = restarted.tick(at: storm + 10 * minute)
-        #expect(escalation.reports.map(\.kind) == [.escalated(level: .yellow, step: 1, contacts: ["镇干部"])])
+        #expect(escalation.reports.map(\.kind) == [.escalated(level: .yellow, step: 1, contacts: ["村长", "监测员", "镇干部"], called: [])])
     }
 }
 

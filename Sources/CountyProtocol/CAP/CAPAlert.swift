@@ -43,7 +43,9 @@
 //   latch, drill causes only) → Met and Geo/山洪地质灾害预警.
 // - instruction: the broadcast message, when the caller gives one.
 // - `<parameter>` `level` = `none|blue|yellow|orange|red`, so the county need not parse Chinese.
-// - area: areaDesc the village name, geocode valueName `SL651`, value the station id.
+// - area: areaDesc the village name, geocode valueName `SL651`, value the station id; with
+//   `[station] latitude`/`longitude` also a `<circle>` of `villageRadiusKilometres` around the box
+//   (the box does not know the village's outline; the circle says where, the geocode says which).
 import WarningLogic
 
 /// What hazard a warning is about, from the measure of the rule that caused it.
@@ -124,6 +126,8 @@ package struct CAPAlert: Hashable, Sendable {
     package var instruction: String?
     package var level: WarningLevel
     package var areaDescription: String
+    /// CAP's `"lat,lon radius"` (WGS-84 degrees, km), when the station's place is configured.
+    package var circle: String?
     package var stationId: String
 
     package static let namespace = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -161,6 +165,7 @@ package struct CAPAlert: Hashable, Sendable {
         writer.close()
         writer.open("area")
         writer.element("areaDesc", areaDescription)
+        if let circle { writer.element("circle", circle) }
         writer.open("geocode")
         writer.element("valueName", "SL651")
         writer.element("value", stationId)
@@ -171,7 +176,7 @@ package struct CAPAlert: Hashable, Sendable {
         return writer.document
     }
 
-    package init(identifier: String, sender: String, sent: String, status: String, msgType: String, note: String? = nil, references: String? = nil, categories: [String], event: String, responseType: String, urgency: String, severity: String, certainty: String, senderName: String, headline: String, description: String, instruction: String? = nil, level: WarningLevel, areaDescription: String, stationId: String) {
+    package init(identifier: String, sender: String, sent: String, status: String, msgType: String, note: String? = nil, references: String? = nil, categories: [String], event: String, responseType: String, urgency: String, severity: String, certainty: String, senderName: String, headline: String, description: String, instruction: String? = nil, level: WarningLevel, areaDescription: String, circle: String? = nil, stationId: String) {
         self.identifier = identifier
         self.sender = sender
         self.sent = sent
@@ -191,6 +196,7 @@ package struct CAPAlert: Hashable, Sendable {
         self.instruction = instruction
         self.level = level
         self.areaDescription = areaDescription
+        self.circle = circle
         self.stationId = stationId
     }
 }
@@ -263,7 +269,7 @@ package enum CAPAlertWriter {
                 headline = "\(drillPrefix)\(name)县级预警：\(countyLevel.chineseName)（\(actionWords(countyLevel))）"
                 description = "\(name)收到并执行县级平台预警\(id)：\(countyLevel.chineseName)，\(actionWords(countyLevel))。"
             }
-        case .acknowledged(let answered, let by, let requestedAt):
+        case .acknowledged(let answered, let by, let requestedAt, _, _):
             guard answered > .none else { return nil }
             msgType = "Update"
             level = answered
@@ -278,7 +284,7 @@ package enum CAPAlertWriter {
             headline = "\(drillPrefix)\(name)\(latched.chineseName)锁定已解除"
             description = "\(name)锁定的\(latched.chineseName)已由\(by)解除，预警等级此后按监测数据确定。"
         case .sensorHealth, .acknowledgementRequested, .escalated, .acknowledgementUnanswered,
-            .drill, .manualLevel, .inputRejected:
+            .drill, .manualLevel, .inputRejected, .callEnded, .answerNotTaken:
             return nil
         }
 
@@ -303,8 +309,25 @@ package enum CAPAlertWriter {
             instruction: instruction.flatMap { $0.isEmpty ? nil : $0 },
             level: level,
             areaDescription: name,
+            circle: circle(station),
             stationId: station.id
         )
+    }
+
+    /// The circle drawn around a box with coordinates: about a hill village's extent.
+    package static let villageRadiusKilometres = 1.0
+
+    /// `"28.13520,120.95710 1.0"`; nil without both coordinates.
+    package static func circle(_ station: StationIdentity) -> String? {
+        guard let latitude = station.latitude, let longitude = station.longitude else { return nil }
+        return "\(fixed5(latitude)),\(fixed5(longitude)) \(villageRadiusKilometres)"
+    }
+
+    /// Five decimals (about a metre) without Foundation: WarningLogic's numbers stay plain.
+    static func fixed5(_ value: Double) -> String {
+        let scaled = Int64((abs(value) * 100_000).rounded())
+        let fraction = String(scaled % 100_000)
+        return (value < 0 && scaled != 0 ? "-" : "") + "\(scaled / 100_000)." + String(repeating: "0", count: 5 - fraction.count) + fraction
     }
 
     package static func identifier(_ station: StationIdentity, _ sequenceNumber: Int64) -> String {

@@ -38,6 +38,19 @@ public final class ATChannel {
         return unsolicited
     }
 
+    /// Waits up to `timeoutMilliseconds` for lines the modem sends on its own (RING, +CMTI …)
+    /// between commands, and sets them aside; returns once something arrived or the time is up.
+    /// This is how an idle owner hears an incoming call or SMS without sending anything.
+    public func listen(timeoutMilliseconds: Int) throws(ModemError) {
+        guard timeoutMilliseconds >= 0 else { throw .invalidSetting("listen timeout \(timeoutMilliseconds) ms is negative") }
+        let bytes = try read(timeoutMilliseconds: timeoutMilliseconds)
+        guard !bytes.isEmpty else { return }
+        for line in assembler.feed(bytes) {
+            if case .text(let text) = line { setAsideOrDrop(text) } else { staleLinesDropped += 1 }
+        }
+        try drainPending()
+    }
+
     /// Sends `command` and waits for its final result. `solicited` says which prefixed lines
     /// belong to this answer when the same prefix also comes unsolicited (+CREG:).
     public func send(

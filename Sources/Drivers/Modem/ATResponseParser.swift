@@ -89,6 +89,7 @@ public enum ATClassifier {
         "RING", "NO CARRIER", "+CMTI:", "+CMT:", "+CDS:", "+CDSI:", "+CBM:", "+CREG:", "+CGREG:",
         "+CEREG:", "+CUSD:", "+CLIP:", "+CRING:", "+CPIN:", "+CFUN:", "+QIND:", "+PACSP",
         "^", "RDY", "SMS Ready", "Call Ready", "PB DONE", "+CTZV:", "+NITZ:", "*PSUTTZ:", "DST:",
+        "BUSY", "NO ANSWER", "+QTONEDET:", "+RXDTMF:", "+DTMF:", "+QTTS:",
     ]
 
     /// URCs that carry a second line (the PDU) which must be set aside with them.

@@ -4,6 +4,14 @@
 public protocol SimulatedSerialDevice: AnyObject {
     /// Called with each write; returns the bytes the device sends back (possibly none).
     func receive(_ bytes: [UInt8]) -> [UInt8]
+    /// What the device says on its own since the last read (a modem's RING or +CMTI): the port
+    /// asks before every read. May be called from the port owner's thread while another thread
+    /// makes the device talk, so a device that talks on its own locks what it shares.
+    func takeUnsolicitedBytes() -> [UInt8]
+}
+
+extension SimulatedSerialDevice {
+    public func takeUnsolicitedBytes() -> [UInt8] { [] }
 }
 
 /// A serial port in memory. Reads return what the device answered; a read that finds nothing
@@ -74,6 +82,10 @@ public final class SimulatedSerialPort: SerialTransport {
                 throw .disconnected(path: portDescription)
             }
             readsBeforeVanishing = remaining - 1
+        }
+        if let device {
+            let unsolicited = device.takeUnsolicitedBytes()
+            if !unsolicited.isEmpty { enqueue(unsolicited) }
         }
         if pendingInput.isEmpty {
             clock.advance(milliseconds: timeoutMilliseconds)

@@ -111,12 +111,12 @@ struct StationPullResult: Sendable, Equatable {
 
 /// Pulls stations concurrently (at most `options.concurrency` at once) with one HTTP client.
 struct CountyPuller: Sendable {
-    let database: CountyDatabase
+    let database: any CountyStore
     let options: PullOptions
     /// Wall-clock Unix milliseconds: signs requests and stamps stored rows. Injected for tests.
     let nowMilliseconds: @Sendable () -> Int64
 
-    init(database: CountyDatabase, options: PullOptions, nowMilliseconds: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }) {
+    init(database: any CountyStore, options: PullOptions, nowMilliseconds: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }) {
         self.database = database
         self.options = options
         self.nowMilliseconds = nowMilliseconds

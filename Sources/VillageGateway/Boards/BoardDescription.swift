@@ -169,6 +169,8 @@ struct BoardSerialPort: Sendable, Equatable {
     var rs485Direction: RS485Direction?
     /// The voice port only.
     var voiceModel: VoiceModuleModel?
+    /// The modem port only: what the module can do in a call (nil: generic).
+    var modemModel: ModemModel? = nil
     /// Another function that deliberately uses the same device (written `shared_with`).
     var sharedWith: BoardSerialFunction?
 }
@@ -216,6 +218,7 @@ struct BoardDescription: Sendable, Equatable {
             case nil: break
             }
             if let model = port.voiceModel { text += ", \(model.rawValue)" }
+            if let model = port.modemModel { text += ", \(model.rawValue)" }
             if let shared = port.sharedWith { text += ", shared with \(shared.rawValue)" }
             lines.append(text)
         }

@@ -265,8 +265,8 @@ struct BoardReader {
             for key in ["direction", "rts_delay_before", "rts_delay_after"] where !function.isBus && reader.has(key) {
                 reader.report(key, given: reader.entries[key], "only for RS-485 buses ([serial.rs485], [serial.rs485_2])")
             }
-            if function != .voice, reader.has("model") {
-                reader.report("model", given: reader.entries["model"], "only for [serial.voice]: the voice module's model")
+            if function != .voice && function != .modem, reader.has("model") {
+                reader.report("model", given: reader.entries["model"], "only for [serial.voice] (the voice module's model) and [serial.modem] (the modem's)")
             }
             // Keys of another kind of port are known here too: they were reported above as misplaced.
             reader.reportUnknownKeys(known: ["device", "baud", "shared_with", "direction", "rts_delay_before", "rts_delay_after", "model"])
@@ -311,6 +311,12 @@ struct BoardReader {
                     reader.missing("model", "the voice module: " + quotedList(VoiceModuleModel.allCases.map(\.rawValue)))
                 }
             }
+            // The modem's model says what it can do beyond SMS and calls (speak and hear keys in a
+            // call); optional, "generic" when not given.
+            var modemModel: ModemModel?
+            if function == .modem, reader.has("model") {
+                modemModel = reader.choice("model", among: ModemModel.allCases.map(\.rawValue)).flatMap(ModemModel.init(rawValue:))
+            }
             var sharedWith: BoardSerialFunction?
             if reader.has("shared_with") {
                 let others = BoardSerialFunction.allCases.filter { $0 != function }.map(\.rawValue)
@@ -318,7 +324,7 @@ struct BoardReader {
             }
             guard let device else { continue }
             ports[function] = BoardSerialPort(device: device, baudRate: baud, rs485Direction: direction,
-                                              voiceModel: model, sharedWith: sharedWith)
+                                              voiceModel: model, modemModel: modemModel, sharedWith: sharedWith)
             devicePaths[function] = reader.path + [.key("device")]
         }
         // One device, two jobs: only where one of the two says so.

@@ -71,6 +71,7 @@ enum EmbeddedBoards {
 
         [serial.modem]
         device = "sim:modem"
+        model = "quectel-ec2x"
 
         [serial.console]
         device = "sim:console"

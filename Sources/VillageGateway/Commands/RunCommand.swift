@@ -123,7 +123,7 @@ struct RunCommand: AsyncParsableCommand {
             wiring = try RuntimeWiring.make(
                 board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
                 realTimeAfterScenario: realTimeAfterScenario, gateway: gateway, configurationFile: config, resume: resume,
-                logger: logger)
+                stateDirectory: stateDirectory, logger: logger)
         } catch {
             printError(error.description)
             throw ExitCode.failure
@@ -234,6 +234,7 @@ struct RunCommand: AsyncParsableCommand {
                 published.publishUplink { push.signals.uplink }
                 group.addTask { await push.run() }
                 group.addTask { await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger) }
+                CountyRuntime.watchModemRegistration(signals: push.signals, outputs: wiring.outputs, clock: clock)
             }
             if live {
                 group.addTask {
@@ -277,8 +278,11 @@ struct RunCommand: AsyncParsableCommand {
     /// the tail after the last row is over.
     static func scenarioStop(_ progress: ScenarioProgress?) -> @Sendable (StationStatus, Int) -> String? {
         { status, depth in
-            guard let progress, progress.finished, depth == 0 else { return nil }
-            if Simulator.isSettled(status) { return "the scenario is over and the level is back to none" }
+            guard let progress, progress.finished else { return nil }
+            if depth == 0, Simulator.isSettled(status) { return "the scenario is over and the level is back to none" }
+            // Not waiting for an empty queue here: on a loaded machine at 86400x the simulated
+            // time-outs (voice, Modbus, modem) keep it from ever emptying, and the run never
+            // ended. The engine's time is past the last row's, so every row has been decided.
             if let last = progress.lastRowTime, status.time.milliseconds(since: last) > scenarioTailMillisecondsMax {
                 return "the scenario is over; stopped \(scenarioTailMillisecondsMax / Milliseconds.day) days after its last row: \(Simulator.waitingReason(status))"
             }

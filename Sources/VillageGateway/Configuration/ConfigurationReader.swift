@@ -185,7 +185,28 @@ struct ConfigurationReader {
                               "must be ±hh:mm from -12:00 to +14:00 in steps of 15 minutes, e.g. \"+08:00\" (China)")
             }
         }
-        return StationIdentity(id: id, name: name, utcOffsetMinutes: offsetMinutes)
+        let (latitude, longitude) = readCoordinates(reader)
+        return StationIdentity(id: id, name: name, utcOffsetMinutes: offsetMinutes, latitude: latitude, longitude: longitude)
+    }
+
+    /// `[station] latitude`/`longitude`: both or neither, in range (a box drawn at 0°N 0°E on the
+    /// county's map is worse than one not drawn).
+    private func readCoordinates(_ reader: TableReader) -> (Double?, Double?) {
+        let latitude = reader.has("latitude") ? reader.number("latitude") : nil
+        let longitude = reader.has("longitude") ? reader.number("longitude") : nil
+        if let latitude, !(-90...90).contains(latitude) {
+            reader.report("latitude", given: .float(latitude), "must be -90 to 90 decimal degrees north (WGS-84), e.g. latitude = 28.1352")
+            return (nil, nil)
+        }
+        if let longitude, !(-180...180).contains(longitude) {
+            reader.report("longitude", given: .float(longitude), "must be -180 to 180 decimal degrees east (WGS-84), e.g. longitude = 120.9571")
+            return (nil, nil)
+        }
+        if reader.has("latitude") != reader.has("longitude") {
+            reader.report(reader.has("latitude") ? "latitude" : "longitude", given: nil, "give both latitude and longitude, or neither")
+            return (nil, nil)
+        }
+        return (latitude, longitude)
     }
 
     // MARK: [logic]
@@ -681,6 +702,32 @@ struct ConfigurationReader {
                 meaning: "unanswered for this long, the box escalates") ?? defaults.deadlineMilliseconds
             policy.escalationsMax = reader.integer(
                 "escalations_max", in: 0...20, meaning: "escalations before the box stops escalating") ?? defaults.escalationsMax
+            if let node = reader.entries["answer_keywords"] {
+                let allowed = "a list of at most \(AcknowledgementPolicy.answerKeywordsMax) words, each 1 to \(AcknowledgementPolicy.answerKeywordCharactersMax) characters, that count as an answer (e.g. [\"1\", \"收到\", \"到\"]); [] or left out: any reply counts"
+                var keywords: [String] = []
+                if case .array(let elements) = node, elements.count <= AcknowledgementPolicy.answerKeywordsMax {
+                    for element in elements {
+                        if case .string(let word) = element, !word.trimmingSpaces.isEmpty, word.count <= AcknowledgementPolicy.answerKeywordCharactersMax {
+                            keywords.append(String(word.trimmingSpaces))
+                        } else {
+                            reader.report("answer_keywords", given: node, "\(element.rendered) is not a keyword; must be " + allowed)
+                        }
+                    }
+                } else {
+                    reader.report("answer_keywords", given: node, "must be " + allowed)
+                }
+                policy.answerKeywords = keywords
+            }
+            if let node = reader.entries["call_unanswered"] {
+                if case .boolean(let value) = node {
+                    policy.callUnanswered = value
+                } else {
+                    reader.report("call_unanswered", given: node, "must be true (ring those who have not answered by a deadline) or false (text them again)")
+                }
+            }
+            policy.callRingMilliseconds = reader.duration(
+                "call_ring", in: (10 * Milliseconds.second)...(2 * Milliseconds.minute),
+                meaning: "how long a call rings before the box hangs up") ?? defaults.callRingMilliseconds
         }
         if let level = policy.fromLevel, contactCount == 0 {
             let fromDefault = reader?.has("from_level") != true

@@ -65,6 +65,8 @@ enum ConfigurationSchema {
         key("station", "id", .text, required: true, range: "10 digits", "the SL 651 station address"),
         key("station", "name", .text, required: true, "the village's name, shown in messages and reports"),
         key("station", "utc_offset", .text, default: "\"+08:00\"", range: "±hh:mm", "local time offset"),
+        key("station", "latitude", .number, unit: "°N", range: "-90 to 90, with longitude", "where the box stands (WGS-84): the county's map and the CAP alert's circle"),
+        key("station", "longitude", .number, unit: "°E", range: "-180 to 180, with latitude", "where the box stands (WGS-84): the county's map and the CAP alert's circle"),
 
         key("logic", "clear_after", .duration, default: "\"60m\"", "lower a level only after no rule met it for this long"),
         key("logic", "latch", .levels, default: "[]", "levels that stay until a person clears them"),
@@ -76,6 +78,9 @@ enum ConfigurationSchema {
             "ask for an answer (叫应) from this level up; none: never ask"),
         key("acknowledgement", "deadline", .duration, default: "\"10m\"", "unanswered this long: repeat the broadcast, SMS the next order"),
         key("acknowledgement", "escalations_max", .integer, default: "5", "stop escalating after this many (the level stays)"),
+        key("acknowledgement", "answer_keywords", .list, default: "[]", range: "short texts", "SMS replies that count as an answer; [] (default): any reply from a contact"),
+        key("acknowledgement", "call_unanswered", .boolean, default: "false", "ring those silent at a deadline instead of texting them again"),
+        key("acknowledgement", "call_ring", .duration, default: "\"30s\"", range: "10s to 2m", "how long the box lets a call it makes ring"),
 
         key("sensor", "id", .text, required: true, range: "letters, digits, _ and -; unique", "the sensor's name, used by rules"),
         key("sensor", "kind", .choice(["rain_gauge", "water_level", "displacement"]), required: true, "what the sensor measures"),

@@ -18,6 +18,11 @@ enum EffectiveConfiguration {
         out.entry("name", tomlQuoted(engine.station.name))
         out.entry("utc_offset", tomlQuoted(formatUTCOffset(engine.station.utcOffsetMinutes)),
                   isDefault: engine.station.utcOffsetMinutes == Defaults.utcOffsetMinutes)
+        // Optional, no default: printed only when set.
+        if let latitude = engine.station.latitude, let longitude = engine.station.longitude {
+            out.entry("latitude", "\(latitude)")
+            out.entry("longitude", "\(longitude)")
+        }
 
         let logic = engine.logic
         let logicDefaults = Defaults.logic
@@ -44,6 +49,12 @@ enum EffectiveConfiguration {
                   isDefault: acknowledgement.deadlineMilliseconds == acknowledgementDefaults.deadlineMilliseconds)
         out.entry("escalations_max", String(acknowledgement.escalationsMax),
                   isDefault: acknowledgement.escalationsMax == acknowledgementDefaults.escalationsMax)
+        out.entry("answer_keywords", "[" + acknowledgement.answerKeywords.map(tomlQuoted).joined(separator: ", ") + "]",
+                  isDefault: acknowledgement.answerKeywords == acknowledgementDefaults.answerKeywords)
+        out.entry("call_unanswered", acknowledgement.callUnanswered ? "true" : "false",
+                  isDefault: acknowledgement.callUnanswered == acknowledgementDefaults.callUnanswered)
+        out.entry("call_ring", tomlQuoted(formatDuration(acknowledgement.callRingMilliseconds)),
+                  isDefault: acknowledgement.callRingMilliseconds == acknowledgementDefaults.callRingMilliseconds)
 
         let hardware = configuration.hardware
         var rainGaugeIndex = 0

@@ -17,9 +17,10 @@ struct BoardHardware {
     var inputs: [any GatewayInput]
     var outputs: HardwareOutputs
 
+    /// `stateDirectory`: where the SMS queue is kept across restarts (nil: in memory only).
     static func open(
-        board: BoardDescription, configuration: GatewayConfiguration, configurationFile: String, devices: any BoardDevices = HostDevices(),
-        logger: Logger
+        board: BoardDescription, configuration: GatewayConfiguration, configurationFile: String, stateDirectory: String? = nil,
+        devices: any BoardDevices = HostDevices(), logger: Logger
     ) throws(BoardHardwareError) -> BoardHardware {
         let problems = validate(configuration: configuration, board: board, configurationFile: configurationFile)
         guard problems.isEmpty else {
@@ -134,10 +135,25 @@ struct BoardHardware {
                 voice = .clipPlayer(SerialClipPlayer(transport: transport, format: .withChecksum), clipsByMessage: [:], clipMillisecondsMax: 60_000)
             }
         }
-        var modem: Modem?
+        var modem: ModemEndpoint?
         if let port = board.serialPorts[.modem] {
-            let transport = try serial(.modem, settings: SerialSettings(baudRate: port.baudRate))
-            modem = Modem(channel: ATChannel(transport: transport, clock: smsClock))
+            // Opened here so a wrong port stops the start; the worker reopens it after an unplug.
+            let first = LockedValue<(any SerialTransport)?>((try serial(.modem, settings: SerialSettings(baudRate: port.baudRate))))
+            let device = port.device
+            let settings = SerialSettings(baudRate: port.baudRate)
+            modem = ModemEndpoint(portDescription: device, model: port.modemModel ?? .generic) { () throws(ModemError) -> Modem in
+                let transport: any SerialTransport
+                if let opened = first.withLock({ $0.take() }) {
+                    transport = opened
+                } else {
+                    do throws(SerialError) {
+                        transport = try devices.openSerial(path: device, settings: settings, logger: logger)
+                    } catch {
+                        throw .transport(error)
+                    }
+                }
+                return Modem(channel: ATChannel(transport: transport, clock: devices.makeClock()))
+            }
         }
         // HardwareOutputs protects the siren with one limit; levels may configure their own, and
         // the strictest (shortest on, longest rest) keeps every level's siren and battery safe.
@@ -146,9 +162,10 @@ struct BoardHardware {
         let rest = protections.map(\.restMilliseconds).max() ?? ConfigurationReader.Defaults.sirenRestMilliseconds
         do {
             let outputs = try HardwareOutputs(
-                siren: siren, lamps: lamps, voice: voice, modem: modem, sirenMaxOnMilliseconds: maxOn, sirenRestMilliseconds: rest,
+                siren: siren, lamps: lamps, voice: voice, modem: modem,
+                smsQueueFile: stateDirectory.map { "\($0)/\(SMSQueueFile.fileName)" }, sirenMaxOnMilliseconds: maxOn, sirenRestMilliseconds: rest,
                 relayClock: devices.makeClock(), voiceClock: voiceClock, smsClock: smsClock, logger: logger)
-            return BoardHardware(inputs: inputs, outputs: outputs)
+            return BoardHardware(inputs: inputs + [outputs.modemAnswersInput].compactMap { $0 }, outputs: outputs)
         } catch {
             throw BoardHardwareError(description: "\(error)")
         }

@@ -115,6 +115,15 @@ enum CountyRuntime {
         watcher.stop()
     }
 
+    /// (Issue 18) The modem's registration: when its +CREG/+CGREG/+CEREG reports (turned on at
+    /// modem start), or the minute's read, say it is registered for data again, the push's
+    /// backoff ends at once. A box without a modem has no such signal.
+    static func watchModemRegistration(signals: LinkSignals, outputs: HardwareOutputs, clock: any GatewayClock) {
+        outputs.observeModemNetworkReturn { detail in
+            signals.raise(LinkSignal(source: .modem, detail: detail, time: clock.now()))
+        }
+    }
+
     /// What the centre's SL 651 commands are answered from: the summariser's current values (37H),
     /// the outbox's stored summaries (38H), and the box's clock setter (4AH; it refuses on the
     /// simulated board and on a board with an RTC, and the refusal is logged with the step).

@@ -184,7 +184,15 @@ extension DaemonStatus {
         if let latched = station.latchedLevel { add("          latched \(latched.name): waits for a person to acknowledge and clear it") }
         if let drill = station.drillLevel { add("          \(drill.name) drill running (outputs show \(station.outputLevel.name))") }
         if let lowerAt = station.lowerAt { add("          lowers at \(time(lowerAt)) if nothing rises") }
-        if let deadline = station.acknowledgementDeadline { add("          waiting for an answer (叫应) until \(time(deadline))") }
+        if let answer = station.acknowledgement {
+            // Who answered (how, how fast) and who not; the names wrap, none is cut.
+            let state = answer.complete ? "complete" : answer.deadline.map { "next round \(time($0).dropFirst(11).prefix(8))" } ?? "no more rounds"
+            add("叫应      \(answer.exercise ? "drill " : "")\(answer.level.name) · \(state)")
+            let answered = answer.answered.map { "\($0.by) \($0.channel.rawValue) \(max(0, $0.time.milliseconds(since: answer.requestedAt)) / 1000) s" }
+            for (label, names) in [("answered", answered.isEmpty ? ["nobody yet"] : answered), ("waiting ", answer.waiting)] where !names.isEmpty {
+                lines += Self.wrapped("          \(label) " + names.joined(separator: ", "), indent: 18)
+            }
+        }
         add("Box time  \(time(station.time))   degraded: \(station.degraded ? "YES" : "no")")
         if !station.measures.isEmpty {
             add("Rules     now, and the thresholds met and next")
@@ -206,13 +214,21 @@ extension DaemonStatus {
         if outputs.exercise { output += " · DRILL" }
         add(output)
         add("          SMS \(outputs.smsSent) sent, \(outputs.smsFailed) failed, \(outputs.smsQueued) queued")
+        if let modem = outputs.modem {
+            var line = "Modem     \(modem.open ? modem.registration ?? "registration not read yet" : "NOT OPEN")"
+            if modem.open, let data = modem.data { line += " · data \(data)" }
+            line += " · signal \(modem.signalDBm.map { "\($0) dBm" } ?? "unknown")"
+            add(line)
+            add("          \(modem.model) on \(modem.port)")
+            if let error = modem.lastError { add("          last error: \(error)") }
+        }
         if let spoken = outputs.lastSpoken { add("          last spoken: \(spoken)") }
         add("Inputs    \(inputs.joined(separator: "; "))")
         for input in inputCounters {
             // Zero counts say nothing at a glance; a technician looks for what is not zero.
             let counts = input.counters.filter { $0.value != 0 }.map { "\($0.name) \($0.value)" }
             add("          \(input.input):")
-            lines += Self.wrapped("            " + (counts.isEmpty ? "no counts yet" : counts.joined(separator: ", ")), indent: 12)
+            lines += counts.isEmpty ? ["            no counts yet"] : Self.wrappedList(counts, indent: 12)
         }
         add("Queue     \(counters.queueDepth) of \(queueLimit) (most ever \(counters.queueDepthHighWater)); \(counters.eventsHandled) events, \(counters.decisions) decisions")
         add("State     journal #\(counters.journalSequence), \(counters.journalRecordsSinceSnapshot) records since the last of \(counters.snapshotsWritten) snapshots")
@@ -277,21 +293,61 @@ extension DaemonStatus {
     }
 
     /// One line cut at spaces into lines of at most 80 columns, the rest indented by `indent`.
+    /// The line's own indent stays; Chinese, which may break between any two characters, fills
+    /// a line rather than leaving it half empty.
     static func wrapped(_ line: String, indent: Int) -> [String] {
         guard line.terminalColumns > columnsMax else { return [line] }
         let pad = String(repeating: " ", count: indent)
         var result: [String] = []
         var current = ""
-        for word in line.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
-            let candidate = current.isEmpty ? word : current + " " + word
-            if candidate.terminalColumns > columnsMax, !current.trimmingSpaces.isEmpty {
+        // What goes before the next word: nothing at a line's start, else the space split took.
+        var separator = ""
+        for piece in line.split(separator: " ", omittingEmptySubsequences: false) {
+            var word = String(piece)
+            while true {
+                let candidate = current + separator + word
+                if candidate.terminalColumns <= columnsMax {
+                    current = candidate
+                    separator = " "
+                    break
+                }
+                let head = word.unicodeScalars.contains { $0.terminalColumns > 1 }
+                    ? word.prefix(columns: columnsMax - (current + separator).terminalColumns) : ""
+                if !head.isEmpty {
+                    result.append(current + separator + head)
+                    word = String(word.dropFirst(head.count))
+                } else if current.trimmingSpaces.isEmpty {
+                    current = candidate  // one word wider than a line: cut below
+                    separator = " "
+                    break
+                } else {
+                    result.append(current)
+                }
+                current = pad
+                separator = ""
+            }
+        }
+        if !current.trimmingSpaces.isEmpty { result.append(current) }
+        return result.map { $0.truncated(toColumns: columnsMax) }
+    }
+
+    /// Items joined by ", " into lines of at most 80 columns indented by `indent`, an item never
+    /// cut in two ("slave 3 timeouts 3" stays on one line, where a technician reads it).
+    static func wrappedList(_ items: [String], indent: Int) -> [String] {
+        let pad = String(repeating: " ", count: indent)
+        var result: [String] = []
+        var current = ""
+        for (index, item) in items.enumerated() {
+            let piece = index == items.count - 1 ? item : item + ","
+            let candidate = current.isEmpty ? pad + piece : current + " " + piece
+            if candidate.terminalColumns > columnsMax, !current.isEmpty {
                 result.append(current)
-                current = pad + word
+                current = pad + piece
             } else {
                 current = candidate
             }
         }
-        if !current.trimmingSpaces.isEmpty { result.append(current) }
+        if !current.isEmpty { result.append(current) }
         return result.map { $0.truncated(toColumns: columnsMax) }
     }
 
@@ -302,6 +358,19 @@ extension DaemonStatus {
 extension String {
     /// Columns on a terminal: Chinese characters and full-width forms take two.
     var terminalColumns: Int { unicodeScalars.reduce(0) { $0 + $1.terminalColumns } }
+
+    /// The longest start of the text that takes at most `columns` on a terminal.
+    func prefix(columns: Int) -> String {
+        var result = ""
+        var used = 0
+        for character in self {
+            let width = String(character).terminalColumns
+            if used + width > columns { break }
+            result.append(character)
+            used += width
+        }
+        return result
+    }
 
     /// The text cut to `columns` on a terminal, with "…" where it was cut.
     func truncated(toColumns columns: Int) -> String {

@@ -152,7 +152,7 @@ actor EngineOwner {
     static func mustSync(_ event: Event) -> Bool {
         switch event.kind {
         case .tick, .reading, .readFailure: false
-        case .tips, .manual, .countyWarning, .countyCancel, .acknowledge, .clearLatch, .drillStart, .drillStop: true
+        case .tips, .manual, .countyWarning, .countyCancel, .acknowledge, .reply, .callEnded, .clearLatch, .drillStart, .drillStop: true
         }
     }
 
@@ -265,7 +265,8 @@ actor EngineOwner {
     static func isImmediate(_ action: Action) -> Bool {
         switch action {
         case .setSiren, .setLamp, .broadcast: true
-        case .sendSMS, .levelChanged, .enqueueReport: false
+        // A call, like an SMS, waits for the record: a restart may ring twice, never zero times.
+        case .sendSMS, .call, .levelChanged, .enqueueReport: false
         }
     }
 
@@ -388,6 +389,7 @@ actor EngineOwner {
             case .setLamp(let colour, _): parts.append("lamp \(colour?.rawValue ?? "off")")
             case .broadcast: parts.append("broadcast")
             case .sendSMS(let message): sms.append(message.contact.name)
+            case .call(let call): parts.append("call \(call.contact.name)")
             case .enqueueReport: reports += 1
             }
         }
@@ -405,7 +407,9 @@ actor EngineOwner {
         case .manual(let level, let by): "manual level \(level.name) by \(by)"
         case .countyWarning(let id, let level, _): "county warning \(id) at \(level.name)"
         case .countyCancel(let id): "county cancelling \(id)"
-        case .acknowledge(let by): "acknowledgement by \(by)"
+        case .acknowledge(let by, let channel): "acknowledgement by \(by)\(channel.map { " (\($0.rawValue))" } ?? "")"
+        case .reply(let phone, let channel, let text): "\(channel.rawValue) answer from \(phone)\(text.isEmpty ? "" : ": \(text.prefix(40))")"
+        case .callEnded(let phone, let reached, _): "call to \(phone) \(reached ? "picked up" : "not picked up")"
         case .clearLatch(let by): "latch cleared by \(by)"
         case .drillStart(let level, let by, let force): "\(level.name) drill started by \(by)\(force == true ? " (forced over a real blue)" : "")"
         case .drillStop(let by): "drill stopped by \(by)"

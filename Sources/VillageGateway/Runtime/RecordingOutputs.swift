@@ -72,6 +72,12 @@ actor RecordingOutputs: GatewayOutputs {
                 record.add("phone", string: sms.contact.phone)
                 record.add("text", string: sms.text)
                 record.add("exercise", bool: sms.exercise)
+            case .call(let call):
+                logger.notice("call to \(call.contact.name) (\(call.contact.phone))\(call.exercise ? " (drill)" : "")")
+                record.add("type", string: "call")
+                record.add("to", string: call.contact.name)
+                record.add("phone", string: call.contact.phone)
+                record.add("exercise", bool: call.exercise)
             case .levelChanged(let change):
                 record.add("type", string: "level")
                 record.add("from", string: change.from.name)

@@ -36,7 +36,8 @@ struct RuntimeWiring {
 
     static func make(
         board boardNameOrPath: String, boardsDirectory: String?, busOverrides: [String], scenarioPath: String?, speed: Double,
-        realTimeAfterScenario: Bool = false, gateway: GatewayConfiguration, configurationFile: String, resume: ScenarioResume, logger: Logger
+        realTimeAfterScenario: Bool = false, gateway: GatewayConfiguration, configurationFile: String, resume: ScenarioResume,
+        stateDirectory: String? = nil, logger: Logger
     ) throws(RuntimeError) -> RuntimeWiring {
         var board: BoardDescription
         do {
@@ -52,7 +53,8 @@ struct RuntimeWiring {
                 throw RuntimeError(description: "--scenario plays into the simulated board; board \(board.name) has real sensors")
             }
             do {
-                let hardware = try BoardHardware.open(board: board, configuration: gateway, configurationFile: configurationFile, logger: logger)
+                let hardware = try BoardHardware.open(
+                    board: board, configuration: gateway, configurationFile: configurationFile, stateDirectory: stateDirectory, logger: logger)
                 // The wall clock at start, then monotonic: a clock step cannot bend the engine's time.
                 let clock = SteadyBoxClock(resumeTime: resume.time, utcOffsetMinutes: gateway.engine.station.utcOffsetMinutes, logger: logger)
                 return RuntimeWiring(
@@ -84,7 +86,8 @@ struct RuntimeWiring {
         let devices = SimulatedDevices(board: board, pace: pace)
         let hardware: BoardHardware
         do {
-            hardware = try BoardHardware.open(board: board, configuration: gateway, configurationFile: configurationFile, devices: devices, logger: logger)
+            hardware = try BoardHardware.open(
+                board: board, configuration: gateway, configurationFile: configurationFile, stateDirectory: stateDirectory, devices: devices, logger: logger)
         } catch {
             throw RuntimeError(description: error.description)
         }

@@ -78,6 +78,8 @@ struct OutputSnapshot: Codable, Equatable, Sendable {
     var smsFailed: Int
     /// SMS waiting for the modem (bounded; see the outputs' limit).
     var smsQueued: Int
+    /// Registration, signal, last error; nil without a modem.
+    var modem: ModemSnapshot? = nil
 
     static let safe = OutputSnapshot(
         sirenPattern: "off", sirenOn: false, lamp: nil, exercise: false, lastSpoken: nil, smsSent: 0, smsFailed: 0, smsQueued: 0)

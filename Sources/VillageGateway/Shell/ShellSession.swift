@@ -298,7 +298,7 @@ final class ShellSession {
         guard station?.acknowledgementDeadline != nil || station?.drillLevel != nil else {
             return refuse("nothing waits for an answer (叫应): ack answers a warning the box is escalating")
         }
-        backend.submit(.acknowledge(by: "shell \(port)"))
+        backend.submit(.acknowledge(by: "shell \(port)", channel: .shell))
         audit("ack", change: "warning acknowledged")
         return render("Acknowledged: the box stops escalating (status shows it).\n")
     }

@@ -21,7 +21,7 @@ struct Scenario: Sendable {
     static let problemsMax = 50
 
     /// The pseudo-sensors that inject events other than readings.
-    static let controlNames = ["ack", "manual", "drill", "county", "clear"]
+    static let controlNames = ["ack", "manual", "drill", "county", "clear", "sms_reply", "call_in"]
 
     static func load(path: String, configuration: EngineConfiguration) throws(ScenarioError) -> Scenario {
         let text: String
@@ -133,7 +133,25 @@ struct Scenario: Sendable {
             let kind: Event.Kind
             switch sensor {
             case "ack":
-                kind = .acknowledge(by: value.isEmpty ? "scenario" : value)
+                kind = .acknowledge(by: value.isEmpty ? "scenario" : value, channel: .scenario)
+            case "sms_reply", "call_in":
+                // A person answering from their phone: `PHONE TEXT` (an SMS reply; TEXT may be
+                // left out) or `PHONE` (a call to the box). The engine finds the contact by number
+                // exactly as for a reply the modem reads.
+                let parts = value.split(separator: " ", maxSplits: 1).map(String.init)
+                guard let phone = parts.first, PhoneNumber.comparable(phone) != nil else {
+                    problem(lineNumber, "\(sensor): '\(value)' does not start with a phone number; write \(sensor == "sms_reply" ? "'+8613800000001 收到'" : "'+8613800000001'")")
+                    continue
+                }
+                if sensor == "sms_reply" {
+                    kind = .reply(phone: phone, channel: .sms, text: parts.count > 1 ? parts[1].trimmingSpaces() : "")
+                } else {
+                    guard parts.count == 1 else {
+                        problem(lineNumber, "call_in: '\(value)' is a phone number and nothing else (a call carries no text)")
+                        continue
+                    }
+                    kind = .reply(phone: phone, channel: .call, text: "")
+                }
             case "clear":
                 kind = .clearLatch(by: value.isEmpty ? "scenario" : value)
             case "manual":

@@ -40,6 +40,8 @@ struct TimelineWriter {
             return row("SPEAK", "“\(message)”", exercise: exercise)
         case .sendSMS(let sms):
             return row("SMS", "to \(sms.contact.name) \(sms.contact.phone): “\(sms.text)”", exercise: sms.exercise)
+        case .call(let call):
+            return row("CALL", "ring \(call.contact.name) \(call.contact.phone) for \(call.ringMilliseconds / 1000) s", exercise: call.exercise)
         case .enqueueReport(let report):
             if case .levelChanged = report.kind { return nil }
             return row("REPORT", Self.describe(report.kind, utcOffsetMinutes: utcOffsetMinutes), exercise: report.exercise)
@@ -55,12 +57,23 @@ struct TimelineWriter {
         case .acknowledgementRequested(let level, let contacts, let deadline):
             return "叫应 \(level.name): waiting for \(contacts.joined(separator: ", ")) to answer by "
                 + ISO8601.format(deadline, utcOffsetMinutes: utcOffsetMinutes)
-        case .acknowledged(let level, let by, _):
-            return "叫应 \(level.name) answered by \(by)"
-        case .escalated(let level, let step, let contacts):
-            return "叫应 \(level.name) unanswered: escalation \(step) to \(contacts.joined(separator: ", "))"
-        case .acknowledgementUnanswered(let level):
-            return "叫应 \(level.name): nobody answered; escalations exhausted"
+        case .acknowledged(let level, let by, _, let channel, let seconds):
+            var how: [String] = []
+            if let channel { how.append("by \(channel.rawValue)") }
+            if let seconds { how.append("\(seconds) s after the warning") }
+            return "叫应 \(level.name) answered by \(by)" + (how.isEmpty ? "" : " (\(how.joined(separator: ", ")))")
+        case .escalated(let level, let step, let contacts, let called):
+            var parts: [String] = []
+            if !contacts.isEmpty { parts.append("SMS to \(contacts.joined(separator: ", "))") }
+            if let called, !called.isEmpty { parts.append("ringing \(called.joined(separator: ", "))") }
+            return "叫应 \(level.name) unanswered: escalation \(step): \(parts.joined(separator: "; "))"
+        case .acknowledgementUnanswered(let level, let unanswered):
+            guard let unanswered, !unanswered.isEmpty else { return "叫应 \(level.name): nobody answered; escalations exhausted" }
+            return "叫应 \(level.name): never answered: \(unanswered.joined(separator: ", "))"
+        case .callEnded(_, let contact, let reached, let detail):
+            return reached ? "call to \(contact): picked up (reached, not an answer unless a key is pressed): \(detail)" : "call to \(contact): not reached: \(detail)"
+        case .answerNotTaken(let phone, let channel, let reason):
+            return "\(channel.rawValue) from \(phone) not taken as an answer: \(reason)"
         case .latchCleared(let level, let by):
             return "latched \(level.name) cleared by \(by)"
         case .drill(let started, let level, let by, let preemptedBy):
@@ -111,10 +124,21 @@ struct TimelineWriter {
             object.add("phone", string: sms.contact.phone)
             object.add("text", string: sms.text)
             if sms.exercise { object.add("exercise", bool: true) }
+        case .call(let call):
+            object.add("type", string: "call")
+            object.add("contact", string: call.contact.name)
+            object.add("phone", string: call.contact.phone)
+            object.add("ring_milliseconds", integer: call.ringMilliseconds)
+            if call.exercise { object.add("exercise", bool: true) }
         case .enqueueReport(let report):
             object.add("type", string: "report")
             object.add("report", string: Self.reportKindName(report.kind))
             object.add("text", string: Self.describe(report.kind, utcOffsetMinutes: utcOffsetMinutes))
+            if case .acknowledged(_, let by, _, let channel, let seconds) = report.kind {
+                object.add("by", string: by)
+                if let channel { object.add("channel", string: channel.rawValue) }
+                if let seconds { object.add("seconds_to_answer", integer: seconds) }
+            }
             if report.exercise { object.add("exercise", bool: true) }
         }
         return object.text
@@ -133,6 +157,8 @@ struct TimelineWriter {
         case .manualLevel: "manual_level"
         case .countyWarning: "county_warning"
         case .inputRejected: "input_rejected"
+        case .callEnded: "call_ended"
+        case .answerNotTaken: "answer_not_taken"
         }
     }
 }

@@ -67,6 +67,32 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         return true
     }
 
+    /// Thread side, for a producer that must never wait (the modem's owner): puts `kind` unless
+    /// the queue is full or the consumer gone. Returns whether it was taken.
+    func tryPut(_ kind: Event.Kind) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !cancelled, items.count < capacity else { return false }
+        let item = ThreadEvent(kind: kind, timestampNanoseconds: nil)
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: item)
+        } else {
+            items.append(item)
+        }
+        return true
+    }
+
+    /// Everything waiting, taken at once without waiting: for manual driving, where no async
+    /// consumer runs (the deterministic tests).
+    func takeAll() -> [Event.Kind] {
+        condition.lock()
+        defer { condition.unlock() }
+        defer { items.removeAll() }
+        condition.broadcast()
+        return items.map(\.kind)
+    }
+
     /// Thread side: sleeps up to `milliseconds` of wall time, returning early (true) when the
     /// consumer is gone.
     func sleepUnlessCancelled(milliseconds: Int64) -> Bool {

@@ -208,7 +208,7 @@ final class ButtonInput: GatewayInput, @unchecked Sendable {
     static func meaning(of change: GPIOInputEvent, role: Role, pressedAtNanoseconds: inout Int64?) -> Event.Kind? {
         switch (role, change.kind) {
         case (.acknowledge, .activated):
-            return .acknowledge(by: acknowledgedBy)
+            return .acknowledge(by: acknowledgedBy, channel: .button)
         case (.acknowledge, .released):
             return nil
         case (.drillKey, .activated):

@@ -37,7 +37,7 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
     /// (`SystemMonotonicClock` on the box; the twins' `SimulatedClock` in the tests). Threads
     /// start at once with `.dedicatedThreads`; with `.manual` nothing runs until asked.
     init(
-        siren: (any GPIOOutput)?, lamps: [LampColour: any GPIOOutput], voice: VoiceDevice?, modem: Modem?,
+        siren: (any GPIOOutput)?, lamps: [LampColour: any GPIOOutput], voice: VoiceDevice?, modem: ModemEndpoint?, smsQueueFile: String? = nil,
         sirenMaxOnMilliseconds: Int64, sirenRestMilliseconds: Int64,
         relayClock: any MonotonicClock = SystemMonotonicClock(), voiceClock: any MonotonicClock = SystemMonotonicClock(),
         smsClock: any MonotonicClock = SystemMonotonicClock(),
@@ -66,7 +66,7 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
             voiceRunner = nil
         }
         if let modem {
-            let worker = SMSWorker(modem: modem, clock: smsClock, logger: logger)
+            let worker = SMSWorker(endpoint: modem, queueFile: smsQueueFile.map(SMSQueueFile.init(path:)), clock: smsClock, logger: logger)
             sms = worker
             smsRunner = WorkerRunner(name: "sms", worker: worker, clock: smsClock, driving: driving)
         } else {
@@ -79,6 +79,22 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
     /// The modem's last registration read (nil: no modem, not read yet, or older than
     /// `ageMillisecondsMax`: the SMS worker may be busy with a 60 s send), for the county push.
     func modemNetwork(ageMillisecondsMax: Int64) -> ModemNetworkReading? { sms?.network(ageMillisecondsMax: ageMillisecondsMax) }
+
+    /// The answers the modem hears (SMS replies, calls to the box, keys in calls), as an input of
+    /// the box; nil without a modem.
+    var modemAnswersInput: (any GatewayInput)? {
+        sms.map { ModemAnswersInput(worker: $0, inputDescription: "modem answers (SMS replies, calls to the box) on \($0.modemStatus.port)") }
+    }
+
+    var modemStatus: ModemSnapshot? { sms?.modemStatus }
+
+    /// `handler` hears, on the modem's thread, each time the modem becomes registered for data
+    /// again (its +CREG/+CGREG/+CEREG reports, or the periodic read). Without a modem: never.
+    func observeModemNetworkReturn(_ handler: @escaping @Sendable (String) -> Void) { sms?.observeNetworkReturn(handler) }
+
+    /// Manual driving: the answers the modem worker heard since the last call (with threads,
+    /// `modemAnswersInput` hands them to the engine instead).
+    func takeModemAnswers() -> [Event.Kind] { sms?.answers.takeAll() ?? [] }
 
     private var runners: [WorkerRunner] { [relayRunner] + [voiceRunner, smsRunner].compactMap { $0 } }
 
@@ -115,6 +131,13 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
                     continue
                 }
                 sms.request(send: message)
+                smsChanged = true
+            case .call(let call):
+                guard let sms else {
+                    logger.critical("call not made: no modem is configured", metadata: ["to": "\(call.contact.name)"])
+                    continue
+                }
+                sms.request(call: call)
                 smsChanged = true
             case .levelChanged, .enqueueReport:
                 continue  // the runtime logs and stores these
@@ -186,7 +209,7 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
         return OutputSnapshot(
             sirenPattern: relay.sirenPattern.description, sirenOn: relay.sirenOn, lamp: relay.lamp?.rawValue,
             exercise: relay.exercise, lastSpoken: voiceStatus?.lastSpoken, smsSent: smsStatus?.sent ?? 0,
-            smsFailed: smsStatus?.failed ?? 0, smsQueued: smsStatus?.queued ?? 0)
+            smsFailed: smsStatus?.failed ?? 0, smsQueued: smsStatus?.queued ?? 0, modem: sms?.modemStatus)
     }
 
     /// Counters beyond the snapshot, for `status` and the health report.
@@ -208,7 +231,7 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
             logger.critical("output worker did not stop in time", metadata: ["worker": "\(runner.name)"])
         }
         if let queued = sms?.status.queued, queued > 0 {
-            logger.critical("stopping with SMS not sent", metadata: ["queued": "\(queued)"])
+            logger.critical("stopping with SMS not sent; they are sent after the restart", metadata: ["queued": "\(queued)"])
         }
     }
 }

@@ -24,11 +24,13 @@ final class SimulatedBoardHardware: @unchecked Sendable {
     let relayClock: SimulatedClock
     let voiceClock: SimulatedClock
     let modemClock: SimulatedClock
+    /// The port the modem worker talks through now (a new one after each replug).
+    private let currentModemPort: LockedValue<SimulatedSerialPort>
 
     /// Builds the outputs. `.dedicatedThreads` (the `run --board sim` case) runs the workers in
     /// real time, dragging each twin's clock along; `.manual` leaves the clocks to the caller.
     init(
-        sirenMaxOnMilliseconds: Int64, sirenRestMilliseconds: Int64, driving: OutputDriving,
+        sirenMaxOnMilliseconds: Int64, sirenRestMilliseconds: Int64, driving: OutputDriving, smsQueueFile: String? = nil,
         logger: Logger = Logger(label: "village-gateway.outputs")
     ) throws(HardwareSetupError) {
         relayClock = SimulatedClock()
@@ -54,12 +56,32 @@ final class SimulatedBoardHardware: @unchecked Sendable {
         let voicePort = SimulatedSerialPort(portDescription: "simulated:/dev/ttyVOICE", clock: voiceClock, device: voiceModule)
         let modemPort = SimulatedSerialPort(portDescription: "simulated:/dev/ttyMODEM", clock: modemClock, device: modem)
         let tts = FDTextToSpeech(transport: voicePort, clock: voiceWorkerClock, model: Self.ttsModel)
-        let modemDriver = Modem(channel: ATChannel(transport: modemPort, clock: modemWorkerClock))
+        let currentPort = LockedValue(modemPort)
+        self.currentModemPort = currentPort
+        let twin = UncheckedSendableBox(modem)
+        let clocks = UncheckedSendableBox((twin: modemClock, worker: modemWorkerClock))
+        // Replugging the twin: a new port to the same modem, as the kernel gives the same name.
+        let endpoint = ModemEndpoint(portDescription: modemPort.portDescription, model: .quectelEC2x) { () throws(ModemError) -> Modem in
+            guard !twin.value.unplugged else { throw .transport(.disconnected(path: "simulated:/dev/ttyMODEM")) }
+            let port = currentPort.withLock { port in
+                if port.vanished { port = SimulatedSerialPort(portDescription: port.portDescription, clock: clocks.value.twin, device: twin.value) }
+                return port
+            }
+            return Modem(channel: ATChannel(transport: port, clock: clocks.value.worker))
+        }
         outputs = try HardwareOutputs(
-            siren: siren, lamps: lamps, voice: .textToSpeech(tts), modem: modemDriver,
+            siren: siren, lamps: lamps, voice: .textToSpeech(tts), modem: endpoint, smsQueueFile: smsQueueFile,
             sirenMaxOnMilliseconds: sirenMaxOnMilliseconds, sirenRestMilliseconds: sirenRestMilliseconds,
             relayClock: relayWorkerClock, voiceClock: voiceWorkerClock, smsClock: modemWorkerClock, driving: driving, logger: logger)
     }
+
+    /// Pulls the modem's USB cable: the port fails now, and reopening fails until `replugModem`.
+    func unplugModem() {
+        modem.unplugged = true
+        currentModemPort.withLock { $0.vanish() }
+    }
+
+    func replugModem() { modem.unplugged = false }
 
     /// The siren relay's switches, oldest first (its opening state included).
     var sirenHistory: [SimulatedOutputChange] { relayChip.outputHistory(offset: Self.sirenLineOffset) }

@@ -137,6 +137,10 @@ struct ScenarioTwins: Sendable {
     var devices: SimulatedDevices
     var gauges: [String: Gauge]
     var registers: [String: Register]
+    /// The modem's answers input: a scenario's `sms_reply` / `call_in` goes into the modem twin,
+    /// and the player waits until this input has handed the answer to the engine. nil (no modem
+    /// on the board): such rows go onto the engine's queue directly.
+    var modemAnswers: ModemAnswersInput?
 
     /// Finds each gauge's line and each Modbus sensor's slave from the board and the
     /// configuration, and the gauges' inputs among those `BoardHardware` opened.
@@ -159,6 +163,7 @@ struct ScenarioTwins: Sendable {
         }
         self.gauges = gauges
         self.registers = registers
+        modemAnswers = inputs.lazy.compactMap { $0 as? ModemAnswersInput }.first
     }
 }
 
@@ -177,6 +182,9 @@ struct ScenarioPlayer: GatewayInput {
     static let tipsDeliveryWallMillisecondsMax: Int64 = 30_000
     /// Wall time between looks at the gauge's count while tips are on their way.
     static let tipsDeliveryPollMilliseconds: Int64 = 1
+    /// How long the player waits for the modem's owner to take a reply or a call from the twin
+    /// and hand it to the engine (wall time, as for tips: slow is not stuck).
+    static let modemAnswerWallMillisecondsMax: Int64 = 30_000
 
     let plan: ScenarioPlan
     let twins: ScenarioTwins
@@ -263,7 +271,28 @@ struct ScenarioPlayer: GatewayInput {
         case .silence(let sensorId):
             setReading(sensorId, nil)
         case .event(let kind):
-            await sink.submit(Event(time: step.time, kind: kind))
+            if let answers = twins.modemAnswers, let taken = Self.deliver(kind, to: twins.devices.modem) {
+                try await waitForModemAnswer(answers, taken: taken, kind: kind)
+            } else {
+                await sink.submit(Event(time: step.time, kind: kind))
+            }
+        }
+    }
+
+    /// Holds the box clock's barrier (so the answer is stamped with its row's time) until the
+    /// modem's owner has taken the reply or call from the twin and every answer it heard is on
+    /// the engine's queue.
+    private func waitForModemAnswer(_ answers: ModemAnswersInput, taken: () -> Bool, kind: Event.Kind) async throws {
+        let deadline = monotonicMilliseconds() + Self.modemAnswerWallMillisecondsMax
+        while !(taken() && answers.worker.answersAllSubmitted) {
+            guard monotonicMilliseconds() < deadline else {
+                logger.error("""
+                    the modem did not hand the scenario's \(kind) to the engine within \(Self.modemAnswerWallMillisecondsMax / 1_000) s \
+                    (modem: \(answers.worker.modemStatus.lastError ?? "no error")); the scenario goes on without waiting for it
+                    """)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(Self.tipsDeliveryPollMilliseconds))
         }
     }
 
@@ -294,5 +323,32 @@ struct ScenarioPlayer: GatewayInput {
             return
         }
         register.slaves.set(slave: register.slave, address: register.address, registers: words)
+    }
+}
+
+extension ScenarioPlayer {
+    /// Plays a scenario's `sms_reply` / `call_in` row into the modem twin (an incoming SMS on the
+    /// SIM announced by +CMTI, or RING with +CLIP caller id), so the answer takes the modem's
+    /// path: the real driver parses it and the modem's owner hands it to the engine. Returns when
+    /// the owner has taken it (the message deleted from the SIM, the call hung up), or nil for
+    /// rows that are not a phone's answer (or a text no SMS can carry).
+    static func deliver(_ kind: Event.Kind, to twin: SimulatedModem) -> (@Sendable () -> Bool)? {
+        guard case .reply(let phone, let channel, let text) = kind else { return nil }
+        switch channel {
+        case .sms:
+            let deletedBefore = twin.messagesDeleted
+            do {
+                try twin.deliverSMS(from: phone, text: text)
+            } catch {
+                return nil
+            }
+            return { twin.messagesDeleted > deletedBefore }
+        case .call:
+            let hungUpBefore = twin.callsHungUp
+            twin.ring(from: phone)
+            return { twin.callsHungUp > hungUpBefore }
+        case .keypress, .button, .shell, .scenario:
+            return nil
+        }
     }
 }

@@ -122,6 +122,9 @@ final class SimulatedDevices: BoardDevices, @unchecked Sendable {
         }
         if let voiceModule { counts.append(("twin_voice_spoken", Int64(voiceModule.spokenTexts.count))) }
         counts.append(("twin_modem_sms", Int64(modem.receivedPDUs.count)))
+        // Replies the box read and deleted from the twin's SIM, calls to the box it hung up on.
+        counts.append(("twin_modem_replies_read", Int64(modem.messagesDeleted)))
+        counts.append(("twin_modem_calls_hung_up", Int64(modem.callsHungUp)))
         counts.append(("twin_modbus_answers", Int64(modbusSlaves.values.map(\.requestsAnswered).reduce(0, +))))
         counts.append(("twin_gpio_edges_dropped", Int64(chips.values.map(\.droppedEdges).reduce(0, +))))
         return counts

@@ -1,4 +1,4 @@
-// The county's own SQLite database (`county pull --db FILE`): every report of every box, once,
+// The county's own SQLite database (`village-county pull --db FILE`): every report of every box, once,
 // with the gaps the boxes declared and the numbers that went missing without one.
 import ConfigurationFiles
 import CountyProtocol
@@ -8,9 +8,11 @@ import GRDB
 /// Owns the county database through one GRDB `DatabaseQueue`, WAL and synchronous=FULL verified
 /// as the box's outbox is: a page counts as stored (and is acknowledged to the box) only once it
 /// is fsynced, so a power cut at the county cannot lose what a box has been told it may purge.
-final class CountyDatabase: Sendable {
+final class CountyDatabase: CountyStore {
     let path: String
     private let database: DatabaseQueue
+
+    var location: String { path }
 
     init(path: String) throws(CountyDatabaseError) {
         self.path = path
@@ -243,6 +245,45 @@ final class CountyDatabase: Sendable {
             try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reports WHERE station = ?", arguments: [station]) ?? 0
         }
     }
+
+    func stations() async throws(CountyDatabaseError) -> [StoredStation] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT station, name, url, pulled_through, acknowledged_through, box_last_sequence, last_pull_at_ms
+                    FROM stations ORDER BY station
+                    """
+            ).map { row in
+                StoredStation(
+                    id: row["station"], name: row["name"], url: row["url"],
+                    progress: StationProgress(
+                        pulledThrough: row["pulled_through"], acknowledgedThrough: row["acknowledged_through"],
+                        boxLastSequence: row["box_last_sequence"]),
+                    lastPullAtMilliseconds: row["last_pull_at_ms"])
+            }
+        }
+    }
+
+    func reports(station: String, after: Int64, limit: Int) async throws(CountyDatabaseError) -> [CountyReport] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT sequence, time_ms, time, kind, priority, exercise, payload FROM reports
+                    WHERE station = ? AND sequence > ? ORDER BY sequence LIMIT ?
+                    """,
+                arguments: [station, after, max(0, limit)]
+            ).map { row in
+                CountyReport(
+                    sequence: row["sequence"], timeMilliseconds: row["time_ms"], time: row["time"], kind: row["kind"],
+                    priority: row["priority"], exercise: row["exercise"], payload: row["payload"])
+            }
+        }
+    }
+
+    /// GRDB closes the file when the queue goes; nothing is held open between calls.
+    func close() async {}
 
     func durability() throws(CountyDatabaseError) -> (journalMode: String, synchronous: Int) {
         do {
