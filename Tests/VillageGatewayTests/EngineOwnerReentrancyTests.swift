@@ -80,16 +80,9 @@ final class GatedOutputs: GatewayOutputs {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vg-reentrancy-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let gateway = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
-        let store = StateStore(directory: directory)
-        let recovery = store.recover(configuration: gateway.engine)
-        let queue = EventQueue()
         let outputs = GatedOutputs()
-        let owner = EngineOwner(
-            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]),
-            published: PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: []),
-            logger: Logger(label: "test"))
-        await owner.start(recoveredActions: [], at: Self.time)
+        let example = try await ExampleEngineOwner.start(directory: directory, outputs: outputs, at: Self.time)
+        let (gateway, queue, owner) = (example.gateway, example.queue, example.owner)
         // The owner's fsyncs block a thread of its own, not one of the cooperative pool's.
         #expect(await owner.runsOnItsOwnThread())
         let running = Task { await owner.run() }

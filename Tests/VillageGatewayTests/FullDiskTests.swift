@@ -48,19 +48,11 @@ final class SmallDisk {
     /// Runs the box's owner on `directory` through a river reading of 4.5 m (red, latched), stops
     /// it as SIGTERM does, then recovers what a restart would.
     static func stormThenRestart(directory: String, reserve: DiskReserve?, disk: SmallDisk) async throws -> StationStatus {
-        let gateway = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
-        let store = StateStore(directory: directory, reserve: reserve)
-        let recovery = store.recover(configuration: gateway.engine)
-        disk.fill()
-        let queue = EventQueue()
-        let published = PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: [])
         let board = try SimulatedBoardHardware(sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 120_000, driving: .manual)
         let outputs = board.outputs
         defer { outputs.shutdown() }
-        let owner = EngineOwner(
-            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]),
-            published: published, logger: Logger(label: "test"))
-        await owner.start(recoveredActions: [], at: time)
+        let example = try await ExampleEngineOwner.start(directory: directory, reserve: reserve, outputs: outputs, at: time) { disk.fill() }
+        let (gateway, queue, published, owner) = (example.gateway, example.queue, example.published, example.owner)
         await queue.submit(Event(time: time.adding(milliseconds: 1_000), kind: .reading(sensorId: "river1", value: 4.5)))
         await queue.close()
         _ = await owner.run()

@@ -38,18 +38,11 @@ func onSessionThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vg-backend-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let gateway = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
-        let store = StateStore(directory: directory)
-        let recovery = store.recover(configuration: gateway.engine)
-        let queue = EventQueue()
-        let published = PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: [])
         let board = try SimulatedBoardHardware(sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 120_000, driving: .manual)
         let outputs = board.outputs
         let logger = Logger(label: "test")
-        let owner = EngineOwner(
-            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]), published: published,
-            logger: logger)
-        await owner.start(recoveredActions: [], at: Self.time)
+        let example = try await ExampleEngineOwner.start(directory: directory, outputs: outputs, at: Self.time, logger: logger)
+        let (gateway, queue, published, owner) = (example.gateway, example.queue, example.published, example.owner)
         // The river at 2.0 m (blue is 2.5 m), decided before the shell comes: the queue is closed
         // once the reading is in, so the owner has handled it when `run` returns.
         await queue.submit(Event(time: Self.time, kind: .reading(sensorId: "river1", value: 2.0)))

@@ -103,9 +103,6 @@ struct LiveConsoleLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let extra = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let time = ISO8601.format(SystemClock().now(), utcOffsetMinutes: utcOffsetMinutes)
-        console.log("\(time) \(event.level) \(label): \(event.message)\(extra)")
+        console.log(LogLine.format(event, handlerMetadata: metadata, label: label, utcOffsetMinutes: utcOffsetMinutes))
     }
 }

@@ -2,11 +2,7 @@
 import WarningLogic
 
 extension ConfigurationReader {
-    // The keys of each table are described in ConfigurationSchema.swift.
-    static let countyKeys = ConfigurationSchema.names(in: "county")
-    static let countyAPIKeys = ConfigurationSchema.names(in: "county.api")
-    static let countyPushKeys = ConfigurationSchema.names(in: "county.push")
-    static let countySL651Keys = ConfigurationSchema.names(in: "county.sl651")
+    // The keys of each table, their bounds and defaults are described in ConfigurationSchema.swift.
 
     /// What to tell a technician who has no key yet.
     static func keyFileHint(_ example: String) -> String {
@@ -16,15 +12,11 @@ extension ConfigurationReader {
     /// `sensors`: the `[[sensor]]` blocks by id, so `[county.sl651] displacement` can name only displacement sensors.
     func readCounty(sensors: [String: KnownSensor] = [:]) -> CountyConfiguration {
         var county = CountyConfiguration()
-        guard let reader = table("county", required: nil) else { return county }
-        reader.reportUnknownKeys(known: Self.countyKeys)
-        county.centreAddress = reader.integer("centre_address", in: 1...255, meaning: "the county centre's SL 651 address") ?? county.centreAddress
-        if let password = reader.integer("password", in: 0...65_535, meaning: "the SL 651 password as configured at the centre") {
-            county.password = UInt16(password)
-        }
-        county.summaryEveryMilliseconds = reader.duration(
-            "summary_every", in: (5 * Milliseconds.minute)...Milliseconds.day,
-            meaning: "how often an observation summary is reported; SL 651 boxes report hourly") ?? county.summaryEveryMilliseconds
+        let keys = schemaTable("county")
+        let reader = keys.reader
+        county.centreAddress = keys.integer("centre_address") ?? county.centreAddress
+        county.password = keys.integer("password").map(UInt16.init) ?? county.password
+        county.summaryEveryMilliseconds = keys.duration("summary_every") ?? county.summaryEveryMilliseconds
         if reader.has("summary_every"), Milliseconds.day % county.summaryEveryMilliseconds != 0 {
             let every = county.summaryEveryMilliseconds
             // Summaries are aligned to the period from local midnight: a period that does not
@@ -33,11 +25,8 @@ extension ConfigurationReader {
                           "must divide a day evenly (e.g. \"5m\", \"10m\", \"15m\", \"30m\", \"1h\", \"3h\", \"6h\", \"1d\"), so summaries fall on the same clock times every day")
             county.summaryEveryMilliseconds = CountyConfiguration().summaryEveryMilliseconds
         }
-        county.outboxMegabytesMax = reader.integer(
-            "outbox_max_mb", in: 1...4_096, meaning: "the outbox's size limit in MiB") ?? county.outboxMegabytesMax
-        county.keepDeliveredMilliseconds = reader.duration(
-            "keep_delivered", in: Milliseconds.hour...(365 * Milliseconds.day),
-            meaning: "how long reports the county has acknowledged are kept") ?? county.keepDeliveredMilliseconds
+        county.outboxMegabytesMax = keys.integer("outbox_max_mb") ?? county.outboxMegabytesMax
+        county.keepDeliveredMilliseconds = keys.duration("keep_delivered") ?? county.keepDeliveredMilliseconds
         if let text = reader.string("push_window") {
             if let window = parseDailyWindow(text) {
                 county.pushWindow = window
@@ -46,9 +35,7 @@ extension ConfigurationReader {
                               "must be two local times hh:mm-hh:mm, e.g. \"22:00-06:00\" (wraps past midnight); start and end must differ")
             }
         }
-        county.linkProbeEveryMilliseconds = reader.duration(
-            "link_probe_every", in: Milliseconds.second...Milliseconds.day,
-            meaning: "how often the county is probed with a TCP connect while the push is failing") ?? county.linkProbeEveryMilliseconds
+        county.linkProbeEveryMilliseconds = keys.duration("link_probe_every") ?? county.linkProbeEveryMilliseconds
         if let node = reader.entries["uplink_interfaces"] {
             let allowed = "must be a list of interface names in quotes, e.g. [\"ppp0\", \"wwan0\", \"eth0\"] (at most \(CountyConfiguration.uplinkInterfacesMax), each 1-15 characters)"
             if case .array(let elements) = node, elements.count <= CountyConfiguration.uplinkInterfacesMax {
@@ -64,25 +51,26 @@ extension ConfigurationReader {
         county.api = readCountyAPI(reader)
         county.httpPush = readCountyPush(reader)
         county.sl651Push = readCountySL651(reader)
-        if let sl651 = subtable(reader, "sl651") { county.sl651 = readCountySL651Mapping(sl651, sensors: sensors, summaryEveryMilliseconds: county.summaryEveryMilliseconds) }
+        if let sl651 = subtable(reader, "sl651", checkingKeys: false) { county.sl651 = readCountySL651Mapping(sl651.reader, sensors: sensors, summaryEveryMilliseconds: county.summaryEveryMilliseconds) }
         return county
     }
 
-    /// `[county.<name>]`, or nil (reported) when written as something other than a table.
-    private func subtable(_ reader: TableReader, _ name: String) -> TableReader? {
+    /// `[county.<name>]` read by the schema, or nil (reported) when written as something other than a table.
+    private func subtable(_ reader: TableReader, _ name: String, checkingKeys: Bool = true) -> SchemaTableReader? {
         guard let node = reader.entries[name] else { return nil }
         guard case .table(let entries) = node else {
             reader.report(name, given: node, "must be a table written [county.\(name)] with its keys on the lines below")
             return nil
         }
-        return TableReader(entries: entries, path: reader.path + [.key(name)], label: "[county.\(name)]", problems: problems)
+        let table = TableReader(entries: entries, path: reader.path + [.key(name)], label: "[county.\(name)]", problems: problems)
+        return SchemaTableReader(table, table: "county." + name, checkingKeys: checkingKeys)
     }
 
     private func readCountyAPI(_ county: TableReader) -> CountyAPIConfiguration? {
-        guard let reader = subtable(county, "api") else { return nil }
-        reader.reportUnknownKeys(known: Self.countyAPIKeys)
+        guard let keys = subtable(county, "api") else { return nil }
+        let reader = keys.reader
         var api = CountyAPIConfiguration(keyFile: "")
-        if let text = reader.string("listen") {
+        if let text = keys.text("listen") {
             if let address = parseHostAndPort(text, portMin: 0) {
                 api.host = address.host
                 api.port = address.port
@@ -101,15 +89,13 @@ extension ConfigurationReader {
             reader.missing("key_file", "the API has no default credentials: every request is signed with this station's key; "
                 + Self.keyFileHint("/etc/village-gateway/api.key"))
         }
-        api.clockSkewMillisecondsMax = reader.duration(
-            "max_clock_skew", in: (30 * Milliseconds.second)...Milliseconds.hour,
-            meaning: "requests stamped further than this from the box's clock are refused as stale") ?? api.clockSkewMillisecondsMax
+        api.clockSkewMillisecondsMax = keys.duration("max_clock_skew") ?? api.clockSkewMillisecondsMax
         return api
     }
 
     private func readCountyPush(_ county: TableReader) -> HTTPPushConfiguration? {
-        guard let reader = subtable(county, "push") else { return nil }
-        reader.reportUnknownKeys(known: Self.countyPushKeys)
+        guard let keys = subtable(county, "push") else { return nil }
+        let reader = keys.reader
         var push = HTTPPushConfiguration(url: "", keyFile: "")
         if let url = reader.string("url") {
             if (url.hasPrefix("http://") || url.hasPrefix("https://")) && url.count > "https://".count && !url.contains(" ") {
@@ -129,7 +115,7 @@ extension ConfigurationReader {
         } else if !reader.has("key_file") {
             reader.missing("key_file", "pushes are signed with this station's key; " + Self.keyFileHint("/etc/village-gateway/push.key"))
         }
-        push.batchMax = reader.integer("batch_max", in: 1...500, meaning: "reports per POST") ?? push.batchMax
+        push.batchMax = keys.integer("batch_max") ?? push.batchMax
         return push
     }
 
@@ -176,8 +162,8 @@ extension ConfigurationReader {
     }
 
     private func readCountySL651(_ county: TableReader) -> SL651PushConfiguration? {
-        guard let reader = subtable(county, "sl651") else { return nil }
-        reader.reportUnknownKeys(known: Self.countySL651Keys)
+        guard let keys = subtable(county, "sl651") else { return nil }
+        let reader = keys.reader
         var push = SL651PushConfiguration(host: "", port: 0)
         if let text = reader.string("centre") {
             if let address = parseHostAndPort(text, portMin: 1) {
@@ -189,9 +175,7 @@ extension ConfigurationReader {
         } else if !reader.has("centre") {
             reader.missing("centre", "the county centre's host and port, e.g. centre = \"10.1.2.3:5005\"")
         }
-        push.keepAliveEveryMilliseconds = reader.duration(
-            "keep_alive_every", in: (10 * Milliseconds.second)...(10 * Milliseconds.minute),
-            meaning: "how often a keep-alive (2F) is sent while connected") ?? push.keepAliveEveryMilliseconds
+        push.keepAliveEveryMilliseconds = keys.duration("keep_alive_every") ?? push.keepAliveEveryMilliseconds
         return push
     }
 }
@@ -249,34 +233,26 @@ func formatDailyWindow(_ window: DailyWindow) -> String {
 extension EffectiveConfiguration {
     /// `[county]` and its sub-tables, every default written out; parses back to an equal value.
     static func renderCounty(_ county: CountyConfiguration, into out: inout TOMLWriter) {
-        let defaults = CountyConfiguration()
         out.blank()
         out.header("[county]")
-        out.entry("centre_address", String(county.centreAddress), isDefault: county.centreAddress == defaults.centreAddress)
-        out.entry("password", String(county.password), isDefault: county.password == defaults.password)
-        out.entry("summary_every", tomlQuoted(formatDuration(county.summaryEveryMilliseconds)),
-                  isDefault: county.summaryEveryMilliseconds == defaults.summaryEveryMilliseconds)
-        out.entry("outbox_max_mb", String(county.outboxMegabytesMax), isDefault: county.outboxMegabytesMax == defaults.outboxMegabytesMax)
-        out.entry("keep_delivered", tomlQuoted(formatDuration(county.keepDeliveredMilliseconds)),
-                  isDefault: county.keepDeliveredMilliseconds == defaults.keepDeliveredMilliseconds)
+        out.entry("centre_address", String(county.centreAddress))
+        out.entry("password", String(county.password))
+        out.entry("summary_every", tomlQuoted(formatDuration(county.summaryEveryMilliseconds)))
+        out.entry("outbox_max_mb", String(county.outboxMegabytesMax))
+        out.entry("keep_delivered", tomlQuoted(formatDuration(county.keepDeliveredMilliseconds)))
         if let window = county.pushWindow {
             out.entry("push_window", tomlQuoted(formatDailyWindow(window)))
         } else {
             out.comment("push_window not set: pushes go whenever the link is up")
         }
-        out.entry("link_probe_every", tomlQuoted(formatDuration(county.linkProbeEveryMilliseconds)),
-                  isDefault: county.linkProbeEveryMilliseconds == defaults.linkProbeEveryMilliseconds)
-        out.entry("uplink_interfaces", "[" + county.uplinkInterfaces.map(tomlQuoted).joined(separator: ", ") + "]",
-                  isDefault: county.uplinkInterfaces == defaults.uplinkInterfaces)
+        out.entry("link_probe_every", tomlQuoted(formatDuration(county.linkProbeEveryMilliseconds)))
+        out.entry("uplink_interfaces", "[" + county.uplinkInterfaces.map(tomlQuoted).joined(separator: ", ") + "]")
         if let api = county.api {
-            let apiDefaults = CountyAPIConfiguration(keyFile: api.keyFile)
             out.blank()
             out.header("[county.api]")
-            out.entry("listen", tomlQuoted(formatHostAndPort(api.host, api.port)),
-                      isDefault: api.host == apiDefaults.host && api.port == apiDefaults.port)
+            out.entry("listen", tomlQuoted(formatHostAndPort(api.host, api.port)))
             out.entry("key_file", tomlQuoted(api.keyFile))
-            out.entry("max_clock_skew", tomlQuoted(formatDuration(api.clockSkewMillisecondsMax)),
-                      isDefault: api.clockSkewMillisecondsMax == apiDefaults.clockSkewMillisecondsMax)
+            out.entry("max_clock_skew", tomlQuoted(formatDuration(api.clockSkewMillisecondsMax)))
         } else {
             out.comment("[county.api] not set: no pull API is served")
         }
@@ -285,7 +261,7 @@ extension EffectiveConfiguration {
             out.header("[county.push]")
             out.entry("url", tomlQuoted(push.url))
             out.entry("key_file", tomlQuoted(push.keyFile))
-            out.entry("batch_max", String(push.batchMax), isDefault: push.batchMax == HTTPPushConfiguration(url: "", keyFile: "").batchMax)
+            out.entry("batch_max", String(push.batchMax))
         } else {
             out.comment("[county.push] not set: no HTTP push")
         }
@@ -293,9 +269,8 @@ extension EffectiveConfiguration {
             out.blank()
             out.header("[county.sl651]")
             out.entry("centre", tomlQuoted(formatHostAndPort(sl651.host, sl651.port)))
-            out.entry("keep_alive_every", tomlQuoted(formatDuration(sl651.keepAliveEveryMilliseconds)),
-                      isDefault: sl651.keepAliveEveryMilliseconds == SL651PushConfiguration(host: "", port: 0).keepAliveEveryMilliseconds)
-            out.entry("hourly", county.sl651.hourly ? "true" : "false", isDefault: !county.sl651.hourly)
+            out.entry("keep_alive_every", tomlQuoted(formatDuration(sl651.keepAliveEveryMilliseconds)))
+            out.entry("hourly", county.sl651.hourly ? "true" : "false")
             let displacement = county.sl651.displacement.sorted { $0.key < $1.key }.map { "\(tomlKey($0.key)) = \(tomlQuoted($0.value.description))" }
             out.entry("displacement", "{ " + displacement.joined(separator: ", ") + " }", isDefault: displacement.isEmpty)
         } else {

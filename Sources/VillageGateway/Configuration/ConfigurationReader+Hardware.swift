@@ -11,8 +11,6 @@ struct SensorWiring {
 }
 
 extension ConfigurationReader {
-    static let modbusKeys = ConfigurationSchema.names(in: "sensor.modbus")
-    static let busKeys = ConfigurationSchema.names(in: "buses.*")
 
     /// A sensor's `input` (rain gauges) or `modbus` (the others). Keys of the wrong kind were
     /// already reported by `readSensor`.
@@ -75,51 +73,42 @@ extension ConfigurationReader {
     }
 
     private func readModbus(_ reader: TableReader) -> ModbusSensorConfiguration? {
-        reader.reportUnknownKeys(known: Self.modbusKeys)
-        let bus = reader.choice("bus", among: BoardSerialFunction.busNames) ?? Defaults.modbusBus
-        var slave: Int?
-        if reader.has("slave") {
-            slave = reader.integer("slave", in: 1...247, meaning: "the sensor's Modbus address, as set on the sensor")
-        } else {
+        let keys = SchemaTableReader(reader, table: "sensor.modbus")
+        // Keys with a default in the schema are never nil below.
+        let bus = keys.choice("bus") ?? ""
+        if !reader.has("slave") {
             reader.missing("slave", "the sensor's Modbus address (1 to 247), as set on the sensor, e.g. slave = 3")
         }
-        var function = Defaults.modbusFunction
-        if let code = reader.integer("function", in: 3...4, meaning: "3 reads holding registers, 4 input registers; the sensor's manual says which") {
-            function = code == 4 ? .inputRegisters : .holdingRegisters
-        }
-        let type = reader.choice("type", among: ModbusValueType.allCases.map(\.rawValue)).flatMap(ModbusValueType.init(rawValue:)) ?? .uint16
-        var register: Int?
-        if reader.has("register") {
-            register = reader.integer("register", in: 0...65_535,
-                                      meaning: "the first register's address as sent on the wire, 0-based (a manual's 40001 is 0)")
-            if let first = register, first + type.registerCount - 1 > 65_535 {
-                reader.report("register", given: .integer(first), "a \(type.rawValue) needs \(type.registerCount) registers; the last would be past 65535")
-                register = nil
-            }
-        } else {
+        let slave = keys.integer("slave")
+        let function: ModbusReadFunction = keys.integer("function") == 4 ? .inputRegisters : .holdingRegisters
+        let type = keys.choice("type").flatMap(ModbusValueType.init(rawValue:)) ?? .uint16
+        var register = keys.integer("register")
+        if let first = register, first + type.registerCount - 1 > 65_535 {
+            reader.report("register", given: .integer(first), "a \(type.rawValue) needs \(type.registerCount) registers; the last would be past 65535")
+            register = nil
+        } else if !reader.has("register") {
             reader.missing("register", "the address of the register holding the reading, 0-based as on the wire, e.g. register = 0")
         }
-        let wordOrder = reader.choice("word_order", among: ModbusWordOrder.allCases.map(\.rawValue)).flatMap(ModbusWordOrder.init(rawValue:))
+        let wordOrder = keys.choice("word_order").flatMap(ModbusWordOrder.init(rawValue:)) ?? .big
         if reader.has("word_order"), type.registerCount == 1 {
             reader.report("word_order", given: reader.entries["word_order"],
                           "only for 32-bit types (int32, uint32, float32): a \(type.rawValue) is one register")
         }
-        let byteOrder = reader.choice("byte_order", among: ModbusByteOrder.allCases.map(\.rawValue)).flatMap(ModbusByteOrder.init(rawValue:))
-        var scale = 1.0
-        if let value = reader.number("scale") {
+        let byteOrder = keys.choice("byte_order").flatMap(ModbusByteOrder.init(rawValue:)) ?? .big
+        var scale = ConfigurationSchema.defaultNumber("sensor.modbus", "scale")
+        if reader.has("scale"), let value = keys.number("scale") {
             if value == 0 {
                 reader.report("scale", given: reader.entries["scale"], "must not be 0: every reading would be the offset")
             } else {
                 scale = value
             }
         }
-        let offset = reader.number("offset") ?? 0
-        let pollEvery = reader.duration("poll_every", in: ConfigurationLimits.modbusPollEveryMilliseconds,
-                                        meaning: "how often the sensor is read") ?? Defaults.modbusPollEveryMilliseconds
+        let offset = keys.number("offset") ?? 0
+        let pollEvery = keys.duration("poll_every") ?? 0
         guard let slave, let register else { return nil }
         return ModbusSensorConfiguration(
             bus: bus, slaveID: UInt8(slave), function: function, register: UInt16(register),
-            decoding: ModbusDecoding(type: type, wordOrder: wordOrder ?? .big, byteOrder: byteOrder ?? .big, scale: scale, offset: offset),
+            decoding: ModbusDecoding(type: type, wordOrder: wordOrder, byteOrder: byteOrder, scale: scale, offset: offset),
             pollEveryMilliseconds: pollEvery)
     }
 
@@ -140,8 +129,8 @@ extension ConfigurationReader {
                     continue
                 }
                 let reader = TableReader(entries: entries, path: busesReader.path + [.key(name)], label: label, problems: problems)
-                reader.reportUnknownKeys(known: Self.busKeys)
-                var bus = Defaults.bus
+                let keys = SchemaTableReader(reader, table: "buses.*")
+                var bus = BusConfiguration()
                 if let node = reader.entries["baud"] {
                     if case .integer(let value) = node, SerialSettings.standardBaudRates.contains(value) {
                         bus.baudRate = value
@@ -150,41 +139,32 @@ extension ConfigurationReader {
                             + SerialSettings.standardBaudRates.map(String.init).joined(separator: ", ") + " (9600 is usual)")
                     }
                 }
-                if let parity = reader.choice("parity", among: SerialSettings.Parity.allCases.map(\.rawValue)) {
-                    bus.parity = SerialSettings.Parity(rawValue: parity) ?? .none
-                }
-                bus.stopBits = reader.integer("stop_bits", in: SerialSettings.stopBitsAllowed, meaning: "stop bits, as set on the sensors") ?? bus.stopBits
-                let timeoutRange = ModbusRTUMaster.Configuration.timeoutMillisecondsAllowed
-                bus.timeoutMilliseconds = reader.duration(
-                    "timeout", in: Int64(timeoutRange.lowerBound)...Int64(timeoutRange.upperBound),
-                    meaning: "how long to wait for a sensor's reply").map(Int.init) ?? bus.timeoutMilliseconds
-                bus.retriesMax = reader.integer("retries_max", in: ModbusRTUMaster.Configuration.retriesMaxAllowed,
-                                                meaning: "retries after a failed read before it counts as failed") ?? bus.retriesMax
+                bus.parity = keys.choice("parity").flatMap(SerialSettings.Parity.init(rawValue:)) ?? bus.parity
+                bus.stopBits = keys.integer("stop_bits") ?? bus.stopBits
+                bus.timeoutMilliseconds = keys.duration("timeout").map(Int.init) ?? bus.timeoutMilliseconds
+                bus.retriesMax = keys.integer("retries_max") ?? bus.retriesMax
                 buses[name] = bus
             }
         }
         for sensor in sensors.values where buses[sensor.bus] == nil {
-            buses[sensor.bus] = Defaults.bus
+            buses[sensor.bus] = BusConfiguration()
         }
         return buses
     }
 
     /// `siren_max_on` and `siren_rest` of one `[outputs.<level>]`; nil when the siren is off.
-    func readSirenProtection(_ reader: TableReader, siren: SirenPattern, sirenName: String?) -> SirenProtection? {
-        let keys = ["siren_max_on", "siren_rest"]
+    func readSirenProtection(_ keys: SchemaTableReader, siren: SirenPattern, sirenName: String?) -> SirenProtection? {
+        let reader = keys.reader
         if case .off = siren {
             if sirenName == "off" {
-                for key in keys where reader.has(key) {
+                for key in ["siren_max_on", "siren_rest"] where reader.has(key) {
                     reader.report(key, given: reader.entries[key], "only when the siren sounds (continuous or intermittent); here siren = \"off\"")
                 }
             }
             return nil
         }
-        let maxOn = reader.duration("siren_max_on", in: ConfigurationLimits.sirenProtectionMilliseconds,
-                                    meaning: "the longest the siren sounds before it rests, to spare the siren and the battery")
-            ?? Defaults.sirenMaxOnMilliseconds
-        let rest = reader.duration("siren_rest", in: ConfigurationLimits.sirenProtectionMilliseconds,
-                                   meaning: "the pause after siren_max_on") ?? Defaults.sirenRestMilliseconds
+        let maxOn = keys.duration("siren_max_on") ?? SirenProtection.maxOnMillisecondsDefault
+        let rest = keys.duration("siren_rest") ?? SirenProtection.restMillisecondsDefault
         if case .intermittent(let on, _) = siren, on > maxOn {
             reader.report("siren_on", given: .string(formatDuration(on)),
                           "is longer than siren_max_on (\(formatDuration(maxOn))): one sound may not outlast the siren's limit")

@@ -1,12 +1,10 @@
 // The [shell] table of gateway.toml: the technician shell's PIN hash, idle logout and console.
 import WarningLogic
 
-/// How the technician shell is guarded. Every default is named here once.
+/// How the technician shell is guarded. The defaults and bounds are the schema's (`shell`).
 struct ShellConfiguration: Sendable, Equatable {
-    static let idleLogoutMillisecondsDefault: Int64 = 15 * Milliseconds.minute
-    /// From a minute (shorter logs a technician out while reading the status) to a day.
-    static let idleLogoutMillisecondsAllowed: ClosedRange<Int64> = Milliseconds.minute...Milliseconds.day
-    static let consoleDefault = true
+    static var idleLogoutMillisecondsDefault: Int64 { ConfigurationSchema.defaultDuration("shell", "idle_logout") }
+    static var consoleDefault: Bool { ConfigurationSchema.defaultBoolean("shell", "console") }
 
     /// `pin_hash`: the PIN as `set-pin` hashed it; nil while no PIN is set (the shell then
     /// refuses everyone and says how to set one).
@@ -19,12 +17,10 @@ struct ShellConfiguration: Sendable, Equatable {
 }
 
 extension ConfigurationReader {
-    static let shellKeys = ConfigurationSchema.names(in: "shell")
-
     func readShell() -> ShellConfiguration {
         var shell = ShellConfiguration()
-        guard let reader = table("shell", required: nil) else { return shell }
-        reader.reportUnknownKeys(known: Self.shellKeys)
+        let keys = schemaTable("shell")
+        let reader = keys.reader
         if let text = reader.string("pin_hash") {
             if let hash = PINHash.parse(text) {
                 shell.pinHash = hash
@@ -33,17 +29,8 @@ extension ConfigurationReader {
                 problems.report(at: reader.path + [.key("pin_hash")], key: reader.keyLabel("pin_hash"), given: nil, PINHash.formExplanation)
             }
         }
-        shell.idleLogoutMilliseconds = reader.duration(
-            "idle_logout", in: ShellConfiguration.idleLogoutMillisecondsAllowed,
-            meaning: "how long a shell session may sit without a key pressed before it is logged out")
-            ?? shell.idleLogoutMilliseconds
-        if let node = reader.entries["console"] {
-            if case .boolean(let value) = node {
-                shell.console = value
-            } else {
-                reader.report("console", given: node, "must be true (serve the shell on the console UART) or false")
-            }
-        }
+        shell.idleLogoutMilliseconds = keys.duration("idle_logout") ?? shell.idleLogoutMilliseconds
+        shell.console = keys.boolean("console") ?? shell.console
         return shell
     }
 }
@@ -59,10 +46,9 @@ extension EffectiveConfiguration {
         } else {
             text += "# pin_hash not set: the shell refuses every login; set it with `village-gateway set-pin`\n"
         }
-        let idle = formatDuration(shell.idleLogoutMilliseconds)
-        text += "idle_logout = \(tomlQuoted(idle))"
-            + (shell.idleLogoutMilliseconds == ShellConfiguration.idleLogoutMillisecondsDefault ? "  # default" : "") + "\n"
-        text += "console = \(shell.console)" + (shell.console == ShellConfiguration.consoleDefault ? "  # default" : "") + "\n"
-        return text
+        var out = TOMLWriter(table: "shell")
+        out.entry("idle_logout", tomlQuoted(formatDuration(shell.idleLogoutMilliseconds)))
+        out.entry("console", String(shell.console))
+        return text + out.text
     }
 }

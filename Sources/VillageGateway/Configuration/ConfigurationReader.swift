@@ -15,34 +15,7 @@ struct ConfigurationReader {
     }
 
     /// The top-level tables and how each is written, for messages and suggestions.
-    static let sections: [(name: String, written: String)] = [
-        ("station", "[station]"), ("logic", "[logic]"), ("acknowledgement", "[acknowledgement]"),
-        ("sensor", "[[sensor]]"), ("rule", "[[rule]]"), ("combined_rule", "[[combined_rule]]"),
-        ("contact", "[[contact]]"), ("outputs", "[outputs.<level>]"), ("buses", "[buses.<name>]"),
-        ("county", "[county]"),
-        ("shell", "[shell]"), ("drill", "[drill]"),
-    ]
-
-    // MARK: defaults (named once: the reader and the effective configuration both use them)
-
-    enum Defaults {
-        static let utcOffsetMinutes = 480
-        static let logic = LogicConfiguration()
-        static let acknowledgement = AcknowledgementPolicy()
-        static let readFailuresMax = 3
-        static let tangentSpanMilliseconds = Milliseconds.day
-        static let sirenOnMilliseconds: Int64 = 2_000
-        static let sirenOffMilliseconds: Int64 = 3_000
-        static let contactOrder = 1
-        static let bus = BusConfiguration()
-        static let modbusBus = "rs485"
-        static let modbusFunction = ModbusReadFunction.holdingRegisters
-        static let modbusPollEveryMilliseconds: Int64 = 10_000
-        /// Long enough for a full warning cycle to be heard across the village, short enough
-        /// that a typical siren (rated for a few minutes' duty) does not overheat.
-        static let sirenMaxOnMilliseconds: Int64 = 5 * 60_000
-        static let sirenRestMilliseconds: Int64 = 60_000
-    }
+    static var sections: [(name: String, written: String)] { ConfigurationSchema.tables.map { ($0.name, $0.written) } }
 
     /// The unit each kind reports in; thresholds and ranges are written in it.
     static func unit(of kind: SensorKind) -> String {
@@ -120,6 +93,14 @@ struct ConfigurationReader {
         return TableReader(entries: entries, path: [.key(name)], label: "[\(name)]", problems: problems)
     }
 
+    /// The table `[name]` read by the schema; absent (or written wrongly, reported), an empty
+    /// table, so every key takes the schema's default.
+    func schemaTable(_ name: String) -> SchemaTableReader {
+        let reader = table(name, required: nil)
+            ?? TableReader(entries: [:], path: [.key(name)], label: "[\(name)]", problems: problems)
+        return SchemaTableReader(reader, table: name)
+    }
+
     /// The blocks `[[name]]`, each labelled `[[name]] #n` until its id is known.
     private func arrayOfTables(_ name: String, countMax: Int) -> [TableReader] {
         guard let node = root[name] else { return [] }
@@ -152,7 +133,7 @@ struct ConfigurationReader {
         guard let reader = table("station", required: "every box needs [station] with its id (the 10-digit SL 651 address) and name") else {
             return StationIdentity(id: "", name: "")
         }
-        reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "station"))
+        let keys = SchemaTableReader(reader, table: "station")
         var id = ""
         if let text = reader.string("id") {
             if text.count == 10, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
@@ -176,8 +157,8 @@ struct ConfigurationReader {
         } else if !reader.has("name") {
             reader.missing("name", "the village's name as people say it, e.g. name = \"黄坑村\"")
         }
-        var offsetMinutes = Defaults.utcOffsetMinutes
-        if let text = reader.string("utc_offset") {
+        var offsetMinutes = parseUTCOffset(ConfigurationSchema.defaultText("station", "utc_offset")) ?? 0
+        if let text = keys.text("utc_offset") {
             if let minutes = parseUTCOffset(text) {
                 offsetMinutes = minutes
             } else {
@@ -212,13 +193,9 @@ struct ConfigurationReader {
     // MARK: [logic]
 
     private func readLogic() -> LogicConfiguration {
-        let defaults = Defaults.logic
-        guard let reader = table("logic", required: nil) else { return defaults }
-        reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "logic"))
-        let clearAfter = reader.duration(
-            "clear_after", in: Milliseconds.minute...(7 * Milliseconds.day),
-            meaning: "how long no rule may meet a level before it is lowered")
-        var latched: Set<WarningLevel> = defaults.latchedLevels
+        let keys = schemaTable("logic")
+        let reader = keys.reader
+        var latched = Set(ConfigurationSchema.defaultTexts("logic", "latch").compactMap(WarningLevel.init(name:)))
         if let node = reader.entries["latch"] {
             latched = []
             let allowedText = "a list of levels that stay until a person clears them, from \(quotedList(WarningLevel.colours.map(\.name))), e.g. [\"red\"]"
@@ -235,8 +212,8 @@ struct ConfigurationReader {
                 reader.report("latch", given: node, "must be " + allowedText)
             }
         }
-        var decay = defaults.antecedentDecayPerDay
-        if let k = reader.number("antecedent_k") {
+        var decay = ConfigurationSchema.defaultNumber("logic", "antecedent_k")
+        if reader.has("antecedent_k"), let k = keys.number("antecedent_k") {
             if k > 0 && k < 1 {
                 decay = k
             } else {
@@ -244,15 +221,13 @@ struct ConfigurationReader {
                               "must be between 0 and 1, exclusive (the daily decay of antecedent rain; 0.8 to 0.9 is usual)")
             }
         }
-        let hour = reader.integer("rain_day_start_hour", in: 0...23, meaning: "the local hour the rain day starts; 8 in China")
-        let tips = reader.integer("tips_per_minute_max", in: 1...6_000,
-                                  meaning: "more tips per minute than this is a chattering switch, not rain")
+        // Every value has a default in the schema, so the optionals below are never nil.
         return LogicConfiguration(
-            clearAfterMilliseconds: clearAfter ?? defaults.clearAfterMilliseconds,
+            clearAfterMilliseconds: keys.duration("clear_after") ?? 0,
             latchedLevels: latched,
             antecedentDecayPerDay: decay,
-            rainDayStartHour: hour ?? defaults.rainDayStartHour,
-            tipsPerMinuteMax: tips ?? defaults.tipsPerMinuteMax
+            rainDayStartHour: keys.integer("rain_day_start_hour") ?? 0,
+            tipsPerMinuteMax: keys.integer("tips_per_minute_max") ?? 0
         )
     }
 
@@ -376,12 +351,9 @@ struct ConfigurationReader {
                     reader.report("range", given: node, "must be two numbers " + allowedText)
                 }
             }
-            sensor.staleAfterMilliseconds = reader.duration(
-                "stale_after", in: Milliseconds.minute...(7 * Milliseconds.day),
-                meaning: "no reading for this long makes the sensor faulty")
-            sensor.readFailuresMax = reader.integer(
-                "read_failures_max", in: 1...100, meaning: "consecutive failed reads before the sensor is faulty")
-                ?? Defaults.readFailuresMax
+            let keys = SchemaTableReader(reader, table: "sensor", checkingKeys: false)
+            sensor.staleAfterMilliseconds = keys.duration("stale_after")
+            sensor.readFailuresMax = keys.integer("read_failures_max") ?? 0
             if kind == .displacement {
                 sensor.displacementBaseline = reader.number("baseline")
                 if let rate = reader.number("steady_rate") {
@@ -392,10 +364,7 @@ struct ConfigurationReader {
                                       "must be above 0: the slope's steady creep in mm/day, which the tangent angle divides by")
                     }
                 }
-                sensor.tangentSpanMilliseconds = reader.duration(
-                    "tangent_span", in: Milliseconds.hour...(7 * Milliseconds.day),
-                    meaning: "the span over which the tangent angle's rate is measured")
-                    ?? Defaults.tangentSpanMilliseconds
+                sensor.tangentSpanMilliseconds = keys.duration("tangent_span") ?? 0
             }
         }
         return sensor
@@ -679,8 +648,8 @@ struct ConfigurationReader {
             } else if !reader.has("phone") {
                 reader.missing("phone", "the number SMS goes to, e.g. phone = \"+8613800000001\"")
             }
-            let order = reader.integer("order", in: 1...99, meaning: "contacts are called in increasing order; equal orders together")
-            contacts.append(Contact(name: name, phone: phone, order: order ?? Defaults.contactOrder))
+            let order = SchemaTableReader(reader, table: "contact", checkingKeys: false).integer("order") ?? 0
+            contacts.append(Contact(name: name, phone: phone, order: order))
         }
         return contacts
     }
@@ -688,50 +657,36 @@ struct ConfigurationReader {
     // MARK: [acknowledgement]
 
     private func readAcknowledgement(contactCount: Int) -> AcknowledgementPolicy {
-        let defaults = Defaults.acknowledgement
-        var policy = defaults
-        let levelNames = WarningLevel.colours.map(\.name) + ["none"]
-        let reader = table("acknowledgement", required: nil)
-        if let reader {
-            reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "acknowledgement"))
-            if let name = reader.choice("from_level", among: levelNames) {
-                policy.fromLevel = name == "none" ? nil : WarningLevel(name: name)
-            }
-            policy.deadlineMilliseconds = reader.duration(
-                "deadline", in: Milliseconds.minute...Milliseconds.day,
-                meaning: "unanswered for this long, the box escalates") ?? defaults.deadlineMilliseconds
-            policy.escalationsMax = reader.integer(
-                "escalations_max", in: 0...20, meaning: "escalations before the box stops escalating") ?? defaults.escalationsMax
-            if let node = reader.entries["answer_keywords"] {
-                let allowed = "a list of at most \(AcknowledgementPolicy.answerKeywordsMax) words, each 1 to \(AcknowledgementPolicy.answerKeywordCharactersMax) characters, that count as an answer (e.g. [\"1\", \"收到\", \"到\"]); [] or left out: any reply counts"
-                var keywords: [String] = []
-                if case .array(let elements) = node, elements.count <= AcknowledgementPolicy.answerKeywordsMax {
-                    for element in elements {
-                        if case .string(let word) = element, !word.trimmingSpaces.isEmpty, word.count <= AcknowledgementPolicy.answerKeywordCharactersMax {
-                            keywords.append(String(word.trimmingSpaces))
-                        } else {
-                            reader.report("answer_keywords", given: node, "\(element.rendered) is not a keyword; must be " + allowed)
-                        }
-                    }
-                } else {
-                    reader.report("answer_keywords", given: node, "must be " + allowed)
-                }
-                policy.answerKeywords = keywords
-            }
-            if let node = reader.entries["call_unanswered"] {
-                if case .boolean(let value) = node {
-                    policy.callUnanswered = value
-                } else {
-                    reader.report("call_unanswered", given: node, "must be true (ring those who have not answered by a deadline) or false (text them again)")
-                }
-            }
-            policy.callRingMilliseconds = reader.duration(
-                "call_ring", in: (10 * Milliseconds.second)...(2 * Milliseconds.minute),
-                meaning: "how long a call rings before the box hangs up") ?? defaults.callRingMilliseconds
+        var policy = AcknowledgementPolicy()
+        let keys = schemaTable("acknowledgement")
+        let reader = keys.reader
+        if let name = keys.choice("from_level") {
+            policy.fromLevel = name == "none" ? nil : WarningLevel(name: name)
         }
+        if let node = reader.entries["answer_keywords"] {
+            let allowed = "a list of at most \(AcknowledgementPolicy.answerKeywordsMax) words, each 1 to \(AcknowledgementPolicy.answerKeywordCharactersMax) characters, that count as an answer (e.g. [\"1\", \"收到\", \"到\"]); [] or left out: any reply counts"
+            var keywords: [String] = []
+            if case .array(let elements) = node, elements.count <= AcknowledgementPolicy.answerKeywordsMax {
+                for element in elements {
+                    if case .string(let word) = element, !word.trimmingSpaces.isEmpty, word.count <= AcknowledgementPolicy.answerKeywordCharactersMax {
+                        keywords.append(String(word.trimmingSpaces))
+                    } else {
+                        reader.report("answer_keywords", given: node, "\(element.rendered) is not a keyword; must be " + allowed)
+                    }
+                }
+            } else {
+                reader.report("answer_keywords", given: node, "must be " + allowed)
+            }
+            policy.answerKeywords = keywords
+        }
+        policy.callUnanswered = keys.boolean("call_unanswered") ?? false
+        policy.callRingMilliseconds = keys.duration("call_ring") ?? 0
+        // Every value has a default in the schema, so the optionals below are never nil.
+        policy.deadlineMilliseconds = keys.duration("deadline") ?? 0
+        policy.escalationsMax = keys.integer("escalations_max") ?? 0
         if let level = policy.fromLevel, contactCount == 0 {
-            let fromDefault = reader?.has("from_level") != true
-            problems.report(at: reader.map { $0.path + [.key("from_level")] }, key: "[acknowledgement] from_level",
+            let fromDefault = !reader.has("from_level")
+            problems.report(at: reader.path + [.key("from_level")], key: "[acknowledgement] from_level",
                             given: fromDefault ? nil : tomlQuoted(level.name),
                             "叫应 is asked from \(level.name)\(fromDefault ? " (the default)" : "") but there is no [[contact]] to answer; add [[contact]] blocks, or set from_level = \"none\" to never ask")
         }
@@ -755,19 +710,16 @@ struct ConfigurationReader {
             let reader = TableReader(entries: entries, path: outputsReader.path + [.key(level.name)], label: label, problems: problems)
             // The schema names message_<hazard> for each hazard; the check keeps the two in step.
             assert(Hazard.allCases.allSatisfy { ConfigurationSchema.names(in: "outputs.*").contains(Self.hazardMessageKey($0)) })
-            reader.reportUnknownKeys(known: ConfigurationSchema.names(in: "outputs.*"))
+            let keys = SchemaTableReader(reader, table: "outputs.*")
             var siren = SirenPattern.off
+            let sirenName = keys.choice("siren")
             let sirenNames = ["off", "continuous", "intermittent"]
-            let sirenName = reader.has("siren") ? reader.choice("siren", among: sirenNames) : nil
             if !reader.has("siren") {
                 reader.missing("siren", "say what the siren does at this level: \(quotedList(sirenNames))")
             }
-            let sirenBounds = 100...(10 * Milliseconds.minute)
             if sirenName == "intermittent" {
-                let on = reader.duration("siren_on", in: sirenBounds, meaning: "how long the siren sounds each time")
-                let off = reader.duration("siren_off", in: sirenBounds, meaning: "the pause between sounds")
-                siren = .intermittent(onMilliseconds: on ?? Defaults.sirenOnMilliseconds,
-                                      offMilliseconds: off ?? Defaults.sirenOffMilliseconds)
+                // Both have defaults in the schema.
+                siren = .intermittent(onMilliseconds: keys.duration("siren_on") ?? 0, offMilliseconds: keys.duration("siren_off") ?? 0)
             } else if sirenName == "continuous" {
                 siren = .continuous
             }
@@ -776,10 +728,10 @@ struct ConfigurationReader {
                     reader.report(key, given: reader.entries[key], "only for siren = \"intermittent\"; here siren = \"\(sirenName)\"")
                 }
             }
-            if let protection = readSirenProtection(reader, siren: siren, sirenName: sirenName) {
+            if let protection = readSirenProtection(keys, siren: siren, sirenName: sirenName) {
                 hardware.sirenProtection[level] = protection
             }
-            let lamp = reader.choice("lamp", among: LampColour.allCases.map(\.rawValue)).flatMap(LampColour.init(rawValue:))
+            let lamp = keys.choice("lamp").flatMap(LampColour.init(rawValue:))
             let message = readMessage(reader, "message", meaning: "the text to broadcast and send by SMS")
             if !reader.has("message") {
                 reader.missing("message", "the text broadcast and sent by SMS at this level, e.g. message = \"…请准备转移\"")
@@ -789,8 +741,7 @@ struct ConfigurationReader {
                 let key = Self.hazardMessageKey(hazard)
                 hazardMessages[hazard] = readMessage(reader, key, meaning: "the text for a \(hazard.name) warning at this level")
             }
-            let repeatEvery = reader.duration("repeat_every", in: Milliseconds.minute...Milliseconds.day,
-                                              meaning: "how often the broadcast repeats while the level holds")
+            let repeatEvery = keys.duration("repeat_every")
             outputs[level] = LevelOutputs(
                 siren: siren, lamp: lamp, message: message ?? "", repeatEveryMilliseconds: repeatEvery, hazardMessages: hazardMessages)
         }

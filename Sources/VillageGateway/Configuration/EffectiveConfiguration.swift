@@ -8,7 +8,6 @@ enum EffectiveConfiguration {
     static func render(_ configuration: GatewayConfiguration) -> String {
         var out = TOMLWriter()
         let engine = configuration.engine
-        typealias Defaults = ConfigurationReader.Defaults
 
         out.comment("The effective configuration: every key with the value the box uses.")
         out.comment("\"# default\" marks a value that equals the default.")
@@ -16,8 +15,7 @@ enum EffectiveConfiguration {
         out.header("[station]")
         out.entry("id", tomlQuoted(engine.station.id))
         out.entry("name", tomlQuoted(engine.station.name))
-        out.entry("utc_offset", tomlQuoted(formatUTCOffset(engine.station.utcOffsetMinutes)),
-                  isDefault: engine.station.utcOffsetMinutes == Defaults.utcOffsetMinutes)
+        out.entry("utc_offset", tomlQuoted(formatUTCOffset(engine.station.utcOffsetMinutes)))
         // Optional, no default: printed only when set.
         if let latitude = engine.station.latitude, let longitude = engine.station.longitude {
             out.entry("latitude", "\(latitude)")
@@ -25,36 +23,23 @@ enum EffectiveConfiguration {
         }
 
         let logic = engine.logic
-        let logicDefaults = Defaults.logic
         out.blank()
         out.header("[logic]")
-        out.entry("clear_after", tomlQuoted(formatDuration(logic.clearAfterMilliseconds)),
-                  isDefault: logic.clearAfterMilliseconds == logicDefaults.clearAfterMilliseconds)
-        out.entry("latch", "[" + logic.latchedLevels.sorted().map { tomlQuoted($0.name) }.joined(separator: ", ") + "]",
-                  isDefault: logic.latchedLevels == logicDefaults.latchedLevels)
-        out.entry("antecedent_k", tomlNumber(logic.antecedentDecayPerDay),
-                  isDefault: logic.antecedentDecayPerDay == logicDefaults.antecedentDecayPerDay)
-        out.entry("rain_day_start_hour", String(logic.rainDayStartHour),
-                  isDefault: logic.rainDayStartHour == logicDefaults.rainDayStartHour)
-        out.entry("tips_per_minute_max", String(logic.tipsPerMinuteMax),
-                  isDefault: logic.tipsPerMinuteMax == logicDefaults.tipsPerMinuteMax)
+        out.entry("clear_after", tomlQuoted(formatDuration(logic.clearAfterMilliseconds)))
+        out.entry("latch", "[" + logic.latchedLevels.sorted().map { tomlQuoted($0.name) }.joined(separator: ", ") + "]")
+        out.entry("antecedent_k", tomlNumber(logic.antecedentDecayPerDay))
+        out.entry("rain_day_start_hour", String(logic.rainDayStartHour))
+        out.entry("tips_per_minute_max", String(logic.tipsPerMinuteMax))
 
         let acknowledgement = engine.acknowledgement
-        let acknowledgementDefaults = Defaults.acknowledgement
         out.blank()
         out.header("[acknowledgement]")
-        out.entry("from_level", tomlQuoted(acknowledgement.fromLevel?.name ?? "none"),
-                  isDefault: acknowledgement.fromLevel == acknowledgementDefaults.fromLevel)
-        out.entry("deadline", tomlQuoted(formatDuration(acknowledgement.deadlineMilliseconds)),
-                  isDefault: acknowledgement.deadlineMilliseconds == acknowledgementDefaults.deadlineMilliseconds)
-        out.entry("escalations_max", String(acknowledgement.escalationsMax),
-                  isDefault: acknowledgement.escalationsMax == acknowledgementDefaults.escalationsMax)
-        out.entry("answer_keywords", "[" + acknowledgement.answerKeywords.map(tomlQuoted).joined(separator: ", ") + "]",
-                  isDefault: acknowledgement.answerKeywords == acknowledgementDefaults.answerKeywords)
-        out.entry("call_unanswered", acknowledgement.callUnanswered ? "true" : "false",
-                  isDefault: acknowledgement.callUnanswered == acknowledgementDefaults.callUnanswered)
-        out.entry("call_ring", tomlQuoted(formatDuration(acknowledgement.callRingMilliseconds)),
-                  isDefault: acknowledgement.callRingMilliseconds == acknowledgementDefaults.callRingMilliseconds)
+        out.entry("from_level", tomlQuoted(acknowledgement.fromLevel?.name ?? "none"))
+        out.entry("deadline", tomlQuoted(formatDuration(acknowledgement.deadlineMilliseconds)))
+        out.entry("escalations_max", String(acknowledgement.escalationsMax))
+        out.entry("answer_keywords", "[" + acknowledgement.answerKeywords.map(tomlQuoted).joined(separator: ", ") + "]")
+        out.entry("call_unanswered", acknowledgement.callUnanswered ? "true" : "false")
+        out.entry("call_ring", tomlQuoted(formatDuration(acknowledgement.callRingMilliseconds)))
 
         let hardware = configuration.hardware
         var rainGaugeIndex = 0
@@ -88,8 +73,7 @@ enum EffectiveConfiguration {
                 } else {
                     out.comment("stale_after not set: never stale")
                 }
-                out.entry("read_failures_max", String(sensor.readFailuresMax),
-                          isDefault: sensor.readFailuresMax == Defaults.readFailuresMax)
+                out.entry("read_failures_max", String(sensor.readFailuresMax))
                 if let modbus = hardware.modbusSensors[sensor.id] {
                     out.entry("modbus", renderModbus(modbus))
                 } else {
@@ -106,23 +90,20 @@ enum EffectiveConfiguration {
                     } else {
                         out.comment("steady_rate not set: no tangent_angle rule can use this sensor")
                     }
-                    out.entry("tangent_span", tomlQuoted(formatDuration(sensor.tangentSpanMilliseconds)),
-                              isDefault: sensor.tangentSpanMilliseconds == Defaults.tangentSpanMilliseconds)
+                    out.entry("tangent_span", tomlQuoted(formatDuration(sensor.tangentSpanMilliseconds)))
                 }
             }
         }
 
         for name in hardware.buses.keys.sorted() {
             guard let bus = hardware.buses[name] else { continue }
-            let defaults = Defaults.bus
             out.blank()
             out.header("[buses.\(name)]")
-            out.entry("baud", String(bus.baudRate), isDefault: bus.baudRate == defaults.baudRate)
-            out.entry("parity", tomlQuoted(bus.parity.rawValue), isDefault: bus.parity == defaults.parity)
-            out.entry("stop_bits", String(bus.stopBits), isDefault: bus.stopBits == defaults.stopBits)
-            out.entry("timeout", tomlQuoted(formatDuration(Int64(bus.timeoutMilliseconds))),
-                      isDefault: bus.timeoutMilliseconds == defaults.timeoutMilliseconds)
-            out.entry("retries_max", String(bus.retriesMax), isDefault: bus.retriesMax == defaults.retriesMax)
+            out.entry("baud", String(bus.baudRate))
+            out.entry("parity", tomlQuoted(bus.parity.rawValue))
+            out.entry("stop_bits", String(bus.stopBits))
+            out.entry("timeout", tomlQuoted(formatDuration(Int64(bus.timeoutMilliseconds))))
+            out.entry("retries_max", String(bus.retriesMax))
         }
 
         for rule in engine.rules {
@@ -157,7 +138,7 @@ enum EffectiveConfiguration {
             out.header("[[contact]]")
             out.entry("name", tomlQuoted(contact.name))
             out.entry("phone", tomlQuoted(contact.phone))
-            out.entry("order", String(contact.order), isDefault: contact.order == Defaults.contactOrder)
+            out.entry("order", String(contact.order))
         }
 
         for level in WarningLevel.colours + [.none] {
@@ -172,14 +153,12 @@ enum EffectiveConfiguration {
             case .continuous: out.entry("siren", tomlQuoted("continuous"))
             case .intermittent(let on, let off):
                 out.entry("siren", tomlQuoted("intermittent"))
-                out.entry("siren_on", tomlQuoted(formatDuration(on)), isDefault: on == Defaults.sirenOnMilliseconds)
-                out.entry("siren_off", tomlQuoted(formatDuration(off)), isDefault: off == Defaults.sirenOffMilliseconds)
+                out.entry("siren_on", tomlQuoted(formatDuration(on)))
+                out.entry("siren_off", tomlQuoted(formatDuration(off)))
             }
             if let protection = hardware.sirenProtection[level] {
-                out.entry("siren_max_on", tomlQuoted(formatDuration(protection.maxOnMilliseconds)),
-                          isDefault: protection.maxOnMilliseconds == Defaults.sirenMaxOnMilliseconds)
-                out.entry("siren_rest", tomlQuoted(formatDuration(protection.restMilliseconds)),
-                          isDefault: protection.restMilliseconds == Defaults.sirenRestMilliseconds)
+                out.entry("siren_max_on", tomlQuoted(formatDuration(protection.maxOnMilliseconds)))
+                out.entry("siren_rest", tomlQuoted(formatDuration(protection.restMilliseconds)))
             }
             if let lamp = outputs.lamp {
                 out.entry("lamp", tomlQuoted(lamp.rawValue))
@@ -221,16 +200,33 @@ private func renderModbus(_ modbus: ModbusSensorConfiguration) -> String {
     return "{ " + parts.joined(separator: ", ") + " }"
 }
 
-/// Lines of TOML, built in order.
+/// Lines of TOML, built in order; a value equal to the schema's default is marked `# default`.
 /// Internal, not private: ConfigurationReader+County.swift renders [county] with it.
 struct TOMLWriter {
     private(set) var text = ""
+    /// The schema's name of the table the entries go to (`outputs.*` for `[outputs.red]`).
+    private var table: String?
 
-    mutating func header(_ header: String) { text += header + "\n" }
+    init(table: String? = nil) { self.table = table }
+
+    mutating func header(_ header: String) {
+        text += header + "\n"
+        var name = Substring(header)
+        while name.first == "[" { name = name.dropFirst() }
+        while name.last == "]" { name = name.dropLast() }
+        let top = name.split(separator: ".").first.map(String.init) ?? String(name)
+        table = ConfigurationSchema.table(named: top)?.kind == .tableOfTables ? top + ".*" : String(name)
+    }
+
     mutating func blank() { text += "\n" }
     mutating func comment(_ comment: String) { text += "# " + comment + "\n" }
 
-    mutating func entry(_ key: String, _ value: String, isDefault: Bool = false) {
-        text += tomlKey(key) + " = " + value + (isDefault ? "  # default" : "") + "\n"
+    /// `isDefault`: for the few keys whose default depends on other keys (a sensor's unit on its
+    /// kind); otherwise the schema says.
+    mutating func entry(_ key: String, _ value: String, isDefault: Bool? = nil) {
+        let marked = isDefault ?? table.map { table in
+            ConfigurationSchema.key(table: table, name: key)?.defaultValue != nil && ConfigurationSchema.isDefault(table, key, value)
+        } ?? false
+        text += tomlKey(key) + " = " + value + (marked ? "  # default" : "") + "\n"
     }
 }

@@ -35,13 +35,14 @@ struct ModbusSensorConfiguration: Sendable, Equatable {
 
 /// `[buses.<name>]`: the serial framing and the patience of one RS-485 bus.
 struct BusConfiguration: Sendable, Equatable {
-    var baudRate: Int = 9600
-    var parity: SerialSettings.Parity = .none
-    var stopBits: Int = 1
+    // The defaults are the schema's (ConfigurationSchema, `buses.*`).
+    var baudRate: Int = ConfigurationSchema.defaultInteger("buses.*", "baud")
+    var parity = SerialSettings.Parity(rawValue: ConfigurationSchema.defaultText("buses.*", "parity")) ?? .none
+    var stopBits: Int = ConfigurationSchema.defaultInteger("buses.*", "stop_bits")
     /// How long to wait for a slave's reply.
-    var timeoutMilliseconds: Int = 500
+    var timeoutMilliseconds = Int(ConfigurationSchema.defaultDuration("buses.*", "timeout"))
     /// Retries after a failed transaction, before the reading counts as failed.
-    var retriesMax: Int = 2
+    var retriesMax: Int = ConfigurationSchema.defaultInteger("buses.*", "retries_max")
 
     /// Modbus RTU is 8 data bits; direction control comes from the board.
     func serialSettings(direction: RS485Direction?) -> SerialSettings {
@@ -62,4 +63,8 @@ struct BusConfiguration: Sendable, Equatable {
 struct SirenProtection: Sendable, Equatable {
     var maxOnMilliseconds: Int64
     var restMilliseconds: Int64
+
+    // The schema's defaults (`outputs.*`), for a siren no [outputs] table protects.
+    static var maxOnMillisecondsDefault: Int64 { ConfigurationSchema.defaultDuration("outputs.*", "siren_max_on") }
+    static var restMillisecondsDefault: Int64 { ConfigurationSchema.defaultDuration("outputs.*", "siren_rest") }
 }

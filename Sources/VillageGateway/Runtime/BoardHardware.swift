@@ -158,8 +158,8 @@ struct BoardHardware {
         // HardwareOutputs protects the siren with one limit; levels may configure their own, and
         // the strictest (shortest on, longest rest) keeps every level's siren and battery safe.
         let protections = Array(configuration.hardware.sirenProtection.values)
-        let maxOn = protections.map(\.maxOnMilliseconds).min() ?? ConfigurationReader.Defaults.sirenMaxOnMilliseconds
-        let rest = protections.map(\.restMilliseconds).max() ?? ConfigurationReader.Defaults.sirenRestMilliseconds
+        let maxOn = protections.map(\.maxOnMilliseconds).min() ?? SirenProtection.maxOnMillisecondsDefault
+        let rest = protections.map(\.restMilliseconds).max() ?? SirenProtection.restMillisecondsDefault
         do {
             let outputs = try HardwareOutputs(
                 siren: siren, lamps: lamps, voice: voice, modem: modem,

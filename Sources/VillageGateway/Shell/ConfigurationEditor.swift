@@ -14,14 +14,8 @@ struct ConfigurationEditor {
     /// Keys changed before one commit; more is not a field adjustment but a new file.
     static let stagedChangesMax = 64
 
-    enum SectionKind { case table, arrayById(String), tableOfTables }
-
-    /// Every top-level section the shell can edit, and how its keys are named.
-    static let sections: [(name: String, kind: SectionKind)] = [
-        ("station", .table), ("logic", .table), ("acknowledgement", .table), ("sensor", .arrayById("id")),
-        ("rule", .arrayById("id")), ("combined_rule", .arrayById("id")), ("contact", .arrayById("name")),
-        ("outputs", .tableOfTables), ("buses", .tableOfTables), ("shell", .table), ("drill", .table),
-    ]
+    /// Every top-level section the shell can edit, and how its keys are named: the schema's tables.
+    static var sections: [(name: String, kind: ConfigurationTable.Kind)] { ConfigurationSchema.tables.map { ($0.name, $0.kind) } }
 
     let file: String
     /// The file when editing began; a commit refuses if the disk no longer holds it.
@@ -105,11 +99,10 @@ struct ConfigurationEditor {
         }
         var lines = stagedText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         // The value may run over several lines (a list); remove them all, and only them.
-        guard let replaced = Self.replaceValue(in: lines, keyLine: line - 1, with: "\u{0}") else {
+        guard let extent = Self.valueExtent(in: lines, keyLine: line - 1, name: resolved.name, value: existing) else {
             throw ConfigurationEditRefusal(description: "\(key) is written in a form the shell cannot remove (line \(line)); edit the file with an editor")
         }
-        let valueLines = lines.count - replaced.count + 1
-        lines.removeSubrange((line - 1)..<(line - 1 + valueLines))
+        lines.removeSubrange((line - 1)...(line - 1 + extent.lastLine))
         let candidate = lines.joined(separator: "\n")
         guard let reparsed = try? ConfigurationLoader.parseDocument(text: candidate, file: file, what: "a configuration"),
             reparsed.root.sameValue(as: document.root.replacing(resolved.path, with: nil))
@@ -157,8 +150,8 @@ struct ConfigurationEditor {
         }
         var lines = stagedText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let keyText = tomlKey(resolved.name)
-        if let line = document.locator.exactLine(for: resolved.path) {
-            guard let replaced = Self.replaceValue(in: lines, keyLine: line - 1, with: valueText) else {
+        if let line = document.locator.exactLine(for: resolved.path), let existing {
+            guard let replaced = Self.replaceValue(in: lines, keyLine: line - 1, name: resolved.name, value: existing, with: valueText) else {
                 throw ConfigurationEditRefusal(description: "\(key) is written in a form the shell cannot edit in place (line \(line)); edit the file with an editor")
             }
             lines = replaced
@@ -204,8 +197,16 @@ struct ConfigurationEditor {
         }
         switch section.kind {
         case .table:
+            // A sub-table the schema describes (`county.push.url`), or a key of the table itself.
+            if parts.count == 3, !parts[2].isEmpty, ConfigurationSchema.isSubtable(parts[1], of: sectionName) {
+                let table: TOMLPath = [.key(sectionName), .key(parts[1])]
+                return ResolvedKey(path: table + [.key(parts[2])], tablePath: table, header: "[\(sectionName).\(parts[1])]", name: parts[2])
+            }
             guard parts.count == 2, !parts[1].isEmpty else {
                 throw ConfigurationEditRefusal(description: "write \(sectionName).KEY, e.g. \(example(sectionName))")
+            }
+            if ConfigurationSchema.isSubtable(parts[1], of: sectionName) {
+                throw ConfigurationEditRefusal(description: "\(key) is a table: set its keys one by one, e.g. \(key).\(ConfigurationSchema.names(in: key).first ?? "KEY") (help \(key) lists them)")
             }
             return ResolvedKey(path: [.key(sectionName), .key(parts[1])], tablePath: [.key(sectionName)], header: "[\(sectionName)]", name: parts[1])
         case .tableOfTables:
@@ -243,7 +244,7 @@ struct ConfigurationEditor {
         let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2, let section = sections.first(where: { $0.name == parts[0] }) else { return nil }
         switch section.kind {
-        case .table: return "[\(parts[0])]"
+        case .table: return parts.count == 3 ? "[\(parts[0]).\(parts[1])]" : "[\(parts[0])]"
         case .tableOfTables: return parts.count == 3 ? "[\(parts[0]).\(parts[1])]" : nil
         case .arrayById: return parts.count == 3 ? "[[\(parts[0])]] \(tomlQuoted(parts[1]))" : nil
         }
@@ -261,6 +262,7 @@ struct ConfigurationEditor {
         case "outputs": "outputs.red.siren"
         case "buses": "buses.rs485.baud"
         case "drill": "drill.end_message"
+        case "county": "county.summary_every or county.push.url"
         default: "shell.idle_logout"
         }
     }
@@ -274,115 +276,57 @@ struct ConfigurationEditor {
         return typed
     }
 
-    static func parseValue(_ text: String) -> TOMLNode? {
-        guard !text.contains("\n"), let document = try? ConfigurationLoader.parseDocument(text: "v = \(text)\n", file: "", what: "a value"),
-            case .table(let entries) = document.root, entries.count == 1
-        else { return nil }
-        return entries["v"]
-    }
+    static func parseValue(_ text: String) -> TOMLNode? { ConfigurationSchema.parseValue(text) }
 
     /// `lines` with the value of the key written on line `keyLine` (0-based) replaced by
-    /// `value`; a comment after it is kept. nil when the line is not `key = value`.
-    static func replaceValue(in lines: [String], keyLine: Int, with value: String) -> [String]? {
-        guard keyLine < lines.count else { return nil }
+    /// `value`; a comment after it is kept. nil when the line is not `name = value`.
+    static func replaceValue(in lines: [String], keyLine: Int, name: String, value existing: TOMLNode, with value: String) -> [String]? {
+        guard let extent = valueExtent(in: lines, keyLine: keyLine, name: name, value: existing) else { return nil }
         let text = Array(lines[keyLine...].joined(separator: "\n").utf8)
-        let scanner = ValueScanner(bytes: text)
-        guard let equals = scanner.findAssignment() else { return nil }
+        let rebuilt = String(decoding: text[..<extent.start], as: UTF8.self) + value + String(decoding: text[extent.end...], as: UTF8.self)
+        return Array(lines[..<keyLine]) + rebuilt.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// Where the value of `name`, written from line `keyLine` on, lies in the text from that
+    /// line (UTF-8 offsets), and the last line it reaches (0 when on one line). The TOML library
+    /// judges every step: the `=` is the one after which the line reads as `name`, and the
+    /// value ends where the text so far reads as the value the document holds, with only blanks
+    /// or a comment after it on its line. nil when no such place is found.
+    static func valueExtent(in lines: [String], keyLine: Int, name: String, value existing: TOMLNode) -> (start: Int, end: Int, lastLine: Int)? {
+        guard keyLine < lines.count else { return nil }
+        /// A value spread over more lines than this is no field adjustment (and each line costs parses).
+        let valueLinesMax = 200
+        let text = Array(lines[keyLine..<min(lines.count, keyLine + valueLinesMax)].joined(separator: "\n").utf8)
+        let newline = UInt8(ascii: "\n")
+        let firstLineEnd = text.firstIndex(of: newline) ?? text.count
+        /// The document's one key and value, read by the TOML library.
+        func entries(_ document: String) -> [String: TOMLNode]? {
+            guard let parsed = try? ConfigurationLoader.parseDocument(text: document, file: "", what: "a value"),
+                case .table(let entries) = parsed.root, entries.count == 1
+            else { return nil }
+            return entries
+        }
+        guard let equals = text[..<firstLineEnd].indices.first(where: { index in
+            text[index] == UInt8(ascii: "=") && entries(String(decoding: text[..<index], as: UTF8.self) + "= 0\n")?[name] != nil
+        }) else { return nil }
         var start = equals + 1
         while start < text.count, text[start] == UInt8(ascii: " ") || text[start] == UInt8(ascii: "\t") { start += 1 }
-        guard let end = scanner.valueEnd(from: start) else { return nil }
-        let rebuilt = String(decoding: text[..<start], as: UTF8.self) + value + String(decoding: text[end...], as: UTF8.self)
-        return Array(lines[..<keyLine]) + rebuilt.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") }
+        for end in (start + 1)...text.count {
+            // A value ends before a blank, a comment or the end of its line.
+            guard end == text.count || isBlank(text[end]) || text[end] == newline || text[end] == UInt8(ascii: "#") else { continue }
+            let lineEnd = text[end...].firstIndex(of: newline) ?? text.count
+            let rest = text[end..<lineEnd].drop(while: isBlank)
+            guard rest.isEmpty || rest.first == UInt8(ascii: "#") else { continue }
+            guard let read = entries("v = " + String(decoding: text[start..<end], as: UTF8.self) + "\n")?["v"], read.sameValue(as: existing) else { continue }
+            return (start, end, text[..<end].count { $0 == newline })
+        }
+        return nil
     }
 
     /// Lines removed and added since the file was read, each with its line number.
     func diff() -> [String] {
         lineDiff(old: baseText, new: stagedText)
-    }
-}
-
-/// Just enough TOML scanning to find where one value ends (strings, lists and inline tables
-/// may span lines); the parser has already judged the syntax.
-private struct ValueScanner {
-    let bytes: [UInt8]
-
-    /// The index of the `=` of the first key on the text, outside quoted keys.
-    func findAssignment() -> Int? {
-        var index = 0
-        var quote: UInt8?
-        while index < bytes.count, bytes[index] != UInt8(ascii: "\n") {
-            let byte = bytes[index]
-            if let open = quote {
-                if byte == UInt8(ascii: "\\"), open == UInt8(ascii: "\"") { index += 1 } else if byte == open { quote = nil }
-            } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
-                quote = byte
-            } else if byte == UInt8(ascii: "=") {
-                return index
-            } else if byte == UInt8(ascii: "#") || byte == UInt8(ascii: "[") {
-                return nil
-            }
-            index += 1
-        }
-        return nil
-    }
-
-    func valueEnd(from start: Int) -> Int? {
-        var index = start
-        var depth = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
-                guard let end = stringEnd(from: index) else { return nil }
-                index = end
-                continue
-            }
-            if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
-                depth += 1
-            } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
-                depth -= 1
-            } else if byte == UInt8(ascii: "#") {
-                if depth == 0 { break }
-                while index + 1 < bytes.count, bytes[index + 1] != UInt8(ascii: "\n") { index += 1 }
-            } else if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
-                if depth == 0 { break }
-            }
-            index += 1
-        }
-        guard depth == 0 else { return nil }
-        return trimmedBack(index, start: start)
-    }
-
-    private func trimmedBack(_ end: Int, start: Int) -> Int {
-        var end = end
-        while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
-        return end
-    }
-
-    /// The index just past the string starting at `start`.
-    private func stringEnd(from start: Int) -> Int? {
-        let quote = bytes[start]
-        let triple = start + 2 < bytes.count && bytes[start + 1] == quote && bytes[start + 2] == quote
-        var index = start + (triple ? 3 : 1)
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\\"), quote == UInt8(ascii: "\"") {
-                index += 2
-                continue
-            }
-            if triple {
-                if byte == quote, index + 2 < bytes.count, bytes[index + 1] == quote, bytes[index + 2] == quote {
-                    var end = index + 3
-                    while end < bytes.count, bytes[end] == quote { end += 1 }
-                    return end
-                }
-            } else if byte == quote {
-                return index + 1
-            } else if byte == UInt8(ascii: "\n") {
-                return nil
-            }
-            index += 1
-        }
-        return nil
     }
 }
 

@@ -57,9 +57,6 @@ struct RingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let extra = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let time = ISO8601.format(SystemClock().now(), utcOffsetMinutes: utcOffsetMinutes)
-        ring.append("\(time) \(event.level) \(event.message)\(extra)")
+        ring.append(LogLine.format(event, handlerMetadata: metadata, utcOffsetMinutes: utcOffsetMinutes))
     }
 }

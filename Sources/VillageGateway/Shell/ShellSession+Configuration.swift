@@ -1,4 +1,5 @@
 // The shell's configuration commands: show, set, unset, diff, commit, rollback, history.
+import Foundation
 import WarningLogic
 
 extension ShellSession {
@@ -9,11 +10,34 @@ extension ShellSession {
         return configurationEditor
     }
 
-    /// The effective configuration as the shell shows it: the PIN hash is not printed here.
+    /// The effective configuration as the shell shows it: no secret (the PIN hash, the SL 651
+    /// password) is printed here.
     static func shownConfiguration(_ configuration: GatewayConfiguration) -> String {
-        EffectiveConfiguration.render(configuration).split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasPrefix("pin_hash = ") ? "# pin_hash is set (not shown; change it with village-gateway set-pin)" : String(line)
+        hidingSecrets(EffectiveConfiguration.render(configuration))
+    }
+
+    /// The names of the keys the schema marks secret.
+    static var secretNames: Set<String> { Set(ConfigurationSchema.keys.filter(\.isSecret).map(\.name)) }
+
+    /// TOML lines (a file, a diff) with the value of every secret key replaced by a note: a
+    /// secret is never echoed, not even back to the technician who typed it.
+    static func hidingSecrets(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            guard let name = secretName(inLine: String(line)) else { return String(line) }
+            if name == "pin_hash" { return "# pin_hash is set (not shown; change it with village-gateway set-pin)" }
+            let prefix = line[..<(line.firstIndex(of: "=") ?? line.endIndex)]
+            return prefix + "= (not shown)" + (line.hasSuffix("# default") ? "  # default" : "")
         }.joined(separator: "\n")
+    }
+
+    /// The secret key a line of TOML (or of a diff: `+  12 password = 7`) writes, if any.
+    private static func secretName(inLine line: String) -> String? {
+        var body = Substring(line)
+        if body.first == "+" || body.first == "-" { body = body.dropFirst().drop { $0 == " " || $0.isNumber } }
+        body = body.drop { $0 == " " || $0 == "\t" }
+        let name = body.prefix { $0 != " " && $0 != "=" && $0 != "\t" }
+        guard secretNames.contains(String(name)), body.dropFirst(name.count).drop(while: { $0 == " " }).first == "=" else { return nil }
+        return String(name)
     }
 
     func showConfiguration(_ typed: String?) -> [UInt8] {
@@ -47,7 +71,10 @@ extension ShellSession {
     static func unknownKeyProblem(_ key: String, in configuration: GatewayConfiguration) -> String? {
         let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2, ConfigurationEditor.sections.contains(where: { $0.name == parts[0] }) else { return nil }
-        guard ConfigurationSchema.describe(shellKey: key) == nil else { return nil }
+        if let described = ConfigurationSchema.describe(shellKey: key) {
+            guard described.kind == .subtable else { return nil }
+            return "\(key) is a table: set its keys one by one (help \(key) lists them)"
+        }
         let block = parts.dropLast().joined(separator: ".")
         let siblings = settableKeys(of: configuration).filter { $0.hasPrefix(block + ".") }
         var message = "unknown key \(key)"
@@ -61,7 +88,10 @@ extension ShellSession {
         var result = Set(keys(of: configuration))
         var blocks = Set(result.map { String($0[..<$0.lastIndex(of: ".")!]) })
         for (name, kind) in ConfigurationEditor.sections {
-            if case .table = kind { blocks.insert(name) }
+            guard case .table = kind else { continue }
+            blocks.insert(name)
+            // Its sub-tables (`county.push`), written in the file or not.
+            for key in ConfigurationSchema.keys where key.table == name && key.kind == .subtable { blocks.insert(name + "." + key.name) }
         }
         for block in blocks {
             guard let (table, idKey) = schemaTable(ofBlock: block) else { continue }
@@ -69,7 +99,8 @@ extension ShellSession {
                 result.insert(block + "." + key.name)
             }
         }
-        return result.sorted()
+        // A table is not set as a whole: its keys are.
+        return result.filter { ConfigurationSchema.describe(shellKey: $0)?.kind != .subtable }.sorted()
     }
 
     /// The schema's table of a block as the shell names it (`station`, `outputs.red` →
@@ -78,7 +109,9 @@ extension ShellSession {
         let parts = block.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard let section = ConfigurationEditor.sections.first(where: { $0.name == parts[0] }) else { return nil }
         switch section.kind {
-        case .table: return parts.count == 1 ? (section.name, nil) : nil
+        case .table:
+            if parts.count == 2, ConfigurationSchema.isSubtable(parts[1], of: section.name) { return (block, nil) }
+            return parts.count == 1 ? (section.name, nil) : nil
         case .tableOfTables: return parts.count == 2 ? (section.name + ".*", nil) : nil
         case .arrayById(let idKey): return parts.count == 2 ? (section.name, idKey) : nil
         }
@@ -103,12 +136,14 @@ extension ShellSession {
     /// A key's value as the effective configuration writes it (defaults included).
     static func value(of key: String, in configuration: GatewayConfiguration) -> String? {
         if key == "shell.pin_hash" { return configuration.shell.pinHash == nil ? nil : "(set; not shown)" }
+        if ConfigurationSchema.describe(shellKey: key)?.isSecret == true { return "(not shown)" }
         guard let document = try? ConfigurationLoader.parseDocument(
             text: EffectiveConfiguration.render(configuration), file: "", what: "a configuration"),
             let resolved = try? ConfigurationEditor.resolve(key, in: document.root),
             let node = document.root.node(at: resolved.path)
         else { return nil }
-        if case .table = node { return nil }
+        // A table is listed key by key, unless the key holds an inline table (`modbus = { … }`).
+        if case .table = node, ConfigurationSchema.describe(shellKey: key)?.kind != .inlineTable { return nil }
         return node.renderedWhole
     }
 
@@ -137,7 +172,13 @@ extension ShellSession {
             guard let node = root[name] else { continue }
             switch (kind, node) {
             case (.table, .table(let entries)):
-                keys += entries.keys.map { "\(name).\($0)" }
+                for (key, value) in entries {
+                    if case .table(let subtable) = value, ConfigurationSchema.isSubtable(key, of: name) {
+                        keys += subtable.keys.map { "\(name).\(key).\($0)" }
+                    } else {
+                        keys.append("\(name).\(key)")
+                    }
+                }
             case (.tableOfTables, .table(let tables)):
                 for (item, table) in tables {
                     if case .table(let entries) = table { keys += entries.keys.map { "\(name).\(item).\($0)" } }
@@ -162,6 +203,8 @@ extension ShellSession {
         if let problem = Self.unknownKeyProblem(key, in: backend.runningConfiguration()) { return refuse(problem) }
         // Full-width digits come from a Chinese keyboard; they mean the digits.
         let value = Self.halfWidthNumber(typed) ?? typed
+        let described = ConfigurationSchema.describe(shellKey: key)
+        if described?.name == "key_file", let problem = keyFileProblem(value) { return refuse(problem) }
         do {
             try editor.set(key, to: value)
         } catch {
@@ -170,11 +213,27 @@ extension ShellSession {
         configurationEditor = editor
         var note = ""
         if value != typed { note = " (full-width digits \(typed) read as \(value))" }
+        let isSecret = described?.isSecret == true
+        // A secret is not echoed, not even in a problem that quotes what was given.
+        let hidden = { (text: String) in isSecret ? text.replacingOccurrences(of: value, with: "(not shown)") : text }
         switch editor.check() {
         case .success:
-            return render("Staged \(key) = \(editor.changes.last?.new ?? value)\(note) (commit saves and applies it).\n")
+            let shown = isSecret ? "(not shown)" : editor.changes.last?.new ?? value
+            return render("Staged \(key) = \(shown)\(hidden(note)) (commit saves and applies it).\n")
         case .failure(let error):
-            return render(stagedProblems(error.problems, key: key, note: note))
+            return render(hidden(stagedProblems(error.problems, key: key, note: note)))
+        }
+    }
+
+    /// Why the key file `value` names cannot sign (nil when it can): checked before staging, so
+    /// a commit never leaves the county link without its key. Never says the key.
+    func keyFileProblem(_ value: String) -> String? {
+        let path = CountyRuntime.resolve(value, besides: backend.configurationPath)
+        do {
+            _ = try SigningKey.load(path: path)
+            return nil
+        } catch {
+            return "not staged: \(error.description)"
         }
     }
 
@@ -189,9 +248,16 @@ extension ShellSession {
         let others = problems.filter { !own.contains($0) && !sameTable.contains($0) }
         var text = own.map { $0.description + "\n" }.joined()
         if !sameTable.isEmpty {
-            let keys = sameTable.compactMap { problem in problem.key.split(separator: " ").last.map { key.split(separator: ".").dropLast().joined(separator: ".") + "." + $0 } }
-            text += "With \(key) = \(configurationEditor?.changes.last?.new ?? "")\(note), other keys of \(label ?? "its table") no longer fit "
-                + "(set them, or unset \(keys.joined(separator: ", ")) to remove them):\n"
+            let block = key.split(separator: ".").dropLast().joined(separator: ".")
+            let name = { (problem: ConfigurationProblem) in problem.key.split(separator: " ").last.map { block + "." + $0 } }
+            // A missing key is set; a key that no longer fits is set again or removed.
+            let missing = sameTable.filter { $0.allowed.hasPrefix("missing") }.compactMap(name)
+            let unfit = sameTable.filter { !$0.allowed.hasPrefix("missing") }.compactMap(name)
+            var ways: [String] = []
+            if !missing.isEmpty { ways.append("set " + missing.joined(separator: ", ")) }
+            if !unfit.isEmpty { ways.append("set them, or unset " + unfit.joined(separator: ", ") + " to remove them") }
+            text += "With \(key) = \(configurationEditor?.changes.last?.new ?? "")\(note), other keys of \(label ?? "its table") "
+                + (unfit.isEmpty ? "are needed" : "no longer fit") + " (" + ways.joined(separator: "; ") + "):\n"
             text += sameTable.map { $0.description + "\n" }.joined()
         }
         if !others.isEmpty {
@@ -238,7 +304,7 @@ extension ShellSession {
 
     func diff() -> [UInt8] {
         guard let editor = configurationEditor, editor.hasChanges else { return render("Nothing is staged.\n") }
-        return render((["--- \(editor.file) (on disk)", "+++ staged"] + editor.diff()).joined(separator: "\n") + "\n")
+        return render(Self.hidingSecrets((["--- \(editor.file) (on disk)", "+++ staged"] + editor.diff()).joined(separator: "\n")) + "\n")
     }
 
     private var configurationHistory: ConfigurationHistory { ConfigurationHistory(configurationPath: backend.configurationPath) }
@@ -278,7 +344,11 @@ extension ShellSession {
         } catch {
             kept = "; the new file is not in the history (\(error.description))"
         }
-        let changes = editor.changes.map { "\($0.key): \($0.old ?? "(unset)") → \($0.new ?? "(removed: default)")" }
+        // The audit record goes to the county: a secret's values are not in it, only that it changed.
+        let changes = editor.changes.map { change in
+            ConfigurationSchema.describe(shellKey: change.key)?.isSecret == true
+                ? "\(change.key): changed (not shown)" : "\(change.key): \(change.old ?? "(unset)") → \(change.new ?? "(removed: default)")"
+        }
         editor.committed()
         configurationEditor = editor
         let waiting = backend.apply(configuration)
@@ -341,7 +411,7 @@ extension ShellSession {
         /// A rollback across many commits could change the whole file; the first lines say enough.
         let diffLinesShownMax = 20
         var text = "Back to the configuration of \(previous.time) (#\(previous.number)):\n"
-        text += changed.prefix(diffLinesShownMax).joined(separator: "\n") + "\n"
+        text += Self.hidingSecrets(changed.prefix(diffLinesShownMax).joined(separator: "\n")) + "\n"
         if changed.count > diffLinesShownMax { text += "… and \(changed.count - diffLinesShownMax) more changed lines\n" }
         return render(text + appliedText(waiting))
     }
@@ -364,7 +434,7 @@ extension ShellSession {
     /// `help KEY`: what the schema says of one configuration key, and what it holds now.
     func keyHelp(_ key: String) -> String? {
         let running = backend.runningConfiguration()
-        if let described = ConfigurationSchema.describe(shellKey: key) {
+        if let described = ConfigurationSchema.describe(shellKey: key), described.kind != .subtable {
             var text = described.helpText.replacingOccurrences(of: "\(described.table).\(described.name):", with: "\(key):") + "\n"
             text += "  now      " + (Self.value(of: key, in: running) ?? "not set") + "\n"
             return text
