@@ -9,6 +9,8 @@ APT_PACKAGES := libgpiod-dev libserialport-dev libsqlite3-dev pkg-config socat l
 APT_PACKAGES += postgresql
 # flash-test: a real sshd to install over, systemd-analyze to verify the unit, readelf for --binary.
 APT_PACKAGES += openssh-server openssh-client systemd binutils
+# The link-cut test (issue 18): network namespaces and veth (ip), a firewall drop (nft).
+APT_PACKAGES += iproute2 nftables
 # The dashboard's browser test: headless Chromium, its WebDriver, and a font with Chinese glyphs.
 APT_PACKAGES += chromium chromium-driver fonts-wqy-microhei
 # make hil only: the kernel source and its build tools, the emulator, the guest's busybox.
@@ -72,6 +74,8 @@ test: deps check-imports venv
 	# Beside a throwaway PostgreSQL server (VG_TEST_POSTGRES_URL), stopped and deleted after.
 	tools/with-postgres.sh $(SWIFT) test --build-path $(BUILD_DIR) --skip-build --no-parallel
 	Tests/CommandLine/probe-and-ports.sh $(BIN) $(VENV)/bin/python
+	# Root only (as CI runs): without namespaces or nft it fails, saying what is missing.
+	python3 Tests/CommandLine/link-cut.py $(BIN)
 	Tests/Flash/flash-test.sh $(BIN)
 	$(VENV)/bin/python Tests/Dashboard/browser-test.py $(BUILD_DIR)/debug $(OUT)/dashboard
 
@@ -115,6 +119,7 @@ bench: deps
 	$(BUILD_DIR)/release/ModbusBenchmark
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
+	python3 Benchmarks/LinkReturn/run.py $(BUILD_DIR)/release/village-gateway
 	$(BUILD_DIR)/release/DashboardBenchmark $(BUILD_DIR)/release/village-county 2000
 
 # A province: 2 000 simulated boxes (the box's real API, one process) pulled into SQLite and

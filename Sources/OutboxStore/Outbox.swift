@@ -333,6 +333,17 @@ package final class Outbox: Sendable {
         }
     }
 
+    /// Reports not delivered, or delivered at or after `time` (box time): after an outage that
+    /// began at `time`, when nothing was delivered, the reports that waited for the link, however
+    /// many transports have been delivering since it returned.
+    package func undeliveredOrDelivered(since time: Timestamp) throws(OutboxError) -> Int64 {
+        try read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM reports WHERE delivered_at_ms IS NULL OR delivered_at_ms >= ?",
+                arguments: [time.millisecondsSinceUnixEpoch]) ?? 0
+        }
+    }
+
     /// The retention policy, run by the owner after appending. Above `outboxBytesMax` it first
     /// deletes delivered reports oldest-first (the county has them), then thins undelivered routine
     /// reports oldest-first, recording each thinned run as a gap, until the store is at or below

@@ -40,6 +40,10 @@ final class TestCounty: Sendable {
     static let key = try! SigningKey(hex: String(repeating: "5a", count: 32))
     let verifier = RequestVerifier(station: TestCounty.station, key: TestCounty.key, clockSkewMillisecondsMax: 300_000)
     let state = Mutex(State())
+    /// Called with each accepted body before it is answered (a test adds reports meanwhile).
+    let onBody: (@Sendable (ReportsDocument) -> Void)?
+
+    init(onBody: (@Sendable (ReportsDocument) -> Void)? = nil) { self.onBody = onBody }
 
     func script(_ answers: [Answer]) { state.withLock { $0.script = answers } }
     var bodies: [ReportsDocument] { state.withLock { $0.bodies } }
@@ -69,6 +73,7 @@ final class TestCounty: Sendable {
                 state.bodies.append(document)
                 return state.script.isEmpty ? .storeAll : state.script.removeFirst()
             }
+            self.onBody?(document)
             func store(_ only: Set<Int64>?) -> [Int64] {
                 self.state.withLock { state in
                     var stored: [Int64] = []
@@ -273,6 +278,27 @@ func withHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
             }
             #expect(await TCPReachability.check(PushEndpoint(host: "127.0.0.1", port: 1), timeoutMilliseconds: 2_000) != nil)
         }
+        #expect(fixture.undelivered == Set(1...7))
+    }
+
+    /// The link-cut test's failure (issue 18): a POST made while the county was unreachable kept
+    /// its batch while the client retried the connect, and delivered it after the restore ahead of
+    /// the alarms stored meanwhile. The push's client fails a connect that fails: with a request
+    /// deadline of two minutes the refused POST comes back as a connection failure, not a deadline.
+    @Test func aConnectThatFailsFailsThePushAtOnceSoNoBatchOutlivesTheOutage() async throws {
+        let fixture = try PushFixture()
+        try fixture.fillMixed()
+        let timings = HTTPPushTimings(connectTimeoutMilliseconds: 120_000, requestTimeoutMilliseconds: 120_000)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPPushTransport.clientConfiguration(timings))
+        // Port 1 on loopback: connection refused.
+        let push = try fixture.transport(port: 1, requestTimeoutMilliseconds: timings.requestTimeoutMilliseconds, client: client)
+        let outcome = await push.pushOnce(allowRoutine: true)
+        try await client.shutdown()
+        guard case .failed(let reason) = outcome else {
+            Issue.record("a refused connection must be a failure, not \(outcome)")
+            return
+        }
+        #expect(!reason.contains("no complete answer within"), "the POST waited for its deadline: \(reason)")
         #expect(fixture.undelivered == Set(1...7))
     }
 

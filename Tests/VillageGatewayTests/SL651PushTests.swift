@@ -49,9 +49,12 @@ final class TestCentre: @unchecked Sendable {
     private var stopping = false
     private let listener: Int32
     let port: Int
+    /// Called with each report frame before it is answered (a test adds reports meanwhile).
+    private let onReport: (@Sendable (SL651DecodedUplink) -> Void)?
 
-    init(script: [Answer]) throws {
+    init(script: [Answer], onReport: (@Sendable (SL651DecodedUplink) -> Void)? = nil) throws {
         self.script = script
+        self.onReport = onReport
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -150,6 +153,7 @@ final class TestCentre: @unchecked Sendable {
                     send(client, Self.emptyAnswer(to: frame, end: "1B"))
                     continue
                 }
+                onReport?(frame)
                 let answer: Answer = lock.withLock { script.isEmpty ? .ack : script.removeFirst() }
                 switch answer {
                 case .ack: send(client, Self.answer(to: frame, end: "06"))

@@ -11,29 +11,44 @@ public final class SimulationPace: Sendable {
 
     public let startNanoseconds: Int64
     public let speed: Double
+    /// From this simulated time on the pace is real time (1×): a long outage plays in seconds and
+    /// what follows it (the link's return) is watched at the wall's pace. nil: `speed` throughout.
+    public let realTimeFromNanoseconds: Int64?
     private let wallStartNanoseconds: Int64
 
-    public init(startNanoseconds: Int64, speed: Double) {
+    public init(startNanoseconds: Int64, speed: Double, realTimeFromNanoseconds: Int64? = nil) {
         precondition(speed > 0 && speed <= Self.speedMax, "a simulation runs forward, at most \(Self.speedMax)× (the command checks --speed)")
         self.startNanoseconds = startNanoseconds
         self.speed = speed
+        self.realTimeFromNanoseconds = realTimeFromNanoseconds.map { max($0, startNanoseconds) }
         wallStartNanoseconds = SystemMonotonicClock.nowNanoseconds()
     }
 
     /// Now, in simulated nanoseconds since the Unix epoch.
     public func nowNanoseconds() -> Int64 {
-        let elapsed = Double(SystemMonotonicClock.nowNanoseconds() - wallStartNanoseconds) * speed
-        return startNanoseconds + Int64(elapsed)
+        let wallElapsed = SystemMonotonicClock.nowNanoseconds() - wallStartNanoseconds
+        let simulated = startNanoseconds + Int64(Double(wallElapsed) * speed)
+        guard let switchTime = realTimeFromNanoseconds, simulated > switchTime else { return simulated }
+        // Past the switch: the wall time spent reaching it at `speed`, then one for one.
+        let wallAtSwitch = Int64((Double(switchTime - startNanoseconds) / speed).rounded(.up))
+        return switchTime + max(0, wallElapsed - wallAtSwitch)
     }
 
-    /// How long `simulatedNanoseconds` of simulated time take on the wall (rounded up; never negative).
+    /// The pace now: `speed`, or 1 once real time has begun.
+    public var currentSpeed: Double {
+        guard let switchTime = realTimeFromNanoseconds, nowNanoseconds() >= switchTime else { return speed }
+        return 1
+    }
+
+    /// How long `simulatedNanoseconds` of simulated time take on the wall at the pace now (rounded
+    /// up; never negative). Across the switch to real time it is too short: callers wait in a loop.
     public func wallNanoseconds(forSimulated simulatedNanoseconds: Int64) -> Int64 {
-        simulatedNanoseconds <= 0 ? 0 : Int64((Double(simulatedNanoseconds) / speed).rounded(.up))
+        simulatedNanoseconds <= 0 ? 0 : Int64((Double(simulatedNanoseconds) / currentSpeed).rounded(.up))
     }
 
-    /// How much simulated time `wallNanoseconds` of wall time are.
+    /// How much simulated time `wallNanoseconds` of wall time are, at the pace now.
     public func simulatedNanoseconds(forWall wallNanoseconds: Int64) -> Int64 {
-        wallNanoseconds <= 0 ? 0 : Int64(Double(wallNanoseconds) * speed)
+        wallNanoseconds <= 0 ? 0 : Int64(Double(wallNanoseconds) * currentSpeed)
     }
 
     /// Blocks the calling thread until simulated time reaches `target`.

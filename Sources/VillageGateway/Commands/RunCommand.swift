@@ -42,6 +42,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "--board sim: scenario seconds per wall-clock second (1 = real time).")
     var speed: Double = 1
 
+    @Flag(name: .customLong("real-time-after-scenario"), help: "--board sim: after the scenario's last row the clock runs at real time (a long outage plays at --speed, the link's return is watched as it happens).")
+    var realTimeAfterScenario = false
+
     @Flag(name: .customLong("exit-after-scenario"), help: "--board sim: stop once the scenario is played and the level is back to none.")
     var exitAfterScenario = false
 
@@ -58,6 +61,7 @@ struct RunCommand: AsyncParsableCommand {
         guard speed.isFinite, speed > 0, speed <= 1_000_000 else { throw ValidationError("--speed must be above 0 and at most 1000000, got \(speed)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical") }
         if exitAfterScenario && scenario == nil { throw ValidationError("--exit-after-scenario is for --board sim with a --scenario") }
+        if realTimeAfterScenario && scenario == nil { throw ValidationError("--real-time-after-scenario is for --board sim with a --scenario") }
     }
 
     func run() async throws {
@@ -118,7 +122,8 @@ struct RunCommand: AsyncParsableCommand {
         do {
             wiring = try RuntimeWiring.make(
                 board: board, boardsDirectory: boardsDirectory, busOverrides: busOverrides, scenarioPath: scenario, speed: speed,
-                gateway: gateway, configurationFile: config, resume: resume, stateDirectory: stateDirectory, logger: logger)
+                realTimeAfterScenario: realTimeAfterScenario, gateway: gateway, configurationFile: config, resume: resume,
+                stateDirectory: stateDirectory, logger: logger)
         } catch {
             printError(error.description)
             throw ExitCode.failure
@@ -144,7 +149,7 @@ struct RunCommand: AsyncParsableCommand {
             published: published, logger: logger)
         let push = CountyRuntime.push(
             gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs,
-            clock: wiring.clock, logger: logger,
+            clock: wiring.clock, sleeper: wiring.pushSleeper, logger: logger,
             sl651Commands: CountyRuntime.sl651CommandSources(
                 summaries: summaryFeed, service: outboxService,
                 clockSetter: wiring.console == nil ? RefusingClockSetter(reason: "the simulated board runs the scenario's clock") : SystemClockSetter(),

@@ -260,7 +260,7 @@ enum ConfigurationSchema {
         key("county", "api", .subtable, "the county pull API: the [county.api] table"),
         key("county", "push", .subtable, "HTTP push to the county: the [county.push] table"),
         key("county", "sl651", .subtable, "SL 651 over TCP to the centre: the [county.sl651] table"),
-        key("county", "link_probe_every", .duration, default: "\"1m\"", bounds: durations((10 * second)...day), "while the push fails, a bare TCP connect to the county this often (about 300 bytes)"),
+        key("county", "link_probe_every", .duration, default: "\"1m\"", bounds: durations(second...day), "while the push fails, a bare TCP connect to the county this often (about 300 bytes)"),
         key("county", "uplink_interfaces", .list, default: "[\"ppp0\", \"wwan0\", \"eth0\"]", range: "at most 8 names", "interfaces whose coming up ends the push's backoff at once"),
         key("county.api", "listen", .text, default: "\"0.0.0.0:8651\"", range: "host:port", "where the pull API listens"),
         key("county.api", "key_file", .text, required: true, range: "a file holding the key in hex (64 hex digits or more)", keyFileMeaning("requests are signed")),

@@ -66,7 +66,7 @@ enum CountyRuntime {
     /// cannot start (logged critical with what to fix): warnings and the pull API go on without it.
     static func push(
         gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, registration: (any NetworkRegistrationProbe)?,
-        clock: any GatewayClock, logger: Logger, sl651Commands: SL651CommandSources = .none
+        clock: any GatewayClock, sleeper: any PushSleeper = TaskSleeper(), logger: Logger, sl651Commands: SL651CommandSources = .none
     ) -> PushService? {
         var county = gateway.county
         guard county.httpPush != nil || county.sl651Push != nil else { return nil }
@@ -89,7 +89,7 @@ enum CountyRuntime {
         do {
             return try PushService(
                 outbox: service.outbox, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
-                registration: registration, sl651Frames: frames, sl651Commands: sl651Commands)
+                registration: registration, sl651Frames: frames, sl651Commands: sl651Commands, sleeper: sleeper)
         } catch {
             logger.critical("county push not started: \(error.description). Warnings continue; the county can still pull.")
             return nil

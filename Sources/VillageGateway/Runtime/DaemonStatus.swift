@@ -238,12 +238,25 @@ extension DaemonStatus {
         }
         if let backlog {
             add("Outbox    \(backlog.undelivered) waiting for the county (\(backlog.undeliveredAlarms) alarms, \(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine); last #\(backlog.lastSequence)")
-            if let oldest = backlog.oldestUndelivered { add("          oldest waiting since \(oldest)") }
+            if let oldest = backlog.oldestUndelivered {
+                let age = backlog.oldestUndeliveredMilliseconds.map { " (\(Self.age(milliseconds: station.time.millisecondsSinceUnixEpoch - $0)))" } ?? ""
+                add("          oldest waiting since \(oldest)\(age)")
+            }
             if backlog.damaged > 0 { add("          \(backlog.damaged) DAMAGED report(s) in the outbox: served to the county as damaged; see the start-up log") }
         }
         if let uplink { uplink.lines.forEach { add($0) } }
         if counters.stateWriteFailures > 0 { add("          \(counters.stateWriteFailures) STATE WRITE FAILURES: see the log; a restart would lose recent inputs") }
         return lines.joined(separator: "\n")
+    }
+
+    /// How long something has waited, to the minute: "6d 23h 59m", "2h 5m", "40s".
+    static func age(milliseconds: Int64) -> String {
+        let seconds = max(0, milliseconds) / 1_000
+        let days = seconds / 86_400, hours = seconds / 3_600 % 24, minutes = seconds / 60 % 60
+        if days > 0 { return "\(days)d \(hours)h \(minutes)m" }
+        if hours > 0 { return "\(hours)h \(minutes)m" }
+        if minutes > 0 { return "\(minutes)m \(seconds % 60)s" }
+        return "\(seconds)s"
     }
 
     /// `  rain-1h       62.0 mm    orange ≥ 60   next red ≥ 80`: the measure against its

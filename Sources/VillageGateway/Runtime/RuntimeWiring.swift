@@ -25,6 +25,9 @@ struct RuntimeWiring {
     var console: BoardSerialPort? = nil
     /// The twins of the simulated board (nil on a real board), for the exit record.
     var simulatedDevices: SimulatedDevices? = nil
+    /// How the county push waits between attempts: wall time on a real board, the scenario's
+    /// time in sim (a week's backoff plays at --speed like the week itself).
+    var pushSleeper: any PushSleeper = TaskSleeper()
 
     static let simTicksPerWallSecondMax: Int64 = 50
 
@@ -33,7 +36,8 @@ struct RuntimeWiring {
 
     static func make(
         board boardNameOrPath: String, boardsDirectory: String?, busOverrides: [String], scenarioPath: String?, speed: Double,
-        gateway: GatewayConfiguration, configurationFile: String, resume: ScenarioResume, stateDirectory: String? = nil, logger: Logger
+        realTimeAfterScenario: Bool = false, gateway: GatewayConfiguration, configurationFile: String, resume: ScenarioResume,
+        stateDirectory: String? = nil, logger: Logger
     ) throws(RuntimeError) -> RuntimeWiring {
         var board: BoardDescription
         do {
@@ -73,7 +77,10 @@ struct RuntimeWiring {
         let gauges = Set(gateway.engine.sensors.filter { $0.kind == .rainGauge }.map(\.id))
         let plan = ScenarioPlan.make(rows: rows, gauges: gauges, registers: Set(gateway.hardware.modbusSensors.keys), resume: resume)
         // The twins' clock, and the box's: scenario time at `speed`, from where the box stands.
-        let pace = SimulationPace(startNanoseconds: plan.startTime.millisecondsSinceUnixEpoch * 1_000_000, speed: speed)
+        let lastRowTime = scenario.rows.last?.event.time ?? plan.startTime
+        let pace = SimulationPace(
+            startNanoseconds: plan.startTime.millisecondsSinceUnixEpoch * 1_000_000, speed: speed,
+            realTimeFromNanoseconds: realTimeAfterScenario ? lastRowTime.millisecondsSinceUnixEpoch * 1_000_000 : nil)
         // The box starts at the plan's start; the player moves the barrier on step by step.
         let clock = ScenarioClock(pace: pace, barrier: plan.startTime)
         let devices = SimulatedDevices(board: board, pace: pace)
@@ -94,6 +101,6 @@ struct RuntimeWiring {
         let tick = max(1_000 / Int64(max(speed, 1).rounded(.up)), 1_000 / simTicksPerWallSecondMax)
         return RuntimeWiring(
             inputs: [player] + hardware.inputs, outputs: hardware.outputs, clock: clock, tickWallMilliseconds: tick, scenarioProgress: progress,
-            boardName: board.name, simulatedDevices: devices)
+            boardName: board.name, simulatedDevices: devices, pushSleeper: ScenarioSleeper(clock: clock))
     }
 }

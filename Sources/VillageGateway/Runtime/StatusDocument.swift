@@ -118,7 +118,16 @@ extension DaemonStatus {
                 ("delivered_kept", .integer(backlog.delivered)),
                 ("stored_bytes", .integer(backlog.storedBytes)),
                 ("oldest_waiting", .optional(backlog.oldestUndelivered)),
+                ("oldest_waiting_ms", backlog.oldestUndeliveredMilliseconds.map { .integer($0) } ?? .null),
                 ("last_sequence", .integer(backlog.lastSequence)),
+            ])
+        } ?? .null))
+        members.append(("uplink", uplink.map { uplink in
+            .object([
+                ("state", .string(uplink.state)),
+                ("since", .optional(uplink.since)),
+                ("signal", .optional(uplink.signal)),
+                ("next_attempt", .optional(uplink.nextAttempt)),
             ])
         } ?? .null))
         return .object(members)

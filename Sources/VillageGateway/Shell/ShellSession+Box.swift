@@ -160,15 +160,19 @@ extension ShellSession {
 
     func outbox() -> [UInt8] {
         guard let backlog = backend.outboxBacklog() else { return render("Outbox: \(backend.outboxDescription)\n") }
-        let offset = backend.status().utcOffsetMinutes
+        let status = backend.status()
+        let offset = status.utcOffsetMinutes
         var text = "Waiting for the county: \(backlog.undelivered) (\(backlog.undeliveredAlarms) alarms, "
             + "\(backlog.undeliveredEvents) events, \(backlog.undeliveredRoutine) routine)\n"
-        if let oldest = backlog.oldestUndeliveredTime { text += "Oldest waiting since \(ISO8601.format(oldest, utcOffsetMinutes: offset))\n" }
+        if let oldest = backlog.oldestUndeliveredTime {
+            let age = status.station.map { " (\(DaemonStatus.age(milliseconds: $0.time.milliseconds(since: oldest))))" } ?? ""
+            text += "Oldest waiting since \(ISO8601.format(oldest, utcOffsetMinutes: offset))\(age)\n"
+        }
         text += "Delivered and kept: \(backlog.delivered); stored \(backlog.storedBytes / 1024) KiB\n"
         if backlog.damaged > 0 {
             text += "Damaged: \(backlog.damaged) (unreadable rows, served to the county as damaged with the reason)\n"
         }
-        if let uplink = backend.status().uplink { text += uplink.lines.joined(separator: "\n") + "\n" }
+        if let uplink = status.uplink { text += uplink.lines.joined(separator: "\n") + "\n" }
         return render(text)
     }
 

@@ -438,6 +438,8 @@ struct StatusBacklog: Codable, Sendable, Equatable {
     var delivered: Int64
     var storedBytes: Int64
     var oldestUndelivered: String?
+    /// The same instant in milliseconds, so `status` can say how long it has waited.
+    var oldestUndeliveredMilliseconds: Int64?
     var lastSequence: Int64
     /// Rows the box cannot read back (served as `damaged`, docs/county-api.md).
     var damaged: Int64
@@ -450,6 +452,7 @@ struct StatusBacklog: Codable, Sendable, Equatable {
         delivered = backlog.delivered
         storedBytes = backlog.storedBytes
         oldestUndelivered = backlog.oldestUndeliveredTime.map { ISO8601.format($0, utcOffsetMinutes: utcOffsetMinutes) }
+        oldestUndeliveredMilliseconds = backlog.oldestUndeliveredTime?.millisecondsSinceUnixEpoch
         self.lastSequence = lastSequence
         damaged = backlog.damaged
     }

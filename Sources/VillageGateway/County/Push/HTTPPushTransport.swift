@@ -70,6 +70,22 @@ final class HTTPPushTransport: Sendable {
         self.logger = logger
     }
 
+    /// The client a push uses. A connection that cannot be made fails the POST at once: by
+    /// default AsyncHTTPClient keeps retrying the connect while the request waits (up to the
+    /// connect timeout, wall time), so a batch chosen before an outage was sent when the link
+    /// came back, ahead of the alarms decided meanwhile (at 120000x a week passed inside one
+    /// POST). Failing lets the push back off, listen for the link signals and choose its batch
+    /// again, alarms first, once a bare connect succeeds.
+    static func clientConfiguration(_ timings: HTTPPushTimings) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(
+            connect: .milliseconds(timings.connectTimeoutMilliseconds), read: .milliseconds(timings.requestTimeoutMilliseconds))
+        // A redirect would send the body to a path it was not signed for.
+        configuration.redirectConfiguration = .disallow
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
     /// The next batch: up to `batch_max` undelivered reports, alarms first; with `allowRoutine`
     /// false (outside the push window) only the alarms at its head.
     func nextBatch(allowRoutine: Bool) throws(OutboxError) -> [StoredOutboxReport] {

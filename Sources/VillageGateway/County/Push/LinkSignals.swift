@@ -83,10 +83,15 @@ final class LinkSignals: Sendable {
         for continuation in woken { continuation.resume() }
     }
 
-    /// An attempt failed: the uplink is down since now, unless it was already.
+    /// An attempt failed: the uplink is down since now, unless it was already. A signal raised
+    /// before this failure did not bring the link back: it is forgotten, so the outage report
+    /// names the signal that did (or the retry).
     func markDown(reason: String, at time: Timestamp) {
         state.withLock { state in
-            guard state.uplink.isUp != false else { return }
+            guard state.uplink.isUp != false else {
+                state.signalSinceDown = nil
+                return
+            }
             state.uplink.isUp = false
             state.uplink.since = time
             state.uplink.signal = "\(LinkSignalSource.push.rawValue): \(reason)"
@@ -144,6 +149,27 @@ final class LinkSignals: Sendable {
         }
     }
 
+    /// Runs `attempt` (a bounded connect), abandoning it when a signal is raised after
+    /// `generation`: nil then. A connect started while a firewall dropped its SYN waits for the
+    /// retransmission; a signal says a fresh one would get through now. The abandoned attempt
+    /// runs on to its own timeout and its result is dropped.
+    func unlessSignalled<Value: Sendable>(afterGeneration generation: UInt64, _ attempt: @escaping @Sendable () async -> Value) async -> Value? {
+        let first = FirstResult<Value>()
+        let waiter = Task {
+            await self.wait(afterGeneration: generation)
+            first.resume(nil)
+        }
+        let attempting = Task { first.resume(await attempt()) }
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { first.install($0) }
+        } onCancel: {
+            first.resume(nil)
+        }
+        waiter.cancel()
+        if result == nil { attempting.cancel() }
+        return result
+    }
+
     /// Sleeps `milliseconds` with `sleeper`, ending early when a signal is raised after
     /// `generation`. True when a signal ended it.
     func sleep(milliseconds: Int64, sleeper: any PushSleeper, afterGeneration generation: UInt64) async -> Bool {
@@ -164,6 +190,50 @@ final class LinkSignals: Sendable {
     }
 }
 
+/// The first of several racers to finish, handed to one waiting continuation (which may be
+/// installed after the winner finished).
+private final class FirstResult<Value: Sendable>: Sendable {
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<Value?, Never>)
+        case finished(Value?)
+        case taken
+    }
+    private let state = Mutex(State.empty)
+
+    func install(_ continuation: CheckedContinuation<Value?, Never>) {
+        let ready = state.withLock { state -> Value?? in
+            switch state {
+            case .empty:
+                state = .waiting(continuation)
+                return nil
+            case .finished(let value):
+                state = .taken
+                return .some(value)
+            case .waiting, .taken:
+                preconditionFailure("one continuation per race")
+            }
+        }
+        if let ready { continuation.resume(returning: ready) }
+    }
+
+    func resume(_ value: Value?) {
+        let waiting = state.withLock { state -> CheckedContinuation<Value?, Never>? in
+            switch state {
+            case .empty:
+                state = .finished(value)
+                return nil
+            case .waiting(let continuation):
+                state = .taken
+                return continuation
+            case .finished, .taken:
+                return nil
+            }
+        }
+        waiting?.resume(returning: value)
+    }
+}
+
 /// (b) While the push is failing, a cheap reachability probe: a TCP connect to each county
 /// endpoint, closed at once, no payload, every `everyMilliseconds`. Costs about 5 packets
 /// (~300 bytes on IPv4) per endpoint per probe; nothing while the link is up.
@@ -173,13 +243,25 @@ enum LinkProbe {
         sleeper: any PushSleeper, reachable: @escaping @Sendable (PushEndpoint, Int64) async -> PushLinkError? = TCPReachability.check
     ) async {
         precondition(everyMilliseconds > 0, "a probe period of 0 would spin")
+        var probingMilliseconds: Int64 = 0
         while !Task.isCancelled {
-            await sleeper.sleep(milliseconds: everyMilliseconds)
+            // One probe per period: the time a dropped connect took comes off the wait.
+            await sleeper.sleep(milliseconds: max(everyMilliseconds / 10, everyMilliseconds - probingMilliseconds))
+            probingMilliseconds = 0
             guard !Task.isCancelled, signals.uplink.isUp == false else { continue }
-            for endpoint in endpoints where await reachable(endpoint, timeoutMilliseconds) == nil {
-                signals.raise(LinkSignal(source: .probe, detail: "\(endpoint) accepted a TCP connection", time: clock.now()))
-                break
+            let started = monotonicMilliseconds()
+            // All endpoints at once (behind a drop each waits its timeout); the first to answer raises.
+            await withTaskGroup(of: PushEndpoint?.self) { group in
+                for endpoint in endpoints {
+                    group.addTask { await reachable(endpoint, timeoutMilliseconds) == nil ? endpoint : nil }
+                }
+                for await answered in group {
+                    guard let answered else { continue }
+                    signals.raise(LinkSignal(source: .probe, detail: "\(answered) accepted a TCP connection", time: clock.now()))
+                    break
+                }
             }
+            probingMilliseconds = monotonicMilliseconds() - started
         }
     }
 }

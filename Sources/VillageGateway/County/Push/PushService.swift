@@ -55,10 +55,32 @@ struct TaskSleeper: PushSleeper {
     }
 }
 
+/// `--board sim`: waits in the scenario's time, so the push's backoff (up to the hour's rest)
+/// plays at the scenario's speed like the outage it answers; a week offline is seconds. Each wall
+/// slice is at least `wallSliceMillisecondsMin` (a 10 s idle poll at 60000× must not spin) and at
+/// most `wallSliceMillisecondsMax`, so a change of pace (`--real-time-after-scenario`) is followed.
+/// The probe's period and the network's own timeouts stay wall time: they are bytes and packets.
+struct ScenarioSleeper: PushSleeper {
+    static let wallSliceMillisecondsMin: Int64 = 50
+    static let wallSliceMillisecondsMax: Int64 = 1_000
+    let clock: ScenarioClock
+
+    func sleep(milliseconds: Int64) async {
+        let until = clock.unconstrainedNow().adding(milliseconds: max(0, milliseconds))
+        while !Task.isCancelled {
+            let wall = clock.wallMillisecondsUntil(until)
+            if wall <= 0 { return }
+            let slice = min(max(wall, Self.wallSliceMillisecondsMin), Self.wallSliceMillisecondsMax)
+            try? await Task.sleep(nanoseconds: UInt64(slice) * 1_000_000)
+        }
+    }
+}
+
 /// The loop's own timings (the transports have theirs).
 struct PushTimings: Sendable, Equatable {
-    /// With nothing to send, the outbox is looked at again after this.
-    var idlePollMilliseconds: Int64 = 10_000
+    /// With nothing to send, the outbox is looked at again after this: a new alarm waits at most
+    /// this long for an idle push (issue 18: alarms within a second). One indexed query a second.
+    var idlePollMilliseconds: Int64 = 1_000
     /// With no network registration, the modem's answer is looked at again after this.
     var noNetworkRecheckMilliseconds: Int64 = 30_000
     /// The bounded connect attempt that tells whether the county is reachable.
@@ -152,12 +174,7 @@ final class PushService: Sendable {
             } catch {
                 throw PushSetupError(description: "[county.push] \(error.description)")
             }
-            var clientConfiguration = HTTPClient.Configuration()
-            clientConfiguration.timeout = .init(
-                connect: .milliseconds(timings.http.connectTimeoutMilliseconds), read: .milliseconds(timings.http.requestTimeoutMilliseconds))
-            // A redirect would send the body to a path it was not signed for.
-            clientConfiguration.redirectConfiguration = .disallow
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPPushTransport.clientConfiguration(timings.http))
             do {
                 http = try HTTPPushTransport(
                     outbox: outbox, configuration: httpConfiguration, key: key, station: station, clock: clock, client: client,
@@ -188,7 +205,10 @@ final class PushService: Sendable {
                 group.addTask {
                     await LinkProbe.run(
                         endpoints: endpoints, everyMilliseconds: self.linkProbeEveryMilliseconds,
-                        timeoutMilliseconds: self.timings.reachabilityTimeoutMilliseconds, signals: self.signals, clock: self.clock, sleeper: self.probeSleeper)
+                        // A probe never outlives its period: behind a firewall that drops, a connect
+                        // waits for its SYN's retransmission (1, 3, 7 s…); a fresh one each period
+                        // notices the link's return within the period.
+                        timeoutMilliseconds: min(self.timings.reachabilityTimeoutMilliseconds, self.linkProbeEveryMilliseconds), signals: self.signals, clock: self.clock, sleeper: self.probeSleeper)
                 }
             }
         }
@@ -224,11 +244,34 @@ final class PushService: Sendable {
         return true
     }
 
+    /// After a failure the link is suspect: a bounded TCP connect tells whether it is back before a
+    /// batch (HTTP) or a session (SL 651) goes into it. A link signal during the connect abandons
+    /// it and the caller checks again at once (a fresh connect sees a returned link at once). True
+    /// when the endpoint accepted a connection; otherwise the transport has backed off.
+    private func checkReachable(
+        _ transport: String, _ endpoint: PushEndpoint, backoff: inout PushBackoff, generation: UInt64
+    ) async -> Bool {
+        let timeout = timings.reachabilityTimeoutMilliseconds
+        guard let checked = await signals.unlessSignalled(afterGeneration: generation, { await TCPReachability.check(endpoint, timeoutMilliseconds: timeout) }) else {
+            backoff.succeeded()
+            return false
+        }
+        guard let unreachable = checked else { return true }
+        let delay = draw(&backoff)
+        signals.markDown(reason: unreachable.description, at: clock.now())
+        observer?(.unreachable(unreachable.description, retryAfterMilliseconds: delay))
+        logger.info("county push: county not reachable", metadata: ["transport": "\(transport)", "reason": "\(unreachable)", "retry_ms": "\(delay)"])
+        if await rest(transport, milliseconds: delay, generation: generation) { backoff.succeeded() }
+        return false
+    }
+
     /// The push delivered: the link is up. After an outage the county gets a report of it.
     private func delivered(count: Int) {
         let now = clock.now()
         guard let outage = signals.markUp(at: now), outage.through.milliseconds(since: outage.from) >= Self.outageReportedAfterMilliseconds else { return }
-        let waiting = ((try? outbox.backlog.undelivered) ?? 0) + Int64(count)
+        // Counted from the outbox, not from this delivery: the other transport may have delivered
+        // (and marked) some already.
+        let waiting = (try? outbox.undeliveredOrDelivered(since: outage.from)) ?? Int64(count)
         let report = LinkOutageReport.report(outage, reportsWaiting: waiting, utcOffsetMinutes: schedule.utcOffsetMinutes)
         do {
             let sequence = try outbox.append(report)
@@ -263,14 +306,7 @@ final class PushService: Sendable {
         while !Task.isCancelled {
             generation = signals.generation
             if await networkAbsent("http", generation: generation) { continue }
-            if suspect, let unreachable = await TCPReachability.check(http.endpoint, timeoutMilliseconds: timings.reachabilityTimeoutMilliseconds) {
-                let delay = draw(&backoff)
-                signals.markDown(reason: unreachable.description, at: clock.now())
-                observer?(.unreachable(unreachable.description, retryAfterMilliseconds: delay))
-                logger.info("county push: county not reachable", metadata: ["reason": "\(unreachable)", "retry_ms": "\(delay)"])
-                await failedRest(delay)
-                continue
-            }
+            if suspect, !(await checkReachable("http", http.endpoint, backoff: &backoff, generation: generation)) { continue }
             switch await http.pushOnce(allowRoutine: schedule.isOpen(at: clock.now())) {
             case .nothingToSend:
                 await sleeper.sleep(milliseconds: idleMilliseconds())
@@ -299,9 +335,15 @@ final class PushService: Sendable {
 
     func runSL651(_ sl651: SL651PushTransport) async {
         var backoff = PushBackoff(policy: backoffPolicy)
+        // As for HTTP: after a failed link a bare connect must succeed before a session is opened.
+        var suspect = false
         while !Task.isCancelled {
             let generation = signals.generation
             if await networkAbsent("sl651", generation: generation) { continue }
+            if suspect {
+                guard await checkReachable("sl651", sl651.endpoint, backoff: &backoff, generation: generation) else { continue }
+                suspect = false
+            }
             // Outside the window a costly link is only opened for an alarm.
             if !schedule.isOpen(at: clock.now()), (try? sl651.hasPendingAlarm()) != true {
                 await sleeper.sleep(milliseconds: idleMilliseconds())
@@ -317,6 +359,7 @@ final class PushService: Sendable {
             case .couldNotConnect(let reason), .failed(let reason):
                 delay = draw(&backoff)
                 linkFailed = true
+                suspect = true
                 signals.markDown(reason: reason, at: clock.now())
                 logger.warning("county SL 651 link failed", metadata: ["reason": "\(reason)", "delivered": "\(end.delivered)", "retry_ms": "\(delay)"])
             case .closedByCentre, .windowClosed, .resynchronising:

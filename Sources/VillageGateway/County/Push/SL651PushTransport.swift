@@ -14,8 +14,8 @@ struct SL651PushTimings: Sendable, Equatable {
     var connectTimeoutMilliseconds: Int64 = 20_000
     /// The centre answers a report within this, or the link is taken as broken: reconnect with backoff.
     var answerTimeoutMilliseconds: Int64 = 30_000
-    /// While idle, the outbox is looked at this often for new reports.
-    var idlePollMilliseconds: Int64 = 5_000
+    /// While idle, the outbox is looked at this often for new reports (a new alarm goes within it).
+    var idlePollMilliseconds: Int64 = 1_000
     /// ESC: SL 651-2014 asks the station to stay online this long for the centre's commands.
     var stayOnlineAfterEscapeMilliseconds: Int64 = 10 * 60_000
     /// SL 651 mode M2: a report unanswered is sent again at most twice, then waits in the outbox.
