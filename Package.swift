@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "CountyDashboard",
             dependencies: [
-                "WarningLogic", "CountyProtocol",
+                "WarningLogic", "CountyProtocol", "ConfigurationFiles",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

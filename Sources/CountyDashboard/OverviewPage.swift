@@ -1,25 +1,10 @@
 // The overview: every station in one table, most severe first, the counts per level on top.
+import ConfigurationFiles
 import Foundation
 import WarningLogic
 
-/// A station as the stations file configures it (the serve command maps its entries here).
-package struct DashboardStation: Sendable, Equatable {
-    package var id: String
-    package var name: String
-    package var url: String
-    package var keyFile: String
-    package var latitude: Double?
-    package var longitude: Double?
-
-    package init(id: String, name: String, url: String, keyFile: String, latitude: Double? = nil, longitude: Double? = nil) {
-        self.id = id
-        self.name = name
-        self.url = url
-        self.keyFile = keyFile
-        self.latitude = latitude
-        self.longitude = longitude
-    }
-}
+/// A station as the stations file configures it: the pull's own type, so the two never drift.
+package typealias DashboardStation = PullStation
 
 package enum OverviewPage {
     /// The states of every station the database or the stations file knows, most severe first.

@@ -89,9 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let stations {
             do {
-                options.stations = try StationsFile.load(path: stations).map {
-                    DashboardStation(id: $0.id, name: $0.name, url: $0.url, keyFile: $0.keyFile, latitude: $0.latitude, longitude: $0.longitude)
-                }
+                options.stations = try StationsFile.load(path: stations)
             } catch {
                 printError(error.description)
                 printError("\(stations): not accepted; the dashboard did not start")
