@@ -4,20 +4,9 @@
 import Testing
 @testable import Drivers
 
-private struct ReportBench {
-    let clock = SimulatedClock()
-    let device = SimulatedModem()
-    let modem: Modem
-
-    init() {
-        let port = SimulatedSerialPort(portDescription: "/dev/ttyUSB2", clock: clock, device: device)
-        modem = Modem(channel: ATChannel(transport: port, clock: clock))
-    }
-}
-
 @Suite struct ModemRegistrationReportTests {
     @Test func reportsAreTurnedOnForEveryDomainWithCellInformation() throws {
-        let bench = ReportBench()
+        let bench = RegistrationBench()
         #expect(try bench.modem.enableRegistrationReports() == [.circuit, .packet, .eps])
         #expect(bench.device.commands == ["AT+CREG=2", "AT+CGREG=2", "AT+CEREG=2"])
         for domain in [RegistrationDomain.circuit, .packet, .eps] { #expect(bench.device.registrationReportMode(domain) == 2) }
@@ -28,7 +17,7 @@ private struct ReportBench {
     }
 
     @Test func aModuleWithoutLTEOrWithoutCellReportsIsTakenAsItIs() throws {
-        let bench = ReportBench()
+        let bench = RegistrationBench()
         bench.device.epsRegistration = nil  // 2G/3G only: AT+CEREG=n answers ERROR
         bench.device.scriptedAnswers["AT+CREG=2"] = Array("\r\nERROR\r\n".utf8)  // an old firmware: state only
         #expect(try bench.modem.enableRegistrationReports() == [.circuit, .packet])
@@ -39,7 +28,7 @@ private struct ReportBench {
     }
 
     @Test func aModuleThatReportsNothingIsNotAFault() throws {
-        let bench = ReportBench()
+        let bench = RegistrationBench()
         bench.device.refusesRegistrationReports = true
         #expect(try bench.modem.enableRegistrationReports() == [])
         bench.device.registration = 2
@@ -48,7 +37,7 @@ private struct ReportBench {
     }
 
     @Test func theNetworkGoingAndComingBackIsHeardAsEvents() throws {
-        let bench = ReportBench()
+        let bench = RegistrationBench()
         try bench.modem.enableRegistrationReports()
         bench.device.epsRegistration = 2
         bench.device.packetRegistration = 0
@@ -74,7 +63,7 @@ private struct ReportBench {
     }
 
     @Test func aReportArrivingDuringAnotherCommandIsKeptForLater() throws {
-        let bench = ReportBench()
+        let bench = RegistrationBench()
         try bench.modem.enableRegistrationReports()
         bench.device.unsolicitedInNextAnswer = ["+CEREG: 1,\"1A2B\",\"01C3D4E5\",7"]
         #expect(try bench.modem.signalQuality().rssi == 20)

@@ -2,7 +2,8 @@
 import Testing
 @testable import Drivers
 
-private struct RegistrationBench {
+/// A modem over its twin on a simulated clock (also the registration-report tests' bench).
+struct RegistrationBench {
     let clock = SimulatedClock()
     let device = SimulatedModem()
     let modem: Modem
