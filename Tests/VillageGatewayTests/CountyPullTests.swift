@@ -456,7 +456,9 @@ final class TestBox: Sendable {
         try Self.fill(good, count: 120)
         let refusing = try site.outbox("refusing")
         try Self.fill(refusing, count: 10)
-        let closedPort = try Self.closedPort()
+        let refusingPort = try RefusingPort()
+        defer { refusingPort.release() }
+        let closedPort = refusingPort.port
         let boxes = [
             TestBox(station: "0011223344", key: Self.key, outbox: good),
             TestBox(station: "0011223355", key: Self.key, outbox: refusing),
@@ -497,20 +499,31 @@ final class TestBox: Sendable {
         #expect(try refusing.backlog.undelivered == 10)
     }
 
-    /// A localhost port nothing listens on: bound, then closed.
-    static func closedPort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    /// A localhost port that refuses every connection: bound, so that no other test's server (port 0,
+    /// in a parallel run) can be given it, but never listening. Held until `release()`; a port that
+    /// was bound and closed again could be handed to another suite's server meanwhile, and the pull
+    /// would then reach that server instead of being refused.
+    struct RefusingPort {
+        let descriptor: Int32
+        let port: Int
+
+        init() throws {
+            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(descriptor >= 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+            }
+            if !bound { close(descriptor) }
+            try #require(bound)
+            port = Int(UInt16(bigEndian: address.sin_port))
         }
-        try #require(bound)
-        return Int(UInt16(bigEndian: address.sin_port))
+
+        func release() { close(descriptor) }
     }
 
     // MARK: The command
@@ -540,7 +553,9 @@ final class TestBox: Sendable {
         try Self.fill(outbox, count: 40)
         let box = TestBox(station: "0011223344", key: Self.key, outbox: outbox, nowMilliseconds: { SystemClock().now().millisecondsSinceUnixEpoch })
         let stations = site.directory + "/stations.toml"
-        let closedPort = try Self.closedPort()
+        let refusingPort = try RefusingPort()
+        defer { refusingPort.release() }
+        let closedPort = refusingPort.port
         try await TestBox.serve([box]) { ports in
             try """
                 [[station]]
@@ -549,7 +564,11 @@ final class TestBox: Sendable {
                 url = "http://localhost:\(ports[0])"
                 key_file = "\(site.keyFile)"
                 """.write(toFile: stations, atomically: true, encoding: .utf8)
-            let good = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath])
+            // The in-test box runs on this process's cooperative pool (two threads here), which other
+            // suites' blocking waits can hold for longer than the default 30 s timeout under a
+            // parallel run: only a hang may fail this test, so the pull gets the largest timeout.
+            let timeout = String(PullOptions.timeoutSecondsAllowed.upperBound)
+            let good = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath, "--timeout", timeout])
             #expect(good.status == 0, "\(good.standardOutput)\(good.standardError)")
             #expect(good.standardOutput.contains("county pull: 1 station, 1 pulled, 0 not; 40 new reports stored in"))
             #expect(good.standardOutput.contains("0011223344  黄坑村              40          40      0        0  ok"), "\(good.standardOutput)")
@@ -560,7 +579,7 @@ final class TestBox: Sendable {
                 url = "http://127.0.0.1:\(closedPort)"
                 key_file = "\(site.keyFile)"
                 """.write(toFile: stations, atomically: true, encoding: .utf8)
-            let down = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath, "--timeout", "5"])
+            let down = try await Self.runOffThePool(["pull", "--stations", stations, "--db", site.countyPath, "--timeout", timeout])
             #expect(down.status == 1)
             #expect(down.standardOutput.contains("0011223366 下村: cannot reach the box (connection refused)"), "\(down.standardOutput)")
         }
