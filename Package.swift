@@ -92,11 +92,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Limits on an HTTP server's connections (count, head, body, idle): the box's county API and
+        // the county's dashboard both run behind them.
+        .target(
+            name: "ConnectionGuard",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: strict
+        ),
         // The program: config, boards, runtime wiring, commands.
         .executableTarget(
             name: "VillageGateway",
             dependencies: [
-                "WarningLogic", "Drivers", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "WarningLogic", "Drivers", "CountyProtocol", "ConfigurationFiles", "OutboxStore", "ConnectionGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -116,8 +123,11 @@ let package = Package(
         .target(
             name: "CountyDashboard",
             dependencies: [
-                "WarningLogic", "CountyProtocol", "ConfigurationFiles",
+                "WarningLogic", "CountyProtocol", "ConfigurationFiles", "ConnectionGuard",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The dashboard reads a province's county database in PostgreSQL too.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -153,7 +163,10 @@ let package = Package(
         // The dashboard overview's server time over a filled county database (issue 17).
         .executableTarget(
             name: "DashboardBenchmark",
-            dependencies: ["CountyDashboard", "WarningLogic", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "CountyDashboard", "WarningLogic", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Benchmarks/DashboardBenchmark",
             swiftSettings: strict
         ),
@@ -174,6 +187,7 @@ let package = Package(
             name: "VillageGatewayTests",
             dependencies: [
                 "VillageGateway", "VillageCounty", "CountyDashboard", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "ConnectionGuard",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,11 +1,14 @@
 // `village-county serve`: the dashboard's routes on Hummingbird. Pages are read from the store on
 // each request (nothing cached, so a refresh shows the last pull); warnings go out only after a
 // confirmation page, and each one is audited with who sent it.
+import ConnectionGuard
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 import WarningLogic
 
@@ -135,7 +138,7 @@ package final class Dashboard: Sendable {
         }
         let configured = options.stations.first { $0.id == id }
         let state = StationStateBuilder.state(
-            row: snapshot.row, latest: snapshot.latest, sensorHealth: snapshot.sensorHealth, displayName: configured?.name,
+            row: snapshot.row, latest: snapshot.latest, callReports: snapshot.calls, sensorHealth: snapshot.sensorHealth, displayName: configured?.name,
             nowMilliseconds: clock(), silentAfterMilliseconds: options.silentAfterMilliseconds)
         return html(StationPage.render(snapshot, state: state, configured: configured, nowMilliseconds: clock(), user: user))
     }
@@ -272,13 +275,53 @@ package final class Dashboard: Sendable {
 
     // MARK: Running
 
+    /// The dashboard's connection limits: a county office has a few screens, each browser opening
+    /// up to six connections; a slow or idle client (or many) must not hold the server's descriptors.
+    /// The overview reloads every `HTML.refreshSeconds`, on a new connection if its old one idled out.
+    package static let connectionLimits: APIConnectionLimits = {
+        var limits = APIConnectionLimits.standard
+        limits.connectionsMax = 64
+        limits.headerTimeoutMilliseconds = 10_000
+        // A form is at most `formBytesMax`; on a LAN that takes well under a second.
+        limits.bodyTimeoutMilliseconds = 10_000
+        limits.idleTimeoutMilliseconds = 15_000
+        return limits
+    }()
+    /// Header fields and their sizes: a browser sends a dozen lines and one session cookie.
+    static let headerFieldBytesMax = 8 * 1024
+    static let headerListBytesMax = 32 * 1024
+    static let headerFieldsMax = 64
+
     /// Serves until cancelled; `onListening` gets the bound port (port 0: any free one).
-    package func run(host: String, port: Int, onListening: @escaping @Sendable (Int) -> Void) async throws {
+    /// `registry`: the tests pass their own to watch the open connections (its limits are used).
+    package func run(
+        host: String, port: Int, registry given: APIConnectionRegistry? = nil, onListening: @escaping @Sendable (Int) -> Void
+    ) async throws {
+        let registry = given ?? APIConnectionRegistry(limits: Self.connectionLimits)
+        let server = HTTPServerBuilder.http1(configuration: HTTP1Channel.Configuration(
+            additionalChannelHandlers: [APIConnectionGuard(registry: registry)], idleTimeout: nil,
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: Self.headerFieldBytesMax, maxHeaderListSize: Self.headerListBytesMax, maxHeaderFieldCount: Self.headerFieldsMax)))
         let app = Application(
             router: router(),
-            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: registry.limits.backlog),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger)
-        try await app.runService()
+        // SIGTERM, SIGINT or the caller's cancellation (the tests') stop it gracefully: stop
+        // accepting, let a page in flight finish, cut the rest after a bound. Cancelling the server
+        // outright drops connections still queued for it, which NIO traps on (as the box's API).
+        var configuration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Self.shutdownGraceMillisecondsMax)
+        let group = ServiceGroup(configuration: configuration)
+        let runner = Task { try await group.run() }
+        try await withTaskCancellationHandler {
+            try await runner.value
+        } onCancel: {
+            Task { await group.triggerGracefulShutdown() }
+        }
     }
+
+    /// A page being drawn when the server is stopped gets this long to finish.
+    static let shutdownGraceMillisecondsMax: Int64 = 2_000
 }

@@ -1,6 +1,7 @@
 // Bytes from outside the box, chosen to hurt (issue 12): headers and numbers that crashed the
 // box or overflowed its arithmetic, their relatives, replays across a restart, and the rate.
 import Crypto
+import ConnectionGuard
 import Foundation
 import HTTPTypes
 import Hummingbird

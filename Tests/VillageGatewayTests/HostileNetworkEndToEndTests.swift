@@ -1,6 +1,7 @@
 // The real binary with [county.api], probed from outside as an attacker on a public mobile
 // network would (issue 12): hostile headers, a replay across a restart, 1,100 idle connections
 // under `ulimit -n 1024`. Every wait is bounded and waits for a condition, never for a time.
+import ConnectionGuard
 import Foundation
 import Testing
 @testable import VillageGateway

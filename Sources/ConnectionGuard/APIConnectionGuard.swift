@@ -1,38 +1,39 @@
-// Limits on the county API's connections: how many may be open, and how long one may take to send
-// its head, its body, or its next request. Idle or slow connections from a public mobile network
-// must never take the descriptors the box needs for its own state.
+// Limits on an HTTP server's connections: how many may be open, and how long one may take to send
+// its head, its body, or its next request. The box's county API (idle or slow connections from a
+// public mobile network must never take the descriptors the box needs for its own state) and the
+// county's dashboard (`village-county serve`) both run behind them.
 import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
-/// The API's connection limits. A county pulls over one connection at a time; 32 leaves room for
-/// its tools and a technician's curl.
-struct APIConnectionLimits: Sendable, Equatable {
+/// A server's connection limits. The box's: a county pulls over one connection at a time; 32 leaves
+/// room for its tools and a technician's curl.
+package struct APIConnectionLimits: Sendable, Equatable {
     /// Connections open at once. One more makes room by closing the connection idle the longest;
     /// when every open connection is in the middle of a request, the newcomer is closed instead.
-    var connectionsMax = 32
+    package var connectionsMax = 32
     /// From the connection's opening to the end of its request head.
-    var headerTimeoutMilliseconds: Int64 = 10_000
+    package var headerTimeoutMilliseconds: Int64 = 10_000
     /// From the request head to the end of its body (at most 16 KiB).
-    var bodyTimeoutMilliseconds: Int64 = 10_000
+    package var bodyTimeoutMilliseconds: Int64 = 10_000
     /// From the end of an answer to the next request's head (keep-alive).
-    var idleTimeoutMilliseconds: Int64 = 15_000
+    package var idleTimeoutMilliseconds: Int64 = 15_000
     /// Pending connections the kernel queues before the server accepts them.
-    var backlog = 64
+    package var backlog = 64
 
-    static let standard = APIConnectionLimits()
+    package static let standard = APIConnectionLimits()
 
     /// Descriptors the county API must leave to the box (journal, snapshots, outbox, sockets,
     /// serial ports, shell sessions): its connection limit is lowered to keep them free.
-    static let descriptorsReservedForBox = 128
+    package static let descriptorsReservedForBox = 128
     /// The API never runs with fewer connections than this, whatever the descriptor limit.
-    static let connectionsMin = 4
+    package static let connectionsMin = 4
 
     /// `connectionsMax` lowered, when needed, so that the descriptors open now, the API's
     /// connections and the box's reserve all fit under the process's limit (`ulimit -n`).
-    func fitted(descriptorLimit: Int, descriptorsOpen: Int) -> APIConnectionLimits {
+    package func fitted(descriptorLimit: Int, descriptorsOpen: Int) -> APIConnectionLimits {
         var fitted = self
         let room = descriptorLimit - descriptorsOpen - Self.descriptorsReservedForBox
         fitted.connectionsMax = max(Self.connectionsMin, min(connectionsMax, room))
@@ -41,9 +42,9 @@ struct APIConnectionLimits: Sendable, Equatable {
 }
 
 /// The process's descriptor limit and use, read from the kernel.
-enum ProcessDescriptors {
+package enum ProcessDescriptors {
     /// The soft RLIMIT_NOFILE (what `ulimit -n` and systemd's LimitNOFILE= set).
-    static func limit() -> Int {
+    package static func limit() -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1_024 }
         // RLIM_INFINITY is all ones; clamping reads it as "more than enough".
@@ -51,14 +52,14 @@ enum ProcessDescriptors {
     }
 
     /// Descriptors open now (entries of /proc/self/fd, less the one reading it).
-    static func open() -> Int {
+    package static func open() -> Int {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return 0 }
         return max(entries.count - 1, 0)
     }
 }
 
 /// The open API connections, shared by every connection's guard.
-final class APIConnectionRegistry: Sendable {
+package final class APIConnectionRegistry: Sendable {
     struct Entry {
         let channel: any Channel
         /// Between requests or still waiting for a head: may be closed to make room.
@@ -75,16 +76,16 @@ final class APIConnectionRegistry: Sendable {
         var timedOut = 0
     }
 
-    let limits: APIConnectionLimits
+    package let limits: APIConnectionLimits
     private let state = Mutex(State())
 
-    init(limits: APIConnectionLimits) {
+    package init(limits: APIConnectionLimits) {
         self.limits = limits
     }
 
-    var openConnections: Int { state.withLock { $0.entries.count } }
+    package var openConnections: Int { state.withLock { $0.entries.count } }
     /// Connections closed to make room, refused for want of room, and cut by a timeout.
-    var counters: (evicted: Int, refused: Int, timedOut: Int) { state.withLock { ($0.evicted, $0.refused, $0.timedOut) } }
+    package var counters: (evicted: Int, refused: Int, timedOut: Int) { state.withLock { ($0.evicted, $0.refused, $0.timedOut) } }
 
     /// Registers a new connection; returns the connection to close to keep within the limit
     /// (the one idle the longest, or the newcomer itself when none is idle).
@@ -124,23 +125,23 @@ final class APIConnectionRegistry: Sendable {
 
 /// One connection's guard: sits after the HTTP decoder, so it sees request heads, bodies and
 /// ends, and the answers going out. Closes the connection when a phase takes too long.
-final class APIConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+package final class APIConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    package typealias InboundIn = HTTPRequestPart
+    package typealias InboundOut = HTTPRequestPart
+    package typealias OutboundIn = HTTPResponsePart
+    package typealias OutboundOut = HTTPResponsePart
 
     private let registry: APIConnectionRegistry
     private var deadline: Scheduled<Void>?
     private var registered = false
 
-    init(registry: APIConnectionRegistry) {
+    package init(registry: APIConnectionRegistry) {
         self.registry = registry
     }
 
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         registered = true
         if let victim = registry.opened(id, channel: context.channel) {
             victim.close(promise: nil)
@@ -148,20 +149,20 @@ final class APIConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         arm(context, milliseconds: registry.limits.headerTimeoutMilliseconds)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         disarm()
         if registered { registry.closed(id) }
         registered = false
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         disarm()
         if registered { registry.closed(id) }
         registered = false
         context.fireChannelInactive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
             registry.setEvictable(id, false)
@@ -175,7 +176,7 @@ final class APIConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             registry.setEvictable(id, true)
             arm(context, milliseconds: registry.limits.idleTimeoutMilliseconds)
