@@ -28,10 +28,11 @@ package struct PullStation: Sendable, Equatable {
 
 /// The parsed stations file.
 package enum StationsFile {
-    /// A county has hundreds of boxes; at about 150 bytes a block, 1 500 fit the TOML reader's
-    /// file limit (`ConfigurationFileLimits.fileBytesMax`, 256 KiB), which bounds the parse.
-    package static let stationsMax = 1_500
-    package static let fileBytesMax = ConfigurationFileLimits.fileBytesMax
+    /// A county has hundreds of boxes, a province up to 20 000 (issue 16); at about 150 bytes a
+    /// block (200 with coordinates), they fit in `fileBytesMax`, which bounds the parse (about
+    /// a second for the largest).
+    package static let stationsMax = 20_000
+    package static let fileBytesMax = 4 * 1024 * 1024
     package static let urlCharactersMax = 512
     package static let keys = ["id", "name", "url", "key_file", "latitude", "longitude"]
 

@@ -2,6 +2,7 @@
 // real PostgreSQL server (Debian's, started by `make test` through tools/with-postgres.sh): one
 // transaction per page, acknowledgement only after commit, nothing stored twice, conflicts kept
 // aside, gaps and missing numbers recorded. Without the server these tests fail, never skip.
+import CountyDashboard
 import Foundation
 import GRDB
 import Logging
@@ -39,19 +40,7 @@ struct PostgresTestDatabase {
     static let logger = Logger(label: "county-postgres-test")
 
     static func withConnection<T: Sendable>(database: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let server = try PostgresLocation.parse(try serverURL())
-        let directory = try #require(server.socketDirectory)
-        let configuration = PostgresConnection.Configuration(
-            unixSocketPath: "\(directory)/.s.PGSQL.\(server.port)", username: server.username, password: nil, database: database)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await PostgresLocation.parse(try serverURL()).withConnection(database: database, logger: logger, body)
     }
 
     /// Runs SQL in this database from a connection of its own (not the store's).
@@ -84,7 +73,7 @@ final class CommitRecordingStore: CountyStore {
 
     init(_ inner: any CountyStore) { self.inner = inner }
 
-    func begin(_ station: PullStation) async throws(CountyDatabaseError) -> StationProgress { try await inner.begin(station) }
+    func begin(_ stations: [PullStation]) async throws(CountyDatabaseError) -> [StationProgress] { try await inner.begin(stations) }
     func progress(station: String) async throws(CountyDatabaseError) -> StationProgress { try await inner.progress(station: station) }
     func store(_ page: CheckedPage, station: String, atMilliseconds now: Int64) async throws(CountyDatabaseError) -> StoredPage {
         let stored = try await inner.store(page, station: station, atMilliseconds: now)

@@ -11,6 +11,9 @@ import NIOHTTP1
 struct PullOptions: Sendable {
     /// Stations pulled at once.
     var concurrency = 8
+    /// Requests one station's pull has in flight at once: the next page, asked for while this one
+    /// is stored, and this page's acknowledgement.
+    static let requestsPerStationMax = 2
     static let concurrencyAllowed = 1...64
     /// Each HTTP request (connect, send, the answer's head and its whole body) must finish within
     /// this, in total: a box that dribbles its answer a byte a second is cut at the deadline.
@@ -129,20 +132,50 @@ struct CountyPuller: Sendable {
             // A redirect would change the signed path; a box never sends one.
             redirectConfiguration: .disallow,
             timeout: .init(connect: timeout, read: timeout))
-        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)
+        // A station's pull holds at most two requests at once (the page asked ahead and an
+        // acknowledgement). Stations behind one address (a NAT, the fleet simulator of
+        // Benchmarks/Fleet) share the pool's per-address limit, so it allows every station's two.
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: PullOptions.requestsPerStationMax * options.concurrency)
         // A refused connection fails the station at once instead of retrying until the timeout:
         // a box that is down stays down for this run, and the next scheduled pull tries again.
         configuration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var results = [StationPullResult?](repeating: nil, count: stations.count)
+        // Every station with a readable key is registered in one transaction (one commit for a
+        // province, not one per station); a station without one is not registered, as before.
+        var keys: [String: SigningKey] = [:]
+        for (index, station) in stations.enumerated() {
+            do { keys[station.id] = try SigningKey.load(path: station.keyFile) } catch {
+                var result = StationPullResult(station: station)
+                result.failure = .keyFile(error.description)
+                results[index] = result
+            }
+        }
+        var progress: [String: StationProgress] = [:]
+        do {
+            let registered = stations.filter { keys[$0.id] != nil }
+            let started = try await database.begin(registered)
+            progress = Dictionary(zip(registered.map(\.id), started), uniquingKeysWith: { first, _ in first })
+        } catch {
+            for (index, station) in stations.enumerated() where results[index] == nil {
+                var result = StationPullResult(station: station)
+                result.failure = .storage(error.description)
+                results[index] = result
+            }
+        }
         await withTaskGroup(of: (Int, StationPullResult).self) { group in
             var next = 0
+            /// Starts the next station still to pull (one whose key or registration failed has its result).
             func startNext() {
-                guard next < stations.count else { return }
-                let index = next
-                let station = stations[index]
-                next += 1
-                group.addTask { (index, await self.pull(station, client: client)) }
+                while next < stations.count {
+                    let index = next
+                    let station = stations[index]
+                    next += 1
+                    guard results[index] == nil, let key = keys[station.id], let start = progress[station.id] else { continue }
+                    group.addTask { (index, await self.pull(station, key: key, progress: start, client: client)) }
+                    return
+                }
             }
             for _ in 0..<min(options.concurrency, stations.count) { startNext() }
             for await (index, result) in group {
@@ -155,27 +188,88 @@ struct CountyPuller: Sendable {
         return results.map { $0! }
     }
 
-    /// One station: resume, page by page, store then acknowledge.
-    func pull(_ station: PullStation, client: HTTPClient) async -> StationPullResult {
-        var result = StationPullResult(station: station)
-        let key: SigningKey
-        do {
-            key = try SigningKey.load(path: station.keyFile)
-        } catch {
-            result.failure = .keyFile(error.description)
-            return result
-        }
-        let connection = BoxConnection(station: station, key: key, client: client, options: options, nowMilliseconds: nowMilliseconds)
-        var progress: StationProgress
-        do {
-            progress = try await database.begin(station)
-        } catch {
-            result.failure = .storage(error.description)
-            return result
-        }
+    /// One station, from where its collection stands: page by page, store then acknowledge.
+    func pull(_ station: PullStation, key: SigningKey, progress start: StationProgress, client: HTTPClient) async -> StationPullResult {
+        var pull = StationPull(station: station, progress: start, connection: BoxConnection(
+            station: station, key: key, client: client, options: options, nowMilliseconds: nowMilliseconds), database: database)
+        await pull.run(options: options, nowMilliseconds: nowMilliseconds)
+        await pull.settle()
+        return pull.result
+    }
+}
+
+/// One station's pull in three overlapping steps, so the box and the county work at once (two
+/// cores, two programs): page N+1 is asked for while page N is stored, and page N's
+/// acknowledgement is in flight while page N+1 is checked and stored. The order that keeps every
+/// report safe is unchanged: a page is acknowledged only after its commit, acknowledgements go
+/// out in order, and the box keeps every report until it is acknowledged, so a page asked ahead
+/// and never used costs nothing.
+struct StationPull {
+    var result: StationPullResult
+    var progress: StationProgress
+    let connection: BoxConnection
+    let database: any CountyStore
+    /// The next page, asked for ahead.
+    private var ahead: (after: Int64, page: Task<ReceivedPage, any Error>)?
+    /// The acknowledgement in flight (and its record in the county database).
+    private var acknowledging: (through: Int64, outcome: Task<PullFailure?, Never>)?
+
+    init(station: PullStation, progress: StationProgress, connection: BoxConnection, database: any CountyStore) {
+        result = StationPullResult(station: station)
+        self.progress = progress
+        self.connection = connection
+        self.database = database
         result.pulledThrough = progress.pulledThrough
         result.acknowledgedThrough = progress.acknowledgedThrough
+    }
 
+    /// Waits for the acknowledgement in flight; false when the box did not take it (or its record
+    /// failed), with the failure set unless an earlier one is.
+    @discardableResult
+    mutating func settle() async -> Bool {
+        guard let pending = acknowledging else { return true }
+        acknowledging = nil
+        if let failure = await pending.outcome.value {
+            if result.failure == nil { result.failure = failure }
+            return false
+        }
+        progress.acknowledgedThrough = max(progress.acknowledgedThrough, pending.through)
+        result.acknowledgedThrough = progress.acknowledgedThrough
+        return true
+    }
+
+    /// Sends the acknowledgement through `through` (after the previous one was taken), then
+    /// records it; the caller goes on with the next page meanwhile.
+    private mutating func acknowledge(through: Int64) async -> Bool {
+        guard await settle() else { return false }
+        let connection = self.connection
+        let database = self.database
+        let station = result.station.id
+        acknowledging = (through, Task {
+            do { try await connection.acknowledge(through: through) } catch {
+                return .notAcknowledged(through: through, "\(error)")
+            }
+            do { try await database.recordAcknowledged(station: station, through: through) } catch {
+                return .storage("\(error)")
+            }
+            return nil
+        })
+        return true
+    }
+
+    private mutating func page(after: Int64, limit: Int) async throws -> ReceivedPage {
+        if let asked = ahead, asked.after == after {
+            ahead = nil
+            return try await asked.page.value
+        }
+        ahead?.page.cancel()
+        ahead = nil
+        return try await connection.reports(after: after, limit: limit)
+    }
+
+    mutating func run(options: PullOptions, nowMilliseconds: @Sendable () -> Int64) async {
+        defer { ahead?.page.cancel() }
+        let station = result.station
         var emptyPageRetries = 0
         while true {
             guard result.pages < options.pagesPerStationMax else {
@@ -185,23 +279,23 @@ struct CountyPuller: Sendable {
             let after = progress.pulledThrough
             let page: CheckedPage
             do {
-                let document = try await connection.reports(after: after, limit: options.reportsPerPage)
+                let document = try await self.page(after: after, limit: options.reportsPerPage)
                 result.boxLastSequence = document.lastSequence
                 guard document.lastSequence >= after else {
                     try? await database.recordSeen(station: station.id, boxLastSequence: document.lastSequence, atMilliseconds: nowMilliseconds())
                     result.failure = .boxRenumbered(boxLast: document.lastSequence, pulledThrough: after)
-                    return result
+                    return
                 }
                 page = try CheckedPage.check(document, station: station.id, after: after, limit: options.reportsPerPage)
             } catch let failure as PullFailure {
                 result.failure = failure
-                return result
+                return
             } catch let bad as BadDocument {
                 result.failure = .badDocument(bad.description)
-                return result
+                return
             } catch {
                 result.failure = .unreachable("\(error)")
-                return result
+                return
             }
             result.pages += 1
             if page.reports.isEmpty, page.through > after, emptyPageRetries < PullOptions.emptyPageRetriesMax,
@@ -210,13 +304,19 @@ struct CountyPuller: Sendable {
                 emptyPageRetries += 1
                 continue
             }
+            if page.more, !page.reports.isEmpty, result.pages < options.pagesPerStationMax {
+                let next = page.through
+                let limit = options.reportsPerPage
+                let connection = self.connection
+                ahead = (next, Task { try await connection.reports(after: next, limit: limit) })
+            }
             if page.through > after || !page.gaps.isEmpty {
                 let stored: StoredPage
                 do {
                     stored = try await database.store(page, station: station.id, atMilliseconds: nowMilliseconds())
                 } catch {
                     result.failure = .storage(error.description)
-                    return result
+                    return
                 }
                 result.newReports += stored.newReports
                 result.alreadyStored += stored.alreadyStored
@@ -228,27 +328,13 @@ struct CountyPuller: Sendable {
             }
             // Committed above; only now may the box treat these as delivered. Also catches up an
             // acknowledgement a killed run stored but never sent.
-            if progress.pulledThrough > progress.acknowledgedThrough {
-                do {
-                    try await connection.acknowledge(through: progress.pulledThrough)
-                } catch {
-                    result.failure = .notAcknowledged(through: progress.pulledThrough, "\(error)")
-                    return result
-                }
-                do {
-                    try await database.recordAcknowledged(station: station.id, through: progress.pulledThrough)
-                } catch {
-                    result.failure = .storage(error.description)
-                    return result
-                }
-                progress.acknowledgedThrough = progress.pulledThrough
-                result.acknowledgedThrough = progress.acknowledgedThrough
+            if progress.pulledThrough > max(progress.acknowledgedThrough, acknowledging?.through ?? 0) {
+                guard await acknowledge(through: progress.pulledThrough) else { return }
             }
             // An empty page ends the run even if the box says "more": everything it has left is
             // thinned or missing and has been accounted for above.
             if !page.more || page.reports.isEmpty { break }
         }
-        return result
     }
 }
 

@@ -1,6 +1,7 @@
 // The county's own SQLite database (`village-county pull --db FILE`): every report of every box, once,
 // with the gaps the boxes declared and the numbers that went missing without one.
 import ConfigurationFiles
+import CountyDashboard
 import CountyProtocol
 import Foundation
 import GRDB
@@ -44,8 +45,10 @@ final class CountyDatabase: CountyStore {
         }
     }
 
-    /// Another process (the county's own tools, a second pull) may hold the write lock briefly.
-    static let busyTimeoutSeconds: TimeInterval = 30
+    static var busyTimeoutSeconds: TimeInterval { CountyDatabaseError.busyTimeoutSeconds }
+
+    /// The dashboard's index, the same in both stores.
+    static let reportsKindIndex = "CREATE INDEX IF NOT EXISTS reports_kind ON reports (kind, station, sequence)"
 
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -111,22 +114,39 @@ final class CountyDatabase: CountyStore {
                 );
                 """)
         }
+        // The dashboard's "newest report of a kind per station" and "answers since the newest
+        // 叫应" walk this index instead of every report (Benchmarks/DashboardBenchmark); `serve`
+        // made it at start before it was a migration, hence IF NOT EXISTS.
+        migrator.registerMigration("v2 reports_kind index") { db in
+            try db.execute(sql: Self.reportsKindIndex)
+        }
         return migrator
     }
 
     // MARK: Per station
 
-    /// Registers (or renames) the station and returns where its collection stands.
-    func begin(_ station: PullStation) async throws(CountyDatabaseError) -> StationProgress {
-        try await write { db in
-            try db.execute(
-                sql: """
+    /// Registers (or renames) the stations in ONE transaction and returns where each stands. A
+    /// station already known under its name and url needs no write: a round over a province's
+    /// 2,000 stations would otherwise spend 2,000 commits (fsyncs) on nothing.
+    func begin(_ stations: [PullStation]) async throws(CountyDatabaseError) -> [StationProgress] {
+        let known = try await read { db in
+            try Dictionary(
+                Row.fetchAll(db, sql: "SELECT station, name, url FROM stations").map { row in
+                    (row["station"] as String, (row["name"] as String, row["url"] as String))
+                },
+                uniquingKeysWith: { first, _ in first })
+        }
+        let changed = stations.filter { station in known[station.id].map { $0 != (station.name, station.url) } ?? true }
+        if !changed.isEmpty {
+            try await write { db in
+                let upsert = try db.makeStatement(sql: """
                     INSERT INTO stations (station, name, url) VALUES (?, ?, ?)
                     ON CONFLICT (station) DO UPDATE SET name = excluded.name, url = excluded.url
-                    """,
-                arguments: [station.id, station.name, station.url])
-            return try Self.progress(db, station: station.id)
+                    """)
+                for station in changed { try upsert.execute(arguments: [station.id, station.name, station.url]) }
+            }
         }
+        return try await read { db in try stations.map { try Self.progress(db, station: $0.id) } }
     }
 
     func progress(station: String) async throws(CountyDatabaseError) -> StationProgress {
@@ -148,6 +168,10 @@ final class CountyDatabase: CountyStore {
     /// may the caller acknowledge `stored.pulledThrough` to the box.
     func store(_ page: CheckedPage, station: String, atMilliseconds now: Int64) async throws(CountyDatabaseError) -> StoredPage {
         try await write { db in
+            // The box is told to purge what this commit holds: it must reach the disk.
+            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                throw CountyDatabaseError(path: self.path, detail: "synchronous is not FULL; the page was not stored and nothing was acknowledged")
+            }
             var stored = StoredPage(pulledThrough: page.through)
             let insert = try db.makeStatement(sql: """
                 INSERT INTO reports (station, sequence, time_ms, time, kind, priority, exercise, payload, stored_at_ms)
@@ -221,11 +245,29 @@ final class CountyDatabase: CountyStore {
     }
 
     /// The box confirmed the acknowledgement through `through`.
+    /// Committed without its own fsync (synchronous=NORMAL for this one transaction): losing it
+    /// to a power cut costs only an acknowledgement sent again by the next pull, which the box
+    /// takes twice harmlessly; and the next page's FULL commit fsyncs the WAL it is in anyway.
+    /// That halves a province round's commits waited for. `store` checks FULL is back.
     func recordAcknowledged(station: String, through: Int64) async throws(CountyDatabaseError) {
-        try await write { db in
-            try db.execute(
-                sql: "UPDATE stations SET acknowledged_through = MAX(acknowledged_through, ?) WHERE station = ?",
-                arguments: [through, station])
+        do {
+            try await database.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                do {
+                    try db.inTransaction {
+                        try db.execute(
+                            sql: "UPDATE stations SET acknowledged_through = MAX(acknowledged_through, ?) WHERE station = ?",
+                            arguments: [through, station])
+                        return .commit
+                    }
+                } catch {
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                    throw error
+                }
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+        } catch {
+            throw CountyDatabaseError(path: path, error, opening: false)
         }
     }
 
@@ -321,38 +363,4 @@ struct StoredPage: Sendable, Equatable {
     var newMissing: [ClosedRange<Int64>] = []
     /// Numbers the box sent again with different content.
     var conflicts: [Int64] = []
-}
-
-/// A county database failure, with what to do about it.
-struct CountyDatabaseError: Error, CustomStringConvertible, Equatable {
-    var path: String
-    var detail: String
-
-    init(path: String, detail: String) {
-        self.path = path
-        self.detail = detail
-    }
-
-    init(path: String, _ error: any Error, opening: Bool) {
-        self.path = path
-        guard let databaseError = error as? DatabaseError else {
-            detail = "\(error)"
-            return
-        }
-        let message = databaseError.message ?? "\(databaseError.resultCode)"
-        switch databaseError.resultCode {
-        case .SQLITE_FULL: detail = "the disk is full (\(message)); free space and pull again, nothing stored was lost"
-        case .SQLITE_READONLY: detail = "the database is read-only (\(message)); check the file's and folder's permissions"
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            detail = "the file is damaged or not a county database (\(message)); give a new path, keep this file for recovery"
-        case .SQLITE_CANTOPEN, .SQLITE_PERM:
-            detail = "cannot open it (\(message)); check that the folder exists and is writable"
-        case .SQLITE_BUSY, .SQLITE_LOCKED:
-            detail = "another program held the database locked for over \(Int(CountyDatabase.busyTimeoutSeconds)) s (\(message)); is another pull running?"
-        default:
-            detail = (opening ? "cannot open it: " : "") + message
-        }
-    }
-
-    var description: String { "county database \(path): \(detail)" }
 }

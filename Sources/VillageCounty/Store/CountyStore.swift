@@ -2,6 +2,7 @@
 // province (`--db postgres://…`). Both keep the same tables and the same guarantees, so the pull,
 // and the dashboard that reads what it stored, work with either.
 import ConfigurationFiles
+import CountyDashboard
 import CountyProtocol
 import Foundation
 
@@ -13,8 +14,9 @@ import Foundation
 protocol CountyStore: Sendable {
     /// The database as a technician names it (a path, or a URL without its password).
     var location: String { get }
-    /// Registers (or renames) the station and returns where its collection stands.
-    func begin(_ station: PullStation) async throws(CountyDatabaseError) -> StationProgress
+    /// Registers (or renames) the stations, all in one transaction (no write for one known as it
+    /// is), and returns where each one's collection stands, in their order.
+    func begin(_ stations: [PullStation]) async throws(CountyDatabaseError) -> [StationProgress]
     func progress(station: String) async throws(CountyDatabaseError) -> StationProgress
     /// Stores one checked page in one durable transaction (see above).
     func store(_ page: CheckedPage, station: String, atMilliseconds now: Int64) async throws(CountyDatabaseError) -> StoredPage
@@ -30,6 +32,13 @@ protocol CountyStore: Sendable {
     func reports(station: String, after: Int64, limit: Int) async throws(CountyDatabaseError) -> [CountyReport]
     /// Lets go of connections; the store is not used after.
     func close() async
+}
+
+extension CountyStore {
+    /// Registers (or renames) one station and returns where its collection stands.
+    func begin(_ station: PullStation) async throws(CountyDatabaseError) -> StationProgress {
+        try await begin([station])[0]
+    }
 }
 
 /// One row of `stations`.

@@ -2,126 +2,12 @@
 // SQLite file, the same guarantees (one transaction per page, committed durably before the box is
 // told, nothing stored twice, conflicts kept aside), and many stations writing at once.
 import ConfigurationFiles
+import CountyDashboard
 import CountyProtocol
 import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
-
-/// Where the database is, read from `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`
-/// or, on a unix socket as libpq writes it, `postgres://USER@/DATABASE?host=/run/postgresql`.
-struct PostgresLocation: Sendable, Equatable {
-    var username: String
-    var password: String?
-    var database: String
-    /// A TCP host, or nil for the socket in `socketDirectory`.
-    var host: String?
-    var port: Int
-    var socketDirectory: String?
-    var sslMode: SSLMode
-
-    enum SSLMode: String, Sendable, CaseIterable {
-        /// As libpq: TLS when the server offers it.
-        case prefer
-        case require
-        case disable
-    }
-
-    static let parameters = ["host", "sslmode"]
-    static let urlCharactersMax = 1_024
-
-    static func parse(_ text: String) throws(CountyDatabaseError) -> PostgresLocation {
-        func refuse(_ detail: String) -> CountyDatabaseError {
-            CountyDatabaseError(
-                path: redacted(text),
-                detail: detail + "; write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or postgres://USER@/DATABASE?host=/run/postgresql for a socket")
-        }
-        guard text.utf8.count <= urlCharactersMax else { throw refuse("the URL is over \(urlCharactersMax) characters") }
-        guard let components = URLComponents(string: text), let scheme = components.scheme,
-            ["postgres", "postgresql"].contains(scheme)
-        else { throw refuse("not a PostgreSQL URL") }
-        guard let username = components.user, !username.isEmpty else { throw refuse("no user name") }
-        let database = String(components.path.drop(while: { $0 == "/" }))
-        guard !database.isEmpty, !database.contains("/") else { throw refuse("no database name after the host") }
-        var location = PostgresLocation(
-            username: username, password: components.password, database: database, host: nil, port: components.port ?? 5432,
-            socketDirectory: nil, sslMode: .prefer)
-        guard (1...65_535).contains(location.port) else { throw refuse("port \(location.port) is not 1 to 65535") }
-        var sslMode: SSLMode?
-        for item in components.queryItems ?? [] {
-            switch item.name {
-            case "host":
-                guard let value = item.value, value.hasPrefix("/") else { throw refuse("host= takes the folder of the server's socket, e.g. /run/postgresql") }
-                location.socketDirectory = value
-            case "sslmode":
-                guard let value = item.value, let mode = SSLMode(rawValue: value) else {
-                    throw refuse("sslmode=\(item.value ?? ""): allowed \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                sslMode = mode
-            default:
-                throw refuse("unknown parameter \"\(item.name)\"; allowed: \(parameters.joined(separator: ", "))")
-            }
-        }
-        let host = components.host ?? ""
-        if location.socketDirectory == nil {
-            guard !host.isEmpty else { throw refuse("no host") }
-            location.host = host
-        } else if !host.isEmpty {
-            throw refuse("both a host (\(host)) and a socket folder (host=) are given")
-        }
-        // A socket never leaves the machine: TLS on it buys nothing, and servers refuse it there.
-        location.sslMode = sslMode ?? (location.socketDirectory == nil ? .prefer : .disable)
-        return location
-    }
-
-    /// The URL as it can be printed: the password replaced by `***`.
-    static func redacted(_ text: String) -> String {
-        guard var components = URLComponents(string: text), components.password != nil else { return text }
-        components.password = "***"
-        return components.string ?? "postgres://(unprintable URL)"
-    }
-
-    func configuration() throws(CountyDatabaseError) -> PostgresClient.Configuration {
-        if let socketDirectory {
-            guard sslMode != .require else {
-                throw CountyDatabaseError(path: description, detail: "sslmode=require on a socket: a socket is local, drop sslmode or use a host")
-            }
-            return PostgresClient.Configuration(
-                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: username, password: password, database: database)
-        }
-        let tls: PostgresClient.Configuration.TLS
-        switch sslMode {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
-        case .require: tls = .require(.makeClientConfiguration())
-        }
-        return PostgresClient.Configuration(host: host ?? "localhost", port: port, username: username, password: password, database: database, tls: tls)
-    }
-
-    /// The same place for one connection of its own (`PostgresConnection`).
-    func connectionConfiguration() throws(CountyDatabaseError) -> PostgresConnection.Configuration {
-        if let socketDirectory {
-            return PostgresConnection.Configuration(
-                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: username, password: password, database: database)
-        }
-        let tls: PostgresConnection.Configuration.TLS
-        do {
-            switch sslMode {
-            case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            }
-        } catch {
-            throw CountyDatabaseError(path: description, detail: "cannot set up TLS: \(error)")
-        }
-        return PostgresConnection.Configuration(host: host ?? "localhost", port: port, username: username, password: password, database: database, tls: tls)
-    }
-
-    var description: String {
-        let at = socketDirectory.map { "@/\(database)?host=\($0)" } ?? "@\(host ?? ""):\(port)/\(database)"
-        return "postgres://\(username)\(password == nil ? "" : ":***")\(at)"
-    }
-}
 
 /// The county's tables in PostgreSQL through a pool of connections (`PostgresClient`).
 final class PostgresCountyStore: CountyStore {
@@ -136,7 +22,7 @@ final class PostgresCountyStore: CountyStore {
     static let connectTimeoutSeconds: Int64 = 10
     /// Two pulls that start together on an empty database must not both create the tables.
     static let migrationLockKey: Int64 = 0x5647_434F_554E_5459  // "VGCOUNTY"
-    static let schemaVersion = 1
+    static let schemaVersion = 2
 
     private init(location: String, client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
         self.location = location
@@ -220,11 +106,17 @@ final class PostgresCountyStore: CountyStore {
                 throw CountyDatabaseError(
                     path: self.location, detail: "the tables are at version \(version), newer than this village-county knows (\(Self.schemaVersion)); update it")
             }
-            guard version < 1 else { return }
-            // The SQLite file's tables, column for column (CountyDatabase.migrator), so the same
-            // queries read either; payloads are text exactly as the box sent them.
-            for statement in Self.tablesVersion1 { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-            try await connection.query("INSERT INTO county_schema (version) VALUES (1)", logger: logger)
+            if version < 1 {
+                // The SQLite file's tables, column for column (CountyDatabase.migrator), so the same
+                // queries read either; payloads are text exactly as the box sent them.
+                for statement in Self.tablesVersion1 { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await connection.query("INSERT INTO county_schema (version) VALUES (1)", logger: logger)
+            }
+            if version < 2 {
+                // The dashboard's index (as SQLite's migration "v2 reports_kind index").
+                try await connection.query(PostgresQuery(unsafeSQL: CountyDatabase.reportsKindIndex), logger: logger)
+                try await connection.query("INSERT INTO county_schema (version) VALUES (2)", logger: logger)
+            }
         }
     }
 
@@ -292,15 +184,37 @@ final class PostgresCountyStore: CountyStore {
 
     // MARK: Per station
 
-    func begin(_ station: PullStation) async throws(CountyDatabaseError) -> StationProgress {
-        try await transaction { connection, logger in
-            try await connection.query(
-                """
-                INSERT INTO stations (station, name, url) VALUES (\(station.id), \(station.name), \(station.url))
-                ON CONFLICT (station) DO UPDATE SET name = excluded.name, url = excluded.url
-                """, logger: logger)
-            return try await Self.progress(connection, station: station.id, logger: logger)
+    /// As the SQLite store's: one transaction for every station new or renamed, none for the rest.
+    func begin(_ stations: [PullStation]) async throws(CountyDatabaseError) -> [StationProgress] {
+        let ids = stations.map(\.id)
+        let known = try await run { connection, logger in
+            var known: [String: (name: String, url: String)] = [:]
+            let rows = try await connection.query("SELECT station, name, url FROM stations WHERE station = ANY(\(ids)::text[])", logger: logger)
+            for try await (id, name, url) in rows.decode((String, String, String).self) { known[id] = (name, url) }
+            return known
         }
+        let changed = stations.filter { station in known[station.id].map { $0 != (station.name, station.url) } ?? true }
+        if !changed.isEmpty {
+            try await transaction { connection, logger in
+                _ = try await connection.query(
+                    """
+                    INSERT INTO stations (station, name, url)
+                    SELECT * FROM unnest(\(changed.map(\.id))::text[], \(changed.map(\.name))::text[], \(changed.map(\.url))::text[])
+                    ON CONFLICT (station) DO UPDATE SET name = excluded.name, url = excluded.url
+                    """, logger: logger)
+            }
+        }
+        let progress = try await run { connection, logger in
+            var progress: [String: StationProgress] = [:]
+            let rows = try await connection.query(
+                "SELECT station, pulled_through, acknowledged_through, box_last_sequence FROM stations WHERE station = ANY(\(ids)::text[])",
+                logger: logger)
+            for try await (id, pulled, acknowledged, last) in rows.decode((String, Int64, Int64, Int64).self) {
+                progress[id] = StationProgress(pulledThrough: pulled, acknowledgedThrough: acknowledged, boxLastSequence: last)
+            }
+            return progress
+        }
+        return stations.map { progress[$0.id] ?? StationProgress(pulledThrough: 0, acknowledgedThrough: 0, boxLastSequence: 0) }
     }
 
     func progress(station: String) async throws(CountyDatabaseError) -> StationProgress {
@@ -408,8 +322,11 @@ final class PostgresCountyStore: CountyStore {
         }
     }
 
+    /// Without waiting for its commit to reach the disk (as the SQLite store's): lost, it costs
+    /// only an acknowledgement sent again by the next pull.
     func recordAcknowledged(station: String, through: Int64) async throws(CountyDatabaseError) {
-        try await run { connection, logger in
+        try await transaction { connection, logger in
+            _ = try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
             _ = try await connection.query(
                 "UPDATE stations SET acknowledged_through = GREATEST(acknowledged_through, \(through)) WHERE station = \(station)", logger: logger)
         }
@@ -486,45 +403,6 @@ final class PostgresCountyStore: CountyStore {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }
         } catch {
             throw CountyDatabaseError(path: location, postgres: error)
-        }
-    }
-}
-
-extension CountyDatabaseError {
-    /// A PostgreSQL failure with the server's own message (PSQLError's description is only
-    /// "Database error" by design, to keep queries out of logs).
-    init(path: String, postgres error: any Error) {
-        self.init(path: path, detail: "")
-        if let known = error as? CountyDatabaseError {
-            self = known
-            return
-        }
-        if let transactionError = error as? PostgresTransactionError {
-            let inner: (any Error)? = transactionError.closureError ?? transactionError.commitError ?? transactionError.beginError
-            if let inner {
-                self.init(path: path, postgres: inner)
-                return
-            }
-        }
-        guard let psql = error as? PSQLError else {
-            detail = "\(error)"
-            return
-        }
-        if let message = psql.serverInfo?[.message] {
-            let state = psql.serverInfo?[.sqlState] ?? ""
-            switch state {
-            case "53100": detail = "the server's disk is full (\(message)); free space and pull again, nothing stored was lost"
-            case "28P01", "28000": detail = "the server refused the login (\(message)); check the user and password in the URL"
-            case "3D000": detail = "\(message); create it (createdb) or fix the name in the URL"
-            default: detail = message + (state.isEmpty ? "" : " (SQLSTATE \(state))")
-            }
-            return
-        }
-        switch psql.code {
-        case .connectionError, .serverClosedConnection, .clientClosedConnection:
-            detail = "cannot reach the server (\(psql.underlying.map { "\($0)" } ?? "\(psql.code)")); is PostgreSQL running, and is the host or socket right?"
-        default:
-            detail = "\(psql.code)" + (psql.underlying.map { ": \($0)" } ?? "")
         }
     }
 }
