@@ -120,7 +120,7 @@ bench: deps
 	Benchmarks/Runtime/run.py $(BUILD_DIR)/release/village-gateway
 	Benchmarks/Outbox/run.py $(BUILD_DIR)/release/village-gateway
 	python3 Benchmarks/LinkReturn/run.py $(BUILD_DIR)/release/village-gateway
-	$(BUILD_DIR)/release/DashboardBenchmark $(BUILD_DIR)/release/village-county 2000
+	tools/with-postgres.sh $(BUILD_DIR)/release/DashboardBenchmark $(BUILD_DIR)/release/village-county 2000
 
 # A province: 2 000 simulated boxes (the box's real API, one process) pulled into SQLite and
 # PostgreSQL (a throwaway server); prints stations/s, reports/s and a full round's time.

@@ -142,6 +142,8 @@ package enum HTML {
         case "call", "call_in": "来电"
         case "dtmf", "call_out": "回拨按键"
         case "shell": "现场终端"
+        case "keypress": "电话按键"
+        case "button": "盒子按钮"
         case "api": "县级平台"
         case "scenario": "演示脚本"
         default: channel

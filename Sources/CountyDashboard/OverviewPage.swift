@@ -14,7 +14,8 @@ package enum OverviewPage {
         let names = Dictionary(configured.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         var states = snapshot.stations.map { row in
             StationStateBuilder.state(
-                row: row, latest: snapshot.latest[row.station] ?? [:], sensorHealth: snapshot.sensorHealth[row.station] ?? [],
+                row: row, latest: snapshot.latest[row.station] ?? [:], callReports: snapshot.calls[row.station] ?? [],
+                sensorHealth: snapshot.sensorHealth[row.station] ?? [],
                 displayName: names[row.station], nowMilliseconds: nowMilliseconds, silentAfterMilliseconds: silentAfterMilliseconds)
         }
         // A configured box never pulled yet: silent, and shown so.
@@ -22,7 +23,7 @@ package enum OverviewPage {
         for station in configured where !known.contains(station.id) {
             states.append(StationStateBuilder.state(
                 row: StationRow(station: station.id, name: station.name, pulledThrough: 0, boxLastSequence: 0, lastPullAtMilliseconds: nil),
-                latest: [:], sensorHealth: [], displayName: station.name, nowMilliseconds: nowMilliseconds,
+                latest: [:], callReports: [], sensorHealth: [], displayName: station.name, nowMilliseconds: nowMilliseconds,
                 silentAfterMilliseconds: silentAfterMilliseconds))
         }
         return states.sorted(by: StationState.severityOrder)
@@ -32,7 +33,7 @@ package enum OverviewPage {
         var counts: [WarningLevel: Int] = [:]
         for state in states { counts[state.level, default: 0] += 1 }
         let silentCount = states.filter(\.silent).count
-        let waitingCount = states.filter(\.call.isWaiting).count
+        let waitingCount = states.filter(\.isWaitingForAnswers).count
         var body = "<h1>各村预警总览</h1>\n<div class=\"counts\" id=\"counts\">"
         for level in WarningLevel.allCases.reversed() {
             body += "<span class=\"lv-\(level.name)\" data-count-level=\"\(level.name)\">\(HTML.levelWord(level)) \(counts[level] ?? 0)</span>"
@@ -84,22 +85,34 @@ package enum OverviewPage {
         return "<tr \(attributes)>" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>\n"
     }
 
-    package static func callCell(_ call: CallState) -> String {
-        switch call {
-        case .none:
-            return "—"
-        case .waiting(let level, let contacts, let since, _, let step):
-            let who = contacts.isEmpty ? "" : "：" + contacts.map(HTML.escape).joined(separator: "、")
-            let escalated = step.map { "（已升级第 \($0) 步）" } ?? ""
-            return "<span class=\"waiting\" data-call=\"waiting\">\(HTML.levelWord(level))色叫应待应答\(who)</span>\(escalated)<br>"
-                + "<span class=\"muted\">自 \(HTML.time(since))</span>"
-        case .answered(let level, let by, let channel, let seconds, _):
-            let how = channel.map { "，经\(HTML.escape(HTML.channelWord($0)))" } ?? ""
-            let after = seconds.map { "，\(HTML.duration(seconds: $0))后" } ?? ""
-            return "<span class=\"answered\" data-call=\"answered\">\(HTML.levelWord(level))色叫应已由\(HTML.escape(by))应答\(how)\(after)</span>"
-        case .unanswered(let level, let since):
-            return "<span class=\"fault\" data-call=\"unanswered\">\(HTML.levelWord(level))色叫应无人应答</span><br>"
-                + "<span class=\"muted\">\(HTML.time(since))</span>"
+    /// The 叫应 as one cell: where it stands, every answer (who, how, after how long), and who is
+    /// still waited for.
+    package static func callCell(_ call: CallState?) -> String {
+        guard let call else { return "—" }
+        let level = HTML.levelWord(call.level)
+        var cell: String
+        if call.isComplete {
+            cell = "<span class=\"answered\" data-call=\"answered\">\(level)色叫应已全部应答</span>"
+        } else if call.unansweredAtMilliseconds != nil {
+            cell = "<span class=\"fault\" data-call=\"unanswered\">\(level)色叫应\(call.answers.isEmpty ? "无人应答" : "超时，仍有人未应答")</span>"
+        } else if call.answers.isEmpty {
+            cell = "<span class=\"waiting\" data-call=\"waiting\">\(level)色叫应待应答</span>"
+        } else {
+            cell = "<span class=\"waiting\" data-call=\"partial\">\(level)色叫应已应答 \(call.answers.count)/\(call.answers.count + call.waiting.count)</span>"
         }
+        if let step = call.escalationStep { cell += "（已升级第 \(step) 步）" }
+        for answer in call.answers {
+            let how = answer.channel.map { " 经\(HTML.escape(HTML.channelWord($0)))" } ?? ""
+            let after = answer.seconds.map { " \(HTML.duration(seconds: $0))后" } ?? ""
+            cell += "<br><span class=\"answered\" data-answer=\"\(HTML.escape(answer.by))\">\(HTML.escape(answer.by))\(how)\(after)应答</span>"
+        }
+        if call.truncated { cell += "<br><span class=\"muted\">（应答过多，只列出前 \(DashboardReadLimits.callReportsPerStationMax) 条记录）</span>" }
+        if !call.waiting.isEmpty {
+            let label = call.unansweredAtMilliseconds == nil ? "仍待" : "未应答"
+            let css = call.unansweredAtMilliseconds == nil ? "waiting" : "fault"
+            cell += "<br><span class=\"\(css)\" data-waiting=\"\(call.waiting.count)\">\(label)：\(call.waiting.map(HTML.escape).joined(separator: "、"))</span>"
+        }
+        cell += "<br><span class=\"muted\">自 \(HTML.time(call.sinceMilliseconds))</span>"
+        return cell
     }
 }

@@ -3,16 +3,66 @@
 import Foundation
 import WarningLogic
 
-/// Where a station's 叫应 (the call for an answer after a warning) stands.
-package enum CallState: Sendable, Equatable {
-    /// No call asked yet.
-    case none
-    /// Asked and not answered: waiting for these people since `sinceMilliseconds`.
-    case waiting(level: WarningLevel, contacts: [String], sinceMilliseconds: Int64, deadlineMilliseconds: Int64?, escalationStep: Int?)
-    /// Answered: by whom, through what (when the box says), how many seconds after the ask.
-    case answered(level: WarningLevel, by: String, channel: String?, seconds: Int64?, atMilliseconds: Int64)
-    /// Nobody answered before the policy ran out.
-    case unanswered(level: WarningLevel, sinceMilliseconds: Int64)
+/// One person's answer to a 叫应, as the box reported it.
+package struct CallAnswer: Sendable, Equatable {
+    package var by: String
+    /// How it came (`sms`, `call`, `keypress`, `button`, `shell`, `scenario`); nil from boxes
+    /// older than issue 14.
+    package var channel: String?
+    /// Seconds from the request to the answer.
+    package var seconds: Int64?
+    package var atMilliseconds: Int64
+
+    package init(by: String, channel: String?, seconds: Int64?, atMilliseconds: Int64) {
+        self.by = by
+        self.channel = channel
+        self.seconds = seconds
+        self.atMilliseconds = atMilliseconds
+    }
+
+    /// Someone at the box (its button, the technician's shell) or a scenario answers for
+    /// everyone asked: the box then waits for nobody (the engine's `acknowledgeAll`).
+    package var answersForEveryone: Bool { ["button", "shell", "scenario"].contains(channel ?? "") }
+}
+
+/// Where a station's newest 叫应 (the call for an answer after a warning) stands: every answer
+/// since it was asked, and who is still waited for.
+package struct CallState: Sendable, Equatable {
+    package var level: WarningLevel
+    package var sinceMilliseconds: Int64
+    package var deadlineMilliseconds: Int64?
+    /// The last escalation step reported since the request, if any.
+    package var escalationStep: Int?
+    /// Everyone asked: the request's contacts, then those added by escalations, in order.
+    package var asked: [String]
+    /// Every answer since the request, oldest first.
+    package var answers: [CallAnswer]
+    /// Asked and not answered; empty once everyone answered or someone at the box answered for all.
+    package var waiting: [String]
+    /// The box gave up chasing (its policy ran out) at this time; late answers still count.
+    package var unansweredAtMilliseconds: Int64?
+    /// More answers and escalations than one page reads (`DashboardReadLimits.callReportsPerStationMax`).
+    package var truncated = false
+
+    package init(
+        level: WarningLevel, sinceMilliseconds: Int64, deadlineMilliseconds: Int64?, escalationStep: Int?, asked: [String], answers: [CallAnswer],
+        waiting: [String], unansweredAtMilliseconds: Int64?, truncated: Bool = false
+    ) {
+        self.level = level
+        self.sinceMilliseconds = sinceMilliseconds
+        self.deadlineMilliseconds = deadlineMilliseconds
+        self.escalationStep = escalationStep
+        self.asked = asked
+        self.answers = answers
+        self.waiting = waiting
+        self.unansweredAtMilliseconds = unansweredAtMilliseconds
+        self.truncated = truncated
+    }
+
+    /// Someone is still waited for and the box is still chasing.
+    package var isWaiting: Bool { !waiting.isEmpty && unansweredAtMilliseconds == nil }
+    /// Everyone asked has answered (or someone answered for all).
+    package var isComplete: Bool { waiting.isEmpty }
 }
 
 /// One sensor's health as last reported.
@@ -29,7 +79,8 @@ package struct StationState: Sendable, Equatable {
     /// When the current level began (the level change's time); nil when never changed.
     package var levelSinceMilliseconds: Int64?
     package var causes: [String]
-    package var call: CallState
+    /// The newest 叫应; nil when none was asked.
+    package var call: CallState?
     /// A drill running at the box (its level, who started it); real levels are shown apart.
     package var drill: (level: WarningLevel, by: String)?
     /// A county warning in force at the box.
@@ -61,24 +112,23 @@ package struct StationState: Sendable, Equatable {
     /// Most severe first: level, then a call still waiting, then silent boxes, then name.
     package static func severityOrder(_ a: StationState, _ b: StationState) -> Bool {
         if a.level != b.level { return a.level > b.level }
-        if a.call.isWaiting != b.call.isWaiting { return a.call.isWaiting }
+        if a.isWaitingForAnswers != b.isWaitingForAnswers { return a.isWaitingForAnswers }
         if a.silent != b.silent { return a.silent }
         if a.name != b.name { return a.name < b.name }
         return a.id < b.id
     }
 }
 
-extension CallState {
-    package var isWaiting: Bool {
-        if case .waiting = self { return true }
-        return false
-    }
+extension StationState {
+    package var isWaitingForAnswers: Bool { call?.isWaiting ?? false }
 }
 
 package enum StationStateBuilder {
     /// - silentAfterMilliseconds: a box not reached for longer than this is flagged silent.
+    /// - callReports: the answers and escalations since the newest 叫应 request, oldest first
+    ///   (`DashboardStore`'s `calls`).
     package static func state(
-        row: StationRow, latest: [String: StoredReport], sensorHealth: [StoredReport], displayName: String?,
+        row: StationRow, latest: [String: StoredReport], callReports: [StoredReport], sensorHealth: [StoredReport], displayName: String?,
         nowMilliseconds: Int64, silentAfterMilliseconds: Int64
     ) -> StationState {
         var level = WarningLevel.none
@@ -134,7 +184,7 @@ package enum StationStateBuilder {
         let lastReport = Self.newest(latest.values.map(\.timeMilliseconds) + sensorHealth.prefix(1).map(\.timeMilliseconds))
         return StationState(
             id: row.station, name: displayName ?? row.name, level: level, levelSinceMilliseconds: since, causes: causes,
-            call: call(latest), drill: drill, countyWarning: county, lastReportMilliseconds: lastReport, lastContactMilliseconds: lastContact,
+            call: call(latest, since: callReports), drill: drill, countyWarning: county, lastReportMilliseconds: lastReport, lastContactMilliseconds: lastContact,
             summaryPeriodMilliseconds: summaryPeriod, backlog: max(0, row.boxLastSequence - row.pulledThrough), gapRanges: row.gapRanges,
             gapReports: row.gapReports, missingRanges: row.missingRanges, missingNumbers: row.missingNumbers, conflicts: row.conflicts,
             sensors: sensorOrder.compactMap { sensors[$0] }, silent: silent)
@@ -142,35 +192,50 @@ package enum StationStateBuilder {
 
     private static func newest(_ times: [Int64]) -> Int64? { times.max() }
 
-    /// The 叫应 from the newest request, answer, escalation and "unanswered" reports.
-    package static func call(_ latest: [String: StoredReport]) -> CallState {
-        guard let request = latest["acknowledgement_requested"] else { return .none }
+    /// The newest request's 叫应: every answer and escalation reported after it (`callReports`,
+    /// oldest first; others are ignored), and the newest "unanswered" report if it came after.
+    package static func call(_ latest: [String: StoredReport], since callReports: [StoredReport]) -> CallState? {
+        guard let request = latest["acknowledgement_requested"] else { return nil }
         let asked = request.fields
         let level = (asked["level"] as? String).flatMap(WarningLevel.init(name:)) ?? .none
-        if let answer = latest["acknowledged"], answer.sequence > request.sequence {
-            let fields = answer.fields
-            let answeredLevel = (fields["level"] as? String).flatMap(WarningLevel.init(name:)) ?? level
-            // #14's answers carry the channel and the seconds; older boxes only when it was asked.
-            var seconds = (fields["seconds_to_answer"] as? NSNumber)?.int64Value
-            if seconds == nil, let requestedAt = (fields["requested_at_ms"] as? NSNumber)?.int64Value {
-                seconds = max(0, answer.timeMilliseconds - requestedAt) / 1_000
-            }
-            return .answered(
-                level: answeredLevel, by: fields["by"] as? String ?? "?", channel: fields["channel"] as? String, seconds: seconds,
-                atMilliseconds: answer.timeMilliseconds)
-        }
-        if let unanswered = latest["acknowledgement_unanswered"], unanswered.sequence > request.sequence {
-            return .unanswered(level: level, sinceMilliseconds: unanswered.timeMilliseconds)
-        }
         var contacts = asked["contacts"] as? [String] ?? []
         var step: Int?
-        if let escalation = latest["escalated"], escalation.sequence > request.sequence {
-            let fields = escalation.fields
-            step = (fields["step"] as? NSNumber)?.intValue
-            for contact in fields["contacts"] as? [String] ?? [] where !contacts.contains(contact) { contacts.append(contact) }
+        var answers: [CallAnswer] = []
+        var forEveryone = false
+        // A box older than issue 14 reports one answer, which ends its 叫应.
+        var oneAnswerEnds = false
+        // A drill's 叫应 and a real one may run at once: only this request's kind of answers count.
+        for report in callReports where report.sequence > request.sequence && report.exercise == request.exercise {
+            let fields = report.fields
+            switch report.kind {
+            case "escalated":
+                step = (fields["step"] as? NSNumber)?.intValue ?? step
+                for contact in fields["contacts"] as? [String] ?? [] where !contacts.contains(contact) { contacts.append(contact) }
+            case "acknowledged":
+                let by = fields["by"] as? String ?? "?"
+                guard !answers.contains(where: { $0.by == by }) else { continue }
+                let channel = fields["channel"] as? String
+                var seconds = (fields["seconds_to_answer"] as? NSNumber)?.int64Value
+                if seconds == nil, let requestedAt = (fields["requested_at_ms"] as? NSNumber)?.int64Value {
+                    seconds = max(0, report.timeMilliseconds - requestedAt) / 1_000
+                }
+                let answer = CallAnswer(by: by, channel: channel, seconds: seconds, atMilliseconds: report.timeMilliseconds)
+                answers.append(answer)
+                forEveryone = forEveryone || answer.answersForEveryone
+                oneAnswerEnds = oneAnswerEnds || channel == nil
+            default:
+                continue
+            }
         }
-        return .waiting(
-            level: level, contacts: contacts, sinceMilliseconds: request.timeMilliseconds,
-            deadlineMilliseconds: (asked["deadline_ms"] as? NSNumber)?.int64Value, escalationStep: step)
+        let answered = Set(answers.map(\.by))
+        let waiting = forEveryone || oneAnswerEnds ? [] : contacts.filter { !answered.contains($0) }
+        var unansweredAt: Int64?
+        if let unanswered = latest["acknowledgement_unanswered"], unanswered.sequence > request.sequence, unanswered.exercise == request.exercise {
+            unansweredAt = unanswered.timeMilliseconds
+        }
+        return CallState(
+            level: level, sinceMilliseconds: request.timeMilliseconds, deadlineMilliseconds: (asked["deadline_ms"] as? NSNumber)?.int64Value,
+            escalationStep: step, asked: contacts, answers: answers, waiting: waiting, unansweredAtMilliseconds: unansweredAt,
+            truncated: callReports.count >= DashboardReadLimits.callReportsPerStationMax)
     }
 }

@@ -21,7 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("The county database that `village-county pull` writes.", valueName: "file"))
+    @Option(help: ArgumentHelp("The county database that `village-county pull` writes: a SQLite file or a postgres:// URL.", valueName: "file|url"))
     var db: String
 
     @Option(help: ArgumentHelp("Where to listen, host:port (port 0: any free port).", valueName: "host:port"))
@@ -96,9 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let store: SQLiteDashboardStore
+        let store: any DashboardStore
         do {
-            store = try SQLiteDashboardStore(path: db)
+            store = try await Self.openStore(db)
         } catch {
             printError("\(error)")
             throw ExitCode(2)
@@ -119,12 +119,30 @@ struct ServeCommand: AsyncParsableCommand {
                 if let portFile {
                     try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8)
                 }
-                printError("dashboard listening on http://\(shownHost):\(bound)/ (database \(db))")
+                printError("dashboard listening on http://\(shownHost):\(bound)/ (database \(PostgresLocation.redacted(db)))")
             }
         } catch {
             printError("dashboard stopped: \(error)")
             throw ExitCode(1)
         }
+    }
+}
+
+extension ServeCommand {
+    /// The dashboard's store over `location`, after the county's own store has migrated it as
+    /// `pull` does (the dashboard's index is part of the migration). A SQLite file must exist:
+    /// serving an empty new file would only show a blank overview for a mistyped path.
+    static func openStore(_ location: String) async throws -> any DashboardStore {
+        if CountyStores.isPostgres(location) {
+            let county = try await CountyStores.open(location)
+            await county.close()
+            return try await PostgresDashboardStore.open(url: location)
+        }
+        guard FileManager.default.fileExists(atPath: location) else {
+            throw DashboardStoreError(description: "county database \(location): no such file; give the --db that `village-county pull` writes")
+        }
+        _ = try CountyDatabase(path: location)
+        return try SQLiteDashboardStore(path: location)
     }
 }
 

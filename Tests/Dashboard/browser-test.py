@@ -213,12 +213,23 @@ def main():
         check("the counts say one silent", silent_count == "失联 1", silent_count)
         first = rows[0]
         check("the red village is at the top", first.get_attribute("data-level") == "red" and "黄坑村" in first.text, first.text)
-        answered = first.find_elements(By.CSS_SELECTOR, "[data-call=answered]")
         # Since issue 14 the typhoon's heads answer by SMS and by calling back, each in their own
-        # time: the newest answer is shown, so any contact of the example, with its channel.
-        check("its 叫应 is shown answered, by whom, how and after how long",
-              len(answered) == 1 and any(name in answered[0].text for name in ("王建国", "李秀英", "陈志强"))
-              and "经" in answered[0].text and "后" in answered[0].text, first.text)
+        # time: every answer since the newest request is listed (who, how, after how long), as
+        # many as the county database holds, and whoever is left is named as still waited for.
+        with sqlite3.connect(database) as db:
+            request = db.execute("SELECT MAX(sequence) FROM reports WHERE station = '0011223344' AND kind = 'acknowledgement_requested'").fetchone()[0]
+            stored = [json.loads(payload)["by"] for (payload,) in db.execute(
+                "SELECT payload FROM reports WHERE station = '0011223344' AND kind = 'acknowledged' AND sequence > ? AND exercise = 0 ORDER BY sequence",
+                (request,))]
+        call = first.find_elements(By.CSS_SELECTOR, "[data-call]")
+        answers = first.find_elements(By.CSS_SELECTOR, "[data-answer]")
+        shown = [element.get_attribute("data-answer") for element in answers]
+        check("its 叫应 lists every answer since the request, by whom, how and after how long",
+              len(call) == 1 and call[0].get_attribute("data-call") in ("answered", "partial") and len(stored) >= 1 and shown == stored
+              and all("经" in element.text and "后应答" in element.text for element in answers), f"shown {shown}, stored {stored}: {first.text}")
+        waiting = first.find_elements(By.CSS_SELECTOR, "[data-waiting]")
+        check("who is still waited for is named, or nobody when all answered",
+              (call[0].get_attribute("data-call") == "answered") == (len(waiting) == 0), first.text)
         flagged = driver.find_elements(By.CSS_SELECTOR, "tr[data-silent=true]")
         check("the stopped box is flagged silent", len(flagged) == 1 and "石门村" in flagged[0].text, [row.text for row in flagged])
         check("the page refreshes by itself", "location.reload" in driver.page_source)

@@ -79,39 +79,87 @@ struct DashboardFixture {
 
     // MARK: The 叫应
 
-    @Test func aCallWaitsForEveryoneAskedAndEscalatedTo() {
-        let call = StationStateBuilder.call(Self.latest([
-            (10, "acknowledgement_requested", #"{"contacts":["李村长"],"deadline_ms":1,"level":"orange"}"#),
-            (12, "escalated", #"{"contacts":["王镇长"],"level":"orange","step":1}"#),
-        ]))
-        #expect(call == .waiting(level: .orange, contacts: ["李村长", "王镇长"], sinceMilliseconds: Self.stormStart + 600_000, deadlineMilliseconds: 1, escalationStep: 1))
+    /// Reports as the store gives them: oldest first.
+    static func reports(_ reports: [(Int64, String, String)], exercise: Bool = false) -> [StoredReport] {
+        reports.map { sequence, kind, payload in
+            StoredReport(
+                station: "0011223344", sequence: sequence, timeMilliseconds: stormStart + sequence * 60_000, time: "", kind: kind,
+                priority: "event", exercise: exercise, payload: payload)
+        }
     }
 
-    @Test func anAnswerSaysWhoHowAndAfterHowManySeconds() {
-        // #14's answers name the channel and the seconds.
-        let withChannel = StationStateBuilder.call(Self.latest([
-            (10, "acknowledgement_requested", #"{"contacts":["李村长"],"deadline_ms":1,"level":"red"}"#),
-            (11, "acknowledged", #"{"by":"李村长","channel":"sms","level":"red","requested_at_ms":0,"seconds_to_answer":95}"#),
-        ]))
-        #expect(withChannel == .answered(level: .red, by: "李村长", channel: "sms", seconds: 95, atMilliseconds: Self.stormStart + 660_000))
-        #expect(OverviewPage.callCell(withChannel).contains("红色叫应已由李村长应答，经短信，1 分 35 秒后"))
-        // Older boxes: the seconds from when it was asked.
-        let older = StationStateBuilder.call(Self.latest([
-            (10, "acknowledgement_requested", #"{"contacts":["李村长"],"deadline_ms":1,"level":"red"}"#),
-            (11, "acknowledged", #"{"by":"李村长","level":"red","requested_at_ms":\#(Self.stormStart + 600_000)}"#),
-        ]))
-        #expect(older == .answered(level: .red, by: "李村长", channel: nil, seconds: 60, atMilliseconds: Self.stormStart + 660_000))
-        // An answer to an earlier call does not answer the new one.
-        let stale = StationStateBuilder.call(Self.latest([
-            (9, "acknowledged", #"{"by":"李村长","level":"yellow","requested_at_ms":0}"#),
-            (10, "acknowledgement_requested", #"{"contacts":["李村长"],"deadline_ms":1,"level":"red"}"#),
-        ]))
-        #expect(stale.isWaiting)
-        let unanswered = StationStateBuilder.call(Self.latest([
-            (10, "acknowledgement_requested", #"{"contacts":["李村长"],"deadline_ms":1,"level":"red"}"#),
-            (20, "acknowledgement_unanswered", #"{"level":"red"}"#),
-        ]))
-        #expect(unanswered == .unanswered(level: .red, sinceMilliseconds: Self.stormStart + 1_200_000))
+    static let orangeRequest = (Int64(10), "acknowledgement_requested", #"{"contacts":["李村长","张会计"],"deadline_ms":1,"level":"orange"}"#)
+
+    @Test func aCallWaitsForEveryoneAskedAndEscalatedTo() throws {
+        let call = try #require(StationStateBuilder.call(
+            Self.latest([Self.orangeRequest]), since: Self.reports([(12, "escalated", #"{"contacts":["王镇长"],"level":"orange","step":1}"#)])))
+        #expect(call.asked == ["李村长", "张会计", "王镇长"])
+        #expect(call.waiting == ["李村长", "张会计", "王镇长"])
+        #expect(call.answers.isEmpty && call.isWaiting && call.escalationStep == 1)
+        #expect(call.sinceMilliseconds == Self.stormStart + 600_000 && call.deadlineMilliseconds == 1)
+        #expect(StationStateBuilder.call([:], since: []) == nil, "no 叫应 asked")
+    }
+
+    @Test func everyAnswerSinceTheRequestIsListedWithWhoIsStillWaitedFor() throws {
+        // Issue 14: each contact answers on their own; the box waits for the rest.
+        let partial = try #require(StationStateBuilder.call(Self.latest([Self.orangeRequest]), since: Self.reports([
+            (11, "acknowledged", #"{"by":"李村长","channel":"sms","level":"orange","requested_at_ms":0,"seconds_to_answer":95}"#),
+            (12, "escalated", #"{"called":["张会计"],"contacts":["王镇长"],"level":"orange","step":1}"#),
+            (13, "acknowledged", #"{"by":"王镇长","channel":"call","level":"orange","requested_at_ms":0,"seconds_to_answer":200}"#),
+        ])))
+        #expect(partial.answers == [
+            CallAnswer(by: "李村长", channel: "sms", seconds: 95, atMilliseconds: Self.stormStart + 660_000),
+            CallAnswer(by: "王镇长", channel: "call", seconds: 200, atMilliseconds: Self.stormStart + 780_000),
+        ])
+        #expect(partial.waiting == ["张会计"])
+        #expect(partial.isWaiting && !partial.isComplete)
+        let cell = OverviewPage.callCell(partial)
+        #expect(cell.contains(#"data-call="partial">橙色叫应已应答 2/3"#), "\(cell)")
+        #expect(cell.contains(#"data-answer="李村长">李村长 经短信 1 分 35 秒后应答"#), "\(cell)")
+        #expect(cell.contains(#"data-answer="王镇长">王镇长 经来电 3 分 20 秒后应答"#), "\(cell)")
+        #expect(cell.contains(#"data-waiting="1">仍待：张会计"#), "\(cell)")
+        #expect(cell.contains("（已升级第 1 步）"))
+
+        // The last one answers: complete, every answer still listed.
+        let complete = try #require(StationStateBuilder.call(Self.latest([Self.orangeRequest]), since: Self.reports([
+            (11, "acknowledged", #"{"by":"李村长","channel":"sms","level":"orange","requested_at_ms":0,"seconds_to_answer":95}"#),
+            (14, "acknowledged", #"{"by":"张会计","channel":"keypress","level":"orange","requested_at_ms":0,"seconds_to_answer":300}"#),
+        ])))
+        #expect(complete.isComplete && !complete.isWaiting && complete.answers.map(\.by) == ["李村长", "张会计"])
+        #expect(OverviewPage.callCell(complete).contains(#"data-call="answered">橙色叫应已全部应答"#))
+        #expect(OverviewPage.callCell(complete).contains("张会计 经电话按键 5 分后应答"))
+
+        // The box's button answers for everyone.
+        let button = try #require(StationStateBuilder.call(Self.latest([Self.orangeRequest]), since: Self.reports([
+            (11, "acknowledged", #"{"by":"button","channel":"button","level":"orange","requested_at_ms":0,"seconds_to_answer":30}"#),
+        ])))
+        #expect(button.isComplete && button.answers.map(\.by) == ["button"])
+
+        // The policy ran out: who never answered is named; a late answer still shows.
+        var latest = Self.latest([Self.orangeRequest])
+        latest.merge(Self.latest([(20, "acknowledgement_unanswered", #"{"level":"orange","unanswered":["张会计"]}"#)])) { $1 }
+        let ranOut = try #require(StationStateBuilder.call(latest, since: Self.reports([
+            (11, "acknowledged", #"{"by":"李村长","channel":"sms","level":"orange","requested_at_ms":0,"seconds_to_answer":95}"#),
+        ])))
+        #expect(!ranOut.isWaiting && ranOut.unansweredAtMilliseconds == Self.stormStart + 1_200_000 && ranOut.waiting == ["张会计"])
+        #expect(OverviewPage.callCell(ranOut).contains(#"data-call="unanswered">橙色叫应超时，仍有人未应答"#))
+        #expect(OverviewPage.callCell(ranOut).contains("未应答：张会计"))
+
+        // Answers before the request, or to a drill's 叫应, are not answers to this one.
+        let other = try #require(StationStateBuilder.call(
+            Self.latest([Self.orangeRequest]),
+            since: Self.reports([(9, "acknowledged", #"{"by":"李村长","channel":"sms","level":"yellow","requested_at_ms":0,"seconds_to_answer":5}"#)])
+                + Self.reports([(11, "acknowledged", #"{"by":"张会计","channel":"sms","level":"blue","requested_at_ms":0,"seconds_to_answer":5}"#)], exercise: true)))
+        #expect(other.answers.isEmpty && other.waiting == ["李村长", "张会计"])
+    }
+
+    @Test func anOlderBoxsOneAnswerEndsItsCallWithTheSecondsFromTheRequest() throws {
+        let older = try #require(StationStateBuilder.call(
+            Self.latest([(10, "acknowledgement_requested", #"{"contacts":["李村长","张会计"],"deadline_ms":1,"level":"red"}"#)]),
+            since: Self.reports([(11, "acknowledged", #"{"by":"李村长","level":"red","requested_at_ms":\#(Self.stormStart + 600_000)}"#)])))
+        #expect(older.answers == [CallAnswer(by: "李村长", channel: nil, seconds: 60, atMilliseconds: Self.stormStart + 660_000)])
+        #expect(older.isComplete)
+        #expect(OverviewPage.callCell(older).contains(#"data-answer="李村长">李村长 1 分后应答"#))
     }
 
     // MARK: State and order
@@ -128,7 +176,7 @@ struct DashboardFixture {
         let health = [StoredReport(station: "0011223344", sequence: 8, timeMilliseconds: Self.stormStart + 480_000, time: "", kind: "sensor_health",
                                    priority: "event", exercise: false, payload: #"{"faulty":true,"reason":"no reading","sensor_id":"river1"}"#)]
         let state = StationStateBuilder.state(
-            row: row, latest: latest, sensorHealth: health, displayName: "黄坑村", nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter)
+            row: row, latest: latest, callReports: [], sensorHealth: health, displayName: "黄坑村", nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter)
         #expect(state.name == "黄坑村")
         #expect(state.level == .red)
         #expect(state.levelSinceMilliseconds == Self.stormStart + 300_000)
@@ -141,7 +189,7 @@ struct DashboardFixture {
         #expect(state.summaryPeriodMilliseconds == 3_600_000)
         let fresh = StationStateBuilder.state(
             row: StationRow(station: "1", name: "x", pulledThrough: 0, boxLastSequence: 0, lastPullAtMilliseconds: Self.now - 60_000), latest: [:],
-            sensorHealth: [], displayName: nil, nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter)
+            callReports: [], sensorHealth: [], displayName: nil, nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter)
         #expect(!fresh.silent)
         #expect(fresh.level == .none)
     }
@@ -202,7 +250,8 @@ struct DashboardFixture {
         #expect(snapshot.missing.map(\.from) == [5])
         #expect(snapshot.conflicts.first?.first?.kind == "level_changed")
         let state = StationStateBuilder.state(
-            row: snapshot.row, latest: snapshot.latest, sensorHealth: [], displayName: nil, nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter)
+            row: snapshot.row, latest: snapshot.latest, callReports: snapshot.calls, sensorHealth: [], displayName: nil, nowMilliseconds: Self.now,
+            silentAfterMilliseconds: Self.silentAfter)
         let page = StationPage.render(snapshot, state: state, configured: nil, nowMilliseconds: Self.now, user: nil)
         #expect(page.contains("第 3–4 号（2 条）"))
         #expect(page.contains("outbox full: routine thinned"))
@@ -224,7 +273,8 @@ struct DashboardFixture {
         var row = StationRow(station: "0011223344", name: hostile, pulledThrough: 0, boxLastSequence: 0, lastPullAtMilliseconds: Self.now)
         row.name = hostile
         let latest = Self.latest([(1, "level_changed", #"{"causes":["<img src=x>"],"from":"none","to":"red"}"#)])
-        let state = StationStateBuilder.state(row: row, latest: latest, sensorHealth: [], displayName: nil, nowMilliseconds: Self.now, silentAfterMilliseconds: 1)
+        let state = StationStateBuilder.state(
+            row: row, latest: latest, callReports: [], sensorHealth: [], displayName: nil, nowMilliseconds: Self.now, silentAfterMilliseconds: 1)
         let page = OverviewPage.render([state], nowMilliseconds: Self.now, silentAfterMilliseconds: 1, user: nil)
         #expect(!page.contains("<script>alert"))
         #expect(!page.contains("<img src=x>"))
@@ -235,11 +285,11 @@ struct DashboardFixture {
         let states = [
             StationStateBuilder.state(
                 row: StationRow(station: "0000000001", name: "北村", pulledThrough: 0, boxLastSequence: 0, lastPullAtMilliseconds: Self.now),
-                latest: Self.latest([(1, "level_changed", #"{"causes":[],"from":"none","to":"red"}"#)]), sensorHealth: [], displayName: nil,
+                latest: Self.latest([(1, "level_changed", #"{"causes":[],"from":"none","to":"red"}"#)]), callReports: [], sensorHealth: [], displayName: nil,
                 nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter),
             StationStateBuilder.state(
                 row: StationRow(station: "0000000002", name: "南村", pulledThrough: 0, boxLastSequence: 0, lastPullAtMilliseconds: Self.now),
-                latest: [:], sensorHealth: [], displayName: nil, nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter),
+                latest: [:], callReports: [], sensorHealth: [], displayName: nil, nowMilliseconds: Self.now, silentAfterMilliseconds: Self.silentAfter),
         ]
         let configured = [
             DashboardStation(id: "0000000001", name: "北村", url: "", keyFile: "", latitude: 28.2, longitude: 120.9),
