@@ -26,6 +26,18 @@ package struct PostgresLocation: Sendable, Equatable {
         case disable
     }
 
+    package init(
+        username: String, password: String?, database: String, host: String?, port: Int, socketDirectory: String?, sslMode: SSLMode
+    ) {
+        self.username = username
+        self.password = password
+        self.database = database
+        self.host = host
+        self.port = port
+        self.socketDirectory = socketDirectory
+        self.sslMode = sslMode
+    }
+
     package static let parameters = ["host", "sslmode"]
     package static let urlCharactersMax = 1_024
 

@@ -132,7 +132,7 @@ import WarningLogic
         try fixture.execute("DROP INDEX reports_kind")
         try fixture.execute("DELETE FROM grdb_migrations WHERE identifier = 'v2 reports_kind index'")
         _ = try await ServeCommand.openStore(fixture.databasePath)
-        let indexes = try DatabaseQueue(path: fixture.databasePath).read { db in
+        let indexes = try await DatabaseQueue(path: fixture.databasePath).read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'reports_kind'")
         }
         #expect(indexes == ["reports_kind"])

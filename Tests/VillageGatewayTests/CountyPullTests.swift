@@ -508,7 +508,7 @@ final class TestBox: Sendable {
         let port: Int
 
         init() throws {
-            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             try #require(descriptor >= 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -520,6 +520,7 @@ final class TestBox: Sendable {
             }
             if !bound { close(descriptor) }
             try #require(bound)
+            self.descriptor = descriptor
             port = Int(UInt16(bigEndian: address.sin_port))
         }
 
