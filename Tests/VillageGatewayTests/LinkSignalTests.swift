@@ -88,7 +88,7 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             var configuration = CountyConfiguration()
             configuration.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:\(port)/v1/push", keyFile: try PushFixture.keyFile(), batchMax: 2)
             let service = try PushService(
-                outbox: fixture.outbox, configuration: configuration, station: PushFixture.station, clock: clock, logger: Logger(label: "test.push"),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration, station: PushFixture.station, clock: clock, logger: Logger(label: "test.push"),
                 backoff: policy, sleeper: sleeper, random: PushRandom(seed: 18), observer: log.record, probeSleeper: HangingSleeper())
             let running = Task { await service.run() }
             #expect(await eventually { sleeper.all.contains { $0 >= policy.restMilliseconds } })

@@ -51,7 +51,7 @@ enum CountyRuntime {
             station: station.id, key: key, clockSkewMillisecondsMax: settings.clockSkewMillisecondsMax, stateDirectory: stateDirectory,
             nowMilliseconds: wallClockMilliseconds(), logger: logger)
         let environment = CountyAPIEnvironment(
-            configuration: gateway.engine, county: gateway.county, outbox: service.outbox,
+            configuration: gateway.engine, county: gateway.county, outbox: service.outbox, outboxWriter: service,
             verifier: verifier,
             events: events, boxClock: clock, wallClockMilliseconds: wallClockMilliseconds,
             status: {
@@ -88,7 +88,7 @@ enum CountyRuntime {
         }
         do {
             return try PushService(
-                outbox: service.outbox, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
+                outbox: service.outbox, writer: service, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
                 registration: registration, sl651Frames: frames, sl651Commands: sl651Commands, sleeper: sleeper)
         } catch {
             logger.critical("county push not started: \(error.description). Warnings continue; the county can still pull.")

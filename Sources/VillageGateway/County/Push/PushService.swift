@@ -110,6 +110,7 @@ final class PushService: Sendable {
     let sl651: SL651PushTransport?
     private let httpClient: HTTPClient?
     private let outbox: Outbox
+    private let writer: any OutboxWriting
     private let clock: any GatewayClock
     private let logger: Logger
     private let registration: (any NetworkRegistrationProbe)?
@@ -127,7 +128,7 @@ final class PushService: Sendable {
     private let probeSleeper: any PushSleeper
 
     init(
-        outbox: Outbox, configuration: CountyConfiguration, station: StationIdentity, clock: any GatewayClock, logger: Logger,
+        outbox: Outbox, writer: any OutboxWriting, configuration: CountyConfiguration, station: StationIdentity, clock: any GatewayClock, logger: Logger,
         registration: (any NetworkRegistrationProbe)? = nil, sl651Frames: SL651FrameBuilder? = nil, sl651Commands: SL651CommandSources = .none,
         timings: PushTimings = .standard, backoff: PushBackoffPolicy = .standard, sleeper: any PushSleeper = TaskSleeper(),
         random: PushRandom = PushRandom(), observer: (@Sendable (PushEvent) -> Void)? = nil, signals: LinkSignals = LinkSignals(),
@@ -139,6 +140,7 @@ final class PushService: Sendable {
         schedule = PushSchedule(window: configuration.pushWindow, utcOffsetMinutes: station.utcOffsetMinutes)
         self.timings = timings
         self.outbox = outbox
+        self.writer = writer
         self.clock = clock
         self.logger = logger
         self.registration = registration
@@ -157,7 +159,7 @@ final class PushService: Sendable {
                     centreAddress: configuration.centreAddress, stationAddress: try SL651StationAddress(digits: station.id),
                     password: configuration.password)
                 sl651 = try SL651PushTransport(
-                    outbox: outbox, identity: identity, configuration: sl651Configuration, schedule: schedule, frames: sl651Frames,
+                    outbox: outbox, writer: writer, identity: identity, configuration: sl651Configuration, schedule: schedule, frames: sl651Frames,
                     clock: clock, timings: timings.sl651, logger: logger, mapping: configuration.sl651, commandSources: sl651Commands)
             } catch let error as PushLinkError {
                 throw PushSetupError(description: "[county.sl651] \(error.description)")
@@ -177,7 +179,7 @@ final class PushService: Sendable {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPPushTransport.clientConfiguration(timings.http))
             do {
                 http = try HTTPPushTransport(
-                    outbox: outbox, configuration: httpConfiguration, key: key, station: station, clock: clock, client: client,
+                    outbox: outbox, writer: writer, configuration: httpConfiguration, key: key, station: station, clock: clock, client: client,
                     timings: timings.http, logger: logger)
             } catch {
                 try? client.syncShutdown()
@@ -266,7 +268,7 @@ final class PushService: Sendable {
     }
 
     /// The push delivered: the link is up. After an outage the county gets a report of it.
-    private func delivered(count: Int) {
+    private func delivered(count: Int) async {
         let now = clock.now()
         guard let outage = signals.markUp(at: now), outage.through.milliseconds(since: outage.from) >= Self.outageReportedAfterMilliseconds else { return }
         // Counted from the outbox, not from this delivery: the other transport may have delivered
@@ -274,7 +276,7 @@ final class PushService: Sendable {
         let waiting = (try? outbox.undeliveredOrDelivered(since: outage.from)) ?? Int64(count)
         let report = LinkOutageReport.report(outage, reportsWaiting: waiting, utcOffsetMinutes: schedule.utcOffsetMinutes)
         do {
-            let sequence = try outbox.append(report)
+            let sequence = try await writer.append(report)
             observer?(.outageReported(sequence: sequence, waiting: waiting))
             logger.notice("county link back after an outage", metadata: [
                 "from": "\(ISO8601.format(outage.from, utcOffsetMinutes: schedule.utcOffsetMinutes))",
@@ -315,7 +317,7 @@ final class PushService: Sendable {
                 suspect = false
                 observer?(.httpDelivered(sent: sent, marked: marked))
                 logger.info("county push: delivered", metadata: ["sent": "\(sent.count)", "stored": "\(marked.count)"])
-                delivered(count: marked.count)
+                await delivered(count: marked.count)
             case .delivered(let sent, _):
                 // The county stored none of them: sending the same batch at once would loop.
                 let delay = draw(&backoff)
@@ -349,7 +351,7 @@ final class PushService: Sendable {
                 await sleeper.sleep(milliseconds: idleMilliseconds())
                 continue
             }
-            let end = await sl651.runConnection(onDelivered: { count in self.delivered(count: count) })
+            let end = await sl651.runConnection(onDelivered: { count in await self.delivered(count: count) })
             if end.delivered > 0 { backoff.succeeded() }
             let delay: Int64
             var linkFailed = false
