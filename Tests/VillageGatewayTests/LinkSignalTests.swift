@@ -8,7 +8,8 @@ import Testing
 import WarningLogic
 
 /// Records each wait and then waits for real until cancelled: a rest only a signal can end.
-final class HangingSleeper: PushSleeper {
+final class HangingSleeper: GatewayClock {
+    func now() -> Timestamp { FixedClock.time }
     let delays = Mutex<[Int64]>([])
     func sleep(milliseconds: Int64) async {
         delays.withLock { $0.append(milliseconds) }
@@ -227,7 +228,8 @@ func eventually(_ condition: () -> Bool) async -> Bool {
     }
 }
 
-final class CountingSleeperBox: PushSleeper {
+final class CountingSleeperBox: GatewayClock {
+    func now() -> Timestamp { FixedClock.time }
     private let counted = Atomic<Int>(0)
     var count: Int { counted.load(ordering: .relaxed) }
     func sleep(milliseconds: Int64) async {

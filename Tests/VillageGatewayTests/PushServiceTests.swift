@@ -8,7 +8,8 @@ import Testing
 import WarningLogic
 
 /// Records every wait and returns at once: the loop's time is an input, never a real sleep.
-final class RecordingSleeper: PushSleeper {
+final class RecordingSleeper: GatewayClock {
+    func now() -> Timestamp { FixedClock.time }
     let delays = Mutex<[Int64]>([])
     func sleep(milliseconds: Int64) async {
         delays.withLock { $0.append(milliseconds) }

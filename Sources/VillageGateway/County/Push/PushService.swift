@@ -43,39 +43,6 @@ struct PushSetupError: Error, Sendable, Equatable, CustomStringConvertible {
     var description: String
 }
 
-/// Waits between attempts. The daemon sleeps; tests record the wait and go on at once.
-protocol PushSleeper: Sendable {
-    /// Returns after `milliseconds`, or early when cancelled.
-    func sleep(milliseconds: Int64) async
-}
-
-struct TaskSleeper: PushSleeper {
-    func sleep(milliseconds: Int64) async {
-        try? await Task.sleep(nanoseconds: UInt64(max(0, milliseconds)) * 1_000_000)
-    }
-}
-
-/// `--board sim`: waits in the scenario's time, so the push's backoff (up to the hour's rest)
-/// plays at the scenario's speed like the outage it answers; a week offline is seconds. Each wall
-/// slice is at least `wallSliceMillisecondsMin` (a 10 s idle poll at 60000× must not spin) and at
-/// most `wallSliceMillisecondsMax`, so a change of pace (`--real-time-after-scenario`) is followed.
-/// The probe's period and the network's own timeouts stay wall time: they are bytes and packets.
-struct ScenarioSleeper: PushSleeper {
-    static let wallSliceMillisecondsMin: Int64 = 50
-    static let wallSliceMillisecondsMax: Int64 = 1_000
-    let clock: ScenarioClock
-
-    func sleep(milliseconds: Int64) async {
-        let until = clock.unconstrainedNow().adding(milliseconds: max(0, milliseconds))
-        while !Task.isCancelled {
-            let wall = clock.wallMillisecondsUntil(until)
-            if wall <= 0 { return }
-            let slice = min(max(wall, Self.wallSliceMillisecondsMin), Self.wallSliceMillisecondsMax)
-            try? await Task.sleep(nanoseconds: UInt64(slice) * 1_000_000)
-        }
-    }
-}
-
 /// The loop's own timings (the transports have theirs).
 struct PushTimings: Sendable, Equatable {
     /// With nothing to send, the outbox is looked at again after this: a new alarm waits at most
@@ -114,7 +81,9 @@ final class PushService: Sendable {
     private let clock: any GatewayClock
     private let logger: Logger
     private let registration: (any NetworkRegistrationProbe)?
-    private let sleeper: any PushSleeper
+    /// Where the push's rests are waited: the box's clock (scenario time on `--board sim`); a
+    /// test's records the waits and returns at once.
+    private let sleeper: any GatewayClock
     private let backoffPolicy: PushBackoffPolicy
     private let random: Mutex<PushRandom>
     private let observer: (@Sendable (PushEvent) -> Void)?
@@ -125,14 +94,14 @@ final class PushService: Sendable {
     /// `[county] link_probe_every`.
     let linkProbeEveryMilliseconds: Int64
     /// The probe's own pace: a test's sleeper that returns at once must not make it spin.
-    private let probeSleeper: any PushSleeper
+    private let probeSleeper: any GatewayClock
 
     init(
         outbox: Outbox, writer: any OutboxWriting, configuration: CountyConfiguration, station: StationIdentity, clock: any GatewayClock, logger: Logger,
         registration: (any NetworkRegistrationProbe)? = nil, sl651Frames: SL651FrameBuilder? = nil, sl651Commands: SL651CommandSources = .none,
-        timings: PushTimings = .standard, backoff: PushBackoffPolicy = .standard, sleeper: any PushSleeper = TaskSleeper(),
+        timings: PushTimings = .standard, backoff: PushBackoffPolicy = .standard, sleeper: (any GatewayClock)? = nil,
         random: PushRandom = PushRandom(), observer: (@Sendable (PushEvent) -> Void)? = nil, signals: LinkSignals = LinkSignals(),
-        probeSleeper: any PushSleeper = TaskSleeper()
+        probeSleeper: any GatewayClock = SystemClock()
     ) throws(PushSetupError) {
         self.signals = signals
         linkProbeEveryMilliseconds = configuration.linkProbeEveryMilliseconds
@@ -144,7 +113,7 @@ final class PushService: Sendable {
         self.clock = clock
         self.logger = logger
         self.registration = registration
-        self.sleeper = sleeper
+        self.sleeper = sleeper ?? clock
         self.backoffPolicy = backoff
         self.random = Mutex(random)
         self.observer = observer
