@@ -76,6 +76,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A station's level chart as SVG, drawn one way for `simulate --chart` and the county's
+        // station page (issue 17): level bands, rain, each rule's measure against its thresholds.
+        .target(name: "ChartDrawing", dependencies: ["WarningLogic", "CountyProtocol"], swiftSettings: strict),
         // TOML files read with located, one-line problems: gateway.toml, board files, stations files.
         .target(
             name: "ConfigurationFiles",
@@ -96,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "VillageGateway",
             dependencies: [
-                "WarningLogic", "Drivers", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "WarningLogic", "Drivers", "CountyProtocol", "ConfigurationFiles", "OutboxStore", "ChartDrawing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -116,7 +119,7 @@ let package = Package(
         .target(
             name: "CountyDashboard",
             dependencies: [
-                "WarningLogic", "CountyProtocol", "ConfigurationFiles",
+                "WarningLogic", "CountyProtocol", "ConfigurationFiles", "ChartDrawing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -173,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "VillageGatewayTests",
             dependencies: [
-                "VillageGateway", "VillageCounty", "CountyDashboard", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "VillageGateway", "VillageCounty", "CountyDashboard", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore", "ChartDrawing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

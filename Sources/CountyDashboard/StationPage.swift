@@ -36,7 +36,7 @@ package enum StationPage {
         body += "</div>\n"
 
         let levelBefore = levelBefore(snapshot)
-        body += "<div class=\"panel\">\(StationChart.render(reports: snapshot.reports, levelBefore: levelBefore, windowMilliseconds: windowMilliseconds))</div>\n"
+        body += "<div class=\"panel\">\(StationChart.render(reports: snapshot.reports, name: state.name, levelBefore: levelBefore, windowMilliseconds: windowMilliseconds))</div>\n"
         body += holes(snapshot)
         body += reportsList(snapshot, name: state.name)
         return HTML.page(title: state.name, user: user, refresh: true, body: body)

@@ -16,6 +16,38 @@ struct ObservationSummary: Codable, Sendable, Equatable {
     /// The box's supply voltage, when the board measures it (SL 651 VT).
     var supplyVolts: Double?
     var sensors: [ObservedSensor]
+    /// The rules in force at `observedAt`, each with its measure then and its thresholds, so the
+    /// county draws every rule against the thresholds that applied at each time, across a change
+    /// of configuration, from the summaries alone. Nil in summaries stored before boxes sent it.
+    var rules: [ObservedRule]? = nil
+}
+
+/// One rule at the end of a summary period: what its measure was and what it is held against.
+struct ObservedRule: Codable, Sendable, Equatable {
+    /// The rule's id in gateway.toml (`rain-1h`).
+    var id: String
+    var sensorId: String
+    /// The measure's configuration name (`rain_1h`, `water_rise_1h`, `tangent_angle`).
+    var measure: String
+    /// The measure's unit (`mm`, `m`, `mm/d`, `°`).
+    var unit: String
+    /// The measure as the engine computed it; nil when the sensor is faulty or the measure has no
+    /// value yet (a 24 h rate in the first day).
+    var value: Double?
+    /// The level the measure meets (by name), as the engine decided it.
+    var levelMet: String
+    /// The thresholds by level name (`blue`…`red`); a level the rule does not use is absent.
+    var thresholds: [String: Double]
+
+    init(_ measure: MeasureStatus) {
+        id = measure.ruleId
+        sensorId = measure.sensorId
+        self.measure = measure.measure.name
+        unit = measure.measure.unit
+        value = measure.value.flatMap { $0.isFinite ? $0 : nil }
+        levelMet = measure.levelMet.name
+        thresholds = Dictionary(uniqueKeysWithValues: measure.thresholds.defined.map { ($0.level.name, $0.value) })
+    }
 }
 
 /// One sensor's part of a summary. Fields that do not apply to its kind, or had no valid reading
