@@ -205,7 +205,8 @@ package enum StationChart {
         let end = Timestamp(millisecondsSinceUnixEpoch: endMilliseconds)
         // The station's own offset, as its reports carry it.
         let offset = reports.last.flatMap { try? ISO8601.parseOrExplain($0.time) }?.utcOffsetMinutes ?? HTML.countyUTCOffsetMinutes
-        let summaries = summaries(reports)
+        // Only the window's: the store may hand over more than the chart shows.
+        let summaries = summaries(reports).filter { $0.time >= start }
         let rulePanels = rulePanels(summaries, end: end)
         let panels = rulePanels + sensorPanels(summaries, except: Set(rulePanels.map(\.sensorId)))
         func changes(exercise: Bool) -> [(time: Timestamp, to: WarningLevel)] {
