@@ -223,7 +223,7 @@ package struct LevelChart: Sendable {
                 x: x(band.from), y: stripTop, width: max(0.5, x(band.to) - x(band.from)), height: Self.levelStripHeightPixels,
                 fill: Self.colour(band.level), attributes: [("class", "level-band"), ("data-level", band.level.name)])
             if band.level != .none, x(band.to) - x(band.from) > 40 {
-                svg.text(band.level.name, x: (x(band.from) + x(band.to)) / 2, y: stripTop + Self.levelStripHeightPixels / 2 + 4, size: 11, fill: "#fff", anchor: "middle", weight: "bold")
+                svg.text(language.thresholdLabel(band.level), x: (x(band.from) + x(band.to)) / 2, y: stripTop + Self.levelStripHeightPixels / 2 + 4, size: 11, fill: "#fff", anchor: "middle", weight: "bold")
             }
         }
         for band in drillBands where band.level != .none {
@@ -307,7 +307,8 @@ package struct LevelChart: Sendable {
         if let peak = values.max() {
             svg.text("\(language.peak) \(Self.formatNumber(peak)) \(panel.unit)", x: Self.marginLeftPixels + plotWidth - 4, y: top + 13, size: 11, fill: "#222", anchor: "end")
         } else if let note = panel.noValueNote {
-            svg.text(note, x: Self.marginLeftPixels + plotWidth / 2, y: top + Self.panelHeightPixels / 2, size: 12, fill: "#6b7682", anchor: "middle")
+            // Top left, clear of the threshold lines' labels at the right.
+            svg.text(note, x: Self.marginLeftPixels + 8, y: top + 16, size: 12, fill: "#6b7682")
         }
         svg.close()
     }

@@ -54,8 +54,10 @@ package enum StationChart {
 
     /// "1 小时雨量", "24 小时位移速率", "改进切线角".
     static func measureWord(_ name: String) -> String {
+        // Hydrology speaks of 24-hour rain, and of days only beyond two.
         func span(_ milliseconds: Int64) -> String {
-            for (unit, word) in [(Milliseconds.day, "天"), (Milliseconds.hour, "小时"), (Milliseconds.minute, "分钟")] where milliseconds % unit == 0 {
+            if milliseconds % Milliseconds.day == 0 && milliseconds >= 2 * Milliseconds.day { return "\(milliseconds / Milliseconds.day) 天" }
+            for (unit, word) in [(Milliseconds.hour, "小时"), (Milliseconds.minute, "分钟")] where milliseconds % unit == 0 {
                 return "\(milliseconds / unit) \(word)"
             }
             return "\(milliseconds / 1_000) 秒"

@@ -231,7 +231,25 @@ def main():
         check("the chart has the rain and water level panels", len(driver.find_elements(By.CSS_SELECTOR, "#chart g.panel")) >= 3)
         caps = driver.find_elements(By.CSS_SELECTOR, "#reports details.cap")
         check("level changes carry their CAP view", len(caps) >= 4, f"{len(caps)} CAP views")
+        # The box's summaries carry its rules: each rain window and the water level are drawn
+        # against the thresholds of config/example.toml, coloured by the level they reach.
+        expected = {("rain_1h", "red"): "80", ("rain_1h", "blue"): "35", ("rain_6h", "orange"): "120", ("water_level", "red"): "4",
+                    ("tangent_angle", "red"): "89"}
+        for (measure, level), value in expected.items():
+            lines = driver.find_elements(By.CSS_SELECTOR, f'#chart g.panel[data-measure="{measure}"] line.threshold[data-level="{level}"]')
+            check(f"the {measure} panel draws its {level} threshold at {value}",
+                  any(line.get_attribute("data-value") == value for line in lines), [line.get_attribute("data-value") for line in lines])
+        red_lines = driver.find_elements(By.CSS_SELECTOR, '#chart line.threshold[data-level="red"]')
+        check("thresholds are coloured by their level", red_lines and all(line.get_attribute("stroke") == "#d62728" for line in red_lines))
+        peak = driver.find_elements(By.CSS_SELECTOR, '#chart g.panel[data-measure="rain_1h"] polyline.measure')
+        check("the 1 h rain is drawn against them", len(peak) >= 1)
+        check("the tangent angle has its panel", len(driver.find_elements(By.CSS_SELECTOR, '#chart g.panel[data-measure="tangent_angle"]')) == 1)
         driver.save_screenshot(os.path.join(SHOTS, "station.png"))
+        # The whole page, chart and all, for a person to look at.
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1500, min(int(height) + 100, 6000))
+        driver.save_screenshot(os.path.join(SHOTS, "station-full.png"))
+        driver.set_window_size(1500, 1000)
 
         # The map.
         driver.get(base + "/map")
