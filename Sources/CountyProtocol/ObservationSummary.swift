@@ -4,42 +4,51 @@
 import WarningLogic
 
 /// One observation summary, stored as the payload of an `observationSummary` report.
-struct ObservationSummary: Codable, Sendable, Equatable {
-    static let kind = "observationSummary"
+package struct ObservationSummary: Codable, Sendable, Equatable {
+    package static let kind = "observationSummary"
+
+    // Both the box and the county make summaries, and a memberwise init is internal.
+    package init(
+        observedAtMilliseconds: Int64, periodMilliseconds: Int64, level: String, supplyVolts: Double? = nil, sensors: [ObservedSensor],
+        rules: [ObservedRule]? = nil
+    ) {
+        (self.observedAtMilliseconds, self.periodMilliseconds, self.level) = (observedAtMilliseconds, periodMilliseconds, level)
+        (self.supplyVolts, self.sensors, self.rules) = (supplyVolts, sensors, rules)
+    }
 
     /// The end of the period (the observation time SL 651 sends), Unix milliseconds.
-    var observedAtMilliseconds: Int64
+    package var observedAtMilliseconds: Int64
     /// How long the period was: `summary_every`.
-    var periodMilliseconds: Int64
+    package var periodMilliseconds: Int64
     /// The station level at `observedAt`, by name ("none", "blue", …).
-    var level: String
+    package var level: String
     /// The box's supply voltage, when the board measures it (SL 651 VT).
-    var supplyVolts: Double?
-    var sensors: [ObservedSensor]
+    package var supplyVolts: Double?
+    package var sensors: [ObservedSensor]
     /// The rules in force at `observedAt`, each with its measure then and its thresholds, so the
     /// county draws every rule against the thresholds that applied at each time, across a change
     /// of configuration, from the summaries alone. Nil in summaries stored before boxes sent it.
-    var rules: [ObservedRule]? = nil
+    package var rules: [ObservedRule]?
 }
 
 /// One rule at the end of a summary period: what its measure was and what it is held against.
-struct ObservedRule: Codable, Sendable, Equatable {
+package struct ObservedRule: Codable, Sendable, Equatable {
     /// The rule's id in gateway.toml (`rain-1h`).
-    var id: String
-    var sensorId: String
+    package var id: String
+    package var sensorId: String
     /// The measure's configuration name (`rain_1h`, `water_rise_1h`, `tangent_angle`).
-    var measure: String
+    package var measure: String
     /// The measure's unit (`mm`, `m`, `mm/d`, `°`).
-    var unit: String
+    package var unit: String
     /// The measure as the engine computed it; nil when the sensor is faulty or the measure has no
     /// value yet (a 24 h rate in the first day).
-    var value: Double?
+    package var value: Double?
     /// The level the measure meets (by name), as the engine decided it.
-    var levelMet: String
+    package var levelMet: String
     /// The thresholds by level name (`blue`…`red`); a level the rule does not use is absent.
-    var thresholds: [String: Double]
+    package var thresholds: [String: Double]
 
-    init(_ measure: MeasureStatus) {
+    package init(_ measure: MeasureStatus) {
         id = measure.ruleId
         sensorId = measure.sensorId
         self.measure = measure.measure.name
@@ -52,29 +61,41 @@ struct ObservedRule: Codable, Sendable, Equatable {
 
 /// One sensor's part of a summary. Fields that do not apply to its kind, or had no valid reading
 /// in the period, are nil (and left out of the SL 651 frame, never sent as zero).
-struct ObservedSensor: Codable, Sendable, Equatable {
-    var id: String
+package struct ObservedSensor: Codable, Sendable, Equatable {
+    package init(
+        id: String, kind: String, faulty: Bool, rainMillimetersPeriod: Double? = nil, rainMillimetersTotal: Double? = nil,
+        rainMillimeters1h: Double? = nil, rainMillimeters6h: Double? = nil, rainMillimetersToday: Double? = nil, waterLevelMeters: Double? = nil,
+        displacementMillimeters: Double? = nil, rainMillimeters5min: [Double?]? = nil, waterLevelMeters5min: [Double?]? = nil
+    ) {
+        (self.id, self.kind, self.faulty, self.waterLevelMeters, self.displacementMillimeters) = (id, kind, faulty, waterLevelMeters, displacementMillimeters)
+        (self.rainMillimetersPeriod, self.rainMillimetersTotal, self.rainMillimetersToday) = (rainMillimetersPeriod, rainMillimetersTotal, rainMillimetersToday)
+        (self.rainMillimeters1h, self.rainMillimeters6h, self.rainMillimeters5min) = (rainMillimeters1h, rainMillimeters6h, rainMillimeters5min)
+        self.waterLevelMeters5min = waterLevelMeters5min
+    }
+
+    package var id: String
     /// "rain_gauge", "water_level" or "displacement" (`SensorKind`'s raw value).
-    var kind: String
+    package var kind: String
     /// The sensor is faulty (no reading, out of range, chattering): its values are suspect.
-    var faulty: Bool
+    package var faulty: Bool
     /// Rain during this period (SL 651 PJ, current rainfall).
-    var rainMillimetersPeriod: Double?
+    package var rainMillimetersPeriod: Double?
     /// Rain counted since the box's counter began, wrapping as SL 651 PT does at 99999.9 mm.
-    var rainMillimetersTotal: Double?
+    package var rainMillimetersTotal: Double?
     /// Rain in the hour and the 6 hours up to `observedAt` (P1, P6).
-    var rainMillimeters1h: Double?
-    var rainMillimeters6h: Double?
+    package var rainMillimeters1h: Double?
+    package var rainMillimeters6h: Double?
     /// Rain in the current rain day, since 08:00 local (PD).
-    var rainMillimetersToday: Double?
+    package var rainMillimetersToday: Double?
     /// The last water level in the period (Z).
-    var waterLevelMeters: Double?
+    package var waterLevelMeters: Double?
     /// The last displacement in the period (SL 651: the `FFxx` identifier the county configures).
-    var displacementMillimeters: Double?
+    package var displacementMillimeters: Double?
     /// Hourly summaries only: rain in each 5 minutes of the hour, oldest first, 12 slots (the
     /// first ends 55 minutes before `observedAt`); nil in a slot the box did not watch. SL 651 F4.
-    var rainMillimeters5min: [Double?]?
+    package var rainMillimeters5min: [Double?]?
     /// Hourly summaries only: the last level read in each 5 minutes of the hour, oldest first,
     /// 12 slots; a slot with no reading holds the previous slot's (a 10-minute poll), else nil. SL 651 F5.
-    var waterLevelMeters5min: [Double?]?
+    package var waterLevelMeters5min: [Double?]?
 }
+
