@@ -1,6 +1,8 @@
 // A minimal SVG builder for the level charts: shapes and text, XML-escaped, numbers rounded to
 // 0.1 px, with class and data- attributes so a test (or a browser test's CSS selector) can find
 // what a shape stands for.
+import CountyProtocol
+
 package struct SVGWriter {
     private var body: [String] = []
     package let width: Double
@@ -16,18 +18,10 @@ package struct SVGWriter {
         return rounded == rounded.rounded() ? String(Int64(rounded)) : String(rounded)
     }
 
+    /// Text as XML carries it: the CAP writer's escaping (entities, and a control character a
+    /// parser would refuse made U+FFFD), so a station's name can never break the chart.
     package static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
+        CAPXMLWriter.escaped(text)
     }
 
     /// ` class="…" data-level="…"`: the names are ours, the values escaped.

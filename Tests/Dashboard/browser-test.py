@@ -244,12 +244,27 @@ def main():
         peak = driver.find_elements(By.CSS_SELECTOR, '#chart g.panel[data-measure="rain_1h"] polyline.measure')
         check("the 1 h rain is drawn against them", len(peak) >= 1)
         check("the tangent angle has its panel", len(driver.find_elements(By.CSS_SELECTOR, '#chart g.panel[data-measure="tangent_angle"]')) == 1)
+        # Each level change and summary has its SL 651 frame, as the box would send it.
+        changes = driver.find_elements(By.CSS_SELECTOR, '#reports tr[data-kind="level_changed"]')
+        check("each level change has its SL 651 view (an add report, 33)",
+              changes and all(len(row.find_elements(By.CSS_SELECTOR, "details.sl651 pre.sl651-hex")) == 1 for row in changes)
+              # 7E7E, centre (1 byte), station (5), password (2), then the function code.
+              and all(row.find_element(By.CSS_SELECTOR, "details.sl651 pre.sl651-hex").get_attribute("textContent").replace(" ", "")[20:22] == "33"
+                      for row in changes),
+              f"{len(changes)} level changes")
+        summaries = driver.find_elements(By.CSS_SELECTOR, '#reports tr[data-kind="observation_summary"] details.sl651 table.sl651-fields')
+        check("summaries have their SL 651 fields", len(summaries) >= 1, f"{len(summaries)} summaries with SL 651 fields")
         driver.save_screenshot(os.path.join(SHOTS, "station.png"))
         # The whole page, chart and all, for a person to look at.
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(1500, min(int(height) + 100, 6000))
         driver.save_screenshot(os.path.join(SHOTS, "station-full.png"))
         driver.set_window_size(1500, 1000)
+        # The newest level change's SL 651 view, opened, for a person to look at.
+        driver.execute_script("""
+            const view = document.querySelector('#reports tr[data-kind="level_changed"] details.sl651');
+            view.open = true; view.scrollIntoView();""")
+        driver.save_screenshot(os.path.join(SHOTS, "station-sl651.png"))
 
         # The map.
         driver.get(base + "/map")
