@@ -283,11 +283,12 @@ def main():
         driver.find_element(By.CSS_SELECTOR, "input[name=level][value=orange]").click()
         driver.find_element(By.NAME, "message").send_keys("县防指：请立即准备转移。")
         driver.find_element(By.ID, "warn").click()
-        confirmation = driver.find_element(By.ID, "confirmation").text
+        # A click on submit does not wait for the next page: under load it is not there yet.
+        confirmation = wait_for(lambda: driver.find_elements(By.ID, "confirmation"), START_WAIT_SECONDS, "the confirmation page")[0].text
         check("a confirmation names the station and the level", "桃源村" in confirmation and "橙色预警" in confirmation, confirmation)
         driver.save_screenshot(os.path.join(SHOTS, "confirm.png"))
         driver.find_element(By.ID, "confirm").click()
-        summary = driver.find_element(By.ID, "summary").text
+        summary = wait_for(lambda: driver.find_elements(By.ID, "summary"), START_WAIT_SECONDS, "the page of what was sent")[0].text
         check("the box accepted the warning", "1/1" in summary, summary + driver.find_element(By.ID, "deliveries").text)
         driver.save_screenshot(os.path.join(SHOTS, "sent.png"))
         sounded = wait_for(
