@@ -1,5 +1,6 @@
 // The county side of `run`: the tasks that store summaries, keep the outbox and serve the pull API,
 // kept here so RunCommand only wires them in.
+import CountyProtocol
 import Foundation
 import Logging
 import WarningLogic

@@ -1,5 +1,6 @@
 // Observation summaries: every `summary_every` of box time, aligned to the period from local
 // midnight, what each sensor measured, as a routine report for the county (SL 651 timed `32`).
+import CountyProtocol
 import Foundation
 import Synchronization
 import WarningLogic
@@ -189,9 +190,11 @@ struct ObservationSummariser: Sendable {
             }
             observed.append(entry)
         }
+        // The rules' measures as the engine decided at the status that closed the period (the first
+        // at or after the boundary), with the thresholds in force then.
         return ObservationSummary(
             observedAtMilliseconds: observedAt, periodMilliseconds: periodMilliseconds, level: status.level.name, supplyVolts: nil,
-            sensors: observed)
+            sensors: observed, rules: status.measures.map(ObservedRule.init))
     }
 }
 

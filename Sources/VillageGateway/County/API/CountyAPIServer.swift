@@ -1,5 +1,6 @@
 // The county pull API (docs/county-api.md) on Hummingbird: reports in JSON, SL 651 and CAP,
 // acknowledgements, status and county warnings; every request signed, bounded and answered in words.
+import CountyProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -33,6 +33,7 @@
 // - Both transports configured: a report is delivered once either has it acknowledged; the
 //   county may see it twice (once per transport) and deduplicates by sequence / serial.
 import AsyncHTTPClient
+import CountyProtocol
 import Logging
 import NIOCore
 import Synchronization
