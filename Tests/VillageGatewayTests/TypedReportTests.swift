@@ -31,6 +31,11 @@ import WarningLogic
         return (fixture, sequences)
     }
 
+    /// A signed GET of the fixture's pull API.
+    static func get(_ path: String, from fixture: CountyAPIFixture) async throws -> TestResponse {
+        try await fixture.test { client in try await client.execute(uri: path, method: .get, headers: fixture.headers("GET", path)) }
+    }
+
     // MARK: The one reading
 
     @Test func everyKindTheBoxStoresReadsBackAsItsType() throws {
@@ -106,51 +111,42 @@ import WarningLogic
             #expect(try sl651DecodeUplink(county).function == (index == 0 ? 0x32 : 0x33))
         }
         // Kinds without an SL 651 form have none, typed or not.
-        #expect(try SL651ReportMapping.frame(
-            .engine(.countyWarning(id: "c", level: .red, cancelled: false)), sequence: 1, time: stored[0].report.time, exercise: false,
-            identity: SL651PushFixture.identity, serialNumber: 1, sendTime: sendTime, utcOffsetMinutes: 480) == nil)
-        #expect(try SL651ReportMapping.frame(
-            .boxRecord(.shellAudit), sequence: 1, time: stored[0].report.time, exercise: false,
-            identity: SL651PushFixture.identity, serialNumber: 1, sendTime: sendTime, utcOffsetMinutes: 480) == nil)
+        for content in [ReportContent.engine(.countyWarning(id: "c", level: .red, cancelled: false)), .boxRecord(.shellAudit), .damaged(reason: "x")] {
+            #expect(try SL651ReportMapping.frame(
+                content, sequence: 1, time: stored[0].report.time, exercise: false, identity: SL651PushFixture.identity, serialNumber: 1,
+                sendTime: sendTime, utcOffsetMinutes: 480) == nil)
+        }
     }
 
     // MARK: A damaged content through every consumer
 
     @Test func theJSONPageReadsNoPayloadAndServesTheTamperedTextAsStored() async throws {
         let (fixture, sequences) = try Self.tamperedStorm()
-        let path = "/v1/reports?after=0"
-        try await fixture.test { client in
-            try await client.execute(uri: path, method: .get, headers: fixture.headers("GET", path)) { response in
-                #expect(response.status == .ok)
-                // Splicing, not parsing: nothing is judged beyond what the outbox checked on reading.
-                #expect(response.headers[DamagedReports.header] == nil)
-                let document = try ReportsDocument.decode(Data(buffer: response.body))
-                #expect(document.reports.map(\.sequence) == sequences)
-                #expect(document.reports[0].payloadText() == #"{"level":3}"#)
-            }
-        }
+        let response = try await Self.get("/v1/reports?after=0", from: fixture)
+        #expect(response.status == .ok)
+        // Splicing, not parsing: nothing is judged beyond what the outbox checked on reading.
+        #expect(response.headers[DamagedReports.header] == nil)
+        let document = try ReportsDocument.decode(Data(buffer: response.body))
+        #expect(document.reports.map(\.sequence) == sequences)
+        #expect(document.reports[0].payloadText() == #"{"level":3}"#)
     }
 
     @Test func theSL651PullNamesTheDamagedReportsAndSendsTheRestWithoutTheirValues() async throws {
         let (fixture, sequences) = try Self.tamperedStorm()
-        let path = "/v1/reports?after=0&format=sl651"
-        try await fixture.test { client in
-            try await client.execute(uri: path, method: .get, headers: fixture.headers("GET", path)) { response in
-                #expect(response.status == .ok)
-                // The summary and the first level change are damaged; the county warning has no SL 651 form, so it is not read.
-                #expect(response.headers[DamagedReports.countHeader] == "2")
-                let listed = try #require(response.headers[DamagedReports.header])
-                #expect(listed.hasPrefix("\(sequences[0]);reason=\"a observationSummary report whose payload is not a observationSummary"))
-                #expect(listed.contains(", \(sequences[1]);reason=\"a levelChanged report whose payload is not a levelChanged\""))
-                let lines = String(buffer: response.body).split(separator: "\n").map(String.init)
-                #expect(lines.count == 1)
-                // The drill's level change goes with its level only: the summary before it is damaged.
-                let drill = try sl651DecodeUplink(sl651Bytes(lines[0]))
-                #expect(drill.function == 0x33 && drill.serial == Int(sequences[4]))
-                #expect(drill.elements.map(\.guide) == [0x45])
-                #expect(drill.elements[0].value == "0x000C0000")
-            }
-        }
+        let response = try await Self.get("/v1/reports?after=0&format=sl651", from: fixture)
+        #expect(response.status == .ok)
+        // The summary and the first level change are damaged; the county warning has no SL 651 form, so it is not read.
+        #expect(response.headers[DamagedReports.countHeader] == "2")
+        let listed = try #require(response.headers[DamagedReports.header])
+        #expect(listed.hasPrefix("\(sequences[0]);reason=\"a observationSummary report whose payload is not a observationSummary"))
+        #expect(listed.contains(", \(sequences[1]);reason=\"a levelChanged report whose payload is not a levelChanged\""))
+        let lines = String(buffer: response.body).split(separator: "\n").map(String.init)
+        #expect(lines.count == 1)
+        // The drill's level change goes with its level only: the summary before it is damaged.
+        let drill = try sl651DecodeUplink(sl651Bytes(lines[0]))
+        #expect(drill.function == 0x33 && drill.serial == Int(sequences[4]))
+        #expect(drill.elements.map(\.guide) == [0x45])
+        #expect(drill.elements[0].value == "0x000C0000")
     }
 
     @Test func theSL651PushLeavesADamagedReportUnsentAndSaysWhy() throws {
@@ -171,24 +167,20 @@ import WarningLogic
 
     @Test func theCAPPullServesEachDamagedEngineReportAsASystemAlert() async throws {
         let (fixture, sequences) = try Self.tamperedStorm()
-        let path = "/v1/reports?after=0&format=cap"
-        try await fixture.test { client in
-            try await client.execute(uri: path, method: .get, headers: fixture.headers("GET", path)) { response in
-                #expect(response.status == .ok)
-                let body = String(buffer: response.body)
-                // The level change and the county warning were the storm's alerts: each is now a
-                // System alert with the reason; the drill is still its Exercise alert.
-                #expect(body.components(separatedBy: "<status>System</status>").count == 3)
-                #expect(body.components(separatedBy: "<status>Exercise</status>").count == 2)
-                for sequence in [sequences[1], sequences[3], sequences[4]] {
-                    #expect(body.contains("<identifier>VG-\(fixture.station)-\(sequence)</identifier>"))
-                }
-                #expect(body.contains("damaged report \(sequences[3]): a countyWarning report whose payload is not a countyWarning"))
-                #expect(response.headers[DamagedReports.countHeader] == "2")
-                let listed = try #require(response.headers[DamagedReports.header])
-                #expect(listed.hasPrefix("\(sequences[1]);") && listed.contains(", \(sequences[3]);"))
-            }
+        let response = try await Self.get("/v1/reports?after=0&format=cap", from: fixture)
+        #expect(response.status == .ok)
+        let body = String(buffer: response.body)
+        // The level change and the county warning were the storm's alerts: each is now a
+        // System alert with the reason; the drill is still its Exercise alert.
+        #expect(body.components(separatedBy: "<status>System</status>").count == 3)
+        #expect(body.components(separatedBy: "<status>Exercise</status>").count == 2)
+        for sequence in [sequences[1], sequences[3], sequences[4]] {
+            #expect(body.contains("<identifier>VG-\(fixture.station)-\(sequence)</identifier>"))
         }
+        #expect(body.contains("damaged report \(sequences[3]): a countyWarning report whose payload is not a countyWarning"))
+        #expect(response.headers[DamagedReports.countHeader] == "2")
+        let listed = try #require(response.headers[DamagedReports.header])
+        #expect(listed.hasPrefix("\(sequences[1]);") && listed.contains(", \(sequences[3]);"))
     }
 
     @Test func theCentresTimeRangeQueryLeavesADamagedSummaryOutAndLogsIt() throws {
