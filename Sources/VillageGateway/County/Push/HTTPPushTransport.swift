@@ -117,12 +117,13 @@ final class HTTPPushTransport: Sendable {
         request.headers.add(name: "Accept", value: "application/json")
         // Signed with the wall clock, as the county checks it: the box clock is scenario time
         // under --board sim, and a signature from 2020 would be refused as stale.
-        for header in RequestSignature.headers(
+        let signedHeaders = RequestSignature.headers(
             key: key, method: "POST", pathAndQuery: pathAndQuery, station: station.id,
             timestampMilliseconds: SystemClock().now().millisecondsSinceUnixEpoch, body: body)
-        {
+        for header in signedHeaders {
             request.headers.add(name: header.name, value: header.value)
         }
+        let nonce = signedHeaders.first { $0.name == RequestSignature.nonceHeader }?.value ?? ""
         request.body = .bytes(ByteBuffer(bytes: body))
 
         let answer: PushAnswer
@@ -132,15 +133,26 @@ final class HTTPPushTransport: Sendable {
             let client = self.client
             let prepared = request
             let timeoutMilliseconds = timings.requestTimeoutMilliseconds
-            let (status, bytes) = try await withDeadline(milliseconds: timeoutMilliseconds) {
+            let (status, receiptSignature, bytes) = try await withDeadline(milliseconds: timeoutMilliseconds) {
                 let response = try await client.execute(prepared, timeout: .milliseconds(timeoutMilliseconds))
-                return (response.status, try await response.body.collect(upTo: Self.answerBytesMax))
+                let signature = response.headers.first(name: RequestSignature.responseSignatureHeader)
+                return (response.status, signature, try await response.body.collect(upTo: Self.answerBytesMax))
             }
             let response = (status: status, body: bytes)
             let data = Data(bytes.readableBytesView)
             guard (200..<300).contains(response.status.code) else {
                 let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: data)).map { ": \($0.error): \($0.reason)" } ?? ""
                 return .failed("the county answered HTTP \(response.status.code)\(reason)")
+            }
+            // Only a receipt signed with the station's key marks anything delivered: a forged or
+            // altered one (anyone on the path of a plain-HTTP push could write it) would make the
+            // box forget reports the county never stored.
+            guard RequestSignature.isGenuineReceipt(
+                key: key, station: station.id, nonce: nonce, status: Int(response.status.code), body: bytes.readableBytesView,
+                signature: receiptSignature)
+            else {
+                let given = receiptSignature == nil ? "has no \(RequestSignature.responseSignatureHeader) header" : "does not verify under the station's key"
+                return .failed("the county's receipt \(given): nothing is marked delivered and the reports are sent again (docs/county-api.md, Push)")
             }
             guard let decoded = try? JSONDecoder().decode(PushAnswer.self, from: data) else {
                 return .failed("the county's answer is not {\"stored\": [sequence, ...]} (\(bytes.readableBytes) bytes)")
