@@ -167,7 +167,7 @@ struct PushFixture {
     func transport(port: Int, batchMax: Int = 100, key: SigningKey = TestCounty.key, requestTimeoutMilliseconds: Int64 = 120_000,
                    client: HTTPClient) throws -> HTTPPushTransport {
         try HTTPPushTransport(
-            outbox: outbox,
+            outbox: outbox, writer: outbox.writer,
             configuration: HTTPPushConfiguration(url: "http://127.0.0.1:\(port)/v1/push", keyFile: "unused", batchMax: batchMax),
             key: key, station: Self.station, clock: FixedClock(), client: client,
             timings: HTTPPushTimings(connectTimeoutMilliseconds: 5_000, requestTimeoutMilliseconds: requestTimeoutMilliseconds),
@@ -367,12 +367,12 @@ func withHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
         defer { try? client.syncShutdown() }
         #expect(throws: PushLinkError.self) {
             _ = try HTTPPushTransport(
-                outbox: fixture.outbox, configuration: HTTPPushConfiguration(url: "county.example.cn/push", keyFile: "k"),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: HTTPPushConfiguration(url: "county.example.cn/push", keyFile: "k"),
                 key: TestCounty.key, station: PushFixture.station, clock: FixedClock(), client: client, logger: Logger(label: "t"))
         }
         do {
             _ = try HTTPPushTransport(
-                outbox: fixture.outbox, configuration: HTTPPushConfiguration(url: "http://c/p", keyFile: "k", batchMax: 0),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: HTTPPushConfiguration(url: "http://c/p", keyFile: "k", batchMax: 0),
                 key: TestCounty.key, station: PushFixture.station, clock: FixedClock(), client: client, logger: Logger(label: "t"))
             Issue.record("batch_max 0 must be refused")
         } catch {

@@ -13,7 +13,9 @@ import WarningLogic
 struct CountyAPIEnvironment: Sendable {
     var configuration: EngineConfiguration
     var county: CountyConfiguration
+    /// Read here; written only through `outboxWriter` (the outbox's one writer thread).
     var outbox: Outbox
+    var outboxWriter: any OutboxWriting
     var verifier: RequestVerifier
     /// Where county warnings go (the engine owner's queue).
     var events: any EventSink
@@ -58,7 +60,7 @@ struct CountyAPI: Sendable {
         for contract in Contract.allCases {
             let prefix = "/\(contract.rawValue)"
             router.get("\(prefix)/reports") { request, _ in await self.signed(request) { _ in try self.reports(request, contract: contract) } }
-            router.post("\(prefix)/reports/ack") { request, _ in await self.signed(request) { body in try self.acknowledge(body) } }
+            router.post("\(prefix)/reports/ack") { request, _ in await self.signed(request) { body in try await self.acknowledge(body) } }
             router.get("\(prefix)/status") { request, _ in await self.signed(request) { _ in try self.status() } }
             router.post("\(prefix)/warnings") { request, _ in await self.signed(request) { body in try await self.warning(body) } }
         }
@@ -369,7 +371,7 @@ struct CountyAPI: Sendable {
 
     // MARK: POST /v1/reports/ack
 
-    func acknowledge(_ body: [UInt8]) throws -> Answer {
+    func acknowledge(_ body: [UInt8]) async throws -> Answer {
         guard let request = try? JSONDecoder().decode(AcknowledgeRequest.self, from: Data(body)) else {
             throw Refusal.badRequest("the body must be {\"through\": SEQ} with SEQ the highest sequence the county has stored")
         }
@@ -377,7 +379,7 @@ struct CountyAPI: Sendable {
         guard request.through >= 0, request.through <= last else {
             throw Refusal.badRequest("through \(request.through) is beyond the last sequence \(last) (or negative); acknowledge only what you pulled")
         }
-        let marked = try environment.outbox.acknowledge(through: request.through, at: environment.boxClock.now())
+        let marked = try await environment.outboxWriter.acknowledge(through: request.through, at: environment.boxClock.now())
         return Self.json(AcknowledgeAnswer(acknowledged: marked, through: request.through))
     }
 

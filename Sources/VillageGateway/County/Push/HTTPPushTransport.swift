@@ -32,7 +32,9 @@ final class HTTPPushTransport: Sendable {
     /// county cannot have stored a report it was not sent), and at most this many are logged.
     static let unexpectedSequencesLoggedMax = 10
 
+    /// Read here; deliveries are marked through `writer` (the outbox's one writer thread).
     let outbox: Outbox
+    let writer: any OutboxWriting
     let configuration: HTTPPushConfiguration
     let endpoint: PushEndpoint
     let station: StationIdentity
@@ -44,7 +46,7 @@ final class HTTPPushTransport: Sendable {
     private let logger: Logger
 
     init(
-        outbox: Outbox, configuration: HTTPPushConfiguration, key: SigningKey, station: StationIdentity, clock: any GatewayClock,
+        outbox: Outbox, writer: any OutboxWriting, configuration: HTTPPushConfiguration, key: SigningKey, station: StationIdentity, clock: any GatewayClock,
         client: HTTPClient, timings: HTTPPushTimings = .standard, logger: Logger
     ) throws(PushLinkError) {
         // A push body is a v1 page: at most v1's page size, whatever larger pages v2 allows.
@@ -61,6 +63,7 @@ final class HTTPPushTransport: Sendable {
         let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
         pathAndQuery = path + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
         self.outbox = outbox
+        self.writer = writer
         self.configuration = configuration
         self.key = key
         self.station = station
@@ -173,7 +176,7 @@ final class HTTPPushTransport: Sendable {
                 metadata: ["sequences": "\(unexpected.prefix(Self.unexpectedSequencesLoggedMax))", "count": "\(unexpected.count)"])
         }
         do {
-            try outbox.markDelivered(sequences: marked, at: clock.now())
+            try await writer.markDelivered(sequences: marked, at: clock.now())
         } catch {
             // The county has them and will dedup by sequence when they are sent again.
             return .failed("the county stored \(marked.count) reports but marking them delivered failed: \(error)")
