@@ -1,5 +1,4 @@
 // The [county] table of gateway.toml and its sub-tables [county.api], [county.push], [county.sl651].
-import CountyProtocol
 import WarningLogic
 
 extension ConfigurationReader {

@@ -1,6 +1,5 @@
 // The [county] table of gateway.toml: how the box's reports reach the county. Read by
 // `ConfigurationReader+County.swift`; the defaults are the schema's (ConfigurationSchema.swift).
-import CountyProtocol
 import WarningLogic
 
 /// Everything about the county link: the SL 651 identity beyond `[station] id`, the observation

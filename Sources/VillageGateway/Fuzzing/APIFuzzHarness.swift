@@ -1,6 +1,5 @@
 // The county API as a fuzz target: one whole request per input, through the same router the
 // server runs, over an outbox holding a storm's reports (and damaged rows).
-import CountyProtocol
 import Dispatch
 import Foundation
 import HTTPTypes

@@ -1,7 +1,6 @@
 // The fuzz targets: every parser of bytes from outside the box, each a function of one input.
 // `village-gateway fuzz` runs them under libFuzzer; FuzzCorpusTests runs the committed seeds
 // and every crash ever found (Fuzz/corpus/TARGET/) through them in `make test`.
-import CountyProtocol
 import Drivers
 import Foundation
 import WarningLogic

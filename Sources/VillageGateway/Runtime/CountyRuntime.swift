@@ -1,6 +1,5 @@
 // The county side of `run`: the tasks that store summaries, keep the outbox and serve the pull API,
 // kept here so RunCommand only wires them in.
-import CountyProtocol
 import Foundation
 import Logging
 import WarningLogic
@@ -135,7 +134,11 @@ enum CountyRuntime {
                 guard let outbox = service?.outbox else { return [] }
                 do {
                     return try outbox.reports(kind: ObservationSummary.kind, from: from, through: through, limit: limit).compactMap { stored in
-                        try? JSONDecoder().decode(ObservationSummary.self, from: Data(stored.report.payload.utf8))
+                        let content = stored.content
+                        if let damage = content.damage {
+                            logger.error("SL 651 time-range query: report \(stored.sequence) is left out, it is damaged: \(damage)")
+                        }
+                        return content.observationSummary
                     }
                 } catch {
                     logger.error("SL 651 time-range query: the outbox could not be read: \(error)")

@@ -1,6 +1,5 @@
 // Observation summaries: every `summary_every` of box time, aligned to the period from local
 // midnight, what each sensor measured, as a routine report for the county (SL 651 timed `32`).
-import CountyProtocol
 import Foundation
 import Synchronization
 import WarningLogic

@@ -3,7 +3,6 @@
 // serves), behind one port. Requests go to the station their signed X-VG-Station header names.
 // Hidden: a tool for the fleet benchmark, like `fuzz`; it never runs on a board.
 import ArgumentParser
-import CountyProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -104,17 +104,14 @@ final class HTTPPushTransport: Sendable {
             batch = try nextBatch(allowRoutine: allowRoutine)
             guard !batch.isEmpty else { return .nothingToSend }
             let sequences = batch.map(\.sequence)
-            var document = try ReportsDocument(
-                station: station.id, after: (sequences.min() ?? 1) - 1, pull: OutboxPull(reports: batch, gaps: []),
-                lastSequence: try outbox.lastSequence(), utcOffsetMinutes: station.utcOffsetMinutes)
-            // A push goes by priority, not in sequence order: `more` says whether undelivered
-            // reports beyond this batch may exist. Gaps are the pull API's business.
-            document.more = batch.count == configuration.batchMax
-            body = Array(try ReportsDocument.encoder().encode(document))
-        } catch let error as OutboxError {
-            return .failed("the outbox could not be read: \(error)")
+            // The pull's own page writer (contract v1): each stored payload's text spliced in as
+            // it is, never parsed. A push goes by priority, not in sequence order: `more` says
+            // whether undelivered reports beyond this batch may exist. Gaps are the pull API's business.
+            body = CountyAPI.page(
+                station: station, after: (sequences.min() ?? 1) - 1, pull: OutboxPull(reports: batch, gaps: []),
+                lastSequence: try outbox.lastSequence(), contract: .v1, more: batch.count == configuration.batchMax)
         } catch {
-            return .failed("the push body could not be encoded: \(error)")
+            return .failed("the outbox could not be read: \(error)")
         }
 
         var request = HTTPClientRequest(url: configuration.url)

@@ -33,7 +33,6 @@
 // - Both transports configured: a report is delivered once either has it acknowledged; the
 //   county may see it twice (once per transport) and deduplicates by sequence / serial.
 import AsyncHTTPClient
-import CountyProtocol
 import Logging
 import NIOCore
 import Synchronization

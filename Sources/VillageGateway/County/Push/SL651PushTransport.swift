@@ -1,6 +1,5 @@
 // SL 651-2014 over TCP to the county centre: one report frame at a time, answered by the centre's
 // ACK / ESC / EOT; keep-alive 2F while idle; garbage counted and skipped by the reassembler.
-import CountyProtocol
 import Logging
 import Synchronization
 import WarningLogic

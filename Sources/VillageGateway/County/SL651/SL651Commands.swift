@@ -1,7 +1,6 @@
 // The centre's commands while the link is up (SL 651-2014 mode M4): 37H real-time query, 38H
 // time-range query, 4AH set clock and 45H software version are answered; every other command is
 // refused with a logged reason. Pure apart from the injected seams, so each answer is testable.
-import CountyProtocol
 import WarningLogic
 
 /// The version string 45H answers with (SL 651 table 84: length byte, then ASCII).

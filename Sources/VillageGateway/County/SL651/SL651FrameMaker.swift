@@ -1,23 +1,22 @@
 // The SL 651 frame of a stored outbox report, as the pull API and the TCP push both send it: the
 // box's side of the shared mapping (CountyProtocol's `SL651ReportMapping`), with the station's
 // configuration and the outbox to look up the observation a level change carries.
-import CountyProtocol
-import Foundation
 import Logging
-import OutboxStore
 import WarningLogic
 
 extension SL651ReportMapping {
-    /// The uplink frame for `stored`, or nil when its kind has no SL 651 form.
+    /// The uplink frame for `stored`, or nil when its kind has no SL 651 form. A report of a
+    /// kind that has one, whose content cannot be read, is a problem, not a silent nil.
     static func frame(
-        for stored: StoredOutboxReport, identity: SL651StationIdentity, serialNumber: UInt16, sendTime: SL651LocalTime,
-        utcOffsetMinutes: Int, latestObservation: ObservationSummary? = nil, waterLevelRules: Set<String> = [],
+        for stored: StoredOutboxReport, content: ReportContent? = nil, identity: SL651StationIdentity, serialNumber: UInt16,
+        sendTime: SL651LocalTime, utcOffsetMinutes: Int, latestObservation: ObservationSummary? = nil, waterLevelRules: Set<String> = [],
         mapping: SL651MappingConfiguration = SL651MappingConfiguration()
     ) throws(Problem) -> [UInt8]? {
         let report = stored.report
-        let content = ReportContent(boxKind: report.kind, payload: report.payload)
-        if let damage = content.damage, hasFrame(kind: report.kind) {
-            throw Problem(description: "report \(stored.sequence) (\(report.kind)): its stored payload is not the expected JSON (\(damage))")
+        let content = content ?? stored.content
+        if let damage = content.damage {
+            guard hasFrame(kind: report.kind) else { return nil }
+            throw Problem(description: "report \(stored.sequence) (\(report.kind)) is damaged: \(damage)")
         }
         return try frame(
             content, sequence: stored.sequence, time: report.time, exercise: report.exercise, identity: identity, serialNumber: serialNumber,
@@ -62,20 +61,26 @@ struct SL651FrameMaker: Sendable {
     }
 
     /// The frame, or nil when the report has no SL 651 form or cannot be one (a value outside
-    /// SL 651's range: logged; its JSON form still carries it). `latestObservation` saves the
-    /// look-up when the caller walks reports in order; nil looks it up.
-    func frame(for stored: StoredOutboxReport, serialNumber: UInt16, sendTime: SL651LocalTime, latestObservation: ObservationSummary? = nil) -> [UInt8]? {
+    /// SL 651's range, a damaged row: logged; its JSON form still carries it). `content` saves
+    /// reading the payload again when the caller has it; `latestObservation` saves the look-up
+    /// when the caller walks reports in order; nil looks it up.
+    func frame(
+        for stored: StoredOutboxReport, content: ReportContent? = nil, serialNumber: UInt16, sendTime: SL651LocalTime,
+        latestObservation: ObservationSummary? = nil
+    ) -> [UInt8]? {
         guard SL651ReportMapping.hasFrame(kind: stored.report.kind) else { return nil }
+        let content = content ?? stored.content
         var observation = latestObservation
-        if stored.report.kind == "levelChanged", observation == nil,
+        if case .engine(.levelChanged) = content, observation == nil,
             let earlier = try? outbox.latestReport(kind: ObservationSummary.kind, before: stored.sequence)
         {
-            observation = try? JSONDecoder().decode(ObservationSummary.self, from: Data(earlier.report.payload.utf8))
+            // A damaged summary carries no values: the level change goes with its level only.
+            observation = earlier.content.observationSummary
         }
         do {
             return try SL651ReportMapping.frame(
-                for: stored, identity: identity, serialNumber: serialNumber, sendTime: sendTime, utcOffsetMinutes: utcOffsetMinutes,
-                latestObservation: observation, waterLevelRules: waterLevelRules, mapping: mapping)
+                for: stored, content: content, identity: identity, serialNumber: serialNumber, sendTime: sendTime,
+                utcOffsetMinutes: utcOffsetMinutes, latestObservation: observation, waterLevelRules: waterLevelRules, mapping: mapping)
         } catch {
             logger.error("report \(stored.sequence) has no SL 651 frame: \(error.description)")
             return nil
