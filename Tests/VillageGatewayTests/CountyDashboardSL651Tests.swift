@@ -59,7 +59,7 @@ import WarningLogic
         let store = try SQLiteDashboardStore(path: fixture.databasePath)
         let snapshot = try #require(try await store.station(Self.station, windowMilliseconds: StationPage.windowMilliseconds))
         let state = StationStateBuilder.state(
-            row: snapshot.row, latest: snapshot.latest, sensorHealth: [], displayName: nil, nowMilliseconds: DashboardTests.now,
+            row: snapshot.row, latest: snapshot.latest, callReports: snapshot.calls, sensorHealth: [], displayName: nil, nowMilliseconds: DashboardTests.now,
             silentAfterMilliseconds: DashboardTests.silentAfter)
         let page = StationPage.render(snapshot, state: state, configured: nil, nowMilliseconds: DashboardTests.now, user: nil)
         // Newest first: the level change, then the summary.
