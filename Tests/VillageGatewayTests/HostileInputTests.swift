@@ -320,6 +320,16 @@ import WarningLogic
         _ = await server.value
     }
 
+    /// Sends `text`, a request cut short, on a new connection; true when the server closed it
+    /// before `seconds` passed.
+    static func sendsPartAndIsCut(port: Int, _ text: String, withinSeconds seconds: Int) throws -> Bool {
+        let descriptor = try #require(RawHTTP.connectedSocket(port: port, timeoutSeconds: seconds))
+        defer { close(descriptor) }
+        let part = Array(text.utf8)
+        _ = part.withUnsafeBytes { send(descriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+        return closedByServer(descriptor, withinSeconds: seconds)
+    }
+
     /// True when the server closed `descriptor` (end of file or reset) before `seconds` passed.
     static func closedByServer(_ descriptor: Int32, withinSeconds seconds: Int) -> Bool {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
@@ -338,17 +348,8 @@ import WarningLogic
         limits.headerTimeoutMilliseconds = 300
         limits.bodyTimeoutMilliseconds = 300
         try await Self.serve(fixture, limits: limits) { port in
-            let slowHead = try #require(RawHTTP.connectedSocket(port: port, timeoutSeconds: 20))
-            defer { close(slowHead) }
-            let part = Array("GET /v1/status HTTP/1.1\r\nHost: x\r\n".utf8)
-            _ = part.withUnsafeBytes { send(slowHead, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-            #expect(Self.closedByServer(slowHead, withinSeconds: 20))
-
-            let slowBody = try #require(RawHTTP.connectedSocket(port: port, timeoutSeconds: 20))
-            defer { close(slowBody) }
-            let head = Array("POST /v1/warnings HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{".utf8)
-            _ = head.withUnsafeBytes { send(slowBody, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-            #expect(Self.closedByServer(slowBody, withinSeconds: 20))
+            #expect(try Self.sendsPartAndIsCut(port: port, "GET /v1/status HTTP/1.1\r\nHost: x\r\n", withinSeconds: 20))
+            #expect(try Self.sendsPartAndIsCut(port: port, "POST /v1/warnings HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", withinSeconds: 20))
         }
     }
 
