@@ -182,7 +182,8 @@ import WarningLogic
         quick.headerTimeoutMilliseconds = 300
         let cutting = APIConnectionRegistry(limits: quick)
         try await Self.serve(dashboard, registry: cutting) { port in
-            #expect(try ConnectionLimitTests.sendsPartAndIsCut(port: port, "GET / HTTP/1.1\r\nHost: x\r\n", withinSeconds: 60))
+            let headCut = try ConnectionLimitTests.sendsPartAndIsCut(port: port, "GET / HTTP/1.1\r\nHost: x\r\n", withinSeconds: 60)
+            #expect(headCut)
             #expect(cutting.counters.timedOut == 1)
         }
     }
