@@ -1,8 +1,9 @@
 // The footprint floor: the least a Swift program of ours can be resident as, built three ways by
 // Benchmarks/Footprint/run.py (-D FLOOR_FOUNDATION, -D FLOOR_ESSENTIALS, neither), each with the
-// Swift runtime linked statically and dynamically. Once a second it encodes a JSON line of the time
-// (the gateway's slowest loop) and sleeps on Swift Concurrency, so the runtime, the cooperative
-// pool and the chosen Foundation are loaded and used, and nothing else.
+// Swift runtime dynamic, static, and static with the box's release link flags (Package.swift).
+// Once a second it encodes a JSON line of the time (the gateway's slowest loop) and sleeps on Swift
+// Concurrency, so the runtime, the cooperative pool and the chosen Foundation are loaded and used,
+// and nothing else.
 // The Foundation build also formats the line's number with String(format:), a call that
 // FoundationEssentials lacks, when started with `--format`; without it Foundation is linked but
 // never called. (With the import alone the linker would keep nothing of Foundation.)
