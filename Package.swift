@@ -69,25 +69,30 @@ let package = Package(
         ),
         // The pure core: observations in, levels and actions out. Standard library only.
         .target(name: "WarningLogic", swiftSettings: strict),
+        // CRC-16/MODBUS, which Modbus RTU (Drivers) and SL 651 (CountyProtocol) both frame with.
+        .target(name: "Checksums", swiftSettings: strict),
         // The hardware: GPIO, serial, Modbus RTU, voice modules, modem; each with a simulated twin.
         .target(
             name: "Drivers",
             dependencies: [
-                "CGPIOD", "CSerialPort",
+                "CGPIOD", "CSerialPort", "Checksums",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         // The contract between a box and its county, written once and compiled into both
-        // programs: the wire documents, request signing, CAP, the observation summary.
+        // programs: the wire documents, request signing, CAP, SL 651, the observation summary.
         .target(
             name: "CountyProtocol",
             dependencies: [
-                "WarningLogic",
+                "WarningLogic", "Checksums",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
+        // A station's level chart as SVG, drawn one way for `simulate --chart` and the county's
+        // station page (issue 17): level bands, rain, each rule's measure against its thresholds.
+        .target(name: "ChartDrawing", dependencies: ["WarningLogic", "CountyProtocol"], swiftSettings: strict),
         // TOML files read with located, one-line problems: gateway.toml, board files, stations files.
         .target(
             name: "ConfigurationFiles",
@@ -108,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "VillageGateway",
             dependencies: [
-                "WarningLogic", "Drivers", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "WarningLogic", "Drivers", "CountyProtocol", "ConfigurationFiles", "OutboxStore", "ChartDrawing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -128,7 +133,7 @@ let package = Package(
         .target(
             name: "CountyDashboard",
             dependencies: [
-                "WarningLogic", "CountyProtocol", "ConfigurationFiles",
+                "WarningLogic", "CountyProtocol", "ConfigurationFiles", "ChartDrawing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -174,18 +179,19 @@ let package = Package(
         // Prints Modbus transactions per second over a pty beside the line's limit; never a test.
         .executableTarget(
             name: "ModbusBenchmark",
-            dependencies: ["Drivers"],
+            dependencies: ["Drivers", "Checksums"],
             path: "Benchmarks/ModbusBenchmark",
             swiftSettings: strict
         ),
         .testTarget(name: "WarningLogicTests", dependencies: ["WarningLogic"], swiftSettings: strict),
         // Fixtures/ holds the Python Modbus slaves the tests run as processes, not Swift sources.
-        .testTarget(name: "DriversTests", dependencies: ["Drivers"], exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers", "Checksums"], exclude: ["Fixtures"], swiftSettings: strict),
         // Fixtures/ holds the OASIS CAP 1.2 schema the CAP tests validate against, not Swift sources.
         .testTarget(
             name: "VillageGatewayTests",
             dependencies: [
-                "VillageGateway", "VillageCounty", "CountyDashboard", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore",
+                "VillageGateway", "VillageCounty", "CountyDashboard", "WarningLogic", "CountyProtocol", "ConfigurationFiles", "OutboxStore", "Checksums",
+                "ChartDrawing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -16,6 +16,10 @@ unit="$root/etc/systemd/system/village-gateway.service"
 wants="$root/etc/systemd/system/multi-user.target.wants/village-gateway.service"
 rules="$root/etc/udev/rules.d/60-village-gateway.rules"
 boards="$root/usr/share/village-gateway/boards"
+sysusers="$root/usr/lib/sysusers.d/village-gateway.conf"
+polkit_rule="$root/etc/polkit-1/rules.d/60-village-gateway.rules"
+# The daemon's own user (packaging/village-gateway.sysusers): it owns /etc/village-gateway.
+user=village-gateway
 
 fail() { echo "flash.sh: on the box: $*" >&2; exit 1; }
 changed=0
@@ -78,10 +82,29 @@ install)
         fi
         unchanged=$((unchanged + 1))
     else
-        # Holds phone numbers and county credentials: root only.
+        # Holds phone numbers and county credentials: the box's user only (given to it below).
         put "$payload/gateway.toml" "$etc/gateway.toml" 640 || true
     fi
     put "$payload/village-gateway.service" "$unit" 644 || true
+    put "$payload/village-gateway.sysusers" "$sysusers" 644 || true
+    put "$payload/village-gateway-reboot.rules" "$polkit_rule" 644 || true
+    # The unit runs as $user: create it (and its membership of dialout) in this root, the way
+    # systemd-sysusers does at boot, so the first start already finds it.
+    if ! grep -q "^$user:" "$root/etc/passwd" 2>/dev/null; then
+        command -v systemd-sysusers >/dev/null 2>&1 ||
+            fail "systemd-sysusers is not installed here, so user $user cannot be created in ${root:-/}; create it by hand (a system user in group dialout, home /var/lib/village-gateway) and run flash.sh again"
+        systemd-sysusers --root="${root:-/}" "$sysusers" || fail "systemd-sysusers could not create user $user in ${root:-/}"
+        echo "  created user $user (member of dialout)"
+        changed=$((changed + 1))
+    fi
+    # The shell's `commit` writes gateway.toml and its history beside it, as $user.
+    owner=$(awk -F: -v name="$user" '$1 == name { print $3 ":" $4 }' "$root/etc/passwd")
+    [ -n "$owner" ] || fail "user $user is not in $root/etc/passwd after systemd-sysusers"
+    if [ -n "$(find "$etc" \( ! -user "${owner%:*}" -o ! -group "${owner#*:}" \) -print 2>/dev/null | head -1)" ]; then
+        chown -R "$owner" "$etc"
+        echo "  gave $etc to $user"
+        changed=$((changed + 1))
+    fi
     if put "$payload/60-village-gateway.rules" "$rules" 644; then rules_changed=1; fi
     # What `systemctl enable` does, done by hand so it works on a mounted root with no systemd.
     if [ "$(readlink "$wants" 2>/dev/null || true)" != /etc/systemd/system/village-gateway.service ]; then

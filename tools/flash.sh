@@ -229,6 +229,8 @@ cp "$board_file" "$staging/files/board.toml"
 mkdir -p "$staging/files/boards"
 cp "$repository"/boards/*.toml "$staging/files/boards/"
 cp "$repository/packaging/village-gateway.service" "$staging/files/village-gateway.service"
+cp "$repository/packaging/village-gateway.sysusers" "$staging/files/village-gateway.sysusers"
+cp "$repository/packaging/village-gateway-reboot.rules" "$staging/files/village-gateway-reboot.rules"
 [ -z "$config" ] || cp "$config" "$staging/files/gateway.toml"
 python3 "$repository/tools/udev-rules.py" "$board_file" > "$staging/files/60-village-gateway.rules" \
     || fail "cannot write udev rules for $board_file"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes the udev rules tools/flash.sh installs for one board, from its board file: every serial
-port and GPIO chip the board uses becomes readable and writable by group dialout (so a
-technician in that group can run `village-gateway probe` and `ports`; the daemon itself runs as
-root), and each serial port gets a stable name /dev/village-gateway/<function> (rs485, voice,
-modem, console) that says what it is wired to whatever the kernel called it.
+port and GPIO chip the board uses becomes readable and writable by group dialout (the daemon's
+user village-gateway is a member, and a technician in that group can run `village-gateway probe`
+and `ports`), and each serial port gets a stable name /dev/village-gateway/<function> (rs485,
+voice, modem, console) that says what it is wired to whatever the kernel called it.
 Usage: udev-rules.py BOARD_FILE > 60-village-gateway.rules
 """
 import re

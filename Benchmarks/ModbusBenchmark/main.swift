@@ -1,5 +1,6 @@
 // Prints Modbus RTU transactions per second through our master over a pseudo-terminal, beside
 // what a real line at the same baud rate could carry. A program that prints figures; never a test.
+import Checksums
 import Drivers
 import Foundation
 import Glibc

@@ -77,6 +77,7 @@ package enum HTML {
         .panel{background:#fff;padding:10px;margin:10px 0;border:1px solid #dde1e5}pre{white-space:pre-wrap;word-break:break-all;font-size:12px}
         details{margin:2px 0}button{font-size:14px;padding:4px 12px}.notice{background:#fff4d6;border:1px solid #e8b800;padding:8px;margin:8px 0}
         .error{background:#fde2e2;border:1px solid #d62728;padding:8px;margin:8px 0}
+        table.sl651-fields{font-size:12px;margin:4px 0}table.sl651-fields code{word-break:break-all}
         """
 
     // MARK: Levels

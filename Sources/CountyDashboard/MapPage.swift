@@ -1,6 +1,7 @@
 // A map without tiles: the stations that carry coordinates, placed by them on an SVG (an
 // equirectangular projection scaled by the cosine of the mean latitude, which is true enough
 // across one county or province) and coloured by level. No network is needed to draw it.
+import ChartDrawing
 import Foundation
 import WarningLogic
 
@@ -54,8 +55,8 @@ package enum MapPage {
             let radius = state.level >= .orange ? 11.0 : 8.0
             let stroke = state.silent ? "#b00020\" stroke-dasharray=\"3 2" : "#333"
             text += "<a href=\"/stations/\(state.id)\"><g class=\"station\" data-station=\"\(state.id)\" data-level=\"\(state.level.name)\">"
-                + "<circle cx=\"\(StationChart.f(x))\" cy=\"\(StationChart.f(y))\" r=\"\(radius)\" fill=\"\(StationChart.colour(state.level))\" stroke=\"\(stroke)\" stroke-width=\"1.5\"/>"
-                + "<text x=\"\(StationChart.f(x + radius + 3))\" y=\"\(StationChart.f(y + 4))\">\(HTML.escape(state.name))\(state.silent ? "（失联）" : "")</text>"
+                + "<circle cx=\"\(SVGWriter.number(x))\" cy=\"\(SVGWriter.number(y))\" r=\"\(radius)\" fill=\"\(LevelChart.colour(state.level))\" stroke=\"\(stroke)\" stroke-width=\"1.5\"/>"
+                + "<text x=\"\(SVGWriter.number(x + radius + 3))\" y=\"\(SVGWriter.number(y + 4))\">\(HTML.escape(state.name))\(state.silent ? "（失联）" : "")</text>"
                 + "<title>\(HTML.escape(state.name))：\(state.level.chineseName)</title></g></a>\n"
         }
         text += "<text x=\"10\" y=\"\(Int(heightPixels) - 10)\" fill=\"#6b7682\">北 ↑ · 范围 \(String(format: "%.3f", south))–\(String(format: "%.3f", north))°N，"

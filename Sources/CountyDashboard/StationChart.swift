@@ -1,156 +1,235 @@
-// A station's last 72 hours as inline SVG, drawn like `simulate --chart` (the level as coloured
-// bands on top, then one panel per measure on one time axis), from what the county holds: the
-// observation summaries (rain per period, 1 h and 6 h rain, water level, displacement) and the
-// level changes.
+// A station's last 72 hours as the chart `simulate --chart` draws (ChartDrawing), built from what
+// the county holds: the level changes (the level as bands, a drill's under it), the observation
+// summaries' rain per period (hourly bars), and their rules (each rule's measure against the
+// thresholds in force at each time, the tangent angle among them). Summaries from boxes that sent
+// no rules still show their sensors' values, without thresholds.
+import ChartDrawing
+import CountyProtocol
 import Foundation
 import WarningLogic
 
 package enum StationChart {
-    static let widthPixels = 1100.0
-    static let marginLeftPixels = 70.0
-    static let marginRightPixels = 20.0
-    static let panelHeightPixels = 110.0
-    static let panelGapPixels = 36.0
-    static let levelStripHeightPixels = 26.0
-    /// Panels beyond this are left out: a box has a few sensors.
-    static let panelsMax = 12
-
-    package static func colour(_ level: WarningLevel) -> String {
-        switch level {
-        case .none: "#e8ecef"
-        case .blue: "#1f6fd1"
-        case .yellow: "#e8b800"
-        case .orange: "#f07c00"
-        case .red: "#d62728"
+    /// An observation summary as the chart reads it.
+    struct Summary {
+        struct Rule {
+            var id: String
+            var sensorId: String
+            var measure: String
+            var unit: String
+            var value: Double?
+            var thresholds: [(level: WarningLevel, value: Double)]
         }
+
+        var time: Timestamp
+        var periodMilliseconds: Int64
+        /// Each sensor's fields (`rain_millimeters_period`, `water_level_meters`, …).
+        var sensors: [(id: String, fields: [String: Any])]
+        /// Nil in a summary from a box that did not send its rules.
+        var rules: [Rule]?
     }
 
-    struct Series {
-        var title: String
-        var unit: String
-        /// Bars (rain in each period) or a line.
-        var bars: Bool
-        var points: [(time: Int64, value: Double)]
-        var colour: String
-    }
-
-    /// The panels: one per sensor and measure that has values in the summaries.
-    static func series(_ reports: [StoredReport]) -> [Series] {
-        var order: [String] = []
-        var byKey: [String: Series] = [:]
-        func add(_ key: String, _ make: @autoclosure () -> Series, _ time: Int64, _ value: Double?) {
-            guard let value, value.isFinite else { return }
-            if byKey[key] == nil {
-                byKey[key] = make()
-                order.append(key)
-            }
-            byKey[key]?.points.append((time, value))
-        }
-        for report in reports where report.kind == "observation_summary" {
+    static func summaries(_ reports: [StoredReport]) -> [Summary] {
+        reports.filter { $0.kind == "observation_summary" }.map { report in
             let fields = report.fields
+            func number(_ object: [String: Any], _ key: String) -> Double? {
+                (object[key] as? NSNumber).map(\.doubleValue).flatMap { $0.isFinite ? $0 : nil }
+            }
             let time = (fields["observed_at_milliseconds"] as? NSNumber)?.int64Value ?? report.timeMilliseconds
-            for case let sensor as [String: Any] in fields["sensors"] as? [Any] ?? [] {
-                let id = sensor["id"] as? String ?? "?"
-                func number(_ key: String) -> Double? { (sensor[key] as? NSNumber)?.doubleValue }
-                add("\(id) period", Series(title: "\(id) 时段雨量", unit: "mm", bars: true, points: [], colour: "#4a90d9"), time, number("rain_millimeters_period"))
-                add("\(id) 1h", Series(title: "\(id) 1 小时雨量", unit: "mm", bars: false, points: [], colour: "#1f4e9c"), time, number("rain_millimeters1h"))
-                add("\(id) 6h", Series(title: "\(id) 6 小时雨量", unit: "mm", bars: false, points: [], colour: "#6b4fbb"), time, number("rain_millimeters6h"))
-                add("\(id) water", Series(title: "\(id) 水位", unit: "m", bars: false, points: [], colour: "#0b7a75"), time, number("water_level_meters"))
-                add(
-                    "\(id) displacement", Series(title: "\(id) 位移", unit: "mm", bars: false, points: [], colour: "#8a5a00"), time,
-                    number("displacement_millimeters"))
-            }
-        }
-        return order.prefix(panelsMax).compactMap { byKey[$0] }
-    }
-
-    /// Level intervals from the level changes in the window (and the level before it).
-    static func levelBands(_ reports: [StoredReport], levelBefore: WarningLevel, start: Int64, end: Int64) -> [(from: Int64, to: Int64, level: WarningLevel)] {
-        var bands: [(Int64, Int64, WarningLevel)] = []
-        var current = levelBefore
-        var since = start
-        for report in reports where report.kind == "level_changed" && !report.exercise {
-            guard let to = (report.fields["to"] as? String).flatMap(WarningLevel.init(name:)) else { continue }
-            let time = min(max(report.timeMilliseconds, start), end)
-            if time > since { bands.append((since, time, current)) }
-            current = to
-            since = time
-        }
-        if end > since { bands.append((since, end, current)) }
-        return bands
-    }
-
-    package static func render(reports: [StoredReport], levelBefore: WarningLevel, windowMilliseconds: Int64) -> String {
-        let end = reports.map(\.timeMilliseconds).max() ?? 0
-        // The window, or less when the county holds less: a storm fills the chart's width.
-        let start = max(end - windowMilliseconds, min(reports.map(\.timeMilliseconds).min() ?? end, end - 3_600_000))
-        let panels = series(reports)
-        let plotWidth = widthPixels - marginLeftPixels - marginRightPixels
-        func x(_ time: Int64) -> Double {
-            marginLeftPixels + plotWidth * Double(max(0, time - start)) / Double(max(1, end - start))
-        }
-        let stripTop = 46.0
-        let panelsTop = stripTop + levelStripHeightPixels + panelGapPixels
-        let height = panelsTop + Double(panels.count) * (panelHeightPixels + panelGapPixels) + 10
-        var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" id="chart" width="\(Int(widthPixels))" height="\(Int(height))" \
-            viewBox="0 0 \(Int(widthPixels)) \(Int(height))" font-family="sans-serif" font-size="11">
-            <rect width="100%" height="100%" fill="#fff"/>
-            <text x="\(marginLeftPixels)" y="18" font-size="13" font-weight="bold">\(HTML.escape(HTML.time(start))) 至 \(HTML.escape(HTML.time(end)))（最后一份报告；最多显示 \(windowMilliseconds / 3_600_000) 小时）</text>
-
-            """
-        // Hour ticks every 6 h, labelled in the county's local time.
-        let sixHours: Int64 = 6 * 3_600_000
-        let offset = Int64(HTML.countyUTCOffsetMinutes) * 60_000
-        var tick = ((start + offset) / sixHours + 1) * sixHours - offset
-        while tick <= end {
-            let tx = x(tick)
-            svg += "<line x1=\"\(f(tx))\" y1=\"\(f(stripTop))\" x2=\"\(f(tx))\" y2=\"\(f(height - 10))\" stroke=\"#eef0f2\"/>"
-            svg += "<text x=\"\(f(tx))\" y=\"\(f(stripTop - 3))\" text-anchor=\"middle\" fill=\"#6b7682\">\(HTML.escape(String(HTML.time(tick).dropFirst(5))))</text>\n"
-            tick += sixHours
-        }
-        // The level as bands.
-        for band in levelBands(reports, levelBefore: levelBefore, start: start, end: end) {
-            svg += "<rect class=\"level-band\" data-level=\"\(band.level.name)\" x=\"\(f(x(band.from)))\" y=\"\(f(stripTop))\" "
-                + "width=\"\(f(max(0.5, x(band.to) - x(band.from))))\" height=\"\(f(levelStripHeightPixels))\" fill=\"\(colour(band.level))\"/>\n"
-        }
-        svg += "<text x=\"4\" y=\"\(f(stripTop + 17))\">预警等级</text>\n"
-        for (index, panel) in panels.enumerated() {
-            let top = panelsTop + Double(index) * (panelHeightPixels + panelGapPixels)
-            let values = panel.points.map(\.value)
-            var low = panel.bars ? 0 : (values.min() ?? 0)
-            var high = values.max() ?? 1
-            if high - low < 1e-9 {
-                high += 1
-                low = panel.bars ? 0 : low - 1
-            }
-            func y(_ value: Double) -> Double { top + panelHeightPixels - panelHeightPixels * (value - low) / (high - low) }
-            svg += "<g class=\"panel\"><rect x=\"\(f(marginLeftPixels))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(panelHeightPixels))\" fill=\"none\" stroke=\"#c9ced4\"/>"
-            svg += "<text x=\"\(f(marginLeftPixels))\" y=\"\(f(top - 5))\" font-weight=\"bold\">\(HTML.escape(panel.title))（\(panel.unit)）</text>"
-            svg += "<text x=\"\(f(marginLeftPixels - 4))\" y=\"\(f(top + 10))\" text-anchor=\"end\">\(number(high))</text>"
-            svg += "<text x=\"\(f(marginLeftPixels - 4))\" y=\"\(f(top + panelHeightPixels))\" text-anchor=\"end\">\(number(low))</text>"
-            if panel.bars {
-                let barWidth = max(1, plotWidth / Double(max(1, panel.points.count)) * 0.8)
-                for point in panel.points where point.value > 0 {
-                    svg += "<rect x=\"\(f(x(point.time) - barWidth))\" y=\"\(f(y(point.value)))\" width=\"\(f(barWidth))\" "
-                        + "height=\"\(f(top + panelHeightPixels - y(point.value)))\" fill=\"\(panel.colour)\"/>"
+            let sensors = (fields["sensors"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }.map { ($0["id"] as? String ?? "?", $0) }
+            let rules = (fields["rules"] as? [Any]).map { list in
+                list.compactMap { $0 as? [String: Any] }.map { rule in
+                    let thresholds = rule["thresholds"] as? [String: Any] ?? [:]
+                    return Summary.Rule(
+                        id: rule["id"] as? String ?? "?", sensorId: rule["sensor_id"] as? String ?? "?", measure: rule["measure"] as? String ?? "?",
+                        unit: rule["unit"] as? String ?? "", value: number(rule, "value"),
+                        thresholds: WarningLevel.colours.compactMap { level in number(thresholds, level.name).map { (level, $0) } })
                 }
-            } else {
-                let path = panel.points.map { "\(f(x($0.time))),\(f(y($0.value)))" }.joined(separator: " ")
-                svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(panel.colour)\" stroke-width=\"1.6\"/>"
             }
-            svg += "</g>\n"
-        }
-        if panels.isEmpty {
-            svg += "<text x=\"\(f(marginLeftPixels))\" y=\"\(f(panelsTop + 10))\" fill=\"#6b7682\">此时段内县里没有这个站的观测汇总</text>\n"
-        }
-        svg += "</svg>"
-        return svg
+            return Summary(
+                time: Timestamp(millisecondsSinceUnixEpoch: time),
+                periodMilliseconds: max(1, (fields["period_milliseconds"] as? NSNumber)?.int64Value ?? Milliseconds.hour),
+                sensors: sensors, rules: rules)
+        }.sorted { $0.time < $1.time }
     }
 
-    static func f(_ value: Double) -> String { String(format: "%.1f", value) }
+    /// "1 小时雨量", "24 小时位移速率", "改进切线角".
+    static func measureWord(_ name: String) -> String {
+        // Hydrology speaks of 24-hour rain, and of days only beyond two.
+        func span(_ milliseconds: Int64) -> String {
+            if milliseconds % Milliseconds.day == 0 && milliseconds >= 2 * Milliseconds.day { return "\(milliseconds / Milliseconds.day) 天" }
+            for (unit, word) in [(Milliseconds.hour, "小时"), (Milliseconds.minute, "分钟")] where milliseconds % unit == 0 {
+                return "\(milliseconds / unit) \(word)"
+            }
+            return "\(milliseconds / 1_000) 秒"
+        }
+        switch Measure(name: name) {
+        case .rainAccumulation(let window): return "\(span(window))雨量"
+        case .rainAntecedent: return "前期雨量指数"
+        case .waterLevel: return "水位"
+        case .waterRise(let riseMilliseconds): return "\(span(riseMilliseconds))水位涨幅"
+        case .displacement: return "位移"
+        case .displacementRate(let rateMilliseconds): return "\(span(rateMilliseconds))位移速率"
+        case .tangentAngle: return "改进切线角"
+        case nil: return name
+        }
+    }
 
-    static func number(_ value: Double) -> String {
-        value.rounded() == value ? String(Int(value)) : String(format: "%.2f", value)
+    /// A summary further from the one before than this many periods leaves a break in the lines:
+    /// the county holds nothing for the time between.
+    static let periodsBeforeABreak: Int64 = 2
+
+    /// One panel per sensor and measure the rules name, with every rule's thresholds as they stood
+    /// at each summary (a change shows as a step at the first summary that carries it).
+    static func rulePanels(_ summaries: [Summary], end: Timestamp) -> [LevelChart.Panel] {
+        var panels: [LevelChart.Panel] = []
+        var ruleIds: [[String]] = []
+        /// The threshold line being drawn, per panel, rule and level: index into its panel's thresholds.
+        var open: [String: Int] = [:]
+        var previous: Summary?
+        for summary in summaries {
+            let broken = previous.map { summary.time.milliseconds(since: $0.time) > periodsBeforeABreak * summary.periodMilliseconds } ?? false
+            previous = summary
+            var seen: Set<Int> = []
+            var stillOpen: Set<String> = []
+            for rule in summary.rules ?? [] {
+                let index: Int
+                if let found = panels.firstIndex(where: { $0.sensorId == rule.sensorId && $0.measure == rule.measure }) {
+                    index = found
+                } else {
+                    index = panels.count
+                    panels.append(LevelChart.Panel(
+                        title: "", sensorId: rule.sensorId, measure: rule.measure, unit: rule.unit, points: [], thresholds: [],
+                        axisIncludes: rule.measure == Measure.tangentAngle.name ? [0, 90] : [],
+                        noValueNote: "暂无数值：传感器故障，或读数还不够算出这一量"))
+                    ruleIds.append([])
+                }
+                if !ruleIds[index].contains(rule.id) { ruleIds[index].append(rule.id) }
+                if !seen.contains(index) {
+                    if broken { panels[index].points.append((summary.time, nil)) }
+                    panels[index].points.append((summary.time, rule.value))
+                    seen.insert(index)
+                } else if panels[index].points.last?.value == nil, let value = rule.value {
+                    panels[index].points[panels[index].points.count - 1].value = value
+                }
+                for threshold in rule.thresholds {
+                    let key = "\(index)|\(rule.id)|\(threshold.level.name)"
+                    stillOpen.insert(key)
+                    if let line = open[key], panels[index].thresholds[line].value == threshold.value {
+                        panels[index].thresholds[line].to = summary.time
+                        continue
+                    }
+                    if let line = open[key] { panels[index].thresholds[line].to = summary.time }
+                    open[key] = panels[index].thresholds.count
+                    panels[index].thresholds.append(LevelChart.Threshold(
+                        ruleId: rule.id, level: threshold.level, value: threshold.value, from: summary.time, to: summary.time))
+                }
+            }
+            // A panel no rule of this summary reports (a rule removed, an old box) breaks its line;
+            // a threshold no longer reported ends here.
+            for index in panels.indices where !seen.contains(index) { panels[index].points.append((summary.time, nil)) }
+            for key in Array(open.keys) where !stillOpen.contains(key) { open[key] = nil }
+        }
+        // The thresholds the last summary reported hold until the chart's end.
+        for (key, line) in open {
+            guard let index = Int(key.prefix(while: { $0 != "|" })) else { continue }
+            panels[index].thresholds[line].to = max(panels[index].thresholds[line].to, end)
+        }
+        for index in panels.indices {
+            let panel = panels[index]
+            panels[index].title = "\(panel.sensorId) \(measureWord(panel.measure))（\(panel.unit)）· 规则 \(ruleIds[index].joined(separator: "、"))"
+        }
+        return panels
+    }
+
+    /// A sensor's own values, for sensors no rule panel shows (summaries from boxes that did not
+    /// send their rules): no thresholds, since the county does not know them.
+    static func sensorPanels(_ summaries: [Summary], except ruled: Set<String>) -> [LevelChart.Panel] {
+        let measures: [(field: String, measure: String, word: String, unit: String)] = [
+            ("rain_millimeters1h", "rain_1h", "1 小时雨量", "mm"),
+            ("rain_millimeters6h", "rain_6h", "6 小时雨量", "mm"),
+            ("water_level_meters", "water_level_reading", "水位", "m"),
+            ("displacement_millimeters", "displacement_reading", "位移读数", "mm"),
+        ]
+        var panels: [LevelChart.Panel] = []
+        var previous: Summary?
+        for summary in summaries {
+            let broken = previous.map { summary.time.milliseconds(since: $0.time) > periodsBeforeABreak * summary.periodMilliseconds } ?? false
+            previous = summary
+            for (sensorId, fields) in summary.sensors where !ruled.contains(sensorId) {
+                for measure in measures {
+                    guard let value = (fields[measure.field] as? NSNumber)?.doubleValue, value.isFinite else { continue }
+                    let index = panels.firstIndex { $0.sensorId == sensorId && $0.measure == measure.measure } ?? {
+                        panels.append(LevelChart.Panel(
+                            title: "\(sensorId) \(measure.word)（\(measure.unit)）· 盒子未报规则与阈值", sensorId: sensorId, measure: measure.measure,
+                            unit: measure.unit, points: [], thresholds: []))
+                        return panels.count - 1
+                    }()
+                    if broken { panels[index].points.append((summary.time, nil)) }
+                    panels[index].points.append((summary.time, value))
+                }
+            }
+        }
+        return panels
+    }
+
+    /// Rain per gauge in bars of an hour (or of the summary period when that is longer), on the
+    /// station's local hours, summed from each summary's rain of its period.
+    static func rain(_ summaries: [Summary], utcOffsetMinutes: Int) -> LevelChart.RainBars? {
+        var gauges: [(id: String, bars: [LevelChart.RainBars.Bar])] = []
+        let offset = Int64(utcOffsetMinutes) * Milliseconds.minute
+        for summary in summaries {
+            let barMilliseconds = max(Milliseconds.hour, summary.periodMilliseconds)
+            // The period ends at the summary's time: its rain fell in the bar holding the instant before.
+            let local = summary.time.millisecondsSinceUnixEpoch - 1 + offset
+            let start = Timestamp(millisecondsSinceUnixEpoch: local - ((local % barMilliseconds) + barMilliseconds) % barMilliseconds - offset)
+            for (sensorId, fields) in summary.sensors {
+                guard let millimeters = (fields["rain_millimeters_period"] as? NSNumber)?.doubleValue, millimeters.isFinite else { continue }
+                let gauge = gauges.firstIndex { $0.id == sensorId } ?? {
+                    gauges.append((sensorId, []))
+                    return gauges.count - 1
+                }()
+                if let last = gauges[gauge].bars.last, last.start == start {
+                    gauges[gauge].bars[gauges[gauge].bars.count - 1].millimeters += millimeters
+                } else {
+                    gauges[gauge].bars.append(.init(start: start, end: start.adding(milliseconds: barMilliseconds), millimeters: millimeters))
+                }
+            }
+        }
+        return gauges.isEmpty ? nil : LevelChart.RainBars(title: "每小时雨量（毫米）", gauges: gauges)
+    }
+
+    /// The chart of the reports in the window: the last report's time back `windowMilliseconds`,
+    /// or less when the county holds less (a storm fills the chart's width).
+    package static func chart(reports: [StoredReport], name: String, levelBefore: WarningLevel, windowMilliseconds: Int64) -> LevelChart {
+        let endMilliseconds = reports.map(\.timeMilliseconds).max() ?? 0
+        let startMilliseconds = max(endMilliseconds - windowMilliseconds, min(reports.map(\.timeMilliseconds).min() ?? endMilliseconds, endMilliseconds - Milliseconds.hour))
+        let start = Timestamp(millisecondsSinceUnixEpoch: startMilliseconds)
+        let end = Timestamp(millisecondsSinceUnixEpoch: endMilliseconds)
+        // The station's own offset, as its reports carry it.
+        let offset = reports.last.flatMap { try? ISO8601.parseOrExplain($0.time) }?.utcOffsetMinutes ?? HTML.countyUTCOffsetMinutes
+        // Only the window's: the store may hand over more than the chart shows.
+        let summaries = summaries(reports).filter { $0.time >= start }
+        let rulePanels = rulePanels(summaries, end: end)
+        let panels = rulePanels + sensorPanels(summaries, except: Set(rulePanels.map(\.sensorId)))
+        func changes(exercise: Bool) -> [(time: Timestamp, to: WarningLevel)] {
+            reports.compactMap { report in
+                guard report.kind == "level_changed", report.exercise == exercise,
+                      let to = (report.fields["to"] as? String).flatMap(WarningLevel.init(name:)) else { return nil }
+                return (Timestamp(millisecondsSinceUnixEpoch: report.timeMilliseconds), to)
+            }
+        }
+        let station = reports.last?.station ?? ""
+        return LevelChart(
+            title: "\(name)（\(station)）最近 \(windowMilliseconds / Milliseconds.hour) 小时",
+            subtitle: "\(HTML.time(startMilliseconds)) 至 \(HTML.time(endMilliseconds))（县里收到的最后一份报告）"
+                + (panels.isEmpty ? "；此时段内县里没有这个站的观测汇总" : ""),
+            start: start, end: end, utcOffsetMinutes: offset, language: .chinese,
+            levelBands: LevelChart.bands(changes: changes(exercise: false), initial: levelBefore, start: start, end: end),
+            drillBands: LevelChart.bands(changes: changes(exercise: true), initial: .none, start: start, end: end),
+            rain: rain(summaries, utcOffsetMinutes: offset), panels: panels)
+    }
+
+    package static func render(reports: [StoredReport], name: String, levelBefore: WarningLevel, windowMilliseconds: Int64) -> String {
+        chart(reports: reports, name: name, levelBefore: levelBefore, windowMilliseconds: windowMilliseconds).render(inlineId: "chart")
     }
 }

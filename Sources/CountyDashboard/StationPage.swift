@@ -1,5 +1,6 @@
 // One station's page: its state, the last 72 h chart, its gaps and conflicts explained, and the
-// reports the county holds with the CAP view of each that is an alert.
+// reports the county holds with the CAP view of each that is an alert and the SL 651 frame of each
+// the box sends as one.
 import CountyProtocol
 import Foundation
 import WarningLogic
@@ -36,7 +37,7 @@ package enum StationPage {
         body += "</div>\n"
 
         let levelBefore = levelBefore(snapshot)
-        body += "<div class=\"panel\">\(StationChart.render(reports: snapshot.reports, levelBefore: levelBefore, windowMilliseconds: windowMilliseconds))</div>\n"
+        body += "<div class=\"panel\">\(StationChart.render(reports: snapshot.reports, name: state.name, levelBefore: levelBefore, windowMilliseconds: windowMilliseconds))</div>\n"
         body += holes(snapshot)
         body += reportsList(snapshot, name: state.name)
         return HTML.page(title: state.name, user: user, refresh: true, body: body)
@@ -82,6 +83,7 @@ package enum StationPage {
             if let cap = capXML(report, name: name) {
                 views += "<details class=\"cap\"><summary>CAP</summary><pre>\(HTML.escape(cap))</pre></details>"
             }
+            views += SL651View.html(report, reports: snapshot.reports)
             text += "<tr data-kind=\"\(HTML.escape(report.kind))\"><td>\(report.sequence)</td><td>\(HTML.escape(report.time))</td>"
                 + "<td>\(kindWord(report.kind))\(drill)</td><td>\(HTML.escape(summary(report)))\(views)</td></tr>\n"
         }
@@ -128,28 +130,32 @@ package enum StationPage {
         }
     }
 
-    /// The CAP 1.2 alert the box would send for this report, rebuilt from its v2 payload.
-    static func capXML(_ report: StoredReport, name: String) -> String? {
+    /// The engine's report kind of a v2 report, for the kinds the CAP and SL 651 views draw.
+    static func engineKind(_ report: StoredReport) -> Report.Kind? {
         let fields = report.fields
         func level(_ key: String) -> WarningLevel? { (fields[key] as? String).flatMap(WarningLevel.init(name:)) }
-        let kind: Report.Kind
         switch report.kind {
         case "level_changed":
             guard let from = level("from"), let to = level("to") else { return nil }
-            kind = .levelChanged(from: from, to: to, causes: fields["causes"] as? [String] ?? [])
+            return .levelChanged(from: from, to: to, causes: fields["causes"] as? [String] ?? [])
         case "county_warning":
             guard let countyLevel = level("level") else { return nil }
-            kind = .countyWarning(id: fields["id"] as? String ?? "", level: countyLevel, cancelled: fields["cancelled"] as? Bool ?? false)
+            return .countyWarning(id: fields["id"] as? String ?? "", level: countyLevel, cancelled: fields["cancelled"] as? Bool ?? false)
         case "acknowledged":
             guard let answered = level("level") else { return nil }
             let requested = (fields["requested_at_ms"] as? NSNumber)?.int64Value ?? report.timeMilliseconds
-            kind = .acknowledged(level: answered, by: fields["by"] as? String ?? "", requestedAt: Timestamp(millisecondsSinceUnixEpoch: requested))
+            return .acknowledged(level: answered, by: fields["by"] as? String ?? "", requestedAt: Timestamp(millisecondsSinceUnixEpoch: requested))
         case "latch_cleared":
             guard let latched = level("level") else { return nil }
-            kind = .latchCleared(level: latched, by: fields["by"] as? String ?? "")
+            return .latchCleared(level: latched, by: fields["by"] as? String ?? "")
         default:
             return nil
         }
+    }
+
+    /// The CAP 1.2 alert the box would send for this report, rebuilt from its v2 payload.
+    static func capXML(_ report: StoredReport, name: String) -> String? {
+        guard let kind = engineKind(report) else { return nil }
         let offset = (try? ISO8601.parseOrExplain(report.time))?.utcOffsetMinutes ?? HTML.countyUTCOffsetMinutes
         let station = StationIdentity(id: report.station, name: name, utcOffsetMinutes: offset)
         let alert = try? CAPAlertWriter.alert(

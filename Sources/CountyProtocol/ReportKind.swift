@@ -145,17 +145,21 @@ package enum WirePayload {
     }
 
     /// The v2 payload of a stored report, from the box's kind name and payload text. Engine
-    /// reports are read back into their type; the box's own records (summaries, outbox health,
-    /// shell audit) are objects whose keys are put in snake_case, which the schema pins.
+    /// reports are read back into their type (`ReportContent`); the box's own records (summaries,
+    /// outbox health, shell audit) are objects whose keys are put in snake_case, which the schema
+    /// pins. Made once, when a report is stored (or served, for one stored before).
     package static func make(boxKind: String, boxPayload: String) throws(WirePayloadProblem) -> String {
-        let data = Data(boxPayload.utf8)
         if let kind = ReportKind(boxName: boxKind), kind.isEngineKind {
-            guard let decoded = try? JSONDecoder().decode(Report.Kind.self, from: data), ReportKind(decoded) == kind else {
-                throw WirePayloadProblem(description: "a \(boxKind) report whose payload is not a \(boxKind)")
+            switch ReportContent(boxKind: boxKind, payload: boxPayload) {
+            case .engine(let decoded): return engine(decoded)
+            case .damaged(let reason): throw WirePayloadProblem(description: reason)
+            case .observationSummary, .boxRecord: preconditionFailure("an engine kind reads as the engine's report or as damaged")
             }
-            return engine(decoded)
         }
-        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+        // Text is parsed here, and only here besides `ReportContent`: the v2 form of a box record
+        // is its own object with every key renamed, which needs the tree; its fields mean nothing
+        // to this function. `ReportContent` reads a summary into its type for the consumers.
+        guard let object = try? JSONSerialization.jsonObject(with: Data(boxPayload.utf8), options: [.fragmentsAllowed]) else {
             throw WirePayloadProblem(description: "a \(boxKind) report whose payload is not JSON")
         }
         return text(snakeCaseKeys(object))

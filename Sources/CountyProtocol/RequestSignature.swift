@@ -34,7 +34,30 @@ package enum RequestSignature {
     /// `NONCE`, the HTTP status code, and the lowercase hex SHA-256 of the answer's body. The nonce
     /// ties the answer to the one request, so an answer recorded earlier cannot be played back.
     package static func responseText(station: String, nonce: String, status: Int, body: some Sequence<UInt8>) -> String {
-        ["RESPONSE", station, nonce, String(status), SHA256.hash(data: Array(body)).hexText].joined(separator: "\n")
+        answerText(AnswerKind.response, station: station, nonce: nonce, status: status, body: body)
+    }
+
+    /// What an answer answers: the box's answer to the county's request (`RESPONSE`), or the
+    /// county's receipt for the box's push (`RECEIPT`). Both sides sign with the one station key,
+    /// so the first word keeps one kind from ever being taken for the other.
+    package enum AnswerKind: String, Sendable {
+        case response = "RESPONSE"
+        case receipt = "RECEIPT"
+    }
+
+    package static func answerText(_ kind: AnswerKind, station: String, nonce: String, status: Int, body: some Sequence<UInt8>) -> String {
+        [kind.rawValue, station, nonce, String(status), SHA256.hash(data: Array(body)).hexText].joined(separator: "\n")
+    }
+
+    /// The county's signature of its receipt for a push (docs/county-api.md, "Push"): the box marks
+    /// reports delivered only on a receipt it can verify, so nobody on the path can make it forget
+    /// reports the county never stored.
+    package static func receiptSignature(key: SigningKey, station: String, nonce: String, status: Int, body: some Sequence<UInt8>) -> String {
+        signature(key: key, canonicalText: answerText(.receipt, station: station, nonce: nonce, status: status, body: body))
+    }
+
+    package static func isGenuineReceipt(key: SigningKey, station: String, nonce: String, status: Int, body: some Sequence<UInt8>, signature: String?) -> Bool {
+        isGenuine(signature, text: answerText(.receipt, station: station, nonce: nonce, status: status, body: body), key: key)
     }
 
     package static func responseSignature(key: SigningKey, station: String, nonce: String, status: Int, body: some Sequence<UInt8>) -> String {
@@ -43,8 +66,11 @@ package enum RequestSignature {
 
     /// True when `signature` is the box's signature of this answer to the request with `nonce`.
     package static func isGenuineResponse(key: SigningKey, station: String, nonce: String, status: Int, body: some Sequence<UInt8>, signature: String?) -> Bool {
+        isGenuine(signature, text: responseText(station: station, nonce: nonce, status: status, body: body), key: key)
+    }
+
+    private static func isGenuine(_ signature: String?, text: String, key: SigningKey) -> Bool {
         guard let signature, signature.utf8.count == 64, let given = SigningKey.hexBytes(signature) else { return false }
-        let text = responseText(station: station, nonce: nonce, status: status, body: body)
         return HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Array(text.utf8), using: key.symmetricKey)
     }
 

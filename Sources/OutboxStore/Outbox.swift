@@ -45,12 +45,17 @@ package final class Outbox: Sendable {
     package let path: String
     package let limits: OutboxLimits
     private let database: DatabaseQueue
+    /// Called before every write transaction (each one an fsync). The box passes a check that the
+    /// caller runs on its one outbox writer thread, so that a write that slips onto the
+    /// cooperative pool again fails its tests; nil (the county's tools, most tests) checks nothing.
+    private let writeGuard: (@Sendable () -> Void)?
 
-    package init(path: String, limits: OutboxLimits = .standard) throws(OutboxError) {
+    package init(path: String, limits: OutboxLimits = .standard, writeGuard: (@Sendable () -> Void)? = nil) throws(OutboxError) {
         precondition(limits.outboxBytesAfterThinning <= limits.outboxBytesMax)
         precondition(limits.reportsPerPullMax > 0 && limits.payloadBytesMax > 0)
         self.path = path
         self.limits = limits
+        self.writeGuard = writeGuard
         var configuration = Configuration()
         // WAL is set here by hand, not with `configuration.journalMode = .wal`: GRDB's WAL set-up
         // also sets synchronous=NORMAL, after this closure runs, which would undo FULL below.
@@ -607,6 +612,7 @@ package final class Outbox: Sendable {
     }
 
     private func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(OutboxError) -> T {
+        writeGuard?()
         do { return try database.write(body) } catch { throw OutboxError.from(error, path: path, opening: false) }
     }
 

@@ -4,15 +4,18 @@
 from the box's code. Every report is logged with the receiver's monotonic time of arrival (one
 JSON object a line), so the test measures from the county's side.
 
-The HTTP side stores every report it is sent and answers {"stored": [...]}; it does not check the
-signature (the HTTP push tests do). The SL 651 side cuts frames by their length field, checks the
+The HTTP side stores every report it is sent and answers {"stored": [...]}, its receipt signed
+with the station's key (--key-hex; the box marks nothing delivered on an unsigned receipt); it does
+not check the request's signature (the HTTP push tests do). The SL 651 side cuts frames by their length field, checks the
 CRC (CRC-16/MODBUS, high byte first), answers each report frame with an ACK echoing its serial and
 ignores keep-alives (2F), as centres do.
 
-Usage: county_receiver.py --host ADDR --http-port N --sl651-port N --log FILE
+Usage: county_receiver.py --host ADDR --http-port N --sl651-port N --log FILE --key-hex HEX
 Prints READY once both listen.
 """
 import argparse
+import hashlib
+import hmac
 import http.server
 import json
 import socket
@@ -23,6 +26,7 @@ import time
 
 LOCK = threading.Lock()
 LOG = None
+KEY = b""
 
 # Bounds: a receiver for one box in a test, not a county.
 HTTP_BODY_BYTES_MAX = 8 << 20
@@ -75,6 +79,11 @@ class PushHandler(http.server.BaseHTTPRequestHandler):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        # The receipt's signature (docs/county-api.md, "Push"): RECEIPT, station, the request's
+        # nonce, the status and the body's SHA-256, HMAC-SHA256 under the station's key.
+        text = "\n".join(["RECEIPT", self.headers.get("X-VG-Station", ""), self.headers.get("X-VG-Nonce", ""),
+                          str(status), hashlib.sha256(data).hexdigest()])
+        self.send_header("X-VG-Response-Signature", hmac.new(KEY, text.encode(), hashlib.sha256).hexdigest())
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -133,13 +142,15 @@ class ThreadingTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 
 def main():
-    global LOG
+    global LOG, KEY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", required=True)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--sl651-port", type=int, required=True)
     parser.add_argument("--log", required=True)
+    parser.add_argument("--key-hex", required=True, help="the station's key, as in the box's key_file")
     arguments = parser.parse_args()
+    KEY = bytes.fromhex(arguments.key_hex)
     LOG = open(arguments.log, "a", encoding="utf-8")
     http_server = ThreadingHTTPServer((arguments.host, arguments.http_port), PushHandler)
     sl651_server = ThreadingTCPServer((arguments.host, arguments.sl651_port), SL651Handler)

@@ -22,6 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 RECEIVER = os.path.join(HERE, "county_receiver.py")
+# The station's key, in the box's push.key and given to the receiver to sign its receipts.
+PUSH_KEY_HEX = "5a" * 32
 
 # Hang guards (never timing assertions): how long a step may take before the run is declared stuck.
 STEP_SECONDS_MAX = 180
@@ -160,7 +162,7 @@ class Lab:
         self.county_log = os.path.join(self.work, "county.jsonl")
         process = subprocess.Popen(
             ["ip", "netns", "exec", self.county_namespace, sys.executable, RECEIVER, "--host", self.county_address,
-             "--http-port", str(self.http_port), "--sl651-port", str(self.sl651_port), "--log", self.county_log],
+             "--http-port", str(self.http_port), "--sl651-port", str(self.sl651_port), "--log", self.county_log, "--key-hex", PUSH_KEY_HEX],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.processes.append(process)
         line = process.stdout.readline()
@@ -189,7 +191,7 @@ class Lab:
             if count != 1:
                 raise RuntimeError(f"config/example.toml: expected one line matching {pattern}")
         with open(os.path.join(self.work, "push.key"), "w") as file:
-            file.write("5a" * 32 + "\n")
+            file.write(PUSH_KEY_HEX + "\n")
         text += (f'\n[county.push]\nurl = "http://{self.county_address}:{self.http_port}/v1/push"\nkey_file = "push.key"\nbatch_max = 50\n'
                  f'\n[county.sl651]\ncentre = "{self.county_address}:{self.sl651_port}"\n')
         path = os.path.join(self.work, "gateway.toml")

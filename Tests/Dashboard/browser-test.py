@@ -231,7 +231,40 @@ def main():
         check("the chart has the rain and water level panels", len(driver.find_elements(By.CSS_SELECTOR, "#chart g.panel")) >= 3)
         caps = driver.find_elements(By.CSS_SELECTOR, "#reports details.cap")
         check("level changes carry their CAP view", len(caps) >= 4, f"{len(caps)} CAP views")
+        # The box's summaries carry its rules: each rain window and the water level are drawn
+        # against the thresholds of config/example.toml, coloured by the level they reach.
+        expected = {("rain_1h", "red"): "80", ("rain_1h", "blue"): "35", ("rain_6h", "orange"): "120", ("water_level", "red"): "4",
+                    ("tangent_angle", "red"): "89"}
+        for (measure, level), value in expected.items():
+            lines = driver.find_elements(By.CSS_SELECTOR, f'#chart g.panel[data-measure="{measure}"] line.threshold[data-level="{level}"]')
+            check(f"the {measure} panel draws its {level} threshold at {value}",
+                  any(line.get_attribute("data-value") == value for line in lines), [line.get_attribute("data-value") for line in lines])
+        red_lines = driver.find_elements(By.CSS_SELECTOR, '#chart line.threshold[data-level="red"]')
+        check("thresholds are coloured by their level", red_lines and all(line.get_attribute("stroke") == "#d62728" for line in red_lines))
+        peak = driver.find_elements(By.CSS_SELECTOR, '#chart g.panel[data-measure="rain_1h"] polyline.measure')
+        check("the 1 h rain is drawn against them", len(peak) >= 1)
+        check("the tangent angle has its panel", len(driver.find_elements(By.CSS_SELECTOR, '#chart g.panel[data-measure="tangent_angle"]')) == 1)
+        # Each level change and summary has its SL 651 frame, as the box would send it.
+        changes = driver.find_elements(By.CSS_SELECTOR, '#reports tr[data-kind="level_changed"]')
+        check("each level change has its SL 651 view (an add report, 33)",
+              changes and all(len(row.find_elements(By.CSS_SELECTOR, "details.sl651 pre.sl651-hex")) == 1 for row in changes)
+              # 7E7E, centre (1 byte), station (5), password (2), then the function code.
+              and all(row.find_element(By.CSS_SELECTOR, "details.sl651 pre.sl651-hex").get_attribute("textContent").replace(" ", "")[20:22] == "33"
+                      for row in changes),
+              f"{len(changes)} level changes")
+        summaries = driver.find_elements(By.CSS_SELECTOR, '#reports tr[data-kind="observation_summary"] details.sl651 table.sl651-fields')
+        check("summaries have their SL 651 fields", len(summaries) >= 1, f"{len(summaries)} summaries with SL 651 fields")
         driver.save_screenshot(os.path.join(SHOTS, "station.png"))
+        # The whole page, chart and all, for a person to look at.
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1500, min(int(height) + 100, 6000))
+        driver.save_screenshot(os.path.join(SHOTS, "station-full.png"))
+        driver.set_window_size(1500, 1000)
+        # The newest level change's SL 651 view, opened, for a person to look at.
+        driver.execute_script("""
+            const view = document.querySelector('#reports tr[data-kind="level_changed"] details.sl651');
+            view.open = true; view.scrollIntoView();""")
+        driver.save_screenshot(os.path.join(SHOTS, "station-sl651.png"))
 
         # The map.
         driver.get(base + "/map")
@@ -250,11 +283,12 @@ def main():
         driver.find_element(By.CSS_SELECTOR, "input[name=level][value=orange]").click()
         driver.find_element(By.NAME, "message").send_keys("县防指：请立即准备转移。")
         driver.find_element(By.ID, "warn").click()
-        confirmation = driver.find_element(By.ID, "confirmation").text
+        # A click on submit does not wait for the next page: under load it is not there yet.
+        confirmation = wait_for(lambda: driver.find_elements(By.ID, "confirmation"), START_WAIT_SECONDS, "the confirmation page")[0].text
         check("a confirmation names the station and the level", "桃源村" in confirmation and "橙色预警" in confirmation, confirmation)
         driver.save_screenshot(os.path.join(SHOTS, "confirm.png"))
         driver.find_element(By.ID, "confirm").click()
-        summary = driver.find_element(By.ID, "summary").text
+        summary = wait_for(lambda: driver.find_elements(By.ID, "summary"), START_WAIT_SECONDS, "the page of what was sent")[0].text
         check("the box accepted the warning", "1/1" in summary, summary + driver.find_element(By.ID, "deliveries").text)
         driver.save_screenshot(os.path.join(SHOTS, "sent.png"))
         sounded = wait_for(

@@ -1,4 +1,5 @@
 // CRC-16/MODBUS against the catalogue check value and a real Modbus frame.
+import Checksums
 import Testing
 @testable import Drivers
 

@@ -1,5 +1,6 @@
 // An in-memory serial line that answers each request with scripted bytes, and a seeded random
 // generator: Modbus master tests that run in microseconds and behave the same every time.
+import Checksums
 @testable import Drivers
 
 /// What the scripted slave does with the next request it hears.

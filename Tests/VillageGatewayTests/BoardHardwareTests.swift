@@ -1,5 +1,6 @@
 // Opening a real board's hardware: a machine without the board's GPIO chip stops the start with
 // a message naming the chip and the board file, before anything is armed.
+import Drivers
 import Foundation
 import Logging
 import Testing
@@ -49,6 +50,27 @@ import Testing
         ])
         #expect(typo.status == 1)
         #expect(typo.standardError.contains("did you mean \"rs485\""), "\(typo.standardError)")
+    }
+}
+
+/// The simulated board's serial twins open like exclusive ttys: busy while held, free again once
+/// the owner lets go, so the modem worker's reopen after a time-out finds its modem.
+@Suite struct SimulatedSerialTwinTests {
+    @Test func aTwinsPortIsBusyWhileHeldAndOpensAgainOnceLetGo() throws {
+        let board = BoardLoader.embeddedSimulatedBoard()
+        let devices = SimulatedDevices(board: board, pace: SimulationPace(startNanoseconds: 0, speed: 1))
+        let modem = try #require(board.serialPorts[.modem]?.device)
+        let logger = Logger(label: "test.twins")
+        var first: (any SerialTransport)? = try devices.openSerial(path: modem, settings: SerialSettings(baudRate: 115_200), logger: logger)
+        #expect(throws: SerialError.busy(path: modem)) {
+            _ = try devices.openSerial(path: modem, settings: SerialSettings(baudRate: 115_200), logger: logger)
+        }
+        #expect(first != nil)
+        first = nil
+        let again = try devices.openSerial(path: modem, settings: SerialSettings(baudRate: 115_200), logger: logger)
+        try again.write(Array("AT\r".utf8), timeoutMilliseconds: 1_000)
+        let answer = try again.read(maxBytes: 64, timeoutMilliseconds: 1_000)
+        #expect(String(decoding: answer, as: UTF8.self).contains("OK"), "the reopened port reaches the modem twin")
     }
 }
 

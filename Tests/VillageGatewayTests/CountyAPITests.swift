@@ -35,15 +35,16 @@ struct CountyAPIFixture {
     let key: SigningKey
 
     /// `pace`: the verifier's monotonic clock (its rate bucket), injected by the rate tests.
-    init(status: DaemonStatus? = nil, pace: @escaping @Sendable () -> Int64 = { monotonicMilliseconds() }) throws {
+    /// `outbox`: a store the test made (with a write guard); a fresh one otherwise.
+    init(status: DaemonStatus? = nil, pace: @escaping @Sendable () -> Int64 = { monotonicMilliseconds() }, outbox: Outbox? = nil) throws {
         var configuration = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
         configuration.county.api = CountyAPIConfiguration(host: "127.0.0.1", port: 0, keyFile: "unused")
         self.configuration = configuration
-        outbox = try Outbox(path: OutboxTests.temporaryStorePath())
+        self.outbox = try outbox ?? Outbox(path: OutboxTests.temporaryStorePath())
         key = try SigningKey(hex: Self.keyHex)
         let logger = Logger(label: "county-api-test")
         api = CountyAPI(environment: CountyAPIEnvironment(
-            configuration: configuration.engine, county: configuration.county, outbox: outbox,
+            configuration: configuration.engine, county: configuration.county, outbox: self.outbox, outboxWriter: self.outbox.writer,
             verifier: RequestVerifier(
                 station: configuration.engine.station.id, key: key, clockSkewMillisecondsMax: 5 * 60_000, monotonicMilliseconds: pace),
             events: events, boxClock: StoppedClock(time: Timestamp(millisecondsSinceUnixEpoch: Self.nowMilliseconds)),

@@ -44,6 +44,25 @@ import WarningLogic
         reports.append(LinkOutageReport.report(
             LinkOutage(from: time, through: time.adding(milliseconds: 600_000), downReason: "connection refused", endedBy: "netlink: eth0 up"),
             reportsWaiting: 12, utcOffsetMinutes: 480))
+        // An hourly summary as a box since issue 17 stores it: its rules (one without a value yet)
+        // and the 5-minute series with slots the box did not watch.
+        var hourly = ObservationSummary(
+            observedAtMilliseconds: time.millisecondsSinceUnixEpoch, periodMilliseconds: Milliseconds.hour, level: "orange", supplyVolts: nil,
+            sensors: [
+                ObservedSensor(id: "rain1", kind: "rain_gauge", faulty: false, rainMillimetersPeriod: 12.2, rainMillimeters1h: 12.2,
+                               rainMillimeters5min: [nil, nil] + Array(repeating: 1.2, count: 10)),
+                ObservedSensor(id: "river1", kind: "water_level", faulty: false, waterLevelMeters: 3.1,
+                               waterLevelMeters5min: Array(repeating: 3.1, count: 11) + [nil]),
+            ])
+        hourly.rules = [
+            ObservedRule(MeasureStatus(
+                ruleId: "rain-1h", sensorId: "rain1", measure: .rainAccumulation(windowMilliseconds: Milliseconds.hour), value: 12.2, levelMet: .none,
+                thresholds: Thresholds(blue: 35, yellow: 45, orange: 60, red: 80))),
+            ObservedRule(MeasureStatus(
+                ruleId: "slope-angle", sensorId: "slope1", measure: .tangentAngle, value: nil, levelMet: .none,
+                thresholds: Thresholds(blue: 50, yellow: 80, orange: 85, red: 89))),
+        ]
+        reports.append(ObservationSummariser.report(hourly))
         _ = try fixture.outbox.appendBatch(reports)
         // The size limit's health alarm, as the outbox itself makes it when it thins.
         let small = try Outbox(path: OutboxTests.temporaryStorePath(), limits: OutboxRetentionTests.smallLimits)
@@ -129,6 +148,15 @@ import WarningLogic
         #expect(levels == ["yellow", "red"], "levels travel as names")
     }
 
+    /// Each of `broken` (the page with one thing changed) is refused by the schema.
+    static func expectRefused(_ broken: [String], changedFrom page: String) async throws {
+        for text in broken {
+            #expect(text != page)
+            let (status, output) = try await validate([Data(text.utf8)])
+            #expect(status == 1, "accepted: \(text)\n\(output)")
+        }
+    }
+
     @Test func theSchemaRefusesALevelAsANumberAnUnknownKindAndAMissingField() async throws {
         let fixture = try CountyAPIFixture()
         try fixture.fillStorm()
@@ -139,11 +167,22 @@ import WarningLogic
             page.replacingOccurrences(of: #""kind":"sensor_health""#, with: #""kind":"sensorHealth""#),
             page.replacingOccurrences(of: #""priority":"alarm","#, with: ""),
         ]
-        for text in broken {
-            #expect(text != page)
-            let (status, output) = try await Self.validate([Data(text.utf8)])
-            #expect(status == 1, "accepted: \(text)\n\(output)")
-        }
+        try await Self.expectRefused(broken, changedFrom: page)
+    }
+
+    @Test func aSummarysRulesTravelWithTheirThresholdsAndTheSchemaHoldsThemToTheirForm() async throws {
+        let fixture = try CountyAPIFixture()
+        try Self.fillEveryKind(fixture)
+        let page = String(decoding: try await Self.pages(fixture, limit: 500)[0], as: UTF8.self)
+        #expect(page.contains(#""thresholds":{"blue":50,"orange":85,"red":89,"yellow":80}"#), "thresholds by level name")
+        #expect(page.contains(#""measure":"tangent_angle""#))
+        #expect(page.contains(#""rain_millimeters5min":[null,null,1.2"#), "a slot the box did not watch is null")
+        let broken = [
+            page.replacingOccurrences(of: #""thresholds":{"blue":"#, with: #""thresholds":{"purple":"#),
+            page.replacingOccurrences(of: #""measure":"tangent_angle""#, with: #""measure":"tangentAngle""#),
+            page.replacingOccurrences(of: #""level_met":"none","#, with: ""),
+        ]
+        try await Self.expectRefused(broken, changedFrom: page)
     }
 
     @Test func v1StillAnswersWithTheBoxsOwnKindsAndPayloads() async throws {

@@ -44,7 +44,11 @@ import WarningLogic
             if port == nil { usleep(50_000) }
         }
         let boundPort = try #require(port, "no \(CountyAPIServer.portFileName): \(daemon.log.suffix(2000))")
-        #expect(daemon.log.contains("county API listening on 127.0.0.1:\(boundPort)"))
+        // The port file is written just before the line is logged, and the log reaches the test
+        // through a pipe: wait for the line (bounded) rather than expect it at once.
+        let listening = "county API listening on 127.0.0.1:\(boundPort)"
+        while !daemon.log.contains(listening) && Date() < deadline && daemon.process.isRunning { usleep(50_000) }
+        #expect(daemon.log.contains(listening))
 
         let key = try SigningKey(hex: CountyAPIFixture.keyHex)
         let client = TestClient(host: "127.0.0.1", port: boundPort)

@@ -113,7 +113,7 @@ import WarningLogic
             }
         }
         let stored = try fixture.outbox.reports(after: damaged[0] - 1, limit: 1).reports[0]
-        let alert = DamagedReports.capAlert(for: stored, station: fixture.configuration.engine.station)
+        let alert = DamagedReports.capAlert(for: try #require(DamagedReports.Row(stored)), station: fixture.configuration.engine.station)
         let outcome = try CAPSchemaValidator.validate(alert.xml)
         #expect(outcome.isValid, "xmllint refused:\n\(outcome.output)\n\(alert.xml)")
     }

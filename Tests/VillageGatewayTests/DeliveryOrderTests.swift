@@ -45,7 +45,7 @@ import WarningLogic
             var configuration = CountyConfiguration()
             configuration.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:\(port)/v1/push", keyFile: try PushFixture.keyFile(), batchMax: 3)
             let service = try PushService(
-                outbox: fixture.outbox, configuration: configuration, station: PushFixture.station, clock: FixedClock(),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration, station: PushFixture.station, clock: FixedClock(),
                 logger: Logger(label: "test.push"), sleeper: sleeper, probeSleeper: HangingSleeper())
             let running = Task { await service.run() }
             #expect(await eventually { late.stored != nil && fixture.undelivered.isEmpty })
@@ -79,7 +79,7 @@ import WarningLogic
         configuration.password = 0x03E8
         configuration.sl651Push = SL651PushConfiguration(host: "127.0.0.1", port: centre.port)
         let service = try PushService(
-            outbox: fixture.outbox, configuration: configuration, station: PushFixture.station, clock: SystemClock(),
+            outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration, station: PushFixture.station, clock: SystemClock(),
             logger: Logger(label: "test.sl651"), sl651Frames: SL651PushFixture.frames, sleeper: RecordingSleeper(), probeSleeper: HangingSleeper())
         let running = Task { await service.run() }
         #expect(await eventually { late.stored != nil && fixture.undelivered.isEmpty })

@@ -25,6 +25,10 @@ final class TestCounty: Sendable {
         case garbageAfterStoring
         /// Stores, then does not answer until released (the box's request times out).
         case hangAfterStoring
+        /// Stores and answers the right receipt, unsigned: as something on the path would forge it.
+        case unsignedAfterStoring
+        /// Stores and answers the right receipt signed with another key.
+        case wronglySignedAfterStoring
     }
 
     struct State {
@@ -74,6 +78,17 @@ final class TestCounty: Sendable {
                 return state.script.isEmpty ? .storeAll : state.script.removeFirst()
             }
             self.onBody?(document)
+            let nonce = request.headers[HTTPField.Name(RequestSignature.nonceHeader)!] ?? ""
+            /// A 200 with the receipt signed as docs/county-api.md asks (or left unsigned, or signed
+            /// with another key, when the script says so).
+            func receipt(_ data: [UInt8], signedWith key: SigningKey? = TestCounty.key) -> Response {
+                var headers = HTTPFields()
+                if let key {
+                    headers[HTTPField.Name(RequestSignature.responseSignatureHeader)!] = RequestSignature.receiptSignature(
+                        key: key, station: TestCounty.station, nonce: nonce, status: 200, body: data)
+                }
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            }
             func store(_ only: Set<Int64>?) -> [Int64] {
                 self.state.withLock { state in
                     var stored: [Int64] = []
@@ -90,17 +105,20 @@ final class TestCounty: Sendable {
                 return Response(status: .internalServerError, body: ResponseBody(byteBuffer: ByteBuffer(string: "database down")))
             case .garbageAfterStoring:
                 _ = store(nil)
-                return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"sto"#)))
+                return receipt(Array(#"{"sto"#.utf8))
             case .hangAfterStoring:
                 _ = store(nil)
                 await withCheckedContinuation { continuation in self.state.withLock { $0.hung.append(continuation) } }
-                return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"stored":[]}"#)))
+                return receipt(Array(#"{"stored":[]}"#.utf8))
+            case .unsignedAfterStoring, .wronglySignedAfterStoring:
+                let data = Array(try JSONEncoder().encode(PushAnswer(stored: store(nil))))
+                if case .unsignedAfterStoring = answer { return receipt(data, signedWith: nil) }
+                return receipt(data, signedWith: try SigningKey(hex: String(repeating: "a5", count: 32)))
             case .storeAll, .storeOnly:
                 var only: Set<Int64>?
                 if case .storeOnly(let subset) = answer { only = subset }
                 let stored = store(only)
-                let data = try JSONEncoder().encode(PushAnswer(stored: stored))
-                return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+                return receipt(Array(try JSONEncoder().encode(PushAnswer(stored: stored))))
             }
         }
         return router
@@ -149,7 +167,7 @@ struct PushFixture {
     func transport(port: Int, batchMax: Int = 100, key: SigningKey = TestCounty.key, requestTimeoutMilliseconds: Int64 = 120_000,
                    client: HTTPClient) throws -> HTTPPushTransport {
         try HTTPPushTransport(
-            outbox: outbox,
+            outbox: outbox, writer: outbox.writer,
             configuration: HTTPPushConfiguration(url: "http://127.0.0.1:\(port)/v1/push", keyFile: "unused", batchMax: batchMax),
             key: key, station: Self.station, clock: FixedClock(), client: client,
             timings: HTTPPushTimings(connectTimeoutMilliseconds: 5_000, requestTimeoutMilliseconds: requestTimeoutMilliseconds),
@@ -239,6 +257,33 @@ func withHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
         #expect(fixture.undelivered.isEmpty)
     }
 
+    /// Issue 12: a receipt is believed only when the county signed it with the station's key; an
+    /// unsigned or wrongly signed one (forged on the path of a plain-HTTP push) marks nothing, and
+    /// the reports go again until a genuine receipt comes.
+    @Test func aReceiptNotSignedWithTheStationsKeyMarksNothing() async throws {
+        let fixture = try PushFixture()
+        try fixture.fillMixed()
+        let county = TestCounty()
+        county.script([.unsignedAfterStoring, .wronglySignedAfterStoring, .storeAll])
+        try await county.serve { port in
+            try await withHTTPClient { client in
+                let push = try fixture.transport(port: port, client: client)
+                #expect(await push.pushOnce(allowRoutine: true) == .failed(
+                    "the county's receipt has no X-VG-Response-Signature header: nothing is marked delivered and the reports are sent again (docs/county-api.md, Push)"))
+                #expect(fixture.undelivered == Set(1...7))
+                guard case .failed(let reason) = await push.pushOnce(allowRoutine: true) else {
+                    Issue.record("a receipt signed with another key must be refused")
+                    return
+                }
+                #expect(reason.contains("does not verify under the station's key"))
+                #expect(fixture.undelivered == Set(1...7))
+                #expect(await push.pushOnce(allowRoutine: true) == .delivered(sent: [2, 5, 4, 7, 1, 3, 6], marked: [2, 5, 4, 7, 1, 3, 6]))
+            }
+        }
+        #expect(county.bodies.count == 3)
+        #expect(fixture.undelivered.isEmpty)
+    }
+
     @Test func serverErrorsTimeoutsAndRefusedSignaturesMarkNothing() async throws {
         let fixture = try PushFixture()
         try fixture.fillMixed()
@@ -322,12 +367,12 @@ func withHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
         defer { try? client.syncShutdown() }
         #expect(throws: PushLinkError.self) {
             _ = try HTTPPushTransport(
-                outbox: fixture.outbox, configuration: HTTPPushConfiguration(url: "county.example.cn/push", keyFile: "k"),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: HTTPPushConfiguration(url: "county.example.cn/push", keyFile: "k"),
                 key: TestCounty.key, station: PushFixture.station, clock: FixedClock(), client: client, logger: Logger(label: "t"))
         }
         do {
             _ = try HTTPPushTransport(
-                outbox: fixture.outbox, configuration: HTTPPushConfiguration(url: "http://c/p", keyFile: "k", batchMax: 0),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: HTTPPushConfiguration(url: "http://c/p", keyFile: "k", batchMax: 0),
                 key: TestCounty.key, station: PushFixture.station, clock: FixedClock(), client: client, logger: Logger(label: "t"))
             Issue.record("batch_max 0 must be refused")
         } catch {

@@ -1,5 +1,6 @@
 // The inputs on their dedicated threads: tips over a bouncing simulated reed switch, the buttons'
 // press rules, and a Modbus bus with a dead slave and an unplugged adapter.
+import Checksums
 import Drivers
 import Foundation
 import Testing

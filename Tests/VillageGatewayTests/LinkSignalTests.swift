@@ -8,7 +8,8 @@ import Testing
 import WarningLogic
 
 /// Records each wait and then waits for real until cancelled: a rest only a signal can end.
-final class HangingSleeper: PushSleeper {
+final class HangingSleeper: GatewayClock {
+    func now() -> Timestamp { FixedClock.time }
     let delays = Mutex<[Int64]>([])
     func sleep(milliseconds: Int64) async {
         delays.withLock { $0.append(milliseconds) }
@@ -88,7 +89,7 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             var configuration = CountyConfiguration()
             configuration.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:\(port)/v1/push", keyFile: try PushFixture.keyFile(), batchMax: 2)
             let service = try PushService(
-                outbox: fixture.outbox, configuration: configuration, station: PushFixture.station, clock: clock, logger: Logger(label: "test.push"),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration, station: PushFixture.station, clock: clock, logger: Logger(label: "test.push"),
                 backoff: policy, sleeper: sleeper, random: PushRandom(seed: 18), observer: log.record, probeSleeper: HangingSleeper())
             let running = Task { await service.run() }
             #expect(await eventually { sleeper.all.contains { $0 >= policy.restMilliseconds } })
@@ -227,7 +228,8 @@ func eventually(_ condition: () -> Bool) async -> Bool {
     }
 }
 
-final class CountingSleeperBox: PushSleeper {
+final class CountingSleeperBox: GatewayClock {
+    func now() -> Timestamp { FixedClock.time }
     private let counted = Atomic<Int>(0)
     var count: Int { counted.load(ordering: .relaxed) }
     func sleep(milliseconds: Int64) async {

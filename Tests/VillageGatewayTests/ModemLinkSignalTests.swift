@@ -100,7 +100,7 @@ import WarningLogic
             var configuration = CountyConfiguration()
             configuration.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:\(port)/v1/push", keyFile: try PushFixture.keyFile(), batchMax: 2)
             let service = try PushService(
-                outbox: fixture.outbox, configuration: configuration, station: PushFixture.station, clock: clock, logger: Logger(label: "test.push"),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration, station: PushFixture.station, clock: clock, logger: Logger(label: "test.push"),
                 registration: board.outputs, sleeper: sleeper, random: PushRandom(seed: 18), observer: log.record, probeSleeper: HangingSleeper())
             CountyRuntime.watchModemRegistration(signals: service.signals, outputs: board.outputs, clock: clock)
             let running = Task { await service.run() }

@@ -8,7 +8,8 @@ import Testing
 import WarningLogic
 
 /// Records every wait and returns at once: the loop's time is an input, never a real sleep.
-final class RecordingSleeper: PushSleeper {
+final class RecordingSleeper: GatewayClock {
+    func now() -> Timestamp { FixedClock.time }
     let delays = Mutex<[Int64]>([])
     func sleep(milliseconds: Int64) async {
         delays.withLock { $0.append(milliseconds) }
@@ -49,7 +50,7 @@ final class EventLog: Sendable {
         let log = EventLog()
         try await county.serve { port in
             let service = try PushService(
-                outbox: fixture.outbox, configuration: configuration(port: port, keyFile: try PushFixture.keyFile()),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration(port: port, keyFile: try PushFixture.keyFile()),
                 station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "test.push"),
                 backoff: Self.policy, sleeper: sleeper, random: PushRandom(seed: 5), observer: log.record)
             let running = Task { await service.run() }
@@ -81,7 +82,7 @@ final class EventLog: Sendable {
         let log = EventLog()
         try await county.serve { port in
             let service = try PushService(
-                outbox: fixture.outbox, configuration: configuration(port: port, keyFile: try PushFixture.keyFile()),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration(port: port, keyFile: try PushFixture.keyFile()),
                 station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "test.push"),
                 registration: FixedRegistration(available: false), backoff: Self.policy, sleeper: sleeper, observer: log.record)
             let running = Task { await service.run() }
@@ -104,7 +105,7 @@ final class EventLog: Sendable {
         let sleeper = RecordingSleeper()
         try await county.serve { port in
             let service = try PushService(
-                outbox: fixture.outbox, configuration: configuration(port: port, keyFile: try PushFixture.keyFile(), sl651Port: centre.port),
+                outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration(port: port, keyFile: try PushFixture.keyFile(), sl651Port: centre.port),
                 station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "test.push"),
                 sl651Frames: SL651PushFixture.frames, backoff: Self.policy, sleeper: sleeper)
             let running = Task { await service.run() }
@@ -121,7 +122,7 @@ final class EventLog: Sendable {
     @Test func aServiceNeverRunShutsItsClientDown() throws {
         let fixture = try PushFixture()
         _ = try PushService(
-            outbox: fixture.outbox, configuration: configuration(port: 9, keyFile: try PushFixture.keyFile()),
+            outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: configuration(port: 9, keyFile: try PushFixture.keyFile()),
             station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
     }
 
@@ -130,7 +131,7 @@ final class EventLog: Sendable {
         var county = CountyConfiguration()
         county.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:9/v1/push", keyFile: "/nonexistent/push.key")
         #expect(throws: PushSetupError.self) {
-            _ = try PushService(outbox: fixture.outbox, configuration: county, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
+            _ = try PushService(outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: county, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
         }
         // Both transports, the SL 651 one without a mapping: refused, and the HTTP client made
         // for the other is never left un-shut-down.
@@ -138,7 +139,7 @@ final class EventLog: Sendable {
         sl651Only.sl651Push = SL651PushConfiguration(host: "127.0.0.1", port: 9)
         sl651Only.httpPush = HTTPPushConfiguration(url: "http://127.0.0.1:9/v1/push", keyFile: try PushFixture.keyFile())
         do {
-            _ = try PushService(outbox: fixture.outbox, configuration: sl651Only, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
+            _ = try PushService(outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: sl651Only, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "t"))
             Issue.record("an SL 651 push without a mapping must be refused")
         } catch {
             #expect(error.description.hasPrefix("[county.sl651]"))

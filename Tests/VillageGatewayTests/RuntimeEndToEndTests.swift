@@ -155,7 +155,9 @@ final class DaemonProcess {
         #expect(Self.records(answered, type: "lamp").map { $0["lamp"] as! String }.filter { $0 != "blue" } == ["off", "yellow", "off"])
     }
 
-    @Test func statusReadsTheRunningDaemonSystemdHearsItAndSIGTERMLeavesTheOutputsSafe() throws {
+    /// A daemon on `--board sim` playing a manual red at speed 1, telling systemd (a datagram socket
+    /// the test reads) what it does; everything it leaves is removed afterwards.
+    static func withRedDaemon(environment: [String: String] = [:], _ body: (_ daemon: DaemonProcess, _ state: String, _ notify: Int32) throws -> Void) throws {
         let state = DaemonProcess.temporaryStateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state); try? FileManager.default.removeItem(atPath: state + ".log") }
         let scenario = state + ".csv"
@@ -167,54 +169,76 @@ final class DaemonProcess {
         defer { close(notify); unlink(notifyPath) }
         let daemon = try DaemonProcess(
             ["run", "--config", "config/example.toml", "--board", "sim", "--scenario", scenario],
-            stateDirectory: state, environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "200000"])
+            stateDirectory: state, environment: environment.merging(["NOTIFY_SOCKET": notifyPath]) { $1 })
         defer { if daemon.process.isRunning { daemon.process.terminate() } }
+        try body(daemon, state, notify)
+    }
 
-        // READY=1 once armed, then WATCHDOG=1 from the engine's loop (every 100 ms here).
-        let ready = RuntimeQueueAndNotifierTests.receive(notify)
-        #expect(ready?.hasPrefix("READY=1") == true, "\(daemon.log)")
-        #expect(RuntimeQueueAndNotifierTests.receive(notify) == "WATCHDOG=1")
+    @Test func statusReadsTheRunningDaemonSystemdHearsItAndSIGTERMLeavesTheOutputsSafe() throws {
+        try Self.withRedDaemon(environment: ["WATCHDOG_USEC": "200000"]) { daemon, state, notify in
+            // READY=1 once armed, then WATCHDOG=1 from the engine's loop (every 100 ms here).
+            let ready = RuntimeQueueAndNotifierTests.receive(notify)
+            #expect(ready?.hasPrefix("READY=1") == true, "\(daemon.log)")
+            #expect(RuntimeQueueAndNotifierTests.receive(notify) == "WATCHDOG=1")
 
-        // The manual red reaches the engine within a second of scenario time at speed 1, and the
-        // outputs through the twins' lines soon after.
-        var status: [String: Any] = [:]
-        for _ in 0..<100 {
-            let outcome = try GatewayBinary.run(["status", "--state-dir", state, "--json"])
-            if outcome.status == 0, let object = try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any] {
-                status = object
-                // The broadcast goes over the voice twin's serial line at 9600 baud: it is spoken
-                // a moment after the decision, as on a board.
-                let spoken = (status["outputs"] as? [String: Any])?["lastSpoken"] as? String
-                if status["level"] as? String == "red", spoken != nil { break }
+            // The manual red reaches the engine within a second of scenario time at speed 1, and the
+            // outputs through the twins' lines soon after.
+            var status: [String: Any] = [:]
+            for _ in 0..<100 {
+                let outcome = try GatewayBinary.run(["status", "--state-dir", state, "--json"])
+                if outcome.status == 0, let object = try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any] {
+                    status = object
+                    // The broadcast goes over the voice twin's serial line at 9600 baud: it is spoken
+                    // a moment after the decision, as on a board.
+                    let spoken = (status["outputs"] as? [String: Any])?["lastSpoken"] as? String
+                    if status["level"] as? String == "red", spoken != nil { break }
+                }
+                usleep(100_000)
             }
-            usleep(100_000)
-        }
-        #expect(status["level"] as? String == "red")
-        #expect(status["causes"] as? [String] == ["manual"])
-        let outputs = try #require(status["outputs"] as? [String: Any])
-        #expect(outputs["siren_on"] as? Bool == true)
-        #expect(status["schema"] as? String == "status/1")
-        #expect(outputs["lamp"] as? String == "red")
-        let human = try GatewayBinary.run(["status", "--state-dir", state])
-        #expect(human.status == 0)
-        #expect(human.standardOutput.contains("黄坑村 (0011223344)"))
-        #expect(human.standardOutput.contains("Level     RED 红色预警 (causes: manual)"))
-        #expect(human.standardOutput.contains("river1"))
-        #expect(human.standardOutput.split(separator: "\n").allSatisfy { String($0).terminalColumns <= DaemonStatus.columnsMax })
-        #expect(human.standardOutput.contains("last spoken: 黄坑村红色预警"))
+            #expect(status["level"] as? String == "red")
+            #expect(status["causes"] as? [String] == ["manual"])
+            let outputs = try #require(status["outputs"] as? [String: Any])
+            #expect(outputs["siren_on"] as? Bool == true)
+            #expect(status["schema"] as? String == "status/1")
+            #expect(outputs["lamp"] as? String == "red")
+            let human = try GatewayBinary.run(["status", "--state-dir", state])
+            #expect(human.status == 0)
+            #expect(human.standardOutput.contains("黄坑村 (0011223344)"))
+            #expect(human.standardOutput.contains("Level     RED 红色预警 (causes: manual)"))
+            #expect(human.standardOutput.contains("river1"))
+            #expect(human.standardOutput.split(separator: "\n").allSatisfy { String($0).terminalColumns <= DaemonStatus.columnsMax })
+            #expect(human.standardOutput.contains("last spoken: 黄坑村红色预警"))
 
-        kill(daemon.process.processIdentifier, SIGTERM)
-        #expect(daemon.waitForExit(seconds: 30) == 0)
-        var messages: [String] = []
-        while let message = RuntimeQueueAndNotifierTests.receive(notify), !message.hasPrefix("STOPPING") { messages.append(message) }
-        let last = daemon.records().suffix(2).map { $0["type"] as? String }
-        #expect(last == ["safe_state", "exit"])
-        // The red is latched in the example: after the stop the state on disk still holds it.
-        let recovery = StateStore(directory: state).recover(configuration: try ConfigurationLoader.load(path: "\(GatewayBinary.repositoryRoot.path)/config/example.toml").engine)
-        #expect(recovery.engine.status().level == .red)
-        #expect(!FileManager.default.fileExists(atPath: "\(state)/\(StatusServer.socketFileName)"))
-        let missing = try GatewayBinary.run(["status", "--state-dir", state])
-        #expect(missing.status != 0 && missing.standardError.contains("no village-gateway is running"))
+            kill(daemon.process.processIdentifier, SIGTERM)
+            #expect(daemon.waitForExit(seconds: 30) == 0)
+            var messages: [String] = []
+            while let message = RuntimeQueueAndNotifierTests.receive(notify), !message.hasPrefix("STOPPING") { messages.append(message) }
+            let last = daemon.records().suffix(2).map { $0["type"] as? String }
+            #expect(last == ["safe_state", "exit"])
+            // The red is latched in the example: after the stop the state on disk still holds it.
+            let recovery = StateStore(directory: state).recover(configuration: try ConfigurationLoader.load(path: "\(GatewayBinary.repositoryRoot.path)/config/example.toml").engine)
+            #expect(recovery.engine.status().level == .red)
+            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(StatusServer.socketFileName)"))
+            let missing = try GatewayBinary.run(["status", "--state-dir", state])
+            #expect(missing.status != 0 && missing.standardError.contains("no village-gateway is running"))
+        }
+    }
+
+    /// (Issue 13 part 4) The runtime is a ServiceGroup, which traps signals only once it runs;
+    /// the box catches them from before READY=1 and hands them to the group. A SIGTERM sent the
+    /// moment systemd hears READY=1 must end in the safe state and a saved exit, not in death by
+    /// the signal's default action with the siren on.
+    @Test func aSIGTERMRightAfterREADYPutsTheOutputsInTheirSafeState() throws {
+        try Self.withRedDaemon { daemon, _, notify in
+            let ready = RuntimeQueueAndNotifierTests.receive(notify)
+            kill(daemon.process.processIdentifier, SIGTERM)
+            #expect(ready?.hasPrefix("READY=1") == true, "\(daemon.log)")
+            #expect(daemon.waitForExit(seconds: 60) == 0, "\(daemon.log)")
+            #expect(daemon.process.terminationReason == .exit, "the SIGTERM was not caught: \(daemon.log)")
+            let records = daemon.records()
+            #expect(records.suffix(2).map { $0["type"] as? String } == ["safe_state", "exit"], "\(records)")
+            #expect(Self.records(records, type: "safe_state").isEmpty == false)
+        }
     }
 
     @Test func aDamagedStateFileIsReportedAndTheLatchedRedStillComesBackSounding() throws {

@@ -43,7 +43,7 @@ import WarningLogic
         let engine = try ObservationSummariserTests.configuration()
         let maker = try SL651FrameMaker(configuration: engine, county: county, outbox: fixture.outbox, logger: Logger(label: "test.sl651"))
         let service = try PushService(
-            outbox: fixture.outbox, configuration: county, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "test.push"),
+            outbox: fixture.outbox, writer: fixture.outbox.writer, configuration: county, station: PushFixture.station, clock: FixedClock(), logger: Logger(label: "test.push"),
             sl651Frames: { stored, serial, sendTime in maker.frame(for: stored, serialNumber: serial, sendTime: sendTime) },
             sleeper: RecordingSleeper())
         let running = Task { await service.run() }

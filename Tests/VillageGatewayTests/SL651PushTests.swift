@@ -223,7 +223,7 @@ struct SL651PushFixture {
                    window: DailyWindow? = nil, resendsPerReportMax: Int = 2, commandSources: SL651CommandSources = .none,
                    mapping: SL651MappingConfiguration = SL651MappingConfiguration(), logger: Logger = Logger(label: "test.sl651")) throws -> SL651PushTransport {
         try SL651PushTransport(
-            outbox: outbox, identity: Self.identity,
+            outbox: outbox, writer: outbox.writer, identity: Self.identity,
             configuration: SL651PushConfiguration(host: "127.0.0.1", port: port, keepAliveEveryMilliseconds: keepAliveEveryMilliseconds),
             schedule: PushSchedule(window: window, utcOffsetMinutes: 480), frames: Self.frames, clock: SystemClock(),
             timings: SL651PushTimings(connectTimeoutMilliseconds: 5_000, answerTimeoutMilliseconds: answerTimeoutMilliseconds, idlePollMilliseconds: 20,

@@ -12,7 +12,7 @@ import WarningLogic
     @Test func anHoursRestInScenarioTimeEndsWhenTheScenarioClockHasPassedIt() async {
         let clock = ScenarioClock(pace: SimulationPace(startNanoseconds: Self.start, speed: 100_000), barrier: nil)
         let before = clock.now()
-        await ScenarioSleeper(clock: clock).sleep(milliseconds: Milliseconds.hour)
+        await clock.sleep(milliseconds: Milliseconds.hour)
         #expect(clock.now().milliseconds(since: before) >= Milliseconds.hour)
     }
 

@@ -64,4 +64,41 @@ import WarningLogic
         let documentation = try String(contentsOfFile: ConfigurationFixtures.repositoryRoot + "/docs/status.md", encoding: .utf8)
         for key in object.keys { #expect(documentation.contains("`\(key)`"), "docs/status.md documents \(key)") }
     }
+
+    /// The 叫应 and the modem, as `status` prints them, are in the document too (who answered,
+    /// how and after how long; who is waited for; whether the modem is registered).
+    @Test func theJSONCarriesThe叫应AndTheModem() throws {
+        let configuration = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath).engine
+        let published = PublishedStatus(configuration: configuration, board: "sim", stateDirectory: "/var/lib/village-gateway", inputs: [])
+        var engine = Engine(configuration: configuration)
+        let start: Int64 = 1_596_470_400_000
+        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start), kind: .tick))
+        // Orange at +60 s asks the 叫应; the village head answers by SMS 58 s later.
+        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 60_000), kind: .tips(sensorId: "rain1", count: 310)))
+        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 118_000), kind: .reply(phone: "+8613800000001", channel: .sms, text: "收到")))
+        var outputs = OutputSnapshot.safe
+        outputs.modem = ModemSnapshot(port: "/dev/village-gateway/modem", model: "quectel-ec2x", open: true, registration: "registered (home)",
+                                      data: "on LTE", signalDBm: -71, opens: 1)
+        published.update(station: engine.status(), outputs: outputs, counters: RuntimeCounters())
+        var status = published.report()
+        let text = status.document().text
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let answer = try #require(object["acknowledgement"] as? [String: Any], "\(text)")
+        #expect(answer["level"] as? String == "orange" && answer["complete"] as? Bool == false, "\(answer)")
+        #expect(answer["requested_ms"] as? Int64 == start + 60_000)
+        let answered = try #require(answer["answered"] as? [[String: Any]])
+        #expect(answered.count == 1)
+        #expect(answered.first?["by"] as? String == "王建国" && answered.first?["channel"] as? String == "sms", "\(answered)")
+        #expect(answered.first?["after_s"] as? Int64 == 58)
+        let waiting = try #require(answer["waiting"] as? [String])
+        #expect(!waiting.contains("王建国") && waiting.contains("李秀英"), "\(waiting)")
+        let modem = try #require(object["modem"] as? [String: Any])
+        #expect(modem["open"] as? Bool == true && modem["registration"] as? String == "registered (home)")
+        #expect(modem["signal_dbm"] as? Int64 == -71 && modem["data"] as? String == "on LTE")
+        // Without either: null, not missing.
+        status.station?.acknowledgement = nil
+        status.outputs.modem = nil
+        let quiet = try #require(try JSONSerialization.jsonObject(with: Data(status.document().text.utf8)) as? [String: Any])
+        #expect(quiet["acknowledgement"] is NSNull && quiet["modem"] is NSNull)
+    }
 }

@@ -1,4 +1,5 @@
 // What a replay prints and draws: the documented JSON line form, and a well-formed, readable chart.
+import ChartDrawing
 import Foundation
 import Testing
 import WarningLogic
@@ -72,18 +73,18 @@ import FoundationXML
     }
 
     @Test func axesUseRoundNumbersThatCoverTheData() {
-        let axis = Chart.niceAxis(minimum: 0, maximum: 83)
+        let axis = LevelChart.niceAxis(minimum: 0, maximum: 83)
         #expect(axis.minimum == 0)
         #expect(axis.maximum >= 83)
         #expect(axis.ticks.count >= 4 && axis.ticks.count <= 8)
         #expect(axis.ticks.allSatisfy { ($0 / 20).rounded() * 20 == $0 })
-        let small = Chart.niceAxis(minimum: -0.3, maximum: 0.9)
+        let small = LevelChart.niceAxis(minimum: -0.3, maximum: 0.9)
         #expect(small.minimum <= -0.3 && small.maximum >= 0.9)
     }
 
     @Test func timeLabelsAreInTheStationsLocalTime() {
         let start = landfall
-        let ticks = Chart.timeTicks(start: start, end: start.adding(milliseconds: 12 * Milliseconds.hour), utcOffsetMinutes: 480)
+        let ticks = LevelChart.timeTicks(start: start, end: start.adding(milliseconds: 12 * Milliseconds.hour), utcOffsetMinutes: 480)
         #expect(ticks.first?.1 == "08-04 04:00")
         #expect(ticks.count >= 6 && ticks.count <= 14)
         #expect(ticks.contains { $0.1 == "08-04 12:00" })
@@ -109,7 +110,7 @@ import FoundationXML
         let parser = XMLParser(data: Data(svg.utf8))
         #expect(parser.parse(), "the SVG must be well-formed XML: \(parser.parserError.map { "\($0)" } ?? "")")
         #expect(svg.contains("黄坑村 &lt;test&gt; &amp; chart"))
-        #expect(svg.contains(Chart.colour(.orange)), "the orange level band")
+        #expect(svg.contains(LevelChart.colour(.orange)), "the orange level band")
         #expect(svg.contains("red 80 mm"), "threshold labels with units")
         #expect(svg.contains("rain-1h — rain_1h of rain1 (mm)"))
         #expect(svg.contains("Hourly rain"))

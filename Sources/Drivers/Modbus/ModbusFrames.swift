@@ -1,5 +1,6 @@
 // Modbus RTU requests and replies as bytes: building request frames (functions 03, 04, 06, 16)
 // and parsing whatever comes back, garbage included, into a reply or a typed fault.
+import Checksums
 
 /// What the master asks of a slave. Addresses are the protocol's 0-based register numbers
 /// (register "40001" in a manual's 1-based holding-register notation is address 0).

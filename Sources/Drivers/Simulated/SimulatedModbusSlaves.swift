@@ -1,5 +1,6 @@
 // A twin of the RS-485 sensors on one bus: Modbus RTU slaves answering function 03/04 reads from
 // registers that a test or the scenario's player sets, for `--board sim` and the tests.
+import Checksums
 import Synchronization
 
 /// The slaves behind one simulated serial port. A request for a slave it does not have, a slave

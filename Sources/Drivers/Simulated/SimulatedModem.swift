@@ -7,6 +7,9 @@ import Synchronization
 /// (calls picked up or not), and Quectel's AT+QTTS/AT+QTONEDET (speech and keys in a call).
 /// Tests and `--board sim` can change the network, make SMS fail, slip unsolicited lines into
 /// answers, script any command's exact bytes, and, from any thread, deliver an SMS or ring the box.
+///
+/// `@unchecked Sendable`: the modem's world is in a Mutex; `speaksInCalls` and
+/// `refusesRegistrationReports` are plain settings a test makes before the box opens the port.
 public final class SimulatedModem: SimulatedSerialDevice, @unchecked Sendable {
     /// A SIM's message storage.
     public static let storedMessagesMax = 30

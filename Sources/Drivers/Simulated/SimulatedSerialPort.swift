@@ -37,18 +37,26 @@ public final class SimulatedSerialPort: SerialTransport {
     public private(set) var vanished = false
     /// How many more reads succeed before the device vanishes (nil: never).
     public var readsBeforeVanishing: Int?
+    /// Runs when the port goes away, as a real port is closed when its owner lets go of it: a
+    /// board of twins lets the device be opened again then (the modem worker reopens its port
+    /// after a time-out), and not before.
+    private let onClose: (() -> Void)?
 
     public init(
         portDescription: String = "simulated:/dev/ttySIM0",
         clock: SimulatedClock,
         device: SimulatedSerialDevice?,
-        byteTimeMicroseconds: Int64 = 1042
+        byteTimeMicroseconds: Int64 = 1042,
+        onClose: (() -> Void)? = nil
     ) {
         self.portDescription = portDescription
         self.clock = clock
         self.device = device
         self.byteTimeMicroseconds = byteTimeMicroseconds
+        self.onClose = onClose
     }
+
+    deinit { onClose?() }
 
     /// Makes the device disappear now (cable pulled).
     public func vanish() { vanished = true }

@@ -149,21 +149,72 @@ struct RunCommand: AsyncParsableCommand {
             published: published, logger: logger)
         let push = CountyRuntime.push(
             gateway: gateway, configurationFile: config, service: outboxService, registration: wiring.outputs,
-            clock: wiring.clock, sleeper: wiring.pushSleeper, logger: logger,
+            clock: wiring.clock, logger: logger,
             sl651Commands: CountyRuntime.sl651CommandSources(
                 summaries: summaryFeed, service: outboxService,
                 clockSetter: wiring.console == nil ? RefusingClockSetter(reason: "the simulated board runs the scenario's clock") : SystemClockSetter(),
                 logger: logger))
 
+        let clock = wiring.clock
+        // The watchdog is fed from the owner's loop, so the loop must turn at least twice per
+        // watchdog interval even when no input arrives: ticks do that.
+        let tickMilliseconds = min(wiring.tickWallMilliseconds, notifier.watchdogIntervalMilliseconds.map { max($0 / 2, 10) } ?? .max)
+        var parts: [RuntimeTask] = wiring.inputs.map { input in
+            RuntimeTask("input \(input.inputDescription)") {
+                do {
+                    try await input.run(into: queue, clock: clock)
+                } catch is CancellationError {
+                } catch {
+                    logger.critical("input \(input.inputDescription) stopped: \(error); the other inputs and the outputs go on")
+                }
+            }
+        }
+        parts.append(RuntimeTask("ticks") {
+            while !Task.isCancelled {
+                await queue.offerTick(at: clock.now())
+                await SystemClock().sleep(milliseconds: tickMilliseconds)
+            }
+        })
+        // County (issue 5): summaries, outbox care and the pull API, each a part of its own.
+        if let outboxService {
+            parts.append(RuntimeTask("county summaries") { await CountyRuntime.storeSummaries(summaryFeed, into: outboxService) })
+            parts.append(RuntimeTask("outbox care") { await CountyRuntime.maintain(outboxService, clock: clock, published: published, utcOffsetMinutes: offset) })
+        }
+        if let countyAPI {
+            parts.append(RuntimeTask("county API") {
+                await CountyAPIServer.run(countyAPI.api, host: countyAPI.host, port: countyAPI.port, stateDirectory: stateDirectory)
+            })
+        }
+        if let push {
+            published.publishUplink { push.signals.uplink }
+            parts.append(RuntimeTask("county push") { await push.run() })
+            parts.append(RuntimeTask("kernel link watch") {
+                await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger)
+            })
+            CountyRuntime.watchModemRegistration(signals: push.signals, outputs: wiring.outputs, clock: clock)
+        }
+        if live {
+            parts.append(RuntimeTask("live line") {
+                while !Task.isCancelled {
+                    if let line = Self.liveLine(published.report()) { console.show(line, nowMilliseconds: monotonicMilliseconds()) }
+                    await SystemClock().sleep(milliseconds: LiveConsole.redrawMillisecondsMin)
+                }
+            })
+        }
+        let ownerService = EngineOwnerService(owner: owner, queue: queue)
+        let safeOutputs = SafeOutputsService(outputs: outputs)
+        let group = RuntimeServiceGroup.make(parts: parts, owner: ownerService, outputs: safeOutputs, logger: logger)
+
         // SIGTERM and SIGINT, caught from before the outputs are first set: the outputs go safe
-        // first (within the budget), then the queue closes and the owner saves its state.
+        // first (within the budget), then the group shuts down gracefully (a request before it
+        // runs is kept: ServiceGroup remembers it), and the owner saves its state.
         SignalWatcher.start { number in
             logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): outputs to their safe state, saving state, stopping")
             notifier.notify("STOPPING=1")
             owner.stopCarryingOut()
             Task {
                 await outputs.enterSafeState()
-                await queue.close()
+                await group.triggerGracefulShutdown()
             }
         }
         await owner.observeSirenLatency { nanoseconds, event in
@@ -201,58 +252,17 @@ struct RunCommand: AsyncParsableCommand {
         notifier.notify("READY=1\nSTATUS=armed at level \(startStatus.level.name)")
         logger.notice("armed: \(wiring.inputs.count) input(s), board \(wiring.boardName), state in \(stateDirectory)")
 
-        let clock = wiring.clock
-        // The watchdog is fed from the owner's loop, so the loop must turn at least twice per
-        // watchdog interval even when no input arrives: ticks do that.
-        let tickMilliseconds = min(wiring.tickWallMilliseconds, notifier.watchdogIntervalMilliseconds.map { max($0 / 2, 10) } ?? .max)
-        let reason = await withTaskGroup(of: Void.self, returning: String.self) { group in
-            for input in wiring.inputs {
-                group.addTask {
-                    do {
-                        try await input.run(into: queue, clock: clock)
-                    } catch is CancellationError {
-                    } catch {
-                        logger.critical("input \(input.inputDescription) stopped: \(error); the other inputs and the outputs go on")
-                    }
-                }
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    await queue.offerTick(at: clock.now())
-                    try? await Task.sleep(for: .milliseconds(tickMilliseconds))
-                }
-            }
-            // County (issue 5): summaries, outbox care and the pull API, each in its own task.
-            if let outboxService {
-                group.addTask { await CountyRuntime.storeSummaries(summaryFeed, into: outboxService) }
-                group.addTask { await CountyRuntime.maintain(outboxService, clock: clock, published: published, utcOffsetMinutes: offset) }
-            }
-            if let countyAPI {
-                group.addTask { await CountyAPIServer.run(countyAPI.api, host: countyAPI.host, port: countyAPI.port, stateDirectory: stateDirectory) }
-            }
-            if let push {
-                published.publishUplink { push.signals.uplink }
-                group.addTask { await push.run() }
-                group.addTask { await CountyRuntime.watchKernelLink(push, interfaces: gateway.county.uplinkInterfaces, clock: clock, logger: logger) }
-                CountyRuntime.watchModemRegistration(signals: push.signals, outputs: wiring.outputs, clock: clock)
-            }
-            if live {
-                group.addTask {
-                    while !Task.isCancelled {
-                        if let line = Self.liveLine(published.report()) { console.show(line, nowMilliseconds: monotonicMilliseconds()) }
-                        try? await Task.sleep(for: .milliseconds(LiveConsole.redrawMillisecondsMin))
-                    }
-                }
-            }
-            let reason = await owner.run()
-            await queue.close()
-            group.cancelAll()
-            return reason
+        do {
+            try await group.run()
+        } catch {
+            logger.error("the runtime's service group ended with \(error); the outputs go safe and the state is saved")
         }
+        let reason = ownerService.reason.withLock { $0 } ?? "stopped"
         if live { console.finish() }
 
         notifier.notify("STOPPING=1")
-        await outputs.enterSafeState()
+        // The group's last service has done it, unless the group never got that far.
+        if !safeOutputs.entered.load(ordering: .acquiring) { await outputs.enterSafeState() }
         wiring.shutdown()
         await owner.finish()
         // After the owner's last decision: what still waits in memory is stored or counted.

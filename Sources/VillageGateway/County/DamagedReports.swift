@@ -12,11 +12,29 @@ enum DamagedReports {
     static let listedMax = 32
     static let countHeader = HTTPField.Name("X-VG-Damaged-Count")!
 
-    /// The headers for `reports`; empty when none is damaged.
-    static func headerFields(_ reports: [StoredOutboxReport]) -> HTTPFields {
-        let damaged = reports.filter { $0.damage != nil }
+    /// A damaged row: the outbox could not read it back, or its content is not what its kind says.
+    struct Row: Equatable {
+        var sequence: Int64
+        var time: Timestamp
+        var reason: String
+
+        /// The row, when the outbox could not read it back.
+        init?(_ stored: StoredOutboxReport) {
+            guard let damage = stored.damage else { return nil }
+            self.init(stored, reason: damage)
+        }
+
+        init(_ stored: StoredOutboxReport, reason: String) {
+            sequence = stored.sequence
+            time = stored.report.time
+            self.reason = reason
+        }
+    }
+
+    /// The headers for the damaged rows of an answer; empty when there are none.
+    static func headerFields(_ damaged: [Row]) -> HTTPFields {
         guard !damaged.isEmpty else { return [:] }
-        let items = damaged.prefix(listedMax).map { "\($0.sequence);reason=\(structuredString($0.damage ?? ""))" }
+        let items = damaged.prefix(listedMax).map { "\($0.sequence);reason=\(structuredString($0.reason))" }
         return [header: items.joined(separator: ", "), countHeader: String(damaged.count)]
     }
 
@@ -35,15 +53,15 @@ enum DamagedReports {
 
     /// A damaged row as CAP: status `System` (an alert network's own message, which no CAP tool
     /// broadcasts to the public), the reason in `note` and the description.
-    static func capAlert(for stored: StoredOutboxReport, station: StationIdentity) -> CAPAlert {
-        let reason = stored.damage ?? "damaged"
+    static func capAlert(for row: Row, station: StationIdentity) -> CAPAlert {
+        let (sequence, time, reason) = (row.sequence, row.time, row.reason)
         return CAPAlert(
-            identifier: CAPAlertWriter.identifier(station, stored.sequence),
+            identifier: CAPAlertWriter.identifier(station, sequence),
             sender: CAPAlertWriter.sender(station),
-            sent: CAPAlertWriter.sentText(stored.report.time, utcOffsetMinutes: station.utcOffsetMinutes),
+            sent: CAPAlertWriter.sentText(time, utcOffsetMinutes: station.utcOffsetMinutes),
             status: "System",
             msgType: "Alert",
-            note: "damaged report \(stored.sequence): \(reason)",
+            note: "damaged report \(sequence): \(reason)",
             references: nil,
             categories: ["Other"],
             event: "损坏的报告 (damaged report)",
@@ -52,8 +70,8 @@ enum DamagedReports {
             severity: "Unknown",
             certainty: "Unknown",
             senderName: station.name,
-            headline: "\(station.name)：第\(stored.sequence)号报告在站内存储中损坏 (report \(stored.sequence) is damaged in the box's store)",
-            description: "报告\(stored.sequence)无法读取，原因：\(reason)。请检查设备存储。",
+            headline: "\(station.name)：第\(sequence)号报告在站内存储中损坏 (report \(sequence) is damaged in the box's store)",
+            description: "报告\(sequence)无法读取，原因：\(reason)。请检查设备存储。",
             instruction: nil,
             level: .none,
             areaDescription: station.name,

@@ -42,6 +42,7 @@ final class APIFuzzHarness: @unchecked Sendable {
         self.logger = logger
         let api = CountyAPI(environment: CountyAPIEnvironment(
             configuration: gateway.engine, county: gateway.county, outbox: outbox,
+            outboxWriter: OutboxService(outbox: outbox, keepDeliveredMilliseconds: gateway.county.keepDeliveredMilliseconds, logger: logger),
             verifier: RequestVerifier(station: station, key: key, clockSkewMillisecondsMax: 5 * 60_000),
             events: DiscardingEventSink(), boxClock: FixedClock(time: Timestamp(millisecondsSinceUnixEpoch: Self.nowMilliseconds)),
             wallClockMilliseconds: { Self.nowMilliseconds }, status: { nil }, logger: logger))

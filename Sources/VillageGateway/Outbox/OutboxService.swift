@@ -1,13 +1,31 @@
 // The box's one ReportSink: appends reports durably to the outbox, survives a dead disk, keeps retention.
 import Foundation
 import Logging
+import Synchronization
 import WarningLogic
+
+/// The outbox writes that come from outside the engine's decisions: the county API's
+/// acknowledgement, the push transports' deliveries and the push's outage report. They go through
+/// the outbox's one writer (`OutboxService`, on its own thread), never straight to the store from
+/// the cooperative pool: each is a SQLite commit with an fsync, and on a two-core board a thread of
+/// the pool blocked on an SD card is half the program.
+protocol OutboxWriting: Sendable {
+    /// The county has every report through `through` (the pull API's acknowledgement).
+    @discardableResult
+    func acknowledge(through: Int64, at now: Timestamp) async throws(OutboxError) -> Int
+    /// A push transport's county has stored exactly these reports.
+    @discardableResult
+    func markDelivered(sequences: [Int64], at now: Timestamp) async throws(OutboxError) -> Int
+    /// One report from outside the engine (the push's outage report); its sequence once on disk.
+    @discardableResult
+    func append(_ report: OutboxReport) async throws(OutboxError) -> Int64
+}
 
 /// Wraps `Outbox` for the daemon. `store` returns once the reports are on disk, or once storing
 /// has failed: then they wait in a bounded memory buffer and are retried on the next `store` or
 /// `maintain`; what does not fit is counted and reported as lost once storing works again.
 /// The warning logic never waits for more than one attempt.
-actor OutboxService: ReportSink {
+actor OutboxService: ReportSink, OutboxWriting {
     /// The outbox's writer thread: the service's SQLite commits (an fsync each) block it, never
     /// a thread of the cooperative pool.
     static let executor = DedicatedThreadExecutor(name: "outbox-writer")
@@ -22,7 +40,15 @@ actor OutboxService: ReportSink {
     static let failuresLoggedInARow = 3
     static let failuresLogEvery = 100
 
+    /// The store, for reading (SQLite in WAL mode: a read takes no lock the writer waits for and
+    /// fsyncs nothing). Writes go through this actor: the store's write guard checks it.
     nonisolated let outbox: Outbox
+    /// Outside writes (`OutboxWriting`) waiting for the writer thread at most: the county API
+    /// answers a request past it with 503, a push transport backs off. The engine owner's stores
+    /// and the maintenance are one caller each and never counted. 64 is far more than the API's
+    /// connections and the two transports can have waiting on a disk that works.
+    static let outsideWritesWaitingMax = 64
+    private nonisolated let outsideWritesWaiting = Mutex(0)
     let reportsBufferedMax: Int
     private let keepDeliveredMilliseconds: Int64
     private let logger: Logger
@@ -51,13 +77,21 @@ actor OutboxService: ReportSink {
             outboxBytesMax: bytesMax, outboxBytesAfterThinning: bytesMax - bytesMax / 10,
             reportsPerPullMax: OutboxLimits.standard.reportsPerPullMax, payloadBytesMax: OutboxLimits.standard.payloadBytesMax)
         do {
-            let outbox = try Outbox(path: "\(stateDirectory)/outbox.sqlite", limits: limits)
+            let outbox = try Outbox(path: "\(stateDirectory)/outbox.sqlite", limits: limits, writeGuard: writerThreadGuard)
             checkAtStart(outbox, logger: logger)
             return OutboxService(outbox: outbox, keepDeliveredMilliseconds: county.keepDeliveredMilliseconds, logger: logger)
         } catch {
             logger.critical("\(error.description) The county gets no reports until this is fixed and the daemon restarted.")
             return nil
         }
+    }
+
+    /// The box's write guard for its outbox: a write that does not run on the writer thread is a
+    /// programming error (a side door onto the cooperative pool). `assert`, not `precondition`:
+    /// the tests (debug builds) catch it, while a shipped box that missed one still warns, since
+    /// a stalled pool thread costs latency, not a warning.
+    static let writerThreadGuard: @Sendable () -> Void = {
+        assert(executor.isCurrentThread, "an outbox write ran off the outbox-writer thread; route it through OutboxService")
     }
 
     /// Damaged rows named one by one in the start-up log; the rest are counted.
@@ -94,6 +128,62 @@ actor OutboxService: ReportSink {
 
     func backlog() async -> OutboxBacklog? {
         try? outbox.backlog
+    }
+
+    // MARK: Writes from outside the engine (OutboxWriting)
+
+    /// Counts an outside write in, unless `outsideWritesWaitingMax` already wait for the thread.
+    private nonisolated func admitOutsideWrite(_ what: @autoclosure () -> String) throws(OutboxError) {
+        let admitted = outsideWritesWaiting.withLock { waiting in
+            guard waiting < Self.outsideWritesWaitingMax else { return false }
+            waiting += 1
+            return true
+        }
+        guard admitted else {
+            throw OutboxError.database(
+                path: outbox.path,
+                detail: "\(Self.outsideWritesWaitingMax) writes already wait for the outbox writer (the disk is slow or stalled); \(what()) is refused, try again later")
+        }
+    }
+
+    /// Outside writes admitted and not yet done (status and tests).
+    nonisolated var outsideWritesWaitingCount: Int { outsideWritesWaiting.withLock { $0 } }
+
+    private nonisolated func outsideWriteDone() {
+        outsideWritesWaiting.withLock { $0 -= 1 }
+    }
+
+    @discardableResult
+    nonisolated func acknowledge(through: Int64, at now: Timestamp) async throws(OutboxError) -> Int {
+        try admitOutsideWrite("an acknowledgement")
+        defer { outsideWriteDone() }
+        return try await acknowledgeOnWriter(through: through, at: now)
+    }
+
+    @discardableResult
+    nonisolated func markDelivered(sequences: [Int64], at now: Timestamp) async throws(OutboxError) -> Int {
+        try admitOutsideWrite("marking \(sequences.count) report(s) delivered")
+        defer { outsideWriteDone() }
+        return try await markDeliveredOnWriter(sequences: sequences, at: now)
+    }
+
+    @discardableResult
+    nonisolated func append(_ report: OutboxReport) async throws(OutboxError) -> Int64 {
+        try admitOutsideWrite("a \(report.kind) report")
+        defer { outsideWriteDone() }
+        return try await appendOnWriter(report)
+    }
+
+    private func acknowledgeOnWriter(through: Int64, at now: Timestamp) throws(OutboxError) -> Int {
+        try outbox.acknowledge(through: through, at: now)
+    }
+
+    private func markDeliveredOnWriter(sequences: [Int64], at now: Timestamp) throws(OutboxError) -> Int {
+        try outbox.markDelivered(sequences: sequences, at: now)
+    }
+
+    private func appendOnWriter(_ report: OutboxReport) throws(OutboxError) -> Int64 {
+        try outbox.append(report)
     }
 
     /// Synchronous for the actor's own callers: one attempt, buffer on failure.

@@ -57,6 +57,29 @@ final class ScenarioClock: GatewayClock {
         barrier.withLock { $0 = time }
     }
 
+    /// A wait in scenario time: the push's backoff (up to the hour's rest) plays at the scenario's
+    /// speed like the outage it answers; a week offline is seconds. Each wall slice is at least
+    /// `wallSliceMillisecondsMin` (a 10 s idle poll at 60000x must not spin) and at most
+    /// `wallSliceMillisecondsMax`, so a change of pace (`--real-time-after-scenario`) is followed.
+    func sleep(milliseconds: Int64) async {
+        await sleep(until: unconstrainedNow().adding(milliseconds: max(0, milliseconds)))
+    }
+
+    static let wallSliceMillisecondsMin: Int64 = 50
+    static let wallSliceMillisecondsMax: Int64 = 1_000
+
+    /// Returns once the unconstrained clock has reached `time`, or early when cancelled. The
+    /// scenario player waits for its next row with no minimum slice (a row at 86400x is due in
+    /// well under a millisecond of wall time).
+    func sleep(until time: Timestamp, wallSliceMillisecondsMin: Int64 = wallSliceMillisecondsMin, wallSliceMillisecondsMax: Int64 = wallSliceMillisecondsMax) async {
+        while !Task.isCancelled {
+            let wall = wallMillisecondsUntil(time)
+            if wall <= 0 { return }
+            let slice = min(max(wall, wallSliceMillisecondsMin), wallSliceMillisecondsMax)
+            try? await Task.sleep(for: .milliseconds(slice))
+        }
+    }
+
     /// Wall milliseconds until the unconstrained clock reaches `time` (0 when it has).
     func wallMillisecondsUntil(_ time: Timestamp) -> Int64 {
         let ahead = time.milliseconds(since: unconstrainedNow())

@@ -22,7 +22,7 @@ enum CountyRuntime {
             if let backlog = await service.backlog(), let last = try? service.outbox.lastSequence() {
                 published.updateBacklog(StatusBacklog(backlog, lastSequence: last, utcOffsetMinutes: utcOffsetMinutes))
             }
-            try? await Task.sleep(for: .milliseconds(maintenanceEveryMilliseconds))
+            await SystemClock().sleep(milliseconds: maintenanceEveryMilliseconds)
         }
     }
 
@@ -51,7 +51,7 @@ enum CountyRuntime {
             station: station.id, key: key, clockSkewMillisecondsMax: settings.clockSkewMillisecondsMax, stateDirectory: stateDirectory,
             nowMilliseconds: wallClockMilliseconds(), logger: logger)
         let environment = CountyAPIEnvironment(
-            configuration: gateway.engine, county: gateway.county, outbox: service.outbox,
+            configuration: gateway.engine, county: gateway.county, outbox: service.outbox, outboxWriter: service,
             verifier: verifier,
             events: events, boxClock: clock, wallClockMilliseconds: wallClockMilliseconds,
             status: {
@@ -66,7 +66,7 @@ enum CountyRuntime {
     /// cannot start (logged critical with what to fix): warnings and the pull API go on without it.
     static func push(
         gateway: GatewayConfiguration, configurationFile: String, service: OutboxService?, registration: (any NetworkRegistrationProbe)?,
-        clock: any GatewayClock, sleeper: any PushSleeper = TaskSleeper(), logger: Logger, sl651Commands: SL651CommandSources = .none
+        clock: any GatewayClock, logger: Logger, sl651Commands: SL651CommandSources = .none
     ) -> PushService? {
         var county = gateway.county
         guard county.httpPush != nil || county.sl651Push != nil else { return nil }
@@ -88,8 +88,8 @@ enum CountyRuntime {
         }
         do {
             return try PushService(
-                outbox: service.outbox, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
-                registration: registration, sl651Frames: frames, sl651Commands: sl651Commands, sleeper: sleeper)
+                outbox: service.outbox, writer: service, configuration: county, station: gateway.engine.station, clock: clock, logger: logger,
+                registration: registration, sl651Frames: frames, sl651Commands: sl651Commands)
         } catch {
             logger.critical("county push not started: \(error.description). Warnings continue; the county can still pull.")
             return nil
@@ -111,7 +111,7 @@ enum CountyRuntime {
             return
         }
         logger.info("county push: watching rtnetlink for \(interfaces.joined(separator: ", ")) and the default route")
-        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
+        while !Task.isCancelled { await SystemClock().sleep(milliseconds: Milliseconds.hour) }
         watcher.stop()
     }
 
@@ -134,7 +134,11 @@ enum CountyRuntime {
                 guard let outbox = service?.outbox else { return [] }
                 do {
                     return try outbox.reports(kind: ObservationSummary.kind, from: from, through: through, limit: limit).compactMap { stored in
-                        try? JSONDecoder().decode(ObservationSummary.self, from: Data(stored.report.payload.utf8))
+                        let content = stored.content
+                        if let damage = content.damage {
+                            logger.error("SL 651 time-range query: report \(stored.sequence) is left out, it is damaged: \(damage)")
+                        }
+                        return content.observationSummary
                     }
                 } catch {
                     logger.error("SL 651 time-range query: the outbox could not be read: \(error)")

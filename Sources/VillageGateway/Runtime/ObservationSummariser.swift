@@ -189,9 +189,11 @@ struct ObservationSummariser: Sendable {
             }
             observed.append(entry)
         }
+        // The rules' measures as the engine decided at the status that closed the period (the first
+        // at or after the boundary), with the thresholds in force then.
         return ObservationSummary(
             observedAtMilliseconds: observedAt, periodMilliseconds: periodMilliseconds, level: status.level.name, supplyVolts: nil,
-            sensors: observed)
+            sensors: observed, rules: status.measures.map(ObservedRule.init))
     }
 }
 

@@ -25,9 +25,6 @@ struct RuntimeWiring {
     var console: BoardSerialPort? = nil
     /// The twins of the simulated board (nil on a real board), for the exit record.
     var simulatedDevices: SimulatedDevices? = nil
-    /// How the county push waits between attempts: wall time on a real board, the scenario's
-    /// time in sim (a week's backoff plays at --speed like the week itself).
-    var pushSleeper: any PushSleeper = TaskSleeper()
 
     static let simTicksPerWallSecondMax: Int64 = 50
 
@@ -101,6 +98,6 @@ struct RuntimeWiring {
         let tick = max(1_000 / Int64(max(speed, 1).rounded(.up)), 1_000 / simTicksPerWallSecondMax)
         return RuntimeWiring(
             inputs: [player] + hardware.inputs, outputs: hardware.outputs, clock: clock, tickWallMilliseconds: tick, scenarioProgress: progress,
-            boardName: board.name, simulatedDevices: devices, pushSleeper: ScenarioSleeper(clock: clock))
+            boardName: board.name, simulatedDevices: devices)
     }
 }

@@ -3,10 +3,21 @@
 // simulated board plug in at the same places, so `run --board sim` runs the same program.
 import WarningLogic
 
-/// The clock the box stamps events with. Real boards read the wall clock; `--board sim` runs a
-/// scenario's clock, possibly accelerated (`--speed 60`).
+/// The box's time seam: the clock it stamps events with, and waits in that same time. Real boards
+/// read the wall clock and wait in real time; `--board sim` runs a scenario's clock, possibly
+/// accelerated (`--speed 60`), and a wait on it lasts scenario time (an hour's backoff at 4320x is
+/// under a second); tests move clocks by hand and record the waits.
 protocol GatewayClock: Sendable {
     func now() -> Timestamp
+    /// Returns after `milliseconds` of this clock's time, or early when the task is cancelled.
+    func sleep(milliseconds: Int64) async
+}
+
+extension GatewayClock {
+    /// A clock that runs with the wall (the board's, a test's stopped one) waits on the wall.
+    func sleep(milliseconds: Int64) async {
+        try? await Task.sleep(for: .milliseconds(max(0, milliseconds)))
+    }
 }
 
 /// Where every input puts its events: the engine owner's bounded queue. `submit` waits while the

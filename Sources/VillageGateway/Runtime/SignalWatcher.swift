@@ -8,6 +8,13 @@ nonisolated(unsafe) private var signalPipeWriteDescriptor: Int32 = -1
 /// Installs handlers for SIGTERM and SIGINT at once (a dispatch signal source registers its
 /// handler later, on another thread: a SIGTERM right after READY=1 would be ignored), and runs
 /// `onSignal` on a thread of its own for each signal that arrives.
+///
+/// Kept beside the runtime's ServiceGroup rather than the group's own `gracefulShutdownSignals`:
+/// the group traps signals only once `run()` has started (a dispatch source, after READY=1 and
+/// after the outputs were first set), so a SIGTERM in between would take the default action and
+/// kill the box with its siren on. `onSignal` triggers the group's graceful shutdown instead,
+/// which the group keeps when it comes before `run()`
+/// (`RuntimeEndToEndTests.aSIGTERMRightAfterREADYPutsTheOutputsInTheirSafeState`).
 enum SignalWatcher {
     static func start(onSignal: @escaping @Sendable (Int32) -> Void) {
         var descriptors: [Int32] = [-1, -1]

@@ -54,6 +54,25 @@ extension DaemonStatus {
             ("acknowledgement_deadline_ms", .milliseconds(station?.acknowledgementDeadline)),
             ("degraded", .bool(station?.degraded ?? false)),
         ]
+        // The 叫应 in progress: who answered, how and after how long, and who is still waited for.
+        members.append(("acknowledgement", station?.acknowledgement.map { answer in
+            .object([
+                ("level", .string(answer.level.name)),
+                ("exercise", .bool(answer.exercise)),
+                ("requested_ms", .milliseconds(answer.requestedAt)),
+                ("complete", .bool(answer.complete)),
+                ("next_round_ms", .milliseconds(answer.deadline)),
+                ("answered", .array(answer.answered.map { answered in
+                    .object([
+                        ("by", .string(answered.by)),
+                        ("channel", .string(answered.channel.rawValue)),
+                        ("time_ms", .milliseconds(answered.time)),
+                        ("after_s", .integer(max(0, answered.time.milliseconds(since: answer.requestedAt)) / 1_000)),
+                    ])
+                })),
+                ("waiting", .array(answer.waiting.map(StatusJSON.string))),
+            ])
+        } ?? .null))
         members.append(("rules", .array((station?.measures ?? []).map { measure in
             .object([
                 ("rule", .string(measure.ruleId)),
@@ -89,6 +108,21 @@ extension DaemonStatus {
             ("sms_failed", .integer(Int64(outputs.smsFailed))),
             ("sms_queued", .integer(Int64(outputs.smsQueued))),
         ])))
+        members.append(("modem", outputs.modem.map { modem in
+            .object([
+                ("port", .string(modem.port)),
+                ("model", .string(modem.model)),
+                ("open", .bool(modem.open)),
+                ("registration", .optional(modem.registration)),
+                ("data", .optional(modem.data)),
+                ("signal_dbm", modem.signalDBm.map { .integer(Int64($0)) } ?? .null),
+                ("last_error", .optional(modem.lastError)),
+                ("opens", .integer(Int64(modem.opens))),
+                ("failures", .integer(Int64(modem.failures))),
+                ("answers_received", .integer(Int64(modem.answersReceived))),
+                ("calls_made", .integer(Int64(modem.callsMade))),
+            ])
+        } ?? .null))
         members.append(("inputs", .array(inputs.map { input in
             let counters = inputCounters.first { $0.input == input }?.counters ?? []
             return .object([("description", .string(input)), ("counters", .object(counters.map { ($0.name, .integer(Int64($0.value))) }))])

@@ -43,6 +43,8 @@ struct ConfigurationHistory {
 
     /// Keeps `text` as the newest entry (unless the newest already holds it) and removes the
     /// oldest beyond `keptMax`. Written atomically: a power cut leaves a whole file or none.
+    static let directoryMode: mode_t = 0o750
+
     func keep(_ text: String, time: String) throws(FileWriteError) {
         let existing = entries()
         if existing.last?.text == text { return }
@@ -51,6 +53,9 @@ struct ConfigurationHistory {
         } catch {
             throw FileWriteError(description: "cannot create \(directory): \(error.localizedDescription)")
         }
+        // Copies of gateway.toml (phone numbers, county keys): only the box's user and group may
+        // look, whatever the umask of whoever created the directory (one made before this too).
+        chmod(directory, Self.directoryMode)
         let number = (existing.last?.number ?? 0) + 1
         let digits = String(number)
         let name = String(repeating: "0", count: max(4 - digits.count, 0)) + digits + "_" + time + ".toml"

@@ -71,6 +71,7 @@ struct FleetCommand: AsyncParsableCommand {
             try Self.fill(outbox, reports: reports, endingAt: now)
             let api = CountyAPI(environment: CountyAPIEnvironment(
                 configuration: engine, county: gateway.county, outbox: outbox,
+                outboxWriter: OutboxService(outbox: outbox, keepDeliveredMilliseconds: gateway.county.keepDeliveredMilliseconds, logger: logger),
                 verifier: RequestVerifier(station: id, key: try SigningKey(hex: keyHex), clockSkewMillisecondsMax: 5 * 60_000),
                 events: DiscardingEventSink(), boxClock: SystemClock(), wallClockMilliseconds: { SystemClock().now().millisecondsSinceUnixEpoch },
                 status: { nil }, logger: logger))

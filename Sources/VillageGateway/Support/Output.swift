@@ -39,6 +39,9 @@ struct FileWriteError: Error, CustomStringConvertible {
 /// the directory: after a power cut the file is either the old one or the new one, never half.
 /// `beforeReplacing` runs once the new file is safely on disk, just before it takes the target's
 /// name (the state store moves the current snapshot aside there).
+/// A file that is replaced keeps its mode, owner and group: `set-pin`, run by root, must neither
+/// give the daemon's gateway.toml (the box's user's, 0640: phone numbers and county keys) to
+/// root, where the daemon could no longer read it, nor leave it readable by everyone.
 func writeFileAtomically(path: String, contents: String) throws(FileWriteError) {
     try writeFileAtomically(path: path, bytes: Array(contents.utf8))
 }
@@ -46,10 +49,22 @@ func writeFileAtomically(path: String, contents: String) throws(FileWriteError) 
 func writeFileAtomically(path: String, bytes: [UInt8], beforeReplacing: () -> Void = {}) throws(FileWriteError) {
     let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
     let temporary = "\(path).tmp-\(getpid())"
-    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    var replaced = stat()
+    let replacing = stat(path, &replaced) == 0
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, replacing ? replaced.st_mode & 0o777 : 0o644)
     guard descriptor >= 0 else {
         let number = errno
         throw FileWriteError(description: "cannot create \(temporary): \(String(cString: strerror(number)))", errorNumber: number)
+    }
+    if replacing {
+        // open's mode passes through the umask; the replaced file's mode is what it should keep.
+        _ = fchmod(descriptor, replaced.st_mode & 0o777)
+        if replaced.st_uid != geteuid() || replaced.st_gid != getegid() {
+            // Only root may give a file away. Anyone else writing a file that is not theirs (the
+            // daemon, a technician with write access to the directory) leaves the new file theirs:
+            // refusing the write would be worse than a change of owner between two non-root users.
+            _ = fchown(descriptor, replaced.st_uid, replaced.st_gid)
+        }
     }
     var written = 0
     while written < bytes.count {

@@ -13,7 +13,9 @@ import WarningLogic
 struct CountyAPIEnvironment: Sendable {
     var configuration: EngineConfiguration
     var county: CountyConfiguration
+    /// Read here; written only through `outboxWriter` (the outbox's one writer thread).
     var outbox: Outbox
+    var outboxWriter: any OutboxWriting
     var verifier: RequestVerifier
     /// Where county warnings go (the engine owner's queue).
     var events: any EventSink
@@ -58,7 +60,7 @@ struct CountyAPI: Sendable {
         for contract in Contract.allCases {
             let prefix = "/\(contract.rawValue)"
             router.get("\(prefix)/reports") { request, _ in await self.signed(request) { _ in try self.reports(request, contract: contract) } }
-            router.post("\(prefix)/reports/ack") { request, _ in await self.signed(request) { body in try self.acknowledge(body) } }
+            router.post("\(prefix)/reports/ack") { request, _ in await self.signed(request) { body in try await self.acknowledge(body) } }
             router.get("\(prefix)/status") { request, _ in await self.signed(request) { _ in try self.status() } }
             router.post("\(prefix)/warnings") { request, _ in await self.signed(request) { body in try await self.warning(body) } }
         }
@@ -189,16 +191,17 @@ struct CountyAPI: Sendable {
         case .json:
             let page = Self.page(station: station, after: after, pull: pull, lastSequence: last, contract: contract)
             var headers: HTTPFields = [.contentType: "application/json", Self.lastSequenceHeader: String(rangeEnd)]
-            headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
+            // The JSON page reads no payload: only the rows the outbox could not read back are named.
+            headers.append(contentsOf: DamagedReports.headerFields(pull.reports.compactMap(DamagedReports.Row.init)))
             return Answer(status: .ok, headers: headers, body: page)
         case .sl651:
-            let lines = try sl651Frames(pull.reports)
+            let (lines, damaged) = try sl651Frames(pull.reports)
             let text = lines.map { $0 + "\n" }.joined()
             var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", Self.lastSequenceHeader: String(rangeEnd)]
-            headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
+            headers.append(contentsOf: DamagedReports.headerFields(damaged))
             return Answer(status: .ok, headers: headers, body: Array(text.utf8))
         case .cap:
-            let alerts = try capAlerts(pull.reports)
+            let (alerts, damaged) = try capAlerts(pull.reports)
             guard !alerts.isEmpty else {
                 // A multipart body needs at least one part: no alert in the range is 204.
                 return Answer(status: .noContent, headers: [Self.lastSequenceHeader: String(rangeEnd)], body: [])
@@ -210,7 +213,7 @@ struct CountyAPI: Sendable {
             }
             text += "--\(boundary)--\r\n"
             var headers: HTTPFields = [.contentType: "multipart/mixed; boundary=\(boundary)", Self.lastSequenceHeader: String(rangeEnd)]
-            headers.append(contentsOf: DamagedReports.headerFields(pull.reports))
+            headers.append(contentsOf: DamagedReports.headerFields(damaged))
             return Answer(status: .ok, headers: headers, body: Array(text.utf8))
         }
     }
@@ -218,7 +221,8 @@ struct CountyAPI: Sendable {
     /// The JSON page, each payload's stored text spliced in (v1: the box's form; v2: the form made
     /// at append, or made now for a report stored before the outbox kept it). A damaged row is
     /// served as what it is (kind `damaged`, with the reason), so the county's pull goes past it.
-    static func page(station: StationIdentity, after: Int64, pull: OutboxPull, lastSequence: Int64, contract: Contract) -> [UInt8] {
+    /// `more` is the push's own (it sends by priority); a pull's follows from the sequences.
+    static func page(station: StationIdentity, after: Int64, pull: OutboxPull, lastSequence: Int64, contract: Contract, more: Bool? = nil) -> [UInt8] {
         var rows: [ReportsPage.Row] = []
         rows.reserveCapacity(pull.reports.count)
         for stored in pull.reports {
@@ -255,7 +259,7 @@ struct CountyAPI: Sendable {
         return ReportsPage.write(
             schema: contract == .v1 ? ReportsDocument.currentSchema : ReportsDocument.schemaVersion2, station: station.id, after: after,
             rows: rows, gaps: pull.gaps.map { WireGap($0, utcOffsetMinutes: station.utcOffsetMinutes) }, lastSequence: lastSequence,
-            more: (rows.last?.sequence ?? after) < lastSequence)
+            more: more ?? ((rows.last?.sequence ?? after) < lastSequence))
     }
 
     /// A damaged row on the wire, the same in v1 and v2 (`WireReport.damaged`).
@@ -292,7 +296,10 @@ struct CountyAPI: Sendable {
         return .json
     }
 
-    private func sl651Frames(_ reports: [StoredOutboxReport]) throws -> [String] {
+    /// The SL 651 frames of the reports that have a form, and the damaged rows among them: those
+    /// the outbox could not read back, and those of a kind with a form whose content cannot be
+    /// read (the format has no way to say so but the `X-VG-Damaged` header).
+    private func sl651Frames(_ reports: [StoredOutboxReport]) throws -> (lines: [String], damaged: [DamagedReports.Row]) {
         let maker: SL651FrameMaker
         do {
             maker = try SL651FrameMaker(configuration: environment.configuration, county: environment.county, outbox: environment.outbox, logger: environment.logger)
@@ -302,27 +309,46 @@ struct CountyAPI: Sendable {
         let sendTime = try SL651ReportMapping.localTime(environment.boxClock.now(), utcOffsetMinutes: maker.utcOffsetMinutes, keepSeconds: true)
         var latest: ObservationSummary?
         var lines: [String] = []
-        // A damaged row has no SL 651 form; X-VG-Damaged names it.
-        for stored in reports where stored.damage == nil && SL651ReportMapping.hasFrame(kind: stored.report.kind) {
-            let frame = maker.frame(
-                for: stored, serialNumber: SL651FrameMaker.serialNumber(forSequence: stored.sequence), sendTime: sendTime, latestObservation: latest)
-            if stored.report.kind == ObservationSummary.kind {
-                latest = try? JSONDecoder().decode(ObservationSummary.self, from: Data(stored.report.payload.utf8))
-            }
-            if let frame { lines.append(frame.map(SL651.hexByte).joined()) }
-        }
-        return lines
-    }
-
-    private func capAlerts(_ reports: [StoredOutboxReport]) throws -> [String] {
-        let configuration = environment.configuration
-        var alerts: [String] = []
+        var damaged: [DamagedReports.Row] = []
         for stored in reports {
-            if stored.damage != nil {
-                alerts.append(DamagedReports.capAlert(for: stored, station: configuration.station).xml)
+            // Only a kind with a form is read: the rest of the page costs no parse.
+            let content = stored.damage == nil && SL651ReportMapping.hasFrame(kind: stored.report.kind) ? stored.content : nil
+            if let reason = stored.damage ?? content?.damage {
+                damaged.append(DamagedReports.Row(stored, reason: reason))
                 continue
             }
-            guard let kind = try? JSONDecoder().decode(Report.Kind.self, from: Data(stored.report.payload.utf8)) else { continue }
+            guard let content else { continue }
+            let frame = maker.frame(
+                for: stored, content: content, serialNumber: SL651FrameMaker.serialNumber(forSequence: stored.sequence), sendTime: sendTime,
+                latestObservation: latest)
+            if let summary = content.observationSummary { latest = summary }
+            if let frame { lines.append(frame.map(SL651.hexByte).joined()) }
+        }
+        return (lines, damaged)
+    }
+
+    /// The CAP alerts of the reports, and the damaged rows, each of which is an alert of its own
+    /// (`DamagedReports.capAlert`): those the outbox could not read back, and the engine's
+    /// reports whose content cannot be read.
+    private func capAlerts(_ reports: [StoredOutboxReport]) throws -> (alerts: [String], damaged: [DamagedReports.Row]) {
+        let configuration = environment.configuration
+        var alerts: [String] = []
+        var damaged: [DamagedReports.Row] = []
+        for stored in reports {
+            // Only the engine's reports have a CAP form; summaries and the box's records are not read.
+            guard stored.damage != nil || ReportKind(boxName: stored.report.kind)?.isEngineKind == true else { continue }
+            let kind: Report.Kind
+            switch stored.content {
+            case .engine(let engineKind):
+                kind = engineKind
+            case .damaged(let reason):
+                let row = DamagedReports.Row(stored, reason: reason)
+                damaged.append(row)
+                alerts.append(DamagedReports.capAlert(for: row, station: configuration.station).xml)
+                continue
+            case .observationSummary, .boxRecord:
+                continue
+            }
             let report = Report(time: stored.report.time, kind: kind, exercise: stored.report.exercise)
             var hazards: Set<CAPHazard> = []
             var instruction: String?
@@ -340,12 +366,12 @@ struct CountyAPI: Sendable {
                 throw Refusal(status: .internalServerError, error: "internal error", reason: error.description)
             }
         }
-        return alerts
+        return (alerts, damaged)
     }
 
     // MARK: POST /v1/reports/ack
 
-    func acknowledge(_ body: [UInt8]) throws -> Answer {
+    func acknowledge(_ body: [UInt8]) async throws -> Answer {
         guard let request = try? JSONDecoder().decode(AcknowledgeRequest.self, from: Data(body)) else {
             throw Refusal.badRequest("the body must be {\"through\": SEQ} with SEQ the highest sequence the county has stored")
         }
@@ -353,7 +379,7 @@ struct CountyAPI: Sendable {
         guard request.through >= 0, request.through <= last else {
             throw Refusal.badRequest("through \(request.through) is beyond the last sequence \(last) (or negative); acknowledge only what you pulled")
         }
-        let marked = try environment.outbox.acknowledge(through: request.through, at: environment.boxClock.now())
+        let marked = try await environment.outboxWriter.acknowledge(through: request.through, at: environment.boxClock.now())
         return Self.json(AcknowledgeAnswer(acknowledged: marked, through: request.through))
     }
 

@@ -1,39 +1,11 @@
-// The box's side of the reports documents: pages made from the outbox's stored reports.
+// The box's side of the reports documents: damaged rows and gaps on the wire (the pages
+// themselves are written by `CountyAPI.page`, splicing each stored payload's text).
 import CountyProtocol
 import Foundation
 import OutboxStore
 import WarningLogic
 
-extension ReportsDocument {
-    init(station: String, after: Int64, pull: OutboxPull, lastSequence: Int64, utcOffsetMinutes: Int) throws(OutboxError) {
-        var reports: [WireReport] = []
-        reports.reserveCapacity(pull.reports.count)
-        for stored in pull.reports { reports.append(try WireReport(stored, utcOffsetMinutes: utcOffsetMinutes)) }
-        self.init(
-            schema: Self.currentSchema, station: station, after: after, reports: reports,
-            gaps: pull.gaps.map { WireGap($0, utcOffsetMinutes: utcOffsetMinutes) }, lastSequence: lastSequence,
-            more: (reports.last?.sequence ?? after) < lastSequence)
-    }
-}
-
 extension WireReport {
-    init(_ stored: StoredOutboxReport, utcOffsetMinutes: Int) throws(OutboxError) {
-        // The outbox checks every row it reads back; a damaged one is served as what it is, so
-        // the county hears of it and its pull goes on past it (never a 503 for every pull).
-        if let damage = stored.damage {
-            self = Self.damaged(stored, reason: damage, utcOffsetMinutes: utcOffsetMinutes)
-            return
-        }
-        guard let value = JSONValue.parse(Data(stored.report.payload.utf8)) else {
-            self = Self.damaged(stored, reason: "stored row damaged: the payload is not JSON", utcOffsetMinutes: utcOffsetMinutes)
-            return
-        }
-        self.init(
-            sequence: stored.sequence, time: ISO8601.format(stored.report.time, utcOffsetMinutes: utcOffsetMinutes),
-            timeMilliseconds: stored.report.time.millisecondsSinceUnixEpoch, kind: stored.report.kind,
-            priority: stored.report.priority.description, exercise: stored.report.exercise, payload: value)
-    }
-
     /// A damaged row on the wire: its sequence, `damaged`, the reason; kind `damaged` and
     /// priority `alarm` (someone must look), and in the payload what could still be read.
     static func damaged(_ stored: StoredOutboxReport, reason: String, utcOffsetMinutes: Int) -> WireReport {

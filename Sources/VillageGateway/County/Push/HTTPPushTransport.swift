@@ -32,7 +32,9 @@ final class HTTPPushTransport: Sendable {
     /// county cannot have stored a report it was not sent), and at most this many are logged.
     static let unexpectedSequencesLoggedMax = 10
 
+    /// Read here; deliveries are marked through `writer` (the outbox's one writer thread).
     let outbox: Outbox
+    let writer: any OutboxWriting
     let configuration: HTTPPushConfiguration
     let endpoint: PushEndpoint
     let station: StationIdentity
@@ -44,7 +46,7 @@ final class HTTPPushTransport: Sendable {
     private let logger: Logger
 
     init(
-        outbox: Outbox, configuration: HTTPPushConfiguration, key: SigningKey, station: StationIdentity, clock: any GatewayClock,
+        outbox: Outbox, writer: any OutboxWriting, configuration: HTTPPushConfiguration, key: SigningKey, station: StationIdentity, clock: any GatewayClock,
         client: HTTPClient, timings: HTTPPushTimings = .standard, logger: Logger
     ) throws(PushLinkError) {
         // A push body is a v1 page: at most v1's page size, whatever larger pages v2 allows.
@@ -61,6 +63,7 @@ final class HTTPPushTransport: Sendable {
         let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
         pathAndQuery = path + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
         self.outbox = outbox
+        self.writer = writer
         self.configuration = configuration
         self.key = key
         self.station = station
@@ -101,17 +104,14 @@ final class HTTPPushTransport: Sendable {
             batch = try nextBatch(allowRoutine: allowRoutine)
             guard !batch.isEmpty else { return .nothingToSend }
             let sequences = batch.map(\.sequence)
-            var document = try ReportsDocument(
-                station: station.id, after: (sequences.min() ?? 1) - 1, pull: OutboxPull(reports: batch, gaps: []),
-                lastSequence: try outbox.lastSequence(), utcOffsetMinutes: station.utcOffsetMinutes)
-            // A push goes by priority, not in sequence order: `more` says whether undelivered
-            // reports beyond this batch may exist. Gaps are the pull API's business.
-            document.more = batch.count == configuration.batchMax
-            body = Array(try ReportsDocument.encoder().encode(document))
-        } catch let error as OutboxError {
-            return .failed("the outbox could not be read: \(error)")
+            // The pull's own page writer (contract v1): each stored payload's text spliced in as
+            // it is, never parsed. A push goes by priority, not in sequence order: `more` says
+            // whether undelivered reports beyond this batch may exist. Gaps are the pull API's business.
+            body = CountyAPI.page(
+                station: station, after: (sequences.min() ?? 1) - 1, pull: OutboxPull(reports: batch, gaps: []),
+                lastSequence: try outbox.lastSequence(), contract: .v1, more: batch.count == configuration.batchMax)
         } catch {
-            return .failed("the push body could not be encoded: \(error)")
+            return .failed("the outbox could not be read: \(error)")
         }
 
         var request = HTTPClientRequest(url: configuration.url)
@@ -120,12 +120,13 @@ final class HTTPPushTransport: Sendable {
         request.headers.add(name: "Accept", value: "application/json")
         // Signed with the wall clock, as the county checks it: the box clock is scenario time
         // under --board sim, and a signature from 2020 would be refused as stale.
-        for header in RequestSignature.headers(
+        let signedHeaders = RequestSignature.headers(
             key: key, method: "POST", pathAndQuery: pathAndQuery, station: station.id,
             timestampMilliseconds: SystemClock().now().millisecondsSinceUnixEpoch, body: body)
-        {
+        for header in signedHeaders {
             request.headers.add(name: header.name, value: header.value)
         }
+        let nonce = signedHeaders.first { $0.name == RequestSignature.nonceHeader }?.value ?? ""
         request.body = .bytes(ByteBuffer(bytes: body))
 
         let answer: PushAnswer
@@ -135,15 +136,26 @@ final class HTTPPushTransport: Sendable {
             let client = self.client
             let prepared = request
             let timeoutMilliseconds = timings.requestTimeoutMilliseconds
-            let (status, bytes) = try await withDeadline(milliseconds: timeoutMilliseconds) {
+            let (status, receiptSignature, bytes) = try await withDeadline(milliseconds: timeoutMilliseconds) {
                 let response = try await client.execute(prepared, timeout: .milliseconds(timeoutMilliseconds))
-                return (response.status, try await response.body.collect(upTo: Self.answerBytesMax))
+                let signature = response.headers.first(name: RequestSignature.responseSignatureHeader)
+                return (response.status, signature, try await response.body.collect(upTo: Self.answerBytesMax))
             }
             let response = (status: status, body: bytes)
             let data = Data(bytes.readableBytesView)
             guard (200..<300).contains(response.status.code) else {
                 let reason = (try? JSONDecoder().decode(APIErrorAnswer.self, from: data)).map { ": \($0.error): \($0.reason)" } ?? ""
                 return .failed("the county answered HTTP \(response.status.code)\(reason)")
+            }
+            // Only a receipt signed with the station's key marks anything delivered: a forged or
+            // altered one (anyone on the path of a plain-HTTP push could write it) would make the
+            // box forget reports the county never stored.
+            guard RequestSignature.isGenuineReceipt(
+                key: key, station: station.id, nonce: nonce, status: Int(response.status.code), body: bytes.readableBytesView,
+                signature: receiptSignature)
+            else {
+                let given = receiptSignature == nil ? "has no \(RequestSignature.responseSignatureHeader) header" : "does not verify under the station's key"
+                return .failed("the county's receipt \(given): nothing is marked delivered and the reports are sent again (docs/county-api.md, Push)")
             }
             guard let decoded = try? JSONDecoder().decode(PushAnswer.self, from: data) else {
                 return .failed("the county's answer is not {\"stored\": [sequence, ...]} (\(bytes.readableBytes) bytes)")
@@ -164,7 +176,7 @@ final class HTTPPushTransport: Sendable {
                 metadata: ["sequences": "\(unexpected.prefix(Self.unexpectedSequencesLoggedMax))", "count": "\(unexpected.count)"])
         }
         do {
-            try outbox.markDelivered(sequences: marked, at: clock.now())
+            try await writer.markDelivered(sequences: marked, at: clock.now())
         } catch {
             // The county has them and will dedup by sequence when they are sent again.
             return .failed("the county stored \(marked.count) reports but marking them delivered failed: \(error)")

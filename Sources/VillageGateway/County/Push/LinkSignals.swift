@@ -172,7 +172,7 @@ final class LinkSignals: Sendable {
 
     /// Sleeps `milliseconds` with `sleeper`, ending early when a signal is raised after
     /// `generation`. True when a signal ended it.
-    func sleep(milliseconds: Int64, sleeper: any PushSleeper, afterGeneration generation: UInt64) async -> Bool {
+    func sleep(milliseconds: Int64, sleeper: any GatewayClock, afterGeneration generation: UInt64) async -> Bool {
         if self.generation != generation { return true }
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
@@ -240,7 +240,7 @@ private final class FirstResult<Value: Sendable>: Sendable {
 enum LinkProbe {
     static func run(
         endpoints: [PushEndpoint], everyMilliseconds: Int64, timeoutMilliseconds: Int64, signals: LinkSignals, clock: any GatewayClock,
-        sleeper: any PushSleeper, reachable: @escaping @Sendable (PushEndpoint, Int64) async -> PushLinkError? = TCPReachability.check
+        sleeper: any GatewayClock, reachable: @escaping @Sendable (PushEndpoint, Int64) async -> PushLinkError? = TCPReachability.check
     ) async {
         precondition(everyMilliseconds > 0, "a probe period of 0 would spin")
         var probingMilliseconds: Int64 = 0

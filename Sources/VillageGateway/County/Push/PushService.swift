@@ -43,39 +43,6 @@ struct PushSetupError: Error, Sendable, Equatable, CustomStringConvertible {
     var description: String
 }
 
-/// Waits between attempts. The daemon sleeps; tests record the wait and go on at once.
-protocol PushSleeper: Sendable {
-    /// Returns after `milliseconds`, or early when cancelled.
-    func sleep(milliseconds: Int64) async
-}
-
-struct TaskSleeper: PushSleeper {
-    func sleep(milliseconds: Int64) async {
-        try? await Task.sleep(nanoseconds: UInt64(max(0, milliseconds)) * 1_000_000)
-    }
-}
-
-/// `--board sim`: waits in the scenario's time, so the push's backoff (up to the hour's rest)
-/// plays at the scenario's speed like the outage it answers; a week offline is seconds. Each wall
-/// slice is at least `wallSliceMillisecondsMin` (a 10 s idle poll at 60000× must not spin) and at
-/// most `wallSliceMillisecondsMax`, so a change of pace (`--real-time-after-scenario`) is followed.
-/// The probe's period and the network's own timeouts stay wall time: they are bytes and packets.
-struct ScenarioSleeper: PushSleeper {
-    static let wallSliceMillisecondsMin: Int64 = 50
-    static let wallSliceMillisecondsMax: Int64 = 1_000
-    let clock: ScenarioClock
-
-    func sleep(milliseconds: Int64) async {
-        let until = clock.unconstrainedNow().adding(milliseconds: max(0, milliseconds))
-        while !Task.isCancelled {
-            let wall = clock.wallMillisecondsUntil(until)
-            if wall <= 0 { return }
-            let slice = min(max(wall, Self.wallSliceMillisecondsMin), Self.wallSliceMillisecondsMax)
-            try? await Task.sleep(nanoseconds: UInt64(slice) * 1_000_000)
-        }
-    }
-}
-
 /// The loop's own timings (the transports have theirs).
 struct PushTimings: Sendable, Equatable {
     /// With nothing to send, the outbox is looked at again after this: a new alarm waits at most
@@ -110,10 +77,13 @@ final class PushService: Sendable {
     let sl651: SL651PushTransport?
     private let httpClient: HTTPClient?
     private let outbox: Outbox
+    private let writer: any OutboxWriting
     private let clock: any GatewayClock
     private let logger: Logger
     private let registration: (any NetworkRegistrationProbe)?
-    private let sleeper: any PushSleeper
+    /// Where the push's rests are waited: the box's clock (scenario time on `--board sim`); a
+    /// test's records the waits and returns at once.
+    private let sleeper: any GatewayClock
     private let backoffPolicy: PushBackoffPolicy
     private let random: Mutex<PushRandom>
     private let observer: (@Sendable (PushEvent) -> Void)?
@@ -124,14 +94,14 @@ final class PushService: Sendable {
     /// `[county] link_probe_every`.
     let linkProbeEveryMilliseconds: Int64
     /// The probe's own pace: a test's sleeper that returns at once must not make it spin.
-    private let probeSleeper: any PushSleeper
+    private let probeSleeper: any GatewayClock
 
     init(
-        outbox: Outbox, configuration: CountyConfiguration, station: StationIdentity, clock: any GatewayClock, logger: Logger,
+        outbox: Outbox, writer: any OutboxWriting, configuration: CountyConfiguration, station: StationIdentity, clock: any GatewayClock, logger: Logger,
         registration: (any NetworkRegistrationProbe)? = nil, sl651Frames: SL651FrameBuilder? = nil, sl651Commands: SL651CommandSources = .none,
-        timings: PushTimings = .standard, backoff: PushBackoffPolicy = .standard, sleeper: any PushSleeper = TaskSleeper(),
+        timings: PushTimings = .standard, backoff: PushBackoffPolicy = .standard, sleeper: (any GatewayClock)? = nil,
         random: PushRandom = PushRandom(), observer: (@Sendable (PushEvent) -> Void)? = nil, signals: LinkSignals = LinkSignals(),
-        probeSleeper: any PushSleeper = TaskSleeper()
+        probeSleeper: any GatewayClock = SystemClock()
     ) throws(PushSetupError) {
         self.signals = signals
         linkProbeEveryMilliseconds = configuration.linkProbeEveryMilliseconds
@@ -139,10 +109,11 @@ final class PushService: Sendable {
         schedule = PushSchedule(window: configuration.pushWindow, utcOffsetMinutes: station.utcOffsetMinutes)
         self.timings = timings
         self.outbox = outbox
+        self.writer = writer
         self.clock = clock
         self.logger = logger
         self.registration = registration
-        self.sleeper = sleeper
+        self.sleeper = sleeper ?? clock
         self.backoffPolicy = backoff
         self.random = Mutex(random)
         self.observer = observer
@@ -157,7 +128,7 @@ final class PushService: Sendable {
                     centreAddress: configuration.centreAddress, stationAddress: try SL651StationAddress(digits: station.id),
                     password: configuration.password)
                 sl651 = try SL651PushTransport(
-                    outbox: outbox, identity: identity, configuration: sl651Configuration, schedule: schedule, frames: sl651Frames,
+                    outbox: outbox, writer: writer, identity: identity, configuration: sl651Configuration, schedule: schedule, frames: sl651Frames,
                     clock: clock, timings: timings.sl651, logger: logger, mapping: configuration.sl651, commandSources: sl651Commands)
             } catch let error as PushLinkError {
                 throw PushSetupError(description: "[county.sl651] \(error.description)")
@@ -177,7 +148,7 @@ final class PushService: Sendable {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPPushTransport.clientConfiguration(timings.http))
             do {
                 http = try HTTPPushTransport(
-                    outbox: outbox, configuration: httpConfiguration, key: key, station: station, clock: clock, client: client,
+                    outbox: outbox, writer: writer, configuration: httpConfiguration, key: key, station: station, clock: clock, client: client,
                     timings: timings.http, logger: logger)
             } catch {
                 try? client.syncShutdown()
@@ -266,7 +237,7 @@ final class PushService: Sendable {
     }
 
     /// The push delivered: the link is up. After an outage the county gets a report of it.
-    private func delivered(count: Int) {
+    private func delivered(count: Int) async {
         let now = clock.now()
         guard let outage = signals.markUp(at: now), outage.through.milliseconds(since: outage.from) >= Self.outageReportedAfterMilliseconds else { return }
         // Counted from the outbox, not from this delivery: the other transport may have delivered
@@ -274,7 +245,7 @@ final class PushService: Sendable {
         let waiting = (try? outbox.undeliveredOrDelivered(since: outage.from)) ?? Int64(count)
         let report = LinkOutageReport.report(outage, reportsWaiting: waiting, utcOffsetMinutes: schedule.utcOffsetMinutes)
         do {
-            let sequence = try outbox.append(report)
+            let sequence = try await writer.append(report)
             observer?(.outageReported(sequence: sequence, waiting: waiting))
             logger.notice("county link back after an outage", metadata: [
                 "from": "\(ISO8601.format(outage.from, utcOffsetMinutes: schedule.utcOffsetMinutes))",
@@ -315,7 +286,7 @@ final class PushService: Sendable {
                 suspect = false
                 observer?(.httpDelivered(sent: sent, marked: marked))
                 logger.info("county push: delivered", metadata: ["sent": "\(sent.count)", "stored": "\(marked.count)"])
-                delivered(count: marked.count)
+                await delivered(count: marked.count)
             case .delivered(let sent, _):
                 // The county stored none of them: sending the same batch at once would loop.
                 let delay = draw(&backoff)
@@ -349,7 +320,7 @@ final class PushService: Sendable {
                 await sleeper.sleep(milliseconds: idleMilliseconds())
                 continue
             }
-            let end = await sl651.runConnection(onDelivered: { count in self.delivered(count: count) })
+            let end = await sl651.runConnection(onDelivered: { count in await self.delivered(count: count) })
             if end.delivered > 0 { backoff.succeeded() }
             let delay: Int64
             var linkFailed = false

@@ -73,7 +73,9 @@ final class SL651PushTransport: Sendable {
     /// an SL 651 form (hundreds of non-SL 651 alarms ahead of an observation).
     static let scanPagesPerPickMax = 4
 
+    /// Read here; deliveries are marked through `writer` (the outbox's one writer thread).
     let outbox: Outbox
+    let writer: any OutboxWriting
     let identity: SL651StationIdentity
     let endpoint: PushEndpoint
     let keepAliveEveryMilliseconds: Int64
@@ -91,7 +93,7 @@ final class SL651PushTransport: Sendable {
     private let state = Mutex(State())
 
     init(
-        outbox: Outbox, identity: SL651StationIdentity, configuration: SL651PushConfiguration, schedule: PushSchedule,
+        outbox: Outbox, writer: any OutboxWriting, identity: SL651StationIdentity, configuration: SL651PushConfiguration, schedule: PushSchedule,
         frames: @escaping SL651FrameBuilder, clock: any GatewayClock, timings: SL651PushTimings = .standard, logger: Logger,
         mapping: SL651MappingConfiguration = SL651MappingConfiguration(), commandSources: SL651CommandSources = .none
     ) throws(PushLinkError) {
@@ -102,6 +104,7 @@ final class SL651PushTransport: Sendable {
             throw PushLinkError(description: "sl651 keep_alive_every must be positive")
         }
         self.outbox = outbox
+        self.writer = writer
         self.identity = identity
         self.endpoint = PushEndpoint(host: configuration.host, port: configuration.port)
         self.keepAliveEveryMilliseconds = configuration.keepAliveEveryMilliseconds
@@ -135,7 +138,7 @@ final class SL651PushTransport: Sendable {
 
     /// One connection: connect within the bound, then `session` until it ends. `onDelivered` is
     /// told of each acknowledged report as it happens (the push marks the link up on the first).
-    func runConnection(onDelivered: (@Sendable (Int) -> Void)? = nil) async -> SL651ConnectionEnd {
+    func runConnection(onDelivered: (@Sendable (Int) async -> Void)? = nil) async -> SL651ConnectionEnd {
         do {
             return try await TCPByteLink.withConnection(to: endpoint, connectTimeoutMilliseconds: timings.connectTimeoutMilliseconds) { link in
                 await self.session(link, onDelivered: onDelivered)
@@ -161,7 +164,7 @@ final class SL651PushTransport: Sendable {
 
     /// The conversation over an open link, stop-and-wait: one report frame, its answer, the next.
     /// Frames from the centre that are commands (37H…) are answered whenever they arrive.
-    func session(_ link: some ByteLink, onDelivered: (@Sendable (Int) -> Void)? = nil) async -> SL651ConnectionEnd {
+    func session(_ link: some ByteLink, onDelivered: (@Sendable (Int) async -> Void)? = nil) async -> SL651ConnectionEnd {
         var connection = ConnectionState(reassembler: SL651DownlinkReassembler(station: identity.stationAddress))
         var delivered = 0
         var lastSentAt = clock.now()
@@ -272,13 +275,13 @@ final class SL651PushTransport: Sendable {
                 return end(.failed("no answer to serial \(next.serial) (report \(next.report.sequence)) after \(sends) sends, \(timings.answerTimeoutMilliseconds) ms each"))
             }
             do {
-                try outbox.markDelivered(sequences: [next.report.sequence], at: clock.now())
+                try await writer.markDelivered(sequences: [next.report.sequence], at: clock.now())
             } catch {
                 // The centre has it; it is sent again later with the same serial, a repetition.
                 return end(.failed("the centre acknowledged report \(next.report.sequence) but marking it failed: \(error)"))
             }
             delivered += 1
-            onDelivered?(1)
+            await onDelivered?(1)
             state.withLock { state in
                 state.counters.acknowledged += 1
                 if answer.serialLess { state.counters.answersWithoutSerial += 1 }

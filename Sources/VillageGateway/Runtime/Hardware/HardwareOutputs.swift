@@ -10,6 +10,10 @@ struct HardwareSetupError: Error, CustomStringConvertible, Equatable {
     var description: String
 }
 
+/// `@unchecked Sendable`, and not a Mutex: the workers (relay, voice, SMS) hold driver objects
+/// that are not Sendable and belong to their runners' threads; this class only hands them requests
+/// through the runners' condition variables and reads their lock-protected status. What it owns
+/// itself (`engineRelays`) is in a Mutex.
 final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
     /// How long `enterSafeState` waits for the relay and voice workers to confirm (SIGTERM must
     /// leave the siren off within one second).

@@ -793,6 +793,9 @@ extension NetworkRegistration {
 
 /// The answers the modem heard, as an input of the box: the SMS worker's thread puts them on a
 /// bounded queue; this hands them to the engine's queue, stamped with the box's time.
+///
+/// `@unchecked Sendable`: `SMSWorker` is not Sendable (its modem belongs to the worker's thread);
+/// this input touches only its thread-safe parts, the `answers` queue and the locked counters.
 struct ModemAnswersInput: GatewayInput, @unchecked Sendable {
     let worker: SMSWorker
     let inputDescription: String
@@ -814,6 +817,9 @@ struct ModemAnswersInput: GatewayInput, @unchecked Sendable {
 }
 
 /// A value shared between the thread that opens a port and whoever swaps it (a replug in sim).
+/// `@unchecked Sendable`, and not a `Mutex`: the value is a driver port (not Sendable) that is
+/// handed out of the lock to the modem worker's thread while a reference stays inside for the
+/// next replug; Mutex's `sending` rule rightly refuses that, and the port's own lock makes it safe.
 final class LockedValue<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
@@ -828,6 +834,7 @@ final class LockedValue<Value>: @unchecked Sendable {
 }
 
 /// Carries a non-Sendable driver into a `@Sendable` opener; the worker's thread is its only user.
+/// `@unchecked Sendable` by definition: the single-user rule above is what makes it safe.
 final class UncheckedSendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

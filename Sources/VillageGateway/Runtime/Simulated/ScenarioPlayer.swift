@@ -226,12 +226,8 @@ struct ScenarioPlayer: GatewayInput {
     }
 
     private func waitUntil(_ time: Timestamp) async throws {
-        while true {
-            let waitMilliseconds = scenarioClock.wallMillisecondsUntil(time)
-            if waitMilliseconds == 0 { break }
-            // In slices: the wait is short at speed, and cancellation ends it promptly.
-            try await Task.sleep(for: .milliseconds(min(waitMilliseconds, 500)))
-        }
+        // In slices of at most half a second: cancellation ends it promptly.
+        await scenarioClock.sleep(until: time, wallSliceMillisecondsMin: 0, wallSliceMillisecondsMax: 500)
         try Task.checkCancellation()
     }
 

@@ -25,8 +25,10 @@ final class SimulatedDevices: BoardDevices, @unchecked Sendable {
     let clipPlayer: SimulatedClipPlayerModule?
     let modem: SimulatedModem
     private let board: BoardDescription
-    /// Each twin's serial port is opened once by its one owner; the bus owner reopens its port
-    /// after a failure (a new port over the same slaves).
+    /// Each twin's serial port is opened by one owner at a time, as a tty opened exclusively:
+    /// a second open while the first is held is refused (busy), and the port is free again once
+    /// its owner lets go (the modem worker reopening after a time-out). The bus owner reopens
+    /// its port after a failure (a new port over the same slaves).
     private let openedPorts = Mutex<Set<String>>([])
 
     init(board: BoardDescription, pace: SimulationPace) {
@@ -90,14 +92,17 @@ final class SimulatedDevices: BoardDevices, @unchecked Sendable {
         } else {
             throw .notFound(path: path)
         }
+        var release: (() -> Void)?
         if modbusSlaves[path] == nil {
             let first = openedPorts.withLock { $0.insert(path).inserted }
             guard first else { throw .busy(path: path) }
+            release = { [weak self] in _ = self?.openedPorts.withLock { $0.remove(path) } }
         }
         // Ten bits a byte on the wire, at the port's rate.
         let byteTimeMicroseconds = Int64(10_000_000 / max(settings.baudRate, 1))
         return SimulatedSerialPort(
-            portDescription: "simulated \(path)", clock: SimulatedClock(pace: pace), device: device, byteTimeMicroseconds: byteTimeMicroseconds)
+            portDescription: "simulated \(path)", clock: SimulatedClock(pace: pace), device: device, byteTimeMicroseconds: byteTimeMicroseconds,
+            onClose: release)
     }
 
     func makeClock() -> any MonotonicClock { SimulatedClock(pace: pace) }

@@ -1,7 +1,7 @@
 // SL 651-2014 elements: the identifier table we send, BCD encoding with range checks, and the rounding rule.
 
 /// What went wrong while building an uplink frame, in words a county engineer can act on.
-public enum SL651EncodingError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum SL651EncodingError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidStationAddress(String)
     case invalidCentreAddress(Int)
     case invalidTime(String)
@@ -15,7 +15,7 @@ public enum SL651EncodingError: Error, Equatable, Sendable, CustomStringConverti
     case functionCodeHasNoElementBody(SL651FunctionCode)
     case bodyTooLong(bytes: Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidStationAddress(let text):
             "station address \"\(text)\" is not a 10-digit station id (digits 0-9 only, e.g. 0011223344)"
@@ -46,20 +46,20 @@ public enum SL651EncodingError: Error, Equatable, Sendable, CustomStringConverti
 }
 
 /// A numeric element of the standard's table: its identifier guide byte and its N(digits, decimals) format.
-public struct SL651NumericElement: Sendable, Equatable {
-    public let guide: UInt8
+package struct SL651NumericElement: Sendable, Equatable {
+    package let guide: UInt8
     /// The second identifier byte of a user-defined `FFxx` element (guide `FF`); nil for the standard's one-byte guides.
-    public let extendedGuide: UInt8?
+    package let extendedGuide: UInt8?
     /// The standard's code and name, used in every error ("PJ current rainfall").
-    public let name: String
-    public let unit: String
+    package let name: String
+    package let unit: String
     /// N(x, y): x digits in all, y of them after the decimal point.
-    public let digits: Int
-    public let decimals: Int
+    package let digits: Int
+    package let decimals: Int
     /// Rainfall and voltage cannot be negative; water levels relative to a datum can.
-    public let allowsNegative: Bool
+    package let allowsNegative: Bool
 
-    public init(guide: UInt8, extendedGuide: UInt8? = nil, name: String, unit: String, digits: Int, decimals: Int, allowsNegative: Bool) {
+    package init(guide: UInt8, extendedGuide: UInt8? = nil, name: String, unit: String, digits: Int, decimals: Int, allowsNegative: Bool) {
         precondition((1...SL651NumericElement.digitsMax).contains(digits) && (0...min(7, digits)).contains(decimals), "N(\(digits),\(decimals)) is not an SL 651 format")
         precondition((extendedGuide == nil) == (guide != 0xFF), "FF guides carry a second identifier byte, others none")
         self.guide = guide
@@ -73,34 +73,34 @@ public struct SL651NumericElement: Sendable, Equatable {
 
     /// The widest N(x, y) a definition byte can describe with room for the negative marker (5 bits of
     /// byte count, so at most 31 bytes; no element of the standard needs more than 14 digits).
-    public static let digitsMax = 14
+    package static let digitsMax = 14
 
     /// BCD carries two digits a byte.
-    public var byteCount: Int { (digits + 1) / 2 }
+    package var byteCount: Int { (digits + 1) / 2 }
     /// The identifier's second byte: high 5 bits the byte count, low 3 bits the decimals.
-    public var dataDefinition: UInt8 { UInt8(byteCount) << 3 | UInt8(decimals) }
+    package var dataDefinition: UInt8 { UInt8(byteCount) << 3 | UInt8(decimals) }
 
-    public static let currentRainfall = SL651NumericElement(guide: 0x20, name: "PJ current rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
-    public static let cumulativeRainfall = SL651NumericElement(guide: 0x26, name: "PT cumulative rainfall", unit: "mm", digits: 6, decimals: 1, allowsNegative: false)
-    public static let rainfall1Hour = SL651NumericElement(guide: 0x1A, name: "P1 1-hour rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
-    public static let rainfall6Hours = SL651NumericElement(guide: 0x1D, name: "P6 6-hour rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
-    public static let rainfallDay = SL651NumericElement(guide: 0x1F, name: "PD daily rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
-    public static let riverLevel = SL651NumericElement(guide: 0x39, name: "Z river level", unit: "m", digits: 7, decimals: 3, allowsNegative: true)
-    public static let supplyVoltage = SL651NumericElement(guide: 0x38, name: "VT supply voltage", unit: "V", digits: 4, decimals: 2, allowsNegative: false)
+    package static let currentRainfall = SL651NumericElement(guide: 0x20, name: "PJ current rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
+    package static let cumulativeRainfall = SL651NumericElement(guide: 0x26, name: "PT cumulative rainfall", unit: "mm", digits: 6, decimals: 1, allowsNegative: false)
+    package static let rainfall1Hour = SL651NumericElement(guide: 0x1A, name: "P1 1-hour rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
+    package static let rainfall6Hours = SL651NumericElement(guide: 0x1D, name: "P6 6-hour rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
+    package static let rainfallDay = SL651NumericElement(guide: 0x1F, name: "PD daily rainfall", unit: "mm", digits: 5, decimals: 1, allowsNegative: false)
+    package static let riverLevel = SL651NumericElement(guide: 0x39, name: "Z river level", unit: "m", digits: 7, decimals: 3, allowsNegative: true)
+    package static let supplyVoltage = SL651NumericElement(guide: 0x38, name: "VT supply voltage", unit: "V", digits: 4, decimals: 2, allowsNegative: false)
 
     /// Largest magnitude, in units of the last decimal: x digits, whatever the sign (the FF marker is an extra byte).
-    var scaledMax: Int64 { power10(digits) - 1 }
+    package var scaledMax: Int64 { power10(digits) - 1 }
 }
 
 /// One element of a report body, ready to send: identifier (2 bytes) then the value bytes.
-public struct SL651Element: Sendable, Equatable {
-    public let guide: UInt8
+package struct SL651Element: Sendable, Equatable {
+    package let guide: UInt8
     /// The `xx` of a user-defined `FFxx` identifier (guide `FF`), nil otherwise.
-    public let extendedGuide: UInt8?
-    public let dataDefinition: UInt8
-    public let valueBytes: [UInt8]
+    package let extendedGuide: UInt8?
+    package let dataDefinition: UInt8
+    package let valueBytes: [UInt8]
 
-    public init(guide: UInt8, extendedGuide: UInt8? = nil, dataDefinition: UInt8, valueBytes: [UInt8]) {
+    package init(guide: UInt8, extendedGuide: UInt8? = nil, dataDefinition: UInt8, valueBytes: [UInt8]) {
         self.guide = guide
         self.extendedGuide = extendedGuide
         self.dataDefinition = dataDefinition
@@ -108,8 +108,8 @@ public struct SL651Element: Sendable, Equatable {
     }
 
     /// The identifier: one guide byte, or `FF xx` for a user-defined element.
-    var identifierBytes: [UInt8] { extendedGuide.map { [guide, $0] } ?? [guide] }
-    var bytes: [UInt8] { identifierBytes + [dataDefinition] + valueBytes }
+    package var identifierBytes: [UInt8] { extendedGuide.map { [guide, $0] } ?? [guide] }
+    package var bytes: [UInt8] { identifierBytes + [dataDefinition] + valueBytes }
 
     /// Encodes `value` in the element's N(x, y) format.
     ///
@@ -121,7 +121,7 @@ public struct SL651Element: Sendable, Equatable {
     /// identifier's byte count grows by one to cover the marker (Z −1.234 m: `39 2B FF 00 00 12 34`).
     /// This is what RTU firmware in the field does; a centre that reads "first byte FF means
     /// negative, the rest is the magnitude" decodes it, and negatives keep the positive range.
-    public static func numeric(_ element: SL651NumericElement, _ value: Double) throws(SL651EncodingError) -> SL651Element {
+    package static func numeric(_ element: SL651NumericElement, _ value: Double) throws(SL651EncodingError) -> SL651Element {
         guard value.isFinite else { throw .valueNotANumber(element: element.name, value: value) }
         let largest = formatScaled(element.scaledMax, decimals: element.decimals)
         let allowed = "\(element.allowsNegative ? "-" + largest : formatScaled(0, decimals: element.decimals)) to \(largest) \(element.unit)"
@@ -142,16 +142,16 @@ public struct SL651Element: Sendable, Equatable {
         return SL651Element(guide: element.guide, extendedGuide: element.extendedGuide, dataDefinition: element.dataDefinition, valueBytes: magnitudeBytes)
     }
 
-    public static func currentRainfall(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.currentRainfall, millimeters) }
-    public static func cumulativeRainfall(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.cumulativeRainfall, millimeters) }
-    public static func rainfall1Hour(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.rainfall1Hour, millimeters) }
-    public static func rainfall6Hours(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.rainfall6Hours, millimeters) }
-    public static func rainfallDay(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.rainfallDay, millimeters) }
-    public static func riverLevel(meters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.riverLevel, meters) }
-    public static func supplyVoltage(volts: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.supplyVoltage, volts) }
+    package static func currentRainfall(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.currentRainfall, millimeters) }
+    package static func cumulativeRainfall(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.cumulativeRainfall, millimeters) }
+    package static func rainfall1Hour(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.rainfall1Hour, millimeters) }
+    package static func rainfall6Hours(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.rainfall6Hours, millimeters) }
+    package static func rainfallDay(millimeters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.rainfallDay, millimeters) }
+    package static func riverLevel(meters: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.riverLevel, meters) }
+    package static func supplyVoltage(volts: Double) throws(SL651EncodingError) -> SL651Element { try numeric(.supplyVoltage, volts) }
 
     /// 45 ZT: 32 status and alarm bits, sent as 4 HEX bytes high byte first (not BCD).
-    public static func statusAndAlarm(bits: UInt32) -> SL651Element {
+    package static func statusAndAlarm(bits: UInt32) -> SL651Element {
         SL651Element(guide: 0x45, dataDefinition: 4 << 3, valueBytes: [
             UInt8(truncatingIfNeeded: bits >> 24), UInt8(truncatingIfNeeded: bits >> 16),
             UInt8(truncatingIfNeeded: bits >> 8), UInt8(truncatingIfNeeded: bits),
@@ -159,11 +159,11 @@ public struct SL651Element: Sendable, Equatable {
     }
 
     /// The most rainfall one 5-minute slot can carry: one HEX byte of tenths, FF being reserved for "no data".
-    public static let fiveMinuteRainfallTenthsMillimetersMax = 254
+    package static let fiveMinuteRainfallTenthsMillimetersMax = 254
 
     /// F4: the last hour's twelve 5-minute rainfalls, oldest first, each one HEX byte in tenths of a
     /// millimetre; nil (sent as FF) marks a slot with no valid reading.
-    public static func fiveMinuteRainfalls(tenthsMillimeters slots: [Int?]) throws(SL651EncodingError) -> SL651Element {
+    package static func fiveMinuteRainfalls(tenthsMillimeters slots: [Int?]) throws(SL651EncodingError) -> SL651Element {
         guard slots.count == 12 else { throw .fiveMinuteRainfallCount(found: slots.count) }
         var valueBytes: [UInt8] = []
         for (index, slot) in slots.enumerated() {
@@ -179,7 +179,7 @@ public struct SL651Element: Sendable, Equatable {
     /// F4 in an hourly report: SL 651 (table C.1, note e) says rain beyond one slot's 25.4 mm is
     /// carried into the next slot, so a cloudburst is delayed in the series, never cut. What is
     /// still left after the last slot cannot be sent there (PT carries the true total).
-    public static func fiveMinuteRainfallsCarryingOverflow(tenthsMillimeters slots: [Int?]) throws(SL651EncodingError) -> SL651Element {
+    package static func fiveMinuteRainfallsCarryingOverflow(tenthsMillimeters slots: [Int?]) throws(SL651EncodingError) -> SL651Element {
         var carried = 0
         var sent: [Int?] = []
         for slot in slots {
@@ -192,12 +192,12 @@ public struct SL651Element: Sendable, Equatable {
     }
 
     /// The most one 5-minute water-level slot can carry: 2 HEX bytes of centimetres, FFFF being "no data".
-    public static let fiveMinuteWaterLevelCentimetersMax = 65_534
+    package static let fiveMinuteWaterLevelCentimetersMax = 65_534
 
     /// F5 (DRZ1): the hour's twelve 5-minute water levels, oldest first, each 2 HEX bytes of
     /// centimetres, high byte first. A slot with no reading, or a level below 0 or above 655.34 m
     /// (which the field cannot hold), is sent as FFFF, "invalid", never clipped to a wrong level.
-    public static func fiveMinuteWaterLevels(meters slots: [Double?]) throws(SL651EncodingError) -> SL651Element {
+    package static func fiveMinuteWaterLevels(meters slots: [Double?]) throws(SL651EncodingError) -> SL651Element {
         guard slots.count == 12 else { throw .fiveMinuteWaterLevelCount(found: slots.count) }
         var valueBytes: [UInt8] = []
         for slot in slots {
@@ -211,13 +211,13 @@ public struct SL651Element: Sendable, Equatable {
 
     /// F0 F0 and a 5-byte time, for elements observed at another time than the report's (SL 651
     /// table 43, note: "other information observed at a different time carries its own").
-    public static func observationTime(_ time: SL651LocalTime) -> SL651Element {
+    package static func observationTime(_ time: SL651LocalTime) -> SL651Element {
         SL651Element(guide: 0xF0, dataDefinition: 0xF0, valueBytes: time.observationTimeBytes)
     }
 
     /// 04 18 dhm, the time step code (table C.3): days, hours, minutes as one BCD byte each, only one
     /// non-zero; all zero pairs with the hour-combination series F4/F5.
-    public static func timeStep(days: Int, hours: Int, minutes: Int) -> SL651Element {
+    package static func timeStep(days: Int, hours: Int, minutes: Int) -> SL651Element {
         SL651Element(guide: 0x04, dataDefinition: 3 << 3, valueBytes: [SL651.bcdByte(days), SL651.bcdByte(hours), SL651.bcdByte(minutes)])
     }
 
@@ -251,12 +251,12 @@ private func power10(_ exponent: Int) -> Int64 {
 }
 
 /// Rounds through the shortest decimal text of a Double, so the rounding a person does on paper and ours agree.
-enum SL651Rounding {
+package enum SL651Rounding {
     /// No SL 651 field holds more than 14 digits; beyond this a value is out of range whatever its element.
-    static let scaledDigitsMax = 15
+    package static let scaledDigitsMax = 15
 
     /// `value` × 10^decimals rounded half away from zero, or nil when it has more than `scaledDigitsMax` digits.
-    static func scaledHalfAwayFromZero(_ value: Double, decimals: Int) -> Int64? {
+    package static func scaledHalfAwayFromZero(_ value: Double, decimals: Int) -> Int64? {
         guard value.isFinite else { return nil }
         // Swift's description is the shortest text that reads back as the same Double: "10.49", "1e-05", "1.0e+20".
         var text = Substring(value.description)

@@ -1,14 +1,14 @@
 // SL 651-2014 uplink frames from station to county centre: header, report body, end character and CRC.
-import Drivers
+import Checksums
 
 /// A report's body: who observed what, when. The serial number and send time belong to the frame's sending.
-public struct SL651Report: Sendable, Equatable {
-    public let stationClass: SL651StationClass
+package struct SL651Report: Sendable, Equatable {
+    package let stationClass: SL651StationClass
     /// Station local time, to the minute.
-    public let observationTime: SL651LocalTime
-    public let elements: [SL651Element]
+    package let observationTime: SL651LocalTime
+    package let elements: [SL651Element]
 
-    public init(stationClass: SL651StationClass, observationTime: SL651LocalTime, elements: [SL651Element]) {
+    package init(stationClass: SL651StationClass, observationTime: SL651LocalTime, elements: [SL651Element]) {
         self.stationClass = stationClass
         self.observationTime = observationTime
         self.elements = elements
@@ -16,9 +16,9 @@ public struct SL651Report: Sendable, Equatable {
 }
 
 /// Builds uplink frames byte for byte; pure, so a report can be rebuilt identically for a resend.
-public enum SL651UplinkEncoder {
+package enum SL651UplinkEncoder {
     /// A report frame (functions 30, 32, 33, 34, 35): serial · send time · F1F1 station class · F0F0 time · elements.
-    public static func report(
+    package static func report(
         identity: SL651StationIdentity,
         functionCode: SL651FunctionCode,
         serialNumber: UInt16,
@@ -41,7 +41,7 @@ public enum SL651UplinkEncoder {
 
     /// Keep-alive (2F): SL 651-2014 gives it a body of only the serial number and the send time,
     /// sent every 40 s or so while the centre has asked the station to stay online.
-    public static func keepAlive(identity: SL651StationIdentity, serialNumber: UInt16, sendTime: SL651LocalTime) -> [UInt8] {
+    package static func keepAlive(identity: SL651StationIdentity, serialNumber: UInt16, sendTime: SL651LocalTime) -> [UInt8] {
         let body = serialAndSendTime(serialNumber: serialNumber, sendTime: sendTime)
         do {
             return try frame(identity: identity, functionCode: .keepAlive, body: body, end: .endOfText)
@@ -56,7 +56,7 @@ public enum SL651UplinkEncoder {
     }
 
     /// Wraps a body: the length counts the bytes after STX up to, not including, the end character.
-    static func frame(identity: SL651StationIdentity, functionCode: SL651FunctionCode, body: [UInt8], end: SL651UplinkEnd) throws(SL651EncodingError) -> [UInt8] {
+    package static func frame(identity: SL651StationIdentity, functionCode: SL651FunctionCode, body: [UInt8], end: SL651UplinkEnd) throws(SL651EncodingError) -> [UInt8] {
         guard (1...SL651.bodyBytesMax).contains(body.count) else { throw .bodyTooLong(bytes: body.count) }
         var bytes: [UInt8] = [SL651.startByte, SL651.startByte, identity.centreAddress]
         bytes.reserveCapacity(SL651.frameOverheadBytes + body.count)

@@ -2,30 +2,29 @@
 // and the user-defined `FFxx` identifier each displacement sensor is sent under.
 import Foundation
 
-
 /// How one displacement sensor is sent: SL 651 has no identifier for displacement (76H–EFH are
 /// reserved, `FFxx` is user-defined) and provinces and vendors pick their own, so the county names it.
-struct SL651DisplacementIdentifier: Sendable, Equatable, CustomStringConvertible {
+package struct SL651DisplacementIdentifier: Sendable, Equatable, CustomStringConvertible {
     /// The `xx` of `FFxx`.
-    var extendedGuide: UInt8
+    package var extendedGuide: UInt8
     /// N(digits, decimals), in millimetres.
-    var digits: Int
-    var decimals: Int
+    package var digits: Int
+    package var decimals: Int
 
     /// Hunan's implementation rules: FF16 horizontal X, FF17 horizontal Y, FF18 vertical, N(8,2) mm,
     /// a negative value led by an `FF` byte.
-    static let hunanFormat = (digits: 8, decimals: 2)
-    static let presets: [(name: String, identifier: SL651DisplacementIdentifier)] = [
+    package static let hunanFormat = (digits: 8, decimals: 2)
+    package static let presets: [(name: String, identifier: SL651DisplacementIdentifier)] = [
         ("hunan-x", SL651DisplacementIdentifier(extendedGuide: 0x16, digits: hunanFormat.digits, decimals: hunanFormat.decimals)),
         ("hunan-y", SL651DisplacementIdentifier(extendedGuide: 0x17, digits: hunanFormat.digits, decimals: hunanFormat.decimals)),
         ("hunan-vertical", SL651DisplacementIdentifier(extendedGuide: 0x18, digits: hunanFormat.digits, decimals: hunanFormat.decimals)),
     ]
 
     /// What a value may look like, for configuration messages.
-    static let syntaxHint = "\"FF16\" (N(8,2) mm), \"FF16 N(8,2)\", or a preset: \(presets.map { "\"\($0.name)\"" }.joined(separator: ", "))"
+    package static let syntaxHint = "\"FF16\" (N(8,2) mm), \"FF16 N(8,2)\", or a preset: \(presets.map { "\"\($0.name)\"" }.joined(separator: ", "))"
 
     /// Reads "FF16", "FF16 N(8,2)" or a preset name; nil when it is none of these.
-    init?(text: String) {
+    package init?(text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let preset = Self.presets.first(where: { $0.name == trimmed.lowercased() }) {
             self = preset.identifier
@@ -48,31 +47,36 @@ struct SL651DisplacementIdentifier: Sendable, Equatable, CustomStringConvertible
         self.init(extendedGuide: extended, digits: format.digits, decimals: format.decimals)
     }
 
-    init(extendedGuide: UInt8, digits: Int, decimals: Int) {
+    package init(extendedGuide: UInt8, digits: Int, decimals: Int) {
         self.extendedGuide = extendedGuide
         self.digits = digits
         self.decimals = decimals
     }
 
     /// The element a displacement of this sensor is encoded as (negatives allowed: a slope moves both ways).
-    func element(sensor id: String) -> SL651NumericElement {
+    package func element(sensor id: String) -> SL651NumericElement {
         SL651NumericElement(
             guide: 0xFF, extendedGuide: extendedGuide, name: "\(identifierText) displacement of \(id)", unit: "mm", digits: digits,
             decimals: decimals, allowsNegative: true)
     }
 
-    var identifierText: String { "FF" + SL651.hexByte(extendedGuide) }
-    var description: String { "\(identifierText) N(\(digits),\(decimals))" }
+    package var identifierText: String { "FF" + SL651.hexByte(extendedGuide) }
+    package var description: String { "\(identifierText) N(\(digits),\(decimals))" }
 }
 
 /// `[county.sl651]`'s choices about report frames; they hold for the TCP push and the pull API's
 /// `?format=sl651` alike (one `SL651FrameMaker`).
-struct SL651MappingConfiguration: Sendable, Equatable {
+package struct SL651MappingConfiguration: Sendable, Equatable {
     /// `hourly = true`: hourly summaries go as hourly report `34` with the hour's twelve 5-minute
     /// rainfalls (F4) and water levels (F5), which many county centres expect every hour;
     /// `false` sends the timed report `32`. Only a 1 h `summary_every` has an hourly report.
-    var hourly = false
+    package var hourly = false
     /// `displacement = { slope_x = "hunan-x", crack1 = "FF20 N(6,1)" }`: sensor id → identifier.
     /// A displacement sensor not named here is left out of SL 651 frames (its JSON carries it).
-    var displacement: [String: SL651DisplacementIdentifier] = [:]
+    package var displacement: [String: SL651DisplacementIdentifier] = [:]
+
+    package init(hourly: Bool = false, displacement: [String: SL651DisplacementIdentifier] = [:]) {
+        self.hourly = hourly
+        self.displacement = displacement
+    }
 }

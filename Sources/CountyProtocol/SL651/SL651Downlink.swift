@@ -1,8 +1,8 @@
 // SL 651-2014 downlink frames from county centre to station: checked, typed, or refused with the reason.
-import Drivers
+import Checksums
 
 /// Why a downlink frame was refused, in words a county engineer can act on.
-public enum SL651FrameError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum SL651FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     case badStart(found: [UInt8])
     case truncated(neededBytes: Int, receivedBytes: Int)
     case notDownlink(directionNibble: UInt8)
@@ -15,7 +15,7 @@ public enum SL651FrameError: Error, Equatable, Sendable, CustomStringConvertible
     case wrongStation(expected: SL651StationAddress, found: SL651StationAddress)
     case badSendTime(found: [UInt8])
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .badStart(let found):
             "frame does not start with 7E 7E (found \(SL651.hexString(found)))"
@@ -44,33 +44,33 @@ public enum SL651FrameError: Error, Equatable, Sendable, CustomStringConvertible
 }
 
 /// A checked frame from the centre.
-public struct SL651DownlinkFrame: Sendable, Equatable {
-    public let stationAddress: SL651StationAddress
-    public let centreAddress: UInt8
-    public let password: UInt16
-    public let functionCode: SL651FunctionCode
+package struct SL651DownlinkFrame: Sendable, Equatable {
+    package let stationAddress: SL651StationAddress
+    package let centreAddress: UInt8
+    package let password: UInt16
+    package let functionCode: SL651FunctionCode
     /// The serial number of the uplink frame this answers (for an acknowledgement), or the centre's
     /// own (for a command); nil when the body is too short to hold one: real centres acknowledge
     /// with an empty body (`7E7E 0011223344 01 0000 33 8000 02 1B F53F`), which answers the one
     /// frame in flight with that function code.
-    public let serialNumber: UInt16?
+    package let serialNumber: UInt16?
     /// The centre's clock, when the body carries one (answers may; 4AH set clock does).
-    public let sendTime: SL651LocalTime?
+    package let sendTime: SL651LocalTime?
     /// The body after STX, serial number included, for commands whose contents a later layer reads.
-    public let body: [UInt8]
-    public let end: SL651DownlinkEnd
+    package let body: [UInt8]
+    package let end: SL651DownlinkEnd
 }
 
-public enum SL651DownlinkParser {
+package enum SL651DownlinkParser {
     /// The declared body length at `frame[11...12]`, or nil while fewer than the header's bytes are known.
-    static func directionAndLength<Bytes: RandomAccessCollection>(_ frame: Bytes) -> (direction: UInt8, bodyBytes: Int)? where Bytes.Element == UInt8, Bytes.Index == Int {
+    package static func directionAndLength<Bytes: RandomAccessCollection>(_ frame: Bytes) -> (direction: UInt8, bodyBytes: Int)? where Bytes.Element == UInt8, Bytes.Index == Int {
         guard frame.count >= SL651.headerBytes else { return nil }
         let high = frame[frame.startIndex + 11], low = frame[frame.startIndex + 12]
         return (high >> 4, Int(high & 0x0F) << 8 | Int(low))
     }
 
     /// Checks one complete frame, in the order a receiver meets the fields, and stops at the first fault.
-    public static func parse(
+    package static func parse(
         _ frame: [UInt8],
         station expected: SL651StationAddress,
         bodyBytesMax: Int = SL651.bodyBytesMax

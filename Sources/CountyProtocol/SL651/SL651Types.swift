@@ -1,30 +1,30 @@
 // SL 651-2014 HEX/BCD mode: the addresses, codes, times and limits shared by the uplink encoder and the downlink parser.
 
 /// Limits and control characters fixed by SL 651-2014, named once so every buffer can point at them.
-public enum SL651 {
+package enum SL651 {
     /// The two start bytes of every HEX/BCD frame, uplink and downlink.
-    public static let startByte: UInt8 = 0x7E
+    package static let startByte: UInt8 = 0x7E
     /// STX: the body follows (single-packet frames; multi-packet SYN 0x16 frames are not supported).
-    public static let startOfText: UInt8 = 0x02
+    package static let startOfText: UInt8 = 0x02
     /// `7E 7E` + address (5) + address (1) + password (2) + function (1) + direction/length (2).
-    public static let headerBytes = 13
+    package static let headerBytes = 13
     /// The header, STX, end character and 2 CRC bytes: everything a frame carries besides its body.
-    public static let frameOverheadBytes = headerBytes + 1 + 1 + 2
+    package static let frameOverheadBytes = headerBytes + 1 + 1 + 2
     /// The length field has 12 bits, so no body is longer than this.
-    public static let bodyBytesMax = 4095
+    package static let bodyBytesMax = 4095
     /// The longest frame the standard can express: no buffer of ours needs to hold more than this.
-    public static let frameBytesMax = frameOverheadBytes + bodyBytesMax
+    package static let frameBytesMax = frameOverheadBytes + bodyBytesMax
     /// High nibble of the direction/length field.
-    static let directionUplink: UInt8 = 0x0
-    static let directionDownlink: UInt8 = 0x8
+    package static let directionUplink: UInt8 = 0x0
+    package static let directionDownlink: UInt8 = 0x8
 }
 
 /// The 10-digit station id, sent as 5 BCD bytes.
-public struct SL651StationAddress: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+package struct SL651StationAddress: Hashable, Sendable, CustomStringConvertible {
+    package let bytes: [UInt8]
 
     /// `digits` must be exactly 10 decimal digits, as printed on the station's registration ("0011223344").
-    public init(digits: String) throws(SL651EncodingError) {
+    package init(digits: String) throws(SL651EncodingError) {
         let characters = Array(digits.utf8)
         guard characters.count == 10, characters.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             throw .invalidStationAddress(digits)
@@ -38,41 +38,41 @@ public struct SL651StationAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Reads 5 bytes off the wire; nil when they are not BCD (so they cannot be a station id).
-    init?(wireBytes: ArraySlice<UInt8>) {
+    package init?(wireBytes: ArraySlice<UInt8>) {
         guard wireBytes.count == 5, wireBytes.allSatisfy({ ($0 >> 4) <= 9 && ($0 & 0x0F) <= 9 }) else { return nil }
         bytes = Array(wireBytes)
     }
 
-    public var description: String { bytes.map { String($0 >> 4) + String($0 & 0x0F) }.joined() }
+    package var description: String { bytes.map { String($0 >> 4) + String($0 & 0x0F) }.joined() }
 }
 
 /// The function code byte: which kind of message a frame is.
-public struct SL651FunctionCode: Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct SL651FunctionCode: Hashable, Sendable, CustomStringConvertible {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// 2F: link keep-alive; the body is only the serial number and the send time.
-    public static let keepAlive = SL651FunctionCode(rawValue: 0x2F)
-    public static let testReport = SL651FunctionCode(rawValue: 0x30)
-    public static let uniformIntervalReport = SL651FunctionCode(rawValue: 0x31)
-    public static let timedReport = SL651FunctionCode(rawValue: 0x32)
+    package static let keepAlive = SL651FunctionCode(rawValue: 0x2F)
+    package static let testReport = SL651FunctionCode(rawValue: 0x30)
+    package static let uniformIntervalReport = SL651FunctionCode(rawValue: 0x31)
+    package static let timedReport = SL651FunctionCode(rawValue: 0x32)
     /// 33: sent at once when something happens (an alarm, a threshold crossed), not on a schedule.
-    public static let addReport = SL651FunctionCode(rawValue: 0x33)
-    public static let hourlyReport = SL651FunctionCode(rawValue: 0x34)
-    public static let manualReport = SL651FunctionCode(rawValue: 0x35)
+    package static let addReport = SL651FunctionCode(rawValue: 0x33)
+    package static let hourlyReport = SL651FunctionCode(rawValue: 0x34)
+    package static let manualReport = SL651FunctionCode(rawValue: 0x35)
     /// Commands from the centre (mode M4); the station answers with the same code.
-    public static let realTimeQuery = SL651FunctionCode(rawValue: 0x37)
-    public static let periodQuery = SL651FunctionCode(rawValue: 0x38)
-    public static let softwareVersion = SL651FunctionCode(rawValue: 0x45)
-    public static let setClock = SL651FunctionCode(rawValue: 0x4A)
+    package static let realTimeQuery = SL651FunctionCode(rawValue: 0x37)
+    package static let periodQuery = SL651FunctionCode(rawValue: 0x38)
+    package static let softwareVersion = SL651FunctionCode(rawValue: 0x45)
+    package static let setClock = SL651FunctionCode(rawValue: 0x4A)
 
     /// The report kinds whose body is serial · send time · F1F1 station · F0F0 observation time ·
     /// elements (the answers to 37H and 38H have that layout too).
-    static let reportCodesWithElementBody: Set<SL651FunctionCode> = [
+    package static let reportCodesWithElementBody: Set<SL651FunctionCode> = [
         .testReport, .timedReport, .addReport, .hourlyReport, .manualReport, .realTimeQuery, .periodQuery,
     ]
 
-    public var description: String {
+    package var description: String {
         let name: String
         switch self {
         case .keepAlive: name = "keep-alive"
@@ -93,7 +93,7 @@ public struct SL651FunctionCode: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The uplink end character: whether the centre should expect more packets of the same message.
-public enum SL651UplinkEnd: UInt8, Sendable {
+package enum SL651UplinkEnd: UInt8, Sendable {
     /// ETX: this frame ends the message.
     case endOfText = 0x03
     /// ETB: more packets of this message follow.
@@ -101,7 +101,7 @@ public enum SL651UplinkEnd: UInt8, Sendable {
 }
 
 /// The downlink end character: what the centre asks the station to do next.
-public enum SL651DownlinkEnd: UInt8, Sendable, CustomStringConvertible {
+package enum SL651DownlinkEnd: UInt8, Sendable, CustomStringConvertible {
     /// ENQ: the centre asks a question and waits for the answer.
     case enquiry = 0x05
     /// ACK: received, more may follow; the station keeps the link.
@@ -111,7 +111,7 @@ public enum SL651DownlinkEnd: UInt8, Sendable, CustomStringConvertible {
     /// ESC: received, and the station must stay online for 10 minutes (the centre has commands).
     case escapeStayOnline = 0x1B
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .enquiry: "ENQ (question)"
         case .acknowledge: "ACK (received, keep the link)"
@@ -122,27 +122,27 @@ public enum SL651DownlinkEnd: UInt8, Sendable, CustomStringConvertible {
 }
 
 /// The station class sent after `F1 F1` in every report.
-public struct SL651StationClass: Hashable, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct SL651StationClass: Hashable, Sendable {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// 50 'P': rain gauge station.
-    public static let rainfall = SL651StationClass(rawValue: 0x50)
+    package static let rainfall = SL651StationClass(rawValue: 0x50)
     /// 48 'H': river station.
-    public static let river = SL651StationClass(rawValue: 0x48)
+    package static let river = SL651StationClass(rawValue: 0x48)
     /// 4B 'K': reservoir or lake station.
-    public static let reservoir = SL651StationClass(rawValue: 0x4B)
+    package static let reservoir = SL651StationClass(rawValue: 0x4B)
 }
 
 /// Who the station is to the centre: the first three fields of every uplink header.
-public struct SL651StationIdentity: Sendable, Equatable {
-    public let centreAddress: UInt8
-    public let stationAddress: SL651StationAddress
+package struct SL651StationIdentity: Sendable, Equatable {
+    package let centreAddress: UInt8
+    package let stationAddress: SL651StationAddress
     /// Sent as 2 bytes, high byte first, exactly as configured at the centre (1000 is `03 E8`).
-    public let password: UInt16
+    package let password: UInt16
 
     /// The centre address 0 is not allowed: the standard numbers centres 1–255.
-    public init(centreAddress: Int, stationAddress: SL651StationAddress, password: UInt16) throws(SL651EncodingError) {
+    package init(centreAddress: Int, stationAddress: SL651StationAddress, password: UInt16) throws(SL651EncodingError) {
         guard (1...255).contains(centreAddress) else { throw .invalidCentreAddress(centreAddress) }
         self.centreAddress = UInt8(centreAddress)
         self.stationAddress = stationAddress
@@ -151,15 +151,15 @@ public struct SL651StationIdentity: Sendable, Equatable {
 }
 
 /// A station-local wall-clock time as SL 651 sends it (two-digit year, so 2000–2099); no time zone on the wire.
-public struct SL651LocalTime: Hashable, Sendable, CustomStringConvertible {
-    public let year: Int
-    public let month: Int
-    public let day: Int
-    public let hour: Int
-    public let minute: Int
-    public let second: Int
+package struct SL651LocalTime: Hashable, Sendable, CustomStringConvertible {
+    package let year: Int
+    package let month: Int
+    package let day: Int
+    package let hour: Int
+    package let minute: Int
+    package let second: Int
 
-    public init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int = 0) throws(SL651EncodingError) {
+    package init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int = 0) throws(SL651EncodingError) {
         let text = "\(year)-\(twoDigits(month))-\(twoDigits(day)) \(twoDigits(hour)):\(twoDigits(minute)):\(twoDigits(second))"
         guard (2000...2099).contains(year), (1...12).contains(month),
               (1...daysInMonth(year: year, month: month)).contains(day),
@@ -174,12 +174,12 @@ public struct SL651LocalTime: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// YYMMDDhhmmss, the send time's 6 BCD bytes.
-    var sendTimeBytes: [UInt8] { [year % 100, month, day, hour, minute, second].map(SL651.bcdByte) }
+    package var sendTimeBytes: [UInt8] { [year % 100, month, day, hour, minute, second].map(SL651.bcdByte) }
     /// YYMMDDhhmm, the observation time's 5 BCD bytes (observations are whole minutes).
-    var observationTimeBytes: [UInt8] { [year % 100, month, day, hour, minute].map(SL651.bcdByte) }
+    package var observationTimeBytes: [UInt8] { [year % 100, month, day, hour, minute].map(SL651.bcdByte) }
 
     /// Reads YYMMDDhhmmss off the wire; nil when a byte is not BCD or the date does not exist.
-    init?(sendTimeWireBytes bytes: ArraySlice<UInt8>) {
+    package init?(sendTimeWireBytes bytes: ArraySlice<UInt8>) {
         guard bytes.count == 6 else { return nil }
         var fields: [Int] = []
         for byte in bytes {
@@ -192,7 +192,7 @@ public struct SL651LocalTime: Hashable, Sendable, CustomStringConvertible {
         self = time
     }
 
-    public var description: String {
+    package var description: String {
         "\(year)-\(twoDigits(month))-\(twoDigits(day)) \(twoDigits(hour)):\(twoDigits(minute)):\(twoDigits(second))"
     }
 }
@@ -209,24 +209,24 @@ private func twoDigits(_ value: Int) -> String { value < 10 && value >= 0 ? "0\(
 
 extension SL651 {
     /// Packs 0–99 into one BCD byte; callers have already checked the range.
-    static func bcdByte(_ value: Int) -> UInt8 {
+    package static func bcdByte(_ value: Int) -> UInt8 {
         precondition((0...99).contains(value), "BCD byte out of range: \(value)")
         return UInt8(value / 10) << 4 | UInt8(value % 10)
     }
 
     /// One BCD byte's value, or nil when either nibble is above 9.
-    static func bcdValue(_ byte: UInt8) -> Int? {
+    package static func bcdValue(_ byte: UInt8) -> Int? {
         let high = byte >> 4, low = byte & 0x0F
         guard high <= 9, low <= 9 else { return nil }
         return Int(high) * 10 + Int(low)
     }
 
-    static func hexByte(_ byte: UInt8) -> String {
+    package static func hexByte(_ byte: UInt8) -> String {
         let digits = Array("0123456789ABCDEF")
         return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
     }
 
-    static func hexString<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    package static func hexString<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         bytes.map(SL651.hexByte).joined(separator: " ")
     }
 }

@@ -2,28 +2,28 @@
 
 /// TCP delivers bytes, not frames: a frame may arrive in pieces, several may arrive at once, and a
 /// modem may add noise. This holds at most one longest frame and resynchronises on the next `7E 7E`.
-public struct SL651DownlinkReassembler: Sendable {
-    public enum Event: Sendable, Equatable {
+package struct SL651DownlinkReassembler: Sendable {
+    package enum Event: Sendable, Equatable {
         case frame(SL651DownlinkFrame)
         /// Something that began like a frame and was not one: its first byte (or, when a later good frame
         /// shows it was cut short, everything before that frame) is dropped and the search goes on.
         case rejected(SL651FrameError)
     }
 
-    public let station: SL651StationAddress
+    package let station: SL651StationAddress
     /// Longest body we accept; commands from the centre are short, so a box may lower this to save memory.
-    public let bodyBytesMax: Int
+    package let bodyBytesMax: Int
     /// The buffer never holds more than one frame of the longest accepted body.
-    public var bufferBytesMax: Int { SL651.frameOverheadBytes + bodyBytesMax }
+    package var bufferBytesMax: Int { SL651.frameOverheadBytes + bodyBytesMax }
 
     private var buffer: [UInt8] = []
-    public var bufferedBytes: Int { buffer.count }
+    package var bufferedBytes: Int { buffer.count }
     /// Counters for the status page: bytes thrown away while looking for a frame start, frames refused, frames taken.
-    public private(set) var discardedBytes = 0
-    public private(set) var rejectedFrames = 0
-    public private(set) var acceptedFrames = 0
+    package private(set) var discardedBytes = 0
+    package private(set) var rejectedFrames = 0
+    package private(set) var acceptedFrames = 0
 
-    public init(station: SL651StationAddress, bodyBytesMax: Int = SL651.bodyBytesMax) {
+    package init(station: SL651StationAddress, bodyBytesMax: Int = SL651.bodyBytesMax) {
         precondition((1...SL651.bodyBytesMax).contains(bodyBytesMax), "bodyBytesMax must be 1-\(SL651.bodyBytesMax)")
         self.station = station
         self.bodyBytesMax = bodyBytesMax
@@ -32,7 +32,7 @@ public struct SL651DownlinkReassembler: Sendable {
 
     /// Feeds bytes as they arrive and returns what they completed, in order. Every event consumes at
     /// least one byte, so the events grow with the read size the caller chose; the buffer does not.
-    public mutating func append<Bytes: Collection>(_ bytes: Bytes) -> [Event] where Bytes.Element == UInt8 {
+    package mutating func append<Bytes: Collection>(_ bytes: Bytes) -> [Event] where Bytes.Element == UInt8 {
         var events: [Event] = []
         var index = bytes.startIndex
         while index != bytes.endIndex {
@@ -48,7 +48,7 @@ public struct SL651DownlinkReassembler: Sendable {
     }
 
     /// Drops everything buffered, e.g. when the TCP connection closes: a half frame never joins the next connection's bytes.
-    public mutating func reset() {
+    package mutating func reset() {
         discardedBytes += buffer.count
         buffer.removeAll(keepingCapacity: true)
     }

@@ -22,43 +22,42 @@
 // the standard leaves reserved, the box's own: bits 16–18 the warning level (0 none, 1 blue,
 // 2 yellow, 3 orange, 4 red), bit 19 a drill, bit 20 some sensor faulty (degraded). A centre that
 // does not know them ignores reserved bits; one that does reads the level without JSON.
-import Foundation
-import Logging
 import WarningLogic
 
-enum SL651ReportMapping {
-    static let bitWaterLevelAlarm: UInt32 = 1 << 2
-    static let bitWaterLevelMeterFault: UInt32 = 1 << 6
-    static let levelShift: UInt32 = 16
-    static let bitExercise: UInt32 = 1 << 19
-    static let bitDegraded: UInt32 = 1 << 20
+package enum SL651ReportMapping {
+    package static let bitWaterLevelAlarm: UInt32 = 1 << 2
+    package static let bitWaterLevelMeterFault: UInt32 = 1 << 6
+    package static let levelShift: UInt32 = 16
+    package static let bitExercise: UInt32 = 1 << 19
+    package static let bitDegraded: UInt32 = 1 << 20
 
-    struct Problem: Error, CustomStringConvertible, Equatable {
-        var description: String
+    package struct Problem: Error, CustomStringConvertible, Equatable {
+        package var description: String
+
+        package init(description: String) { self.description = description }
     }
 
     /// Whether a report of `kind` has an SL 651 form.
-    static func hasFrame(kind: String) -> Bool {
+    package static func hasFrame(kind: String) -> Bool {
         kind == ObservationSummary.kind || kind == "levelChanged"
     }
 
-    /// The uplink frame for `stored`, or nil when its kind has no SL 651 form.
+    /// The uplink frame of a report's content, or nil when it has no SL 651 form.
+    /// - sequence: the report's number, for the problem's text.
+    /// - time, exercise: the report's own; a level change is observed at its time.
     /// - latestObservation: for a level change, the newest observation summary before it.
     /// - waterLevelRules: rule ids whose measure is a water level, for ZT's bit 2.
-    static func frame(
-        for stored: StoredOutboxReport, identity: SL651StationIdentity, serialNumber: UInt16, sendTime: SL651LocalTime,
-        utcOffsetMinutes: Int, latestObservation: ObservationSummary? = nil, waterLevelRules: Set<String> = [],
+    package static func frame(
+        _ content: ReportContent, sequence: Int64, time: Timestamp, exercise: Bool, identity: SL651StationIdentity, serialNumber: UInt16,
+        sendTime: SL651LocalTime, utcOffsetMinutes: Int, latestObservation: ObservationSummary? = nil, waterLevelRules: Set<String> = [],
         mapping: SL651MappingConfiguration = SL651MappingConfiguration()
     ) throws(Problem) -> [UInt8]? {
-        let report = stored.report
-        let decoder = JSONDecoder()
         do {
-            switch report.kind {
-            case ObservationSummary.kind:
-                let summary = try decoder.decode(ObservationSummary.self, from: Data(report.payload.utf8))
+            switch content {
+            case .observationSummary(let summary):
                 let observed = try localTime(Timestamp(millisecondsSinceUnixEpoch: summary.observedAtMilliseconds), utcOffsetMinutes: utcOffsetMinutes)
                 let level = WarningLevel(name: summary.level) ?? .none
-                let status = statusBits(level: level, exercise: report.exercise, summary: summary, waterLevelHeld: false)
+                let status = statusBits(level: level, exercise: exercise, summary: summary, waterLevelHeld: false)
                 if mapping.hourly && summary.periodMilliseconds == Milliseconds.hour {
                     return try SL651UplinkEncoder.report(
                         identity: identity, functionCode: .hourlyReport, serialNumber: serialNumber, sendTime: sendTime,
@@ -69,30 +68,28 @@ enum SL651ReportMapping {
                     elements: try elements(summary, mapping: mapping) + [.statusAndAlarm(bits: status)])
                 return try SL651UplinkEncoder.report(
                     identity: identity, functionCode: .timedReport, serialNumber: serialNumber, sendTime: sendTime, report: body)
-            case "levelChanged":
-                let kind = try decoder.decode(Report.Kind.self, from: Data(report.payload.utf8))
-                guard case .levelChanged(_, let to, let causes) = kind else { return nil }
-                let observed = try localTime(report.time, utcOffsetMinutes: utcOffsetMinutes)
+            case .engine(.levelChanged(_, let to, let causes)):
+                let observed = try localTime(time, utcOffsetMinutes: utcOffsetMinutes)
                 let held = to != .none && causes.contains(where: waterLevelRules.contains)
-                let status = statusBits(level: to, exercise: report.exercise, summary: latestObservation, waterLevelHeld: held)
+                let status = statusBits(level: to, exercise: exercise, summary: latestObservation, waterLevelHeld: held)
                 let values = try latestObservation.map { try elements($0, mapping: mapping) } ?? []
                 let body = SL651Report(
                     stationClass: latestObservation.map(stationClass) ?? .rainfall, observationTime: observed,
                     elements: values + [.statusAndAlarm(bits: status)])
                 return try SL651UplinkEncoder.report(
                     identity: identity, functionCode: .addReport, serialNumber: serialNumber, sendTime: sendTime, report: body)
-            default:
+            case .engine, .boxRecord, .damaged:
                 return nil
             }
         } catch let error as SL651EncodingError {
-            throw Problem(description: "report \(stored.sequence) (\(report.kind)) has no valid SL 651 frame: \(error.description)")
+            throw Problem(description: "report \(sequence) has no valid SL 651 frame: \(error.description)")
         } catch {
-            throw Problem(description: "report \(stored.sequence) (\(report.kind)): its stored payload is not the expected JSON (\(error))")
+            throw Problem(description: "report \(sequence) has no valid SL 651 frame: \(error)")
         }
     }
 
     /// Station-local time to the minute (observation times are whole minutes; seconds dropped).
-    static func localTime(_ time: Timestamp, utcOffsetMinutes: Int, keepSeconds: Bool = false) throws -> SL651LocalTime {
+    package static func localTime(_ time: Timestamp, utcOffsetMinutes: Int, keepSeconds: Bool = false) throws -> SL651LocalTime {
         let fields = ISO8601.localFields(time, utcOffsetMinutes: utcOffsetMinutes)
         let milliseconds = time.millisecondsSinceUnixEpoch
         let second = Int(((milliseconds / 1_000) % 60 + 60) % 60)
@@ -100,14 +97,14 @@ enum SL651ReportMapping {
                                   second: keepSeconds ? second : 0)
     }
 
-    static func stationClass(_ summary: ObservationSummary) -> SL651StationClass {
+    package static func stationClass(_ summary: ObservationSummary) -> SL651StationClass {
         summary.sensors.contains { $0.waterLevelMeters != nil } ? .river : .rainfall
     }
 
     /// The hourly report `34` of an hourly summary (SL 651 table 43): the first slot's time, F4, PT,
     /// F5, then the hour's own time and the point values. A slot the box did not watch goes as the
     /// standard's "invalid" (FF / FFFF), never as zero rain.
-    static func hourlyReport(
+    package static func hourlyReport(
         _ summary: ObservationSummary, status: UInt32, utcOffsetMinutes: Int, mapping: SL651MappingConfiguration
     ) throws -> SL651Report {
         let hourEnd = Timestamp(millisecondsSinceUnixEpoch: summary.observedAtMilliseconds)
@@ -140,7 +137,7 @@ enum SL651ReportMapping {
     }
 
     /// Each displacement sensor the county named an `FFxx` identifier for, in configuration order of the summary.
-    static func displacementElements(_ summary: ObservationSummary, mapping: SL651MappingConfiguration) throws -> [SL651Element] {
+    package static func displacementElements(_ summary: ObservationSummary, mapping: SL651MappingConfiguration) throws -> [SL651Element] {
         try summary.sensors.compactMap { sensor in
             guard sensor.kind == SensorKind.displacement.rawValue, let value = sensor.displacementMillimeters,
                   let identifier = mapping.displacement[sensor.id]
@@ -151,7 +148,7 @@ enum SL651ReportMapping {
 
     /// PJ, PT, P1, P6, PD of the first rain gauge with values, Z of the first water-level sensor,
     /// the named displacement sensors, VT.
-    static func elements(_ summary: ObservationSummary, mapping: SL651MappingConfiguration = SL651MappingConfiguration()) throws -> [SL651Element] {
+    package static func elements(_ summary: ObservationSummary, mapping: SL651MappingConfiguration = SL651MappingConfiguration()) throws -> [SL651Element] {
         var elements: [SL651Element] = []
         if let gauge = summary.sensors.first(where: { $0.kind == SensorKind.rainGauge.rawValue }) {
             if let value = gauge.rainMillimetersPeriod { elements.append(try .currentRainfall(millimeters: value)) }
@@ -168,7 +165,7 @@ enum SL651ReportMapping {
         return elements
     }
 
-    static func statusBits(level: WarningLevel, exercise: Bool, summary: ObservationSummary?, waterLevelHeld: Bool) -> UInt32 {
+    package static func statusBits(level: WarningLevel, exercise: Bool, summary: ObservationSummary?, waterLevelHeld: Bool) -> UInt32 {
         var bits = UInt32(levelNumber(level)) << levelShift
         if exercise { bits |= bitExercise }
         if waterLevelHeld { bits |= bitWaterLevelAlarm }
@@ -179,70 +176,13 @@ enum SL651ReportMapping {
         return bits
     }
 
-    static func levelNumber(_ level: WarningLevel) -> Int {
+    package static func levelNumber(_ level: WarningLevel) -> Int {
         switch level {
         case .none: 0
         case .blue: 1
         case .yellow: 2
         case .orange: 3
         case .red: 4
-        }
-    }
-}
-
-/// The frame of a stored report as both the pull API and the TCP push send it: the station's
-/// identity, the water-level rules and, for a level change, the newest observation before it,
-/// looked up in the outbox. One place, so a report has the same bytes on both paths.
-struct SL651FrameMaker: Sendable {
-    let identity: SL651StationIdentity
-    let utcOffsetMinutes: Int
-    let waterLevelRules: Set<String>
-    let mapping: SL651MappingConfiguration
-    let outbox: Outbox
-    let logger: Logger
-
-    init(configuration: EngineConfiguration, county: CountyConfiguration, outbox: Outbox, logger: Logger) throws(SL651ReportMapping.Problem) {
-        do {
-            identity = try SL651StationIdentity(
-                centreAddress: county.centreAddress, stationAddress: try SL651StationAddress(digits: configuration.station.id),
-                password: county.password)
-        } catch {
-            throw SL651ReportMapping.Problem(description: "the station identity makes no SL 651 header: \(error)")
-        }
-        utcOffsetMinutes = configuration.station.utcOffsetMinutes
-        waterLevelRules = Set(configuration.rules.filter { $0.measure.sensorKind == .waterLevel }.map(\.id))
-        mapping = county.sl651
-        self.outbox = outbox
-        self.logger = logger
-    }
-
-    /// The serial number a report is sent with: its outbox sequence folded into 1…65535. Derived,
-    /// not counted: it survives restarts and power cuts with no extra disk write, the same report
-    /// pulled or pushed twice carries the same serial (the centre sees a repetition, not a new
-    /// report), and consecutive reports get consecutive serials, wrapping after 65535.
-    static func serialNumber(forSequence sequence: Int64) -> UInt16 {
-        precondition(sequence >= 1, "outbox sequences start at 1")
-        return UInt16((sequence - 1) % 65_535 + 1)
-    }
-
-    /// The frame, or nil when the report has no SL 651 form or cannot be one (a value outside
-    /// SL 651's range: logged; its JSON form still carries it). `latestObservation` saves the
-    /// look-up when the caller walks reports in order; nil looks it up.
-    func frame(for stored: StoredOutboxReport, serialNumber: UInt16, sendTime: SL651LocalTime, latestObservation: ObservationSummary? = nil) -> [UInt8]? {
-        guard SL651ReportMapping.hasFrame(kind: stored.report.kind) else { return nil }
-        var observation = latestObservation
-        if stored.report.kind == "levelChanged", observation == nil,
-            let earlier = try? outbox.latestReport(kind: ObservationSummary.kind, before: stored.sequence)
-        {
-            observation = try? JSONDecoder().decode(ObservationSummary.self, from: Data(earlier.report.payload.utf8))
-        }
-        do {
-            return try SL651ReportMapping.frame(
-                for: stored, identity: identity, serialNumber: serialNumber, sendTime: sendTime, utcOffsetMinutes: utcOffsetMinutes,
-                latestObservation: observation, waterLevelRules: waterLevelRules, mapping: mapping)
-        } catch {
-            logger.error("report \(stored.sequence) has no SL 651 frame: \(error.description)")
-            return nil
         }
     }
 }
