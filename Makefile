@@ -26,7 +26,7 @@ JSONSCHEMA_VERSION := 4.26.0
 SELENIUM_VERSION := 4.38.0
 OUT          := out
 
-.PHONY: all deps build test demo bench bench-fleet soak check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
+.PHONY: all deps build test demo bench bench-fleet soak footprint check-imports clean venv flash-test hil hil-deps fuzz fuzz-build
 
 all: build
 
@@ -131,10 +131,25 @@ bench-fleet: deps
 
 # The footprint soak (issue 13): 8 Modbus registers at 1 Hz over a 9600-baud pty for SOAK_MINUTES
 # (the issue's figure is 120), printing the resident memory curve. Real time: never in CI.
+# Built as tools/flash.sh builds it for a board (static Swift runtime), so the figure is the board's.
 SOAK_MINUTES ?= 120
 soak: deps venv
-	$(SWIFT) build --build-path $(BUILD_DIR) -c release --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --static-swift-stdlib --product village-gateway
 	Benchmarks/Soak/run.py $(BUILD_DIR)/release/village-gateway --minutes $(SOAK_MINUTES) --python $(VENV)/bin/python
+
+# Where the box's resident memory is (issue 13): the release build a board gets (static Swift
+# runtime) beside the same with the runtime as shared libraries, soaked side by side for
+# FOOTPRINT_MINUTES, and the floors (Benchmarks/Footprint/Floor: Foundation, FoundationEssentials,
+# the standard library). Needs root (process_madvise). Real time: never in CI.
+# The dynamic build has a build directory of its own: switching --static-swift-stdlib in one
+# recompiles every module (35 minutes on the team's machine).
+FOOTPRINT_MINUTES   ?= 6
+FOOTPRINT_BUILD_DIR ?= .build-dynamic
+footprint: deps venv
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --static-swift-stdlib --product village-gateway
+	$(SWIFT) build --build-path $(FOOTPRINT_BUILD_DIR) -c release --product village-gateway
+	Benchmarks/Footprint/run.py static=$(BUILD_DIR)/release/village-gateway dynamic=$(FOOTPRINT_BUILD_DIR)/release/village-gateway \
+	    --minutes $(FOOTPRINT_MINUTES) --explain --python $(VENV)/bin/python
 
 # Coverage-guided fuzzing (libFuzzer, address sanitizer) of every parser of outside bytes, each
 # target for FUZZ_SECONDS from its seeds in Fuzz/corpus; prints exec/s and coverage per target

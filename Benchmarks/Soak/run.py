@@ -12,6 +12,8 @@ import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SLAVE = os.path.join(ROOT, "Tests", "DriversTests", "Fixtures", "pymodbus_slave.py")
+sys.path.insert(0, os.path.join(ROOT, "Benchmarks", "Footprint"))
+import memory  # noqa: E402  (Benchmarks/Footprint/memory.py: the resident set by kind of mapping)
 SENSORS = 8                   # 8 registers, one per sensor, each read every second
 WAIT_SECONDS_MAX = 60         # every wait for a helper to come up is bounded
 
@@ -51,6 +53,13 @@ range = [0.0, 10.0]
 stale_after = "5m"
 modbus = {{ bus = "rs485", slave = {n}, function = 3, register = 0, type = "uint16", scale = 0.001, poll_every = "1s" }}
 """
+# The county pull API as a deployed box serves it (its event loops and connection guard idle
+# here: nobody pulls); the key file beside the configuration.
+COUNTY_API = """
+[county.api]
+listen = "127.0.0.1:0"
+key_file = "api.key"
+"""
 
 
 def main():
@@ -60,34 +69,13 @@ def main():
     parser.add_argument("--sample-seconds", type=float, default=60, help="time between RSS samples")
     parser.add_argument("--warmup-minutes", type=float, default=10, help="left out of the growth figure")
     parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python3"), help="a Python with pymodbus")
+    parser.add_argument("--county-api", action="store_true", help="the box also serves the county pull API (on loopback)")
     arguments = parser.parse_args()
     binary = os.path.abspath(arguments.binary)
     work = tempfile.mkdtemp(prefix="vg-soak-")
     children = []
     try:
-        gateway_end, slave_end = os.path.join(work, "gateway-pty"), os.path.join(work, "slave-pty")
-        socat = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={gateway_end}", f"pty,raw,echo=0,link={slave_end}"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        children.append(socat)
-        wait_for_line(socat.stderr, "starting data transfer loop")
-        slave = subprocess.Popen([arguments.python, SLAVE, "--port", slave_end, "--baud", "9600"] +
-                                 sum((["--slave", str(n)] for n in range(1, SENSORS + 1)), []),
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        children.append(slave)
-        wait_for_line(slave.stdout, "READY")
-
-        config = os.path.join(work, "soak.toml")
-        with open(config, "w", encoding="utf-8") as f:
-            f.write(CONFIG_HEAD + "".join(LEVEL_SENSOR.format(n=n) for n in range(1, SENSORS + 1)))
-        # One row at the start: after it the box's clock runs on in real time.
-        scenario = os.path.join(work, "soak.csv")
-        with open(scenario, "w") as f:
-            f.write("time,sensor,value\n" + time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()) + ",rain1,0\n")
-        state = os.path.join(work, "state")
-        box = subprocess.Popen([binary, "run", "--config", config, "--board", "sim", "--bus", f"rs485={os.path.realpath(gateway_end)}",
-                                "--scenario", scenario, "--speed", "1", "--state-dir", state, "--log-level", "warning"],
-                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "box.log"), "w"))
-        children.append(box)
+        box, state = start_box(binary, arguments.python, work, children, county_api=arguments.county_api)
 
         ticks = os.sysconf("SC_CLK_TCK")
         started = time.monotonic()
@@ -133,21 +121,65 @@ def main():
         else:
             print("too short for a growth figure: run longer than the warm-up")
         print(f"the box's log had {len(warnings)} lines of timeouts or failures")
-        # Where the resident memory is: the runtime's shared libraries (Foundation, its ICU data,
-        # the Swift runtime) against the program's own heap, to judge a static or
-        # FoundationEssentials-only build.
-        print("resident memory by mapping: " + ", ".join(f"{name} {kib / 1024:.1f} MiB" for name, kib in rss_by_mapping(box.pid)[:8]))
+        # Where the resident memory is: the program's own pages (with a static Swift runtime, also
+        # the runtime's, Foundation's and ICU's), the shared libraries, and anonymous memory.
+        # Benchmarks/Footprint/run.py compares builds and says which code the pages hold.
+        by_kind = memory.resident_by_kind(box.pid)
+        print("resident memory by mapping: " + ", ".join(f"{kind} {by_kind[kind] / 1024:.1f} MiB" for kind in memory.KINDS))
         box.send_signal(signal.SIGTERM)
         box.wait(timeout=WAIT_SECONDS_MAX)
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout=WAIT_SECONDS_MAX)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+        stop_children(children)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def start_box(binary, python, work, children, environment=None, county_api=False):
+    """Starts the socat pty pair, the pymodbus slaves behind it and the box polling them (with
+    `environment` added to its own; with `county_api`, also serving the county pull API on a port
+    of loopback), all in `work`; appends each process to `children` (the caller stops them).
+    Returns the box's process and its state directory. Benchmarks/Footprint/run.py soaks several
+    builds side by side with it."""
+    gateway_end, slave_end = os.path.join(work, "gateway-pty"), os.path.join(work, "slave-pty")
+    socat = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={gateway_end}", f"pty,raw,echo=0,link={slave_end}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    children.append(socat)
+    wait_for_line(socat.stderr, "starting data transfer loop")
+    slave = subprocess.Popen([python, SLAVE, "--port", slave_end, "--baud", "9600"] +
+                             sum((["--slave", str(n)] for n in range(1, SENSORS + 1)), []),
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    children.append(slave)
+    wait_for_line(slave.stdout, "READY")
+
+    config = os.path.join(work, "soak.toml")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(CONFIG_HEAD + "".join(LEVEL_SENSOR.format(n=n) for n in range(1, SENSORS + 1)))
+        if county_api:
+            f.write(COUNTY_API)
+    if county_api:
+        with open(os.path.join(work, "api.key"), "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(os.path.join(work, "api.key"), 0o600)
+    # One row at the start: after it the box's clock runs on in real time.
+    scenario = os.path.join(work, "soak.csv")
+    with open(scenario, "w") as f:
+        f.write("time,sensor,value\n" + time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()) + ",rain1,0\n")
+    state = os.path.join(work, "state")
+    box = subprocess.Popen([binary, "run", "--config", config, "--board", "sim", "--bus", f"rs485={os.path.realpath(gateway_end)}",
+                            "--scenario", scenario, "--speed", "1", "--state-dir", state, "--log-level", "warning"],
+                           stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "box.log"), "w"),
+                           env=dict(os.environ, **(environment or {})))
+    children.append(box)
+    return box, state
+
+
+def stop_children(children):
+    for child in reversed(children):
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=WAIT_SECONDS_MAX)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 def wait_for_line(stream, text):
@@ -170,20 +202,6 @@ def read_cpu_seconds(pid, ticks):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def rss_by_mapping(pid):
-    """Resident KiB per mapped file (by base name) and for anonymous memory, largest first."""
-    totals, name = {}, None
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 5 and "-" in fields[0] and ":" in fields[3]:
-                path = fields[5] if len(fields) > 5 else ""
-                name = os.path.basename(path) if path.startswith("/") else (path or "[anonymous]")
-            elif fields and fields[0] == "Rss:" and name is not None:
-                totals[name] = totals.get(name, 0) + int(fields[1])
-    return sorted(totals.items(), key=lambda item: -item[1])
 
 
 def file_size(path):
