@@ -6,16 +6,21 @@ import WarningLogic
 @testable import VillageGateway
 
 @Suite struct StatusTextTests {
+    static let start: Int64 = 1_596_470_400_000
+
     /// The example box after 62 mm of rain in the hour and a river reading with float noise.
-    static func status(inputs: [String] = ["scenario scenarios/typhoon-hagupit.csv at 60× speed"]) throws -> DaemonStatus {
+    /// `later` are events after the river reading, as (milliseconds after the start, kind).
+    static func status(
+        inputs: [String] = ["scenario scenarios/typhoon-hagupit.csv at 60× speed"], later: [(Int64, Event.Kind)] = [], outputs: OutputSnapshot = .safe
+    ) throws -> DaemonStatus {
         let configuration = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath).engine
         let published = PublishedStatus(configuration: configuration, board: "sim", stateDirectory: "/var/lib/village-gateway", inputs: [])
         var engine = Engine(configuration: configuration)
-        let start: Int64 = 1_596_470_400_000
-        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start), kind: .tick))
-        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 60_000), kind: .tips(sensorId: "rain1", count: 310)))
-        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 120_000), kind: .reading(sensorId: "river1", value: 2.026000000000000023)))
-        published.update(station: engine.status(), outputs: .safe, counters: RuntimeCounters())
+        let events: [(Int64, Event.Kind)] = [
+            (0, .tick), (60_000, .tips(sensorId: "rain1", count: 310)), (120_000, .reading(sensorId: "river1", value: 2.026000000000000023)),
+        ] + later
+        for (offset, kind) in events { _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + offset), kind: kind)) }
+        published.update(station: engine.status(), outputs: outputs, counters: RuntimeCounters())
         var status = published.report()
         status.inputs = inputs
         return status
@@ -68,19 +73,12 @@ import WarningLogic
     /// The 叫应 and the modem, as `status` prints them, are in the document too (who answered,
     /// how and after how long; who is waited for; whether the modem is registered).
     @Test func theJSONCarriesThe叫应AndTheModem() throws {
-        let configuration = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath).engine
-        let published = PublishedStatus(configuration: configuration, board: "sim", stateDirectory: "/var/lib/village-gateway", inputs: [])
-        var engine = Engine(configuration: configuration)
-        let start: Int64 = 1_596_470_400_000
-        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start), kind: .tick))
-        // Orange at +60 s asks the 叫应; the village head answers by SMS 58 s later.
-        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 60_000), kind: .tips(sensorId: "rain1", count: 310)))
-        _ = engine.handle(Event(time: Timestamp(millisecondsSinceUnixEpoch: start + 118_000), kind: .reply(phone: "+8613800000001", channel: .sms, text: "收到")))
+        // Orange at +60 s asks the 叫应; the village head answers by SMS 118 s later.
         var outputs = OutputSnapshot.safe
         outputs.modem = ModemSnapshot(port: "/dev/village-gateway/modem", model: "quectel-ec2x", open: true, registration: "registered (home)",
                                       data: "on LTE", signalDBm: -71, opens: 1)
-        published.update(station: engine.status(), outputs: outputs, counters: RuntimeCounters())
-        var status = published.report()
+        var status = try Self.status(later: [(178_000, .reply(phone: "+8613800000001", channel: .sms, text: "收到"))], outputs: outputs)
+        let start = Self.start
         let text = status.document().text
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         let answer = try #require(object["acknowledgement"] as? [String: Any], "\(text)")
@@ -89,7 +87,7 @@ import WarningLogic
         let answered = try #require(answer["answered"] as? [[String: Any]])
         #expect(answered.count == 1)
         #expect(answered.first?["by"] as? String == "王建国" && answered.first?["channel"] as? String == "sms", "\(answered)")
-        #expect(answered.first?["after_s"] as? Int64 == 58)
+        #expect(answered.first?["after_s"] as? Int64 == 118)
         let waiting = try #require(answer["waiting"] as? [String])
         #expect(!waiting.contains("王建国") && waiting.contains("李秀英"), "\(waiting)")
         let modem = try #require(object["modem"] as? [String: Any])
