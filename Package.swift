@@ -22,9 +22,13 @@ let fuzzLinking: [LinkerSetting] =
 // the export of the program's own symbols that static-stdlib-args.lnk asks for (nothing looks them
 // up: the Swift runtime finds its metadata through swiftrt.o's sections; a crash's addresses are
 // named offline from the unstripped build). Steady RSS on the soak's job: 36.3 -> 30.9 MiB (x86_64).
+// A board whose glibc is older than 2.36 (an Ubuntu 22.04 based image) cannot load packed
+// relocations: build for it with VG_PACKED_RELOCATIONS=0 (tools/flash.sh checks the board's glibc
+// and says so).
+let packedRelocations = Context.environment["VG_PACKED_RELOCATIONS"] != "0"
 let boxReleaseLinking: [LinkerSetting] = [
     .unsafeFlags(
-        ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
+        ["-use-ld=lld", "-Xlinker", "--no-export-dynamic"] + (packedRelocations ? ["-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"] : []),
         .when(platforms: [.linux], configuration: .release)),
 ]
 

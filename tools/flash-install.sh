@@ -22,6 +22,27 @@ polkit_rule="$root/etc/polkit-1/rules.d/60-village-gateway.rules"
 user=village-gateway
 
 fail() { echo "flash.sh: on the box: $*" >&2; exit 1; }
+
+# at_least A B: version A (MAJOR.MINOR) is B or newer.
+at_least() {
+    a_major=${1%%.*} a_minor=${1#*.} b_major=${2%%.*} b_minor=${2#*.}
+    a_minor=${a_minor%%.*} b_minor=${b_minor%%.*}
+    [ "$a_major" -gt "$b_major" ] || { [ "$a_major" -eq "$b_major" ] && [ "$a_minor" -ge "$b_minor" ]; }
+}
+
+# The glibc of the root being installed: the running system's from getconf, a mounted root's from
+# the version string inside its libc.so.6 (any architecture). Empty when it cannot be told.
+root_glibc() {
+    if [ -z "$root" ] && command -v getconf >/dev/null 2>&1; then
+        version=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }')
+        [ -n "$version" ] && { echo "$version"; return; }
+    fi
+    for libc in "$root"/lib/*/libc.so.6 "$root"/usr/lib/*/libc.so.6 "$root"/lib/libc.so.6 "$root"/lib64/libc.so.6 "$root"/usr/lib/libc.so.6; do
+        [ -f "$libc" ] || continue
+        version=$(grep -a -o 'release version [0-9][0-9]*\.[0-9][0-9]*' "$libc" 2>/dev/null | head -1 | awk '{ print $3 }')
+        [ -n "$version" ] && { echo "$version"; return; }
+    done
+}
 changed=0
 unchanged=0
 rules_changed=0
@@ -58,6 +79,18 @@ install)
     # Checked before anything changes: a box with no configuration would not start.
     if [ ! -f "$etc/gateway.toml" ] && [ ! -f "$payload/gateway.toml" ]; then
         fail "$etc/gateway.toml does not exist and no --config was given; give --config FILE (check it first with village-gateway check-config FILE)"
+    fi
+    # A binary the board's loader refuses would leave the box without warnings at its next start.
+    if [ -f "$payload/glibc-needed" ]; then
+        needed=$(cat "$payload/glibc-needed")
+        have=$(root_glibc)
+        if [ -z "$have" ]; then
+            echo "  could not tell the glibc of ${root:-/}: this village-gateway needs glibc $needed or newer"
+        elif ! at_least "$have" "$needed"; then
+            packed=""
+            at_least "$have" 2.36 || packed=", and with VG_PACKED_RELOCATIONS=0 (packed relocations need glibc 2.36)"
+            fail "${root:-/} has glibc $have, but this village-gateway needs $needed or newer; build it for this board with an SDK whose glibc is no newer than $have$packed"
+        fi
     fi
     mkdir -p "$etc" "$(dirname "$previous")"
     chmod 0750 "$etc"

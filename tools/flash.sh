@@ -225,6 +225,18 @@ if [ "$strip_binary" = 1 ]; then
 else
     cp "$binary" "$staging/files/village-gateway"
 fi
+# The oldest glibc the binary loads on: its highest GLIBC_x.y symbol version, and 2.36 for the
+# packed relocations of the release link (the loader's GLIBC_ABI_DT_RELR, Package.swift).
+# flash-install.sh refuses a root whose glibc is older, rather than installing a box the loader
+# will not start. No readelf here, or a binary without glibc versions (musl): no check.
+if command -v readelf >/dev/null 2>&1; then
+    versions=$(readelf -V --wide "$binary" 2>/dev/null | grep -o 'GLIBC_[0-9A-Z_.]*' | sort -u || true)
+    glibc_needed=$(printf '%s\n' "$versions" | grep -o '^GLIBC_[0-9][0-9.]*$' | sed 's/^GLIBC_//' | sort -V | tail -1 || true)
+    if printf '%s\n' "$versions" | grep -qx GLIBC_ABI_DT_RELR; then
+        glibc_needed=$(printf '%s\n' "${glibc_needed:-0}" 2.36 | sort -V | tail -1)
+    fi
+    [ -z "$glibc_needed" ] || echo "$glibc_needed" > "$staging/files/glibc-needed"
+fi
 cp "$board_file" "$staging/files/board.toml"
 mkdir -p "$staging/files/boards"
 cp "$repository"/boards/*.toml "$staging/files/boards/"

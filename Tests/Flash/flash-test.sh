@@ -83,6 +83,14 @@ sed 's/^mm_per_tip = 0.2/mm_per_tip = 99/' "$config" > "$work/broken.toml"
 sed 's/^line = 0$/line = -1/' "$board" > "$work/broken-board.toml"
 expect_error "a broken board file is refused" 1 "has problems" --board "$work/broken-board.toml" --binary "$binary" --root "$root" --config "$config"
 expect_error "a broken --config is refused" 1 "has problems" --board "$board" --binary "$binary" --root "$root" --config "$work/broken.toml"
+# A root whose glibc is older than the binary's symbol versions (or, for a release build, the 2.36
+# its packed relocations need) is refused before anything is written: the loader would not start it.
+old_root="$work/old-glibc-root"
+mkdir -p "$old_root/lib/x86_64-linux-gnu"
+printf 'GNU C Library (Ubuntu GLIBC 2.17-0ubuntu1) stable release version 2.17.\n' > "$old_root/lib/x86_64-linux-gnu/libc.so.6"
+expect_error "a root with an older glibc than the binary needs is refused" 1 "has glibc 2.17, but this village-gateway needs" \
+    --board "$board" --binary "$binary" --root "$old_root" --config "$config"
+check "the refused install wrote nothing" "$([ "$(find "$old_root" -type f | wc -l)" = 1 ]; echo $?)" "$(find "$old_root" -type f)"
 
 # --- install into a root filesystem ------------------------------------------------------------
 fake_box_root "$root"
