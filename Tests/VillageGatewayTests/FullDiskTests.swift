@@ -51,7 +51,7 @@ final class SmallDisk {
         let board = try SimulatedBoardHardware(sirenMaxOnMilliseconds: 600_000, sirenRestMilliseconds: 120_000, driving: .manual)
         let outputs = board.outputs
         defer { outputs.shutdown() }
-        let example = try await ExampleEngineOwner.start(directory: directory, reserve: reserve, outputs: outputs, at: time) { disk.fill() }
+        let example = try await ExampleEngineOwner.start(directory: directory, reserve: reserve, outputs: outputs, at: time, afterRecovery: { disk.fill() })
         let (gateway, queue, published, owner) = (example.gateway, example.queue, example.published, example.owner)
         await queue.submit(Event(time: time.adding(milliseconds: 1_000), kind: .reading(sensorId: "river1", value: 4.5)))
         await queue.close()

@@ -127,7 +127,12 @@ actor EngineOwner {
             let depth = await queue.depth
             await publish(status, queueDepth: depth)
             statusObserver?(status)
-            if let reason = stopCondition?(status, depth) {
+            // Asked twice: the depth above was read before the condition looks at the scenario's
+            // progress, and an input may queue its last events in between (the player marks the
+            // scenario finished only once they are queued). With that stale depth a sim run
+            // stopped with tips still waiting (level none instead of red, 1 run in 10 under
+            // load); a stop holds only if it still holds with the depth read after.
+            if stopCondition?(status, depth) != nil, let reason = stopCondition?(status, await queue.depth) {
                 await owed.idle()
                 await writer.flush()
                 return reason
