@@ -253,15 +253,9 @@ final class CommitRecordingStore: CountyStore {
         let outbox = try site.outbox()
         try CountyPullTests.fill(outbox, count: 40)
         let box = TestBox(station: "0011223344", key: CountyPullTests.key, outbox: outbox, nowMilliseconds: { SystemClock().now().millisecondsSinceUnixEpoch })
-        let stations = site.directory + "/stations.toml"
+        let stations = site.stationsFile
         try await TestBox.serve([box]) { ports in
-            try """
-                [[station]]
-                id = "0011223344"
-                name = "黄坑村"
-                url = "http://localhost:\(ports[0])"
-                key_file = "\(site.keyFile)"
-                """.write(toFile: stations, atomically: true, encoding: .utf8)
+            try site.writeStationsFile(port: ports[0])
             let run = try await CountyPullTests.runOffThePool(["pull", "--stations", stations, "--db", database.url])
             #expect(run.status == 0, "\(run.standardOutput)\(run.standardError)")
             #expect(run.standardOutput.contains("county pull: 1 station, 1 pulled, 0 not; 40 new reports stored in"), "\(run.standardOutput)")

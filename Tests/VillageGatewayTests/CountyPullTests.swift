@@ -154,6 +154,22 @@ final class TestBox: Sendable {
             PullStation(id: id, name: "黄坑村", url: "http://localhost:\(port)", keyFile: keyFile ?? self.keyFile)
         }
 
+        var stationsFile: String { directory + "/stations.toml" }
+
+        /// Writes `stationsFile` naming the one box 0011223344 on `port`; returns its path.
+        @discardableResult
+        func writeStationsFile(port: Int) throws -> String {
+            let path = stationsFile
+            try """
+                [[station]]
+                id = "0011223344"
+                name = "黄坑村"
+                url = "http://localhost:\(port)"
+                key_file = "\(keyFile)"
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+
         func puller(reportsPerPage: Int = 100) throws -> CountyPuller {
             var options = PullOptions()
             options.reportsPerPage = reportsPerPage
@@ -553,18 +569,11 @@ final class TestBox: Sendable {
         let outbox = try site.outbox()
         try Self.fill(outbox, count: 40)
         let box = TestBox(station: "0011223344", key: Self.key, outbox: outbox, nowMilliseconds: { SystemClock().now().millisecondsSinceUnixEpoch })
-        let stations = site.directory + "/stations.toml"
         let refusingPort = try RefusingPort()
         defer { refusingPort.release() }
         let closedPort = refusingPort.port
         try await TestBox.serve([box]) { ports in
-            try """
-                [[station]]
-                id = "0011223344"
-                name = "黄坑村"
-                url = "http://localhost:\(ports[0])"
-                key_file = "\(site.keyFile)"
-                """.write(toFile: stations, atomically: true, encoding: .utf8)
+            let stations = try site.writeStationsFile(port: ports[0])
             // The in-test box runs on this process's cooperative pool (two threads here), which other
             // suites' blocking waits can hold for longer than the default 30 s timeout under a
             // parallel run: only a hang may fail this test, so the pull gets the largest timeout.

@@ -15,7 +15,8 @@ struct ExampleEngineOwner {
     /// builds the owner over `outputs` and starts it at `time`, with no recovered actions.
     static func start(
         directory: String, reserve: DiskReserve? = nil, outputs: any GatewayOutputs, at time: Timestamp, logger: Logger = Logger(label: "test"),
-        queue: EventQueue = EventQueue(), stopCondition: (@Sendable (StationStatus, Int) -> String?)? = nil, afterRecovery: () -> Void = {}
+        queue: EventQueue = EventQueue(), stopCondition: (@Sendable (StationStatus, Int) -> String?)? = nil,
+        beforeStateBatch: (@Sendable () -> Void)? = nil, afterRecovery: () -> Void = {}
     ) async throws -> ExampleEngineOwner {
         let gateway = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
         let store = StateStore(directory: directory, reserve: reserve)
@@ -24,7 +25,7 @@ struct ExampleEngineOwner {
         let published = PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: [])
         let owner = EngineOwner(
             recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]),
-            published: published, logger: logger, stopCondition: stopCondition)
+            published: published, logger: logger, stopCondition: stopCondition, beforeStateBatch: beforeStateBatch)
         await owner.start(recoveredActions: [], at: time)
         return ExampleEngineOwner(gateway: gateway, queue: queue, published: published, owner: owner)
     }

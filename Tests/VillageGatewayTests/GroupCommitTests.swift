@@ -56,17 +56,10 @@ final class OrderedOutputs: GatewayOutputs {
     @Test func theSirenSoundsWhileTheDiskStallsAndTheSMSWaitsForTheRecord() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let gateway = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
-        let store = StateStore(directory: directory)
-        let recovery = store.recover(configuration: gateway.engine)
-        let queue = EventQueue()
         let outputs = OrderedOutputs()
         let disk = StalledDisk()
-        let owner = EngineOwner(
-            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]),
-            published: PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: []),
-            logger: Logger(label: "test"), beforeStateBatch: { disk.pass() })
-        await owner.start(recoveredActions: [], at: Self.time)
+        let example = try await ExampleEngineOwner.start(directory: directory, outputs: outputs, at: Self.time, beforeStateBatch: { disk.pass() })
+        let (gateway, queue, owner) = (example.gateway, example.queue, example.owner)
         let running = Task { await owner.run() }
 
         // A manual red while nothing reaches the disk: the siren sounds all the same.
@@ -92,17 +85,10 @@ final class OrderedOutputs: GatewayOutputs {
     @Test func anSMSStillWaitingForItsRecordAtSIGTERMIsOwedByTheFinalSnapshotNotLost() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let gateway = try ConfigurationLoader.load(path: ConfigurationFixtures.examplePath)
-        let store = StateStore(directory: directory)
-        let recovery = store.recover(configuration: gateway.engine)
-        let queue = EventQueue()
         let outputs = OrderedOutputs()
         let disk = StalledDisk()
-        let owner = EngineOwner(
-            recovery: recovery, store: store, outputs: outputs, queue: queue, notifier: SystemdNotifier(environment: [:]),
-            published: PublishedStatus(configuration: gateway.engine, board: "sim", stateDirectory: directory, inputs: []),
-            logger: Logger(label: "test"), beforeStateBatch: { disk.pass() })
-        await owner.start(recoveredActions: [], at: Self.time)
+        let example = try await ExampleEngineOwner.start(directory: directory, outputs: outputs, at: Self.time, beforeStateBatch: { disk.pass() })
+        let (gateway, queue, owner) = (example.gateway, example.queue, example.owner)
         let running = Task { await owner.run() }
         await queue.submit(Event(time: Self.time, kind: .manual(level: .red, by: "township")))
         #expect(await EngineOwnerReentrancyTests.waitUntil { outputs.sirenOn })
