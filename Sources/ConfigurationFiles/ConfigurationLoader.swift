@@ -25,10 +25,16 @@ package enum ConfigurationLoader {
         // Windows Notepad starts UTF-8 files with a byte-order mark; it carries no content.
         let body = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
 
-        if let bad = TOMLPreflight.badTableHeader(body) {
-            let shown = bad.found.value < 0x20 || bad.found.value == 0x7F ? String(format: "U+%04X (a control character)", bad.found.value) : "'\(bad.found)'"
-            throw fail(line: bad.line, column: bad.column,
+        switch TOMLPreflight.check(body) {
+        case .badTableHeader(let line, let column, let found)?:
+            let shown = found.value < 0x20 || found.value == 0x7F ? String(format: "U+%04X (a control character)", found.value) : "'\(found)'"
+            throw fail(line: line, column: column,
                        "TOML syntax error: a table header starts with \(shown); a header is [name] or [[name]] with a plain or quoted name")
+        case .braceInArray(let line, let column)?:
+            throw fail(line: line, column: column,
+                       "TOML syntax error: '}' inside an array; an array is [a, b, c] and closes with ']' (is a value or a ']' missing?)")
+        case nil:
+            break
         }
         let table: TOMLTable
         do {

@@ -2,14 +2,28 @@
 // sees them. Found by `make fuzz`: a table header whose first character is neither a key
 // character, a quote nor `]` (`[[[a`, `[` followed by a control character) fails an assertion
 // in toml++'s parse_key and aborts the process: check-config, or the daemon on a shell `commit`.
+// So does a `}` where an array expects a value (`kind = [}`, `a = [1, }`): parse_array hands it
+// to parse_value, which asserts it never sees a value terminator (CI's 25-second fuzz found it).
+// A release build is no safer: with NDEBUG the assertion becomes an assumption the optimiser may
+// build on. Both are invalid TOML, so refusing them here loses nothing toml++ would accept.
 package enum TOMLPreflight {
-    /// Where toml++ would begin a table header, the character after `[` or `[[` (and spaces) it
-    /// can parse; nil when the text has no such header, else the line, column and character.
-    package static func badTableHeader(_ text: String) -> (line: Int, column: Int, found: Unicode.Scalar)? {
+    /// What toml++ cannot be trusted to refuse: where, and what was found.
+    package enum Finding: Equatable, Sendable {
+        /// The first character of a table header, after `[` or `[[` (and spaces), is not one
+        /// toml++ can parse.
+        case badTableHeader(line: Int, column: Int, found: Unicode.Scalar)
+        /// A `}` inside an array (where toml++ expects a value, a comma or `]`).
+        case braceInArray(line: Int, column: Int)
+    }
+
+    /// The first finding in `text`, nil when toml++ may be given it.
+    package static func check(_ text: String) -> Finding? {
         enum State { case value, basic, literal, multilineBasic, multilineLiteral, comment }
         let scalars = Array(text.unicodeScalars)
         var state = State.value
-        var depth = 0  // brackets and braces open in a value (arrays may span lines)
+        // The brackets and braces open in a value (arrays may span lines), innermost last. Only
+        // whether the innermost is an array matters, but a stack keeps `[{}]` and `{[]}` apart.
+        var open: [Unicode.Scalar] = []
         var line = 1
         var lineStart = 0
         var atStatementStart = true  // only spaces since the line began, outside any value
@@ -21,7 +35,7 @@ package enum TOMLPreflight {
                 line += 1
                 lineStart = index + 1
                 if state == .comment || state == .basic || state == .literal { state = .value }
-                atStatementStart = depth == 0 && (state == .value)
+                atStatementStart = open.isEmpty && (state == .value)
                 index += 1
                 continue
             }
@@ -49,7 +63,7 @@ package enum TOMLPreflight {
                         let first = scalars[look]
                         let fine = first == "]" || first == "\"" || first == "'" || first == "_" || first == "-"
                             || (first.isASCII && (first.properties.isAlphabetic || ("0"..."9").contains(first)))
-                        if !fine { return (line, look - lineStart + 1, first) }
+                        if !fine { return .badTableHeader(line: line, column: look - lineStart + 1, found: first) }
                     }
                     // The rest of the header line is the header's own; skip to its end.
                     while index < scalars.count, scalars[index] != "\n" { index += 1 }
@@ -62,8 +76,10 @@ package enum TOMLPreflight {
                     if next(1) == "\"", next(2) == "\"" { state = .multilineBasic; index += 2 } else { state = .basic }
                 case "'":
                     if next(1) == "'", next(2) == "'" { state = .multilineLiteral; index += 2 } else { state = .literal }
-                case "[", "{": depth += 1
-                case "]", "}": depth = max(0, depth - 1)
+                case "[", "{": open.append(scalar)
+                case "}" where open.last == "[":
+                    return .braceInArray(line: line, column: index - lineStart + 1)
+                case "]", "}": _ = open.popLast()
                 default: break
                 }
             }
