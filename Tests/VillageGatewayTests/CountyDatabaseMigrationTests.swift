@@ -128,6 +128,8 @@ import Testing
         #expect(!schema[0][1].contains("WITHOUT ROWID"))
         #expect(try Self.rows(migrated, "PRAGMA quick_check") == [["ok"]])
         #expect(try await county.reportCount(station: Self.stations[0]) == 299)
+        // A file keeps its page size; its WAL is still copied only once it holds 64 MiB.
+        #expect(try county.pages() == (4_096, 16_384))
 
         // The key still holds: a re-pull stores nothing twice, and other content under a stored
         // number is kept aside, never written over; the next new report is stored.
@@ -146,5 +148,15 @@ import Testing
             try String.fetchAll(db, sql: "SELECT payload FROM reports WHERE station = ? AND sequence = 6", arguments: [Self.stations[1]])
         }
         #expect(sixth == [Self.report(6).payload])
+    }
+
+    @Test func aNewCountyDatabaseHasLargePagesAndABoundedWAL() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vg-county-pages-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let county = try CountyDatabase(path: directory + "/county.sqlite")
+        // Ten summaries a page, and a checkpoint after many pages of reports rather than after each.
+        #expect(try county.pages() == (16_384, 4_096))
+        #expect(try county.durability() == ("wal", 2))
     }
 }
