@@ -15,6 +15,12 @@ package struct OutboxLimits: Sendable, Hashable {
     /// A hard ceiling on the SQLite file, in pages (SQLite's `max_page_count`); past it a write fails
     /// as a full disk would. nil leaves the ceiling to the disk itself.
     package var databasePagesMax: Int? = nil
+    /// The acknowledgement rows kept at most (migration v4). Rows go when purging has emptied
+    /// their range (after keep_delivered); a box pulled every minute for a year of keep_delivered
+    /// would hold half a million. Past this the newest row is extended instead: the reports it
+    /// adds count as delivered a little earlier, and so are purged that much earlier, never
+    /// lost undelivered.
+    package var acknowledgementRowsMax = 10_000
     /// A stored payload longer than this reads back as damaged: no report ever stored is (the
     /// append limit is at most 16 KiB), and the county must not be sent megabytes a bit flip made.
     package static let payloadBytesReadMax = 64 * 1024
@@ -265,7 +271,8 @@ package final class Outbox: Sendable {
     /// newly delivered (those up to `through` the push had not marked already).
     @discardableResult
     package func acknowledge(through: Int64, at now: Timestamp) throws(OutboxError) -> Int {
-        try write { db in
+        let rowsMax = limits.acknowledgementRowsMax
+        return try write { db in
             let acknowledged = try Self.acknowledgedThrough(db)
             // Never past the highest number issued, so a wrong acknowledgement cannot hide later gaps.
             let issued = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'reports'") ?? 0
@@ -274,7 +281,8 @@ package final class Outbox: Sendable {
             let marked = try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM reports WHERE sequence > ? AND sequence <= ? AND delivered_at_ms IS NULL",
                 arguments: [acknowledged, newThrough]) ?? 0
-            try Self.recordAcknowledgement(db, through: newThrough, after: acknowledged, at: now.millisecondsSinceUnixEpoch)
+            try Self.recordAcknowledgement(
+                db, through: newThrough, after: acknowledged, at: now.millisecondsSinceUnixEpoch, rowsMax: rowsMax)
             try db.execute(sql: "UPDATE delivery SET acknowledged_through = ? WHERE id = 1", arguments: [newThrough])
             return marked
         }
@@ -283,13 +291,10 @@ package final class Outbox: Sendable {
     /// Acknowledgements within this of the newest one extend its range instead of adding a row:
     /// a long backlog pulled in 50 pages is one row, and its reports one delivery time.
     static let acknowledgementsMergedWithinMilliseconds: Int64 = 60_000
-    /// The acknowledgement rows kept at most. Rows go when purging has emptied their range (after
-    /// keep_delivered); a box pulled every minute for a year of keep_delivered would hold half a
-    /// million. Past this the newest row is extended instead: the reports it adds count as
-    /// delivered a little earlier, and so are purged that much earlier, never lost undelivered.
-    static let acknowledgementRowsMax = 10_000
 
-    private static func recordAcknowledgement(_ db: Database, through: Int64, after acknowledged: Int64, at nowMilliseconds: Int64) throws {
+    private static func recordAcknowledgement(
+        _ db: Database, through: Int64, after acknowledged: Int64, at nowMilliseconds: Int64, rowsMax: Int
+    ) throws {
         if let newest = try Row.fetchOne(
             db, sql: "SELECT through_sequence, acknowledged_at_ms FROM acknowledgements ORDER BY through_sequence DESC LIMIT 1"),
             (newest["through_sequence"] as Int64) == acknowledged
@@ -298,7 +303,7 @@ package final class Outbox: Sendable {
             let rows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM acknowledgements") ?? 0
             // Merged only when the clock agrees the two are close (a clock set back is never merged).
             let close = nowMilliseconds >= newestTime && nowMilliseconds - newestTime <= acknowledgementsMergedWithinMilliseconds
-            if close || rows >= acknowledgementRowsMax {
+            if close || rows >= rowsMax {
                 try db.execute(
                     sql: "UPDATE acknowledgements SET through_sequence = ? WHERE through_sequence = ?", arguments: [through, acknowledged])
                 return

@@ -113,6 +113,22 @@ import WarningLogic
         #expect(try outbox.acknowledge(through: next, at: start.adding(milliseconds: 7 * Self.day)) == 1)
     }
 
+    @Test func pastItsRowLimitAnAcknowledgementExtendsTheNewestRowSoNothingIsLostOnlyPurgedSooner() throws {
+        var limits = OutboxLimits.standard
+        limits.acknowledgementRowsMax = 2
+        let outbox = try Outbox(path: OutboxTests.temporaryStorePath(), limits: limits)
+        let sequences = try outbox.appendBatch((0..<3).map { OutboxTests.routine($0) })
+        let start = OutboxTests.start
+        for (index, sequence) in sequences.enumerated() {
+            #expect(try outbox.acknowledge(through: sequence, at: start.adding(milliseconds: Int64(index) * Self.day)) == 1)
+        }
+        // Two rows: the third report took the second's time (day 1, not day 2).
+        let delivered = try outbox.reports(after: 0, limit: 10).reports.map { $0.deliveredAt?.millisecondsSinceUnixEpoch }
+        #expect(delivered == [0, 1, 1].map { start.adding(milliseconds: $0 * Self.day).millisecondsSinceUnixEpoch })
+        #expect(try outbox.undelivered(limit: 10).isEmpty)
+        #expect(try outbox.purgeDelivered(olderThan: start.adding(milliseconds: Self.day + 1)) == 3)
+    }
+
     /// The outbox's schema as boxes in the field have it (migrations v1 to v3, word for word),
     /// with a backlog as the old acknowledgement left it: every report up to the mark marked.
     static let previousSchema = """
