@@ -411,14 +411,17 @@ package final class Outbox: Sendable {
                     db, sql: "SELECT MIN(time_ms) FROM reports WHERE \(Self.undeliveredCondition)")
                 // What is not waiting: the index answers both, where one OR would read every row.
                 let delivered = try count("1") - count(Self.undeliveredCondition)
+                // The size and the damaged rows need every row read: one pass for both, not two
+                // (the maintenance every 30 s and each status call ask).
+                let sizeAndDamage = try Self.storedBytesAndDamagedCount(db)
                 return OutboxBacklog(
                     undeliveredAlarms: try count("\(Self.undeliveredCondition) AND priority = 0"),
                     undeliveredEvents: try count("\(Self.undeliveredCondition) AND priority = 1"),
                     undeliveredRoutine: try count("\(Self.undeliveredCondition) AND priority = 2"),
                     delivered: delivered,
-                    storedBytes: try Self.storedBytes(db),
+                    storedBytes: sizeAndDamage.storedBytes,
                     oldestUndeliveredTime: oldest.map { Timestamp(millisecondsSinceUnixEpoch: $0) },
-                    damaged: try Self.damagedCount(db))
+                    damaged: sizeAndDamage.damaged)
             }
         }
     }
@@ -729,8 +732,10 @@ package final class Outbox: Sendable {
         }
     }
 
-    private static func damagedCount(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reports WHERE \(damagedRowCondition)") ?? 0
+    private static func storedBytesAndDamagedCount(_ db: Database) throws -> (storedBytes: Int64, damaged: Int64) {
+        let row = try Row.fetchOne(
+            db, sql: "SELECT COALESCE(SUM\(rowBytesSQL), 0), COUNT(*) FILTER (WHERE \(damagedRowCondition)) FROM reports")
+        return (row.flatMap { Int64.fromDatabaseValue($0[0]) } ?? 0, row.flatMap { Int64.fromDatabaseValue($0[1]) } ?? 0)
     }
 
     private static func gap(_ row: Row) -> OutboxGap {
