@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Logging
 import Synchronization
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageCounty
 @testable import VillageGateway
@@ -178,7 +179,7 @@ final class TestBox: Sendable {
             // them. A 20 s timeout then cut pulls off after a page or two under a full `make test`.
             // Only a hang may fail these tests, so the timeout is the largest the pull allows.
             options.timeoutMilliseconds = Int64(PullOptions.timeoutSecondsAllowed.upperBound) * 1_000
-            return CountyPuller(database: try CountyDatabase(path: countyPath), options: options, nowMilliseconds: { TestBox.now })
+            return CountyPuller(database: try CountyDatabase(path: countyPath), options: options, clock: StandingClock(time: Timestamp(millisecondsSinceUnixEpoch: TestBox.now)))
         }
 
         func remove() { try? FileManager.default.removeItem(atPath: directory) }

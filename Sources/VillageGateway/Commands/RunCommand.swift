@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TimeSeam
 import WarningLogic
 
 struct RunCommand: AsyncParsableCommand {

@@ -2,6 +2,7 @@
 // kept here so RunCommand only wires them in.
 import Foundation
 import Logging
+import TimeSeam
 import WarningLogic
 
 enum CountyRuntime {

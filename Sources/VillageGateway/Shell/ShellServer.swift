@@ -4,6 +4,7 @@ import Drivers
 import Foundation
 import Logging
 import Synchronization
+import TimeSeam
 
 /// Moves bytes between a terminal and a `ShellSession`: waits for input or the session's next
 /// wake-up, whichever comes first, and writes what the session answers.

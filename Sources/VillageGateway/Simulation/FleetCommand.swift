@@ -8,6 +8,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import TimeSeam
 import WarningLogic
 
 struct FleetCommand: AsyncParsableCommand {
