@@ -95,14 +95,18 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
     }
 
     /// Thread side: sleeps `clockMilliseconds` on the thread's clock (shorter on the wall in an
-    /// accelerated simulation), returning early (true) when the consumer is gone.
+    /// accelerated simulation), returning early (true) when the consumer is gone. The condition
+    /// waits on the wall, so the wait is the seam's conversion of what is left, in slices that
+    /// re-read the clock (a change of pace is followed).
     func sleepUnlessCancelled(clockMilliseconds: Int64, clock: any GatewayClock) -> Bool {
-        let wallNanoseconds = clock.wallNanoseconds(forClockNanoseconds: clockMilliseconds * 1_000_000)
-        let deadline = Date(timeIntervalSinceNow: Double(wallNanoseconds) / 1_000_000_000)
+        let deadline = clock.nowNanoseconds() + max(0, clockMilliseconds) * 1_000_000
         condition.lock()
         defer { condition.unlock() }
         while !cancelled {
-            if !condition.wait(until: deadline) { break }
+            let remaining = deadline - clock.nowNanoseconds()
+            if remaining <= 0 { break }
+            let wall = min(max(clock.wallNanoseconds(forClockNanoseconds: remaining), ClockWaits.blockingSliceNanosecondsMin), ClockWaits.wallSliceNanosecondsMax)
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wall) / 1_000_000_000))
         }
         return cancelled
     }
@@ -281,6 +285,7 @@ final class WorkerRunner: @unchecked Sendable {
             }
             return true
         }
+        // Wall time by design: a shutdown budget (systemd's stop timeout is real time).
         let deadline = Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
         while !finished {
             if !condition.wait(until: deadline) { break }
