@@ -212,7 +212,13 @@ public final class ModbusRTUMaster {
             let waitMilliseconds = buffer.isEmpty
                 ? firstByteDeadline.remainingMilliseconds
                 : min(frameEndSilenceMilliseconds, hardDeadline.remainingMilliseconds)
-            if waitMilliseconds == 0 { break }
+            if waitMilliseconds == 0 {
+                // The thread came late to its deadline (descheduled on a loaded board; in a
+                // simulation at 86400x the reply window is microseconds of wall): what arrived in
+                // time is still taken, by one read that does not wait.
+                buffer += try transport.read(maxBytes: wanted, timeoutMilliseconds: 0).prefix(wanted)
+                break
+            }
             let chunk = try transport.read(maxBytes: wanted, timeoutMilliseconds: waitMilliseconds)
             if chunk.isEmpty { break }  // silence: the frame is over (or never began)
             buffer += chunk.prefix(wanted)
