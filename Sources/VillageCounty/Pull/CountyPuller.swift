@@ -410,6 +410,7 @@ struct BoxConnection: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let timeoutMilliseconds = options.timeoutMilliseconds
+        // Wall time by design: a network exchange's deadline is the network's, not the puller's clock.
         let deadline = NIODeadline.now() + .milliseconds(timeoutMilliseconds)
         let client = self.client
         let prepared = request
