@@ -9,7 +9,9 @@ import TimeSeam
 @testable import VillageGateway
 import WarningLogic
 
-@Suite struct TimeSeamTests {
+// A component that waited on the wall behind a stepped clock's back would never see that clock
+// reach its deadline: the time limit turns that hang into a failure.
+@Suite(.timeLimit(.minutes(1))) struct TimeSeamTests {
     /// A stepped clock's waits move it to the deadline at once; a paced one's do not run ahead.
     @Test func aSteppedClocksWaitsMoveItToTheDeadlineAndNeverBack() async {
         let clock = SimulatedClock(startNanoseconds: 5_000_000)
