@@ -45,4 +45,29 @@ import WarningLogic
         #expect(example.published.report().station?.level == .red)
         #expect(outputs.sirenOn)
     }
+
+    /// An owner that stops by itself (`--exit-after-scenario`) leaves its queue closed: an input
+    /// waiting for room on the full queue (a simulated bus at 86400x fills it) is let go, so its
+    /// service ends and the process exits. The queue stayed open, and runs hung for 300 s in CI's
+    /// end-to-end test after the scenario was over.
+    @Test(.timeLimit(.minutes(1))) func anOwnerThatStopsByItselfLetsGoOfInputsWaitingForRoom() async throws {
+        let directory = try GroupCommitTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let time = GroupCommitTests.time
+        let queue = EventQueue()
+        let example = try await ExampleEngineOwner.start(
+            directory: directory, outputs: OrderedOutputs(), at: time, queue: queue, stopCondition: { _, _ in "the scenario is over" })
+        for _ in 0..<EventQueue.eventsQueuedMax { await queue.submit(Event(time: time, kind: .tick)) }
+        // The owner takes one event before it stops, which makes room for one: three inputs wait.
+        let waitingForRoom = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 { group.addTask { await queue.submit(Event(time: time, kind: .tick)) } }
+            }
+        }
+        let service = EngineOwnerService(owner: example.owner, queue: queue)
+        try await service.run()
+        #expect(service.reason.withLock { $0 } == "the scenario is over")
+        await waitingForRoom.value  // hangs (and the time limit fails the test) when the queue stays open
+        #expect(await queue.offerTick(at: time) == false, "the stopped owner's queue still takes events")
+    }
 }

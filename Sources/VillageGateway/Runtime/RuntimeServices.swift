@@ -53,6 +53,11 @@ final class EngineOwnerService: Service, CustomStringConvertible, Sendable {
         } onCancel: {
             Task { await queue.close() }
         }
+        // Stopped by itself (`--exit-after-scenario`), the owner takes nothing more, but the
+        // graceful-shutdown handler above is gone with its scope: close the queue here, or an
+        // input waiting for room on a full queue (a simulated bus polled at 86400x fills it)
+        // waits for ever, its service never ends, and neither does the group nor the process.
+        await queue.close()
         reason.withLock { $0 = stopped }
     }
 
