@@ -2,6 +2,7 @@
 import CountyProtocol
 import Foundation
 import GRDB
+import Synchronization
 import WarningLogic
 
 /// Named limits; every one of them bounds something that would otherwise grow for years.
@@ -55,6 +56,11 @@ package final class Outbox: Sendable {
     /// caller runs on its one outbox writer thread, so that a write that slips onto the
     /// cooperative pool again fails its tests; nil (the county's tools, most tests) checks nothing.
     private let writeGuard: (@Sendable () -> Void)?
+    /// The damaged rows known since the whole-store check (nil before it runs): routine care and
+    /// `status` read this, never every payload again (see `DamagedRows`).
+    private let damaged = Mutex<DamagedRows?>(nil)
+    /// Whole-store scans run by this instance: a test's seam to prove routine care runs none.
+    private let wholeStoreScans = Mutex(0)
 
     package init(path: String, limits: OutboxLimits = .standard, writeGuard: (@Sendable () -> Void)? = nil) throws(OutboxError) {
         precondition(limits.outboxBytesAfterThinning <= limits.outboxBytesMax)
@@ -163,6 +169,29 @@ package final class Outbox: Sendable {
                     FROM delivery WHERE id = 1 AND acknowledged_through > 0;
                 """)
         }
+        migrator.registerMigration("v5 stored size kept by triggers") { db in
+            // The size limit needs the stored bytes after every append and every 30 s; summing
+            // every row's lengths read the whole 256 MB store each time (seconds of CPU on a
+            // board, Benchmarks/Outbox). The triggers keep the same sum in the same transaction
+            // as the insert or delete, so it can never disagree with the rows committed.
+            // The formula is `rowBytesSQL`'s: changing it needs a migration that redoes these.
+            try db.execute(sql: """
+                CREATE TABLE totals (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    stored_bytes INTEGER NOT NULL
+                );
+                INSERT INTO totals (id, stored_bytes) SELECT 1, COALESCE(SUM\(Outbox.rowBytesSQL()), 0) FROM reports;
+                CREATE TRIGGER reports_stored_bytes_insert AFTER INSERT ON reports BEGIN
+                    UPDATE totals SET stored_bytes = stored_bytes + \(Outbox.rowBytesSQL("NEW.")) WHERE id = 1;
+                END;
+                CREATE TRIGGER reports_stored_bytes_delete AFTER DELETE ON reports BEGIN
+                    UPDATE totals SET stored_bytes = stored_bytes - \(Outbox.rowBytesSQL("OLD.")) WHERE id = 1;
+                END;
+                CREATE TRIGGER reports_stored_bytes_update AFTER UPDATE OF payload, wire_payload, kind ON reports BEGIN
+                    UPDATE totals SET stored_bytes = stored_bytes - \(Outbox.rowBytesSQL("OLD.")) + \(Outbox.rowBytesSQL("NEW.")) WHERE id = 1;
+                END;
+                """)
+        }
         return migrator
     }
 
@@ -226,9 +255,9 @@ package final class Outbox: Sendable {
     package func reports(after: Int64, limit: Int) throws(OutboxError) -> OutboxPull {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
-            let reports = try Self.storedReports(
+            let reports = try self.noted(Self.storedReports(
                 db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                arguments: [after, count])
+                arguments: [after, count]))
             // A full page ends at its last report; a short page reaches the end of the store.
             let upper = reports.count == count ? (reports.last?.sequence ?? after) : Int64.max
             let gapRows = try Row.fetchAll(
@@ -254,7 +283,7 @@ package final class Outbox: Sendable {
                     sql: "SELECT \(Self.reportColumns) FROM reports WHERE \(Self.undeliveredCondition) AND \(priority) ORDER BY sequence LIMIT ?",
                     arguments: [count - reports.count])
             }
-            return reports
+            return self.noted(reports)
         }
     }
 
@@ -317,10 +346,10 @@ package final class Outbox: Sendable {
     /// of a level change carries the values of the newest observation summary before it.
     package func latestReport(kind: String, before sequence: Int64) throws(OutboxError) -> StoredOutboxReport? {
         try read { db in
-            try Row.fetchOne(
+            try self.noted(Row.fetchOne(
                 db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE kind = ? AND sequence < ? ORDER BY sequence DESC LIMIT 1",
                 arguments: [kind, sequence]
-            ).map(Self.storedReport)
+            ).map(Self.storedReport).map { [$0] } ?? []).first
         }
     }
 
@@ -330,9 +359,9 @@ package final class Outbox: Sendable {
     package func reports(kind: String, from: Timestamp, through: Timestamp, limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
-            try Self.storedReports(
+            try self.noted(Self.storedReports(
                 db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE kind = ? AND time_ms BETWEEN ? AND ? ORDER BY time_ms, sequence LIMIT ?",
-                arguments: [kind, from.millisecondsSinceUnixEpoch, through.millisecondsSinceUnixEpoch, count])
+                arguments: [kind, from.millisecondsSinceUnixEpoch, through.millisecondsSinceUnixEpoch, count]))
         }
     }
 
@@ -411,17 +440,19 @@ package final class Outbox: Sendable {
                     db, sql: "SELECT MIN(time_ms) FROM reports WHERE \(Self.undeliveredCondition)")
                 // What is not waiting: the index answers both, where one OR would read every row.
                 let delivered = try count("1") - count(Self.undeliveredCondition)
-                // The size and the damaged rows need every row read: one pass for both, not two
-                // (the maintenance every 30 s and each status call ask).
-                let sizeAndDamage = try Self.storedBytesAndDamagedCount(db)
+                // Neither the size nor the damaged count reads every row (the maintenance every
+                // 30 s and each status call ask): the size is the triggers' running total, the
+                // damaged count the whole-store check's, kept up to date (`DamagedRows`).
+                let storedBytes = try Self.storedBytes(db)
+                let damaged = try self.damagedCount(db)
                 return OutboxBacklog(
                     undeliveredAlarms: try count("\(Self.undeliveredCondition) AND priority = 0"),
                     undeliveredEvents: try count("\(Self.undeliveredCondition) AND priority = 1"),
                     undeliveredRoutine: try count("\(Self.undeliveredCondition) AND priority = 2"),
                     delivered: delivered,
-                    storedBytes: sizeAndDamage.storedBytes,
+                    storedBytes: storedBytes,
                     oldestUndeliveredTime: oldest.map { Timestamp(millisecondsSinceUnixEpoch: $0) },
-                    damaged: sizeAndDamage.damaged)
+                    damaged: damaged)
             }
         }
     }
@@ -518,16 +549,20 @@ package final class Outbox: Sendable {
     static let acknowledgedAtSQL =
         "(SELECT acknowledged_at_ms FROM acknowledgements WHERE through_sequence >= reports.sequence ORDER BY through_sequence LIMIT 1)"
 
-    private static let rowBytesSQL =
-        "(length(CAST(payload AS BLOB)) + COALESCE(length(CAST(wire_payload AS BLOB)), 0) + length(CAST(kind AS BLOB)) + \(reportRowOverheadBytes))"
+    /// What one row counts towards `outboxBytesMax`; `row` is "" in a query, "NEW." or "OLD." in
+    /// the triggers that keep the running total (migration v5).
+    private static func rowBytesSQL(_ row: String = "") -> String {
+        "(length(CAST(\(row)payload AS BLOB)) + COALESCE(length(CAST(\(row)wire_payload AS BLOB)), 0) + length(CAST(\(row)kind AS BLOB)) + \(reportRowOverheadBytes))"
+    }
 
+    /// The stored bytes as the triggers keep them: one row read, whatever the store holds.
     private static func storedBytes(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM\(rowBytesSQL), 0) FROM reports") ?? 0
+        try Int64.fetchOne(db, sql: "SELECT stored_bytes FROM totals WHERE id = 1") ?? 0
     }
 
     private static func candidates(_ db: Database, condition: String) throws -> [(sequence: Int64, bytes: Int64)] {
         try Row.fetchAll(
-            db, sql: "SELECT sequence, \(rowBytesSQL) AS bytes FROM reports WHERE \(condition) ORDER BY sequence"
+            db, sql: "SELECT sequence, \(rowBytesSQL()) AS bytes FROM reports WHERE \(condition) ORDER BY sequence"
         ).map { (sequence: $0["sequence"], bytes: $0["bytes"]) }
     }
 
@@ -727,15 +762,89 @@ package final class Outbox: Sendable {
     /// The first damaged rows (at most `limit`), each with why, for the start-up log.
     package func damagedRows(limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
         try read { db in
-            try Self.storedReports(
-                db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE \(Self.damagedRowCondition) ORDER BY sequence LIMIT ?", arguments: [max(0, limit)])
+            try self.noted(Self.storedReports(
+                db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE \(Self.damagedRowCondition) ORDER BY sequence LIMIT ?", arguments: [max(0, limit)]))
         }
     }
 
-    private static func storedBytesAndDamagedCount(_ db: Database) throws -> (storedBytes: Int64, damaged: Int64) {
-        let row = try Row.fetchOne(
-            db, sql: "SELECT COALESCE(SUM\(rowBytesSQL), 0), COUNT(*) FILTER (WHERE \(damagedRowCondition)) FROM reports")
-        return (row.flatMap { Int64.fromDatabaseValue($0[0]) } ?? 0, row.flatMap { Int64.fromDatabaseValue($0[1]) } ?? 0)
+    // MARK: The whole-store check and the damaged count it keeps
+
+    /// Damaged rows tracked one by one at most; past it (a file far gone) the rest are counted
+    /// only, as the whole-store check found them, until the next check. 10,000 sequences are
+    /// about 300 KB of memory at worst, and as many primary-key seeks per status call.
+    package static let damagedRowsTrackedMax = 10_000
+
+    /// The damaged rows as the whole-store check left them, kept up to date without reading every
+    /// payload again: a row is checked when stored (`check`, and the CHECK constraints), so a new
+    /// row adds none; a row served damaged is added (`noted`); a deleted row (thinned, purged) is
+    /// dropped when the count is next read (`damagedCount`). A row damaged on disk later (bit
+    /// rot) is counted once a pull, push or query serves it, or by the next start-up check.
+    private struct DamagedRows {
+        var sequences: Set<Int64>
+        /// Found by the check beyond `damagedRowsTrackedMax`: counted, not tracked.
+        var untracked: Int64
+
+        mutating func add(_ sequence: Int64) {
+            if sequences.count < Outbox.damagedRowsTrackedMax || sequences.contains(sequence) {
+                sequences.insert(sequence)
+            }
+        }
+    }
+
+    /// The whole-store check: every row's lengths summed and every payload judged by
+    /// `damagedRowCondition` (`json_valid`), the cost of reading the whole file. Run once at
+    /// start-up (the box's `checkAtStart`, or the first `backlog` of an outbox opened without
+    /// it); afterwards the damaged count is kept up to date from this result. Also what the
+    /// tests compare the running figures with.
+    @discardableResult
+    package func checkWholeStore() throws(OutboxError) -> (storedBytes: Int64, damaged: Int64) {
+        try read { db in try self.checkWholeStore(db) }
+    }
+
+    private func checkWholeStore(_ db: Database) throws -> (storedBytes: Int64, damaged: Int64) {
+        wholeStoreScans.withLock { $0 += 1 }
+        let storedBytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM\(Self.rowBytesSQL()), 0) FROM reports") ?? 0
+        var found = DamagedRows(sequences: [], untracked: 0)
+        let cursor = try Int64.fetchCursor(db, sql: "SELECT sequence FROM reports WHERE \(Self.damagedRowCondition)")
+        while let sequence = try cursor.next() {
+            if found.sequences.count < Self.damagedRowsTrackedMax { found.sequences.insert(sequence) } else { found.untracked += 1 }
+        }
+        damaged.withLock { $0 = found }
+        return (storedBytes, Int64(found.sequences.count) + found.untracked)
+    }
+
+    /// How many whole-store checks this outbox has run (the tests' seam: routine care runs none).
+    package var wholeStoreScansCount: Int { wholeStoreScans.withLock { $0 } }
+
+    /// The damaged rows still stored: the check's, less those deleted since (one primary-key seek
+    /// each), plus those served damaged since. Runs the check the first time only.
+    private func damagedCount(_ db: Database) throws -> Int64 {
+        guard let known = damaged.withLock({ $0 }) else { return try checkWholeStore(db).damaged }
+        let statement = try db.makeStatement(sql: "SELECT 1 FROM reports WHERE sequence = ?")
+        var gone: [Int64] = []
+        for sequence in known.sequences {
+            if try Int.fetchOne(statement, arguments: [sequence]) == nil { gone.append(sequence) }
+        }
+        // Inside the read, which the queue runs alone: no write can delete a row in between.
+        return damaged.withLock { state in
+            guard var current = state else { return 0 }
+            for sequence in gone { current.sequences.remove(sequence) }
+            state = current
+            return Int64(current.sequences.count) + current.untracked
+        }
+    }
+
+    /// Reports as served, with the damaged ones added to the count (bit rot since the check).
+    /// Called inside the read that found them, so a delete cannot come between.
+    private func noted(_ reports: [StoredOutboxReport]) -> [StoredOutboxReport] {
+        let found = reports.lazy.filter { $0.damage != nil }.map(\.sequence)
+        if !found.isEmpty {
+            damaged.withLock { state in
+                guard state != nil else { return }  // the first check will find them
+                for sequence in found { state?.add(sequence) }
+            }
+        }
+        return reports
     }
 
     private static func gap(_ row: Row) -> OutboxGap {

@@ -107,7 +107,9 @@ actor OutboxService: ReportSink, OutboxWriting {
             } else {
                 logger.error("outbox \(outbox.path): quick_check found damage: \(integrity.joined(separator: "; ")). The box serves what it can still read; copy the file aside for repair when the storm is over.")
             }
-            let damaged = try outbox.backlog.damaged
+            // The one whole-store check: from here on `backlog` keeps its damaged count up to
+            // date without reading every payload (Outbox.DamagedRows).
+            let damaged = try outbox.checkWholeStore().damaged
             if damaged > 0 {
                 let named = try outbox.damagedRows(limit: damagedRowsLoggedMax).map { "#\($0.sequence) (\($0.damage ?? "damaged"))" }
                 logger.error("outbox \(outbox.path): \(damaged) damaged row(s), served to the county as damaged: \(named.joined(separator: ", "))\(damaged > damagedRowsLoggedMax ? " and \(damaged - Int64(damagedRowsLoggedMax)) more" : "")")
