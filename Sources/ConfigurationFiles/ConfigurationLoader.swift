@@ -33,6 +33,10 @@ package enum ConfigurationLoader {
         case .braceInArray(let line, let column)?:
             throw fail(line: line, column: column,
                        "TOML syntax error: '}' inside an array; an array is [a, b, c] and closes with ']' (is a value or a ']' missing?)")
+        case .dateOrTime(let line, let column, let given)?:
+            let shown = given.count > 40 ? String(given.prefix(40)) + "…" : given
+            throw fail(line: line, column: column,
+                       "TOML syntax error: \(shown) reads as a date or a time, and this file has none; durations and times are quoted text, e.g. clear_after = \"10m\"")
         case nil:
             break
         }

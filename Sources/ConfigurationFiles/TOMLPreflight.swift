@@ -6,6 +6,9 @@
 // to parse_value, which asserts it never sees a value terminator (CI's 25-second fuzz found it).
 // A release build is no safer: with NDEBUG the assertion becomes an assumption the optimiser may
 // build on. Both are invalid TOML, so refusing them here loses nothing toml++ would accept.
+// Its date and time parsers assert on what their dispatch let through (`id = 1979-05-27Tq…`
+// fails `is_decimal_digit` in parse_time): no file of ours holds a date or a time (durations are
+// quoted, "10m"), so a bare value that toml++ would read as one is refused as a whole family.
 package enum TOMLPreflight {
     /// What toml++ cannot be trusted to refuse: where, and what was found.
     package enum Finding: Equatable, Sendable {
@@ -14,6 +17,27 @@ package enum TOMLPreflight {
         case badTableHeader(line: Int, column: Int, found: Unicode.Scalar)
         /// A `}` inside an array (where toml++ expects a value, a comma or `]`).
         case braceInArray(line: Int, column: Int)
+        /// A bare value toml++ would parse as a date or a time (a digit first, then a `-` or a
+        /// `:`), with the value as written.
+        case dateOrTime(line: Int, column: Int, given: String)
+    }
+
+    /// What ends a bare value for toml++ (`is_value_terminator`), and the line.
+    private static func endsBareValue(_ scalar: Unicode.Scalar) -> Bool {
+        " \t\r\n,]}#".unicodeScalars.contains(scalar)
+    }
+
+    /// toml++'s dispatch sends a bare value that begins with a digit to its date parser when it
+    /// holds a `-` (other than an exponent's sign) and to its time parser when it holds a `:`.
+    private static func isDateOrTime(_ value: ArraySlice<Unicode.Scalar>) -> Bool {
+        guard let first = value.first, ("0"..."9").contains(first) else { return false }
+        var previous = first
+        for scalar in value.dropFirst() {
+            if scalar == ":" { return true }
+            if scalar == "-", previous != "e", previous != "E" { return true }
+            previous = scalar
+        }
+        return false
     }
 
     /// The first finding in `text`, nil when toml++ may be given it.
@@ -24,6 +48,9 @@ package enum TOMLPreflight {
         // The brackets and braces open in a value (arrays may span lines), innermost last. Only
         // whether the innermost is an array matters, but a stack keeps `[{}]` and `{[]}` apart.
         var open: [Unicode.Scalar] = []
+        // After `=`, or after `[` or `,` in an array: the next thing but spaces (and, in an
+        // array, line breaks and comments) is a value.
+        var expectingValue = false
         var line = 1
         var lineStart = 0
         var atStatementStart = true  // only spaces since the line began, outside any value
@@ -36,6 +63,7 @@ package enum TOMLPreflight {
                 lineStart = index + 1
                 if state == .comment || state == .basic || state == .literal { state = .value }
                 atStatementStart = open.isEmpty && (state == .value)
+                if open.last != "[" { expectingValue = false }
                 index += 1
                 continue
             }
@@ -70,13 +98,25 @@ package enum TOMLPreflight {
                     continue
                 }
                 atStatementStart = false
+                if scalar == " " || scalar == "\t" || scalar == "\r" { break }
+                if expectingValue, scalar != "#" {
+                    expectingValue = false
+                    var end = index
+                    while end < scalars.count, !endsBareValue(scalars[end]) { end += 1 }
+                    if isDateOrTime(scalars[index..<end]) {
+                        return .dateOrTime(line: line, column: index - lineStart + 1, given: String(String.UnicodeScalarView(scalars[index..<end])))
+                    }
+                }
                 switch scalar {
                 case "#": state = .comment
                 case "\"":
                     if next(1) == "\"", next(2) == "\"" { state = .multilineBasic; index += 2 } else { state = .basic }
                 case "'":
                     if next(1) == "'", next(2) == "'" { state = .multilineLiteral; index += 2 } else { state = .literal }
-                case "[", "{": open.append(scalar)
+                case "=": expectingValue = true
+                case "," where open.last == "[": expectingValue = true
+                case "[": open.append(scalar); expectingValue = true
+                case "{": open.append(scalar)
                 case "}" where open.last == "[":
                     return .braceInArray(line: line, column: index - lineStart + 1)
                 case "]", "}": _ = open.popLast()

@@ -12,6 +12,7 @@ package enum WarningPages {
             return HTML.page(title: "发布县级预警", user: user, refresh: false, body: body)
         }
         var generator = SystemRandomNumberGenerator()
+        // The county server's wall clock, by design: an id a person reads, not a box's time.
         let suggestedId = "county-\(HTML.time(Int64(Date().timeIntervalSince1970 * 1_000)).filter(\.isNumber))-\(UInt16.random(in: 0...UInt16.max, using: &generator))"
         body += """
             <form method="post" action="/warnings/confirm" id="warning-form" class="panel">

@@ -12,6 +12,7 @@ package func withDeadline<T: Sendable>(milliseconds: Int64, _ body: @escaping @S
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
+            // Wall time by design: an exchange's deadline is the network's, at any scenario speed.
             try await Task.sleep(for: .milliseconds(milliseconds))
             return nil
         }

@@ -1,5 +1,6 @@
-// Small helpers of the county program: errors on stderr, the wall clock.
+// Small helpers of the county program: errors on stderr, the wall clock (TimeSeam's).
 import Foundation
+import TimeSeam
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -7,8 +8,4 @@ func printError(_ text: String) {
 
 /// Real Unix time in milliseconds: signs requests (the box checks it against its own clock)
 /// and stamps stored rows.
-func wallClockMilliseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) * 1_000 + Int64(now.tv_nsec) / 1_000_000
-}
+func wallClockMilliseconds() -> Int64 { SystemClock().nowMilliseconds() }

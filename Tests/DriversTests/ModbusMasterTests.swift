@@ -1,6 +1,7 @@
 // The master's transaction rules over a scripted line: retries, typed errors, counters, and a
 // bus where one dead slave must not starve the others.
 import Testing
+import TimeSeam
 @testable import Drivers
 
 @Suite struct ModbusMasterTests {
@@ -30,6 +31,24 @@ import Testing
         #expect(transport.requestsHeard.count == 3)
         #expect(master.counters[1]?.timeouts == 3)
         #expect(master.counters[1]?.requests == 3)
+    }
+
+    /// The master measures its reply window and the line's silences on the clock it is given (the
+    /// bus thread's: scenario time in a simulation). A silent slave on a stepped clock costs three
+    /// reply windows of that clock and not a moment of the wall; with deadlines on the wall, each
+    /// read would have moved the simulated port's clock by its timeout again and again until a
+    /// real half second had passed.
+    @Test func aSilentSlavesReplyWindowsAreMeasuredOnTheBussClock() throws {
+        let clock = SimulatedClock()
+        let port = SimulatedSerialPort(clock: clock, device: nil)
+        let master = try ModbusRTUMaster(
+            transport: port, settings: SerialSettings(baudRate: 9600), configuration: .init(timeoutMilliseconds: 500, retriesMax: 2), clock: clock)
+        #expect(throws: ModbusError.self) { try master.execute(readOne, slaveID: 1) }
+        #expect(master.counters[1]?.timeouts == 3)
+        // Each try: 8 request bytes on the wire (8.3 ms), then a reply window of 500 ms plus the
+        // request's own transmission time (9 ms).
+        #expect(clock.nanoseconds >= 3 * 509_000_000)
+        #expect(clock.nanoseconds < 3 * 530_000_000)
     }
 
     @Test func aBadCRCIsRetriedAndAGoodSecondTryWins() throws {

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import Drivers
+import TimeSeam
 
 /// Serves AT commands on the master end of a pty until stopped. The modem state is touched only
 /// by the serving thread until `stop()` has joined it, hence the unchecked Sendable.

@@ -6,6 +6,7 @@ import Glibc
 import Logging
 import Testing
 @testable import Drivers
+import TimeSeam
 @testable import VillageGateway
 import WarningLogic
 

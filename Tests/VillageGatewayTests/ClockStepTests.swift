@@ -2,6 +2,7 @@
 // rain windows and stale_after; the step is logged once with its size. Clocks are injected.
 import Synchronization
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageGateway
 
@@ -118,5 +119,5 @@ final class HandClocks: Sendable {
 /// The wall clock as the box's clock: SystemClock with an injected source.
 struct WallClockForTest: GatewayClock {
     var wall: @Sendable () -> Int64
-    func now() -> Timestamp { Timestamp(millisecondsSinceUnixEpoch: wall()) }
+    func nowNanoseconds() -> Int64 { wall() * 1_000_000 }
 }

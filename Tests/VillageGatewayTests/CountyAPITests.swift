@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageGateway
 
@@ -16,10 +17,7 @@ actor RecordingEventSink: EventSink {
 }
 
 /// A box clock that stands still at a chosen instant.
-struct StoppedClock: GatewayClock {
-    var time: Timestamp
-    func now() -> Timestamp { time }
-}
+typealias StoppedClock = StandingClock
 
 /// One API over a fresh outbox, with the example configuration and a known key.
 struct CountyAPIFixture {

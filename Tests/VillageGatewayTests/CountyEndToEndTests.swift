@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageGateway
 

@@ -9,6 +9,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageCounty
 @testable import VillageGateway
@@ -100,7 +101,7 @@ final class CommitRecordingStore: CountyStore {
         options.reportsPerPage = reportsPerPage
         // As CountyPullTests: only a hang may fail these tests.
         options.timeoutMilliseconds = Int64(PullOptions.timeoutSecondsAllowed.upperBound) * 1_000
-        return CountyPuller(database: store, options: options, nowMilliseconds: { TestBox.now })
+        return CountyPuller(database: store, options: options, clock: StandingClock(time: Timestamp(millisecondsSinceUnixEpoch: TestBox.now)))
     }
 
     /// Every report the box holds is in the store once, as the box made it for contract v2.

@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Logging
 import Synchronization
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageCounty
 @testable import VillageGateway
@@ -27,6 +28,8 @@ final class TestBox: Sendable {
         var forgedPage: String?
         /// The real box signs every answer; a forger on the path cannot.
         var signsAnswers = true
+        /// Answer this many report requests with 429 and `Retry-After: 7` first.
+        var rateLimitedAnswers = 0
     }
 
     let station: String
@@ -77,6 +80,16 @@ final class TestBox: Sendable {
         let router = Router()
         router.get("/v2/reports") { request, _ -> Response in
             if let refused = self.refusal(request, body: []) { return refused }
+            let limited = self.state.withLock { state -> Bool in
+                guard state.rateLimitedAnswers > 0 else { return false }
+                state.rateLimitedAnswers -= 1
+                return true
+            }
+            if limited {
+                var response = self.json(APIErrorAnswer(error: "too many requests", reason: "test: over the rate"), status: .tooManyRequests, to: request)
+                response.headers[.retryAfter] = "7"
+                return response
+            }
             let after = Int64(request.uri.queryParameters["after"].map(String.init) ?? "0") ?? 0
             let limit = Int(request.uri.queryParameters["limit"].map(String.init) ?? "500") ?? 500
             let failing = self.state.withLock { state -> Bool in
@@ -170,7 +183,9 @@ final class TestBox: Sendable {
             return path
         }
 
-        func puller(reportsPerPage: Int = 100) throws -> CountyPuller {
+        func puller(
+            reportsPerPage: Int = 100, clock: any GatewayClock = StandingClock(time: Timestamp(millisecondsSinceUnixEpoch: TestBox.now))
+        ) throws -> CountyPuller {
             var options = PullOptions()
             options.reportsPerPage = reportsPerPage
             // The in-test boxes run on the same (two-thread, on this machine) cooperative pool as
@@ -178,7 +193,7 @@ final class TestBox: Sendable {
             // them. A 20 s timeout then cut pulls off after a page or two under a full `make test`.
             // Only a hang may fail these tests, so the timeout is the largest the pull allows.
             options.timeoutMilliseconds = Int64(PullOptions.timeoutSecondsAllowed.upperBound) * 1_000
-            return CountyPuller(database: try CountyDatabase(path: countyPath), options: options, nowMilliseconds: { TestBox.now })
+            return CountyPuller(database: try CountyDatabase(path: countyPath), options: options, clock: clock)
         }
 
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
@@ -377,6 +392,26 @@ final class TestBox: Sendable {
         let stored = try await DatabaseQueue(path: site.countyPath).read { db in try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM reports") }
         #expect(stored == 200)
         #expect(try outbox.backlog.undelivered == 300)
+    }
+
+    /// (Issue 13 part 4) A box's 429 is waited out on the puller's clock, its Retry-After each
+    /// time, and the pull then completes. The clock here records the waits and returns at once: a
+    /// puller that slept on the wall behind its clock's back would leave it with none recorded.
+    @Test func aRateLimitedBoxIsWaitedOutOnThePullersClock() async throws {
+        let site = try Site()
+        defer { site.remove() }
+        let outbox = try site.outbox()
+        try Self.fill(outbox, count: 50)
+        let box = TestBox(station: "0011223344", key: Self.key, outbox: outbox)
+        box.state.withLock { $0.rateLimitedAnswers = 2 }
+        let clock = RecordingPullClock()
+        try await TestBox.serve([box]) { ports in
+            let result = try await site.puller(clock: clock).pull([site.station(port: ports[0])])[0]
+            #expect(result.isComplete, "\(result)")
+            #expect(result.newReports == 50)
+        }
+        #expect(clock.waitsMilliseconds == [7_000, 7_000])
+        try Self.expectSameReports(box: outbox, county: site.countyPath, station: "0011223344")
     }
 
     @Test func aBrokenOffPullResumesFromTheLastStoredSequence() async throws {
@@ -684,5 +719,16 @@ final class TestBox: Sendable {
         let (status, text) = try await GatewayBinary.runScriptOffThePool(["tools/outbox-kill-test.sh", GatewayBinary.url.path, kills])
         #expect(status == 0, "\(text.suffix(3000))")
         #expect(text.contains("PASS: "), "\(text.suffix(3000))")
+    }
+}
+
+/// The puller's clock in a test: the box's instant (its signatures check the time), and every
+/// wait recorded and returned from at once.
+final class RecordingPullClock: GatewayClock {
+    private let waits = Mutex<[Int64]>([])
+    var waitsMilliseconds: [Int64] { waits.withLock { $0 } }
+    func nowNanoseconds() -> Int64 { TestBox.now * 1_000_000 }
+    func sleep(untilNanoseconds deadline: Int64) async {
+        waits.withLock { $0.append((deadline - nowNanoseconds()) / 1_000_000) }
     }
 }

@@ -36,6 +36,19 @@ import Testing
         #expect(problem("a = [{x = 1}, {y = [2, 3]}]\nb = {c = [4]}\nd = [\"}\", '}', # }\n]\n")?.contains("TOML syntax error") != true)
     }
 
+    /// toml++'s date and time parsers assert on what its dispatch sends them (`1979-05-27Tq…`
+    /// aborted in parse_time). No file of ours has a date or a time, so the family is refused.
+    @Test func aBareDateOrTimeIsRefusedWithItsLineNotParsed() {
+        let hint = "reads as a date or a time, and this file has none; durations and times are quoted text"
+        #expect(problem("id =1979-05-27Tqqqq07:32:00Z\n")?.contains("gateway.toml:1:5: TOML syntax error: 1979-05-27Tqqqq07:32:00Z \(hint)") == true)
+        #expect(problem("[logic]\nclear_after = 10:00\n")?.contains("gateway.toml:2:15: TOML syntax error: 10:00 \(hint)") == true)
+        #expect(problem("a = [1,\n  # a comment\n  2026-12-05]\n")?.contains("gateway.toml:3:3:") == true)
+        #expect(problem("a = {b = 2026-12-05}\n")?.contains(hint) == true)
+        #expect(throws: ConfigurationError.self) { try StationsFile.parse(text: "id = 2026-12-05\n", file: "stations.toml") }
+        // Numbers with exponents and signs, and keys that look like dates, are not dates.
+        #expect(TOMLPreflight.check("a = 1e-5\nb = -3\nc = [+2, 1.5E-3]\n2026-12-05 = 1\nd = \"2026-12-05\"\n") == nil)
+    }
+
     /// The check must not refuse what toml++ reads fine: brackets at the start of a line inside
     /// an array or a multi-line string, quoted and dotted headers, comments.
     @Test func bracketsThatAreNotHeadersPassTheCheck() {

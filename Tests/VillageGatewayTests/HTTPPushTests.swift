@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import Synchronization
 import Testing
+import TimeSeam
 @testable import VillageGateway
 import WarningLogic
 

@@ -4,6 +4,7 @@ import Checksums
 import Drivers
 import Foundation
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageGateway
 
@@ -22,9 +23,12 @@ actor CollectingSink: EventSink {
     }
 }
 
+/// A box clock standing at one instant; its waits last their length on the wall (`StandingClock`).
 struct FixedClock: GatewayClock {
     static let time = Timestamp(millisecondsSinceUnixEpoch: 1_700_000_000_000)
-    func now() -> Timestamp { Self.time }
+    func nowNanoseconds() -> Int64 { Self.time.millisecondsSinceUnixEpoch * 1_000_000 }
+    func sleep(untilNanoseconds deadline: Int64) async { await StandingClock(time: Self.time).sleep(untilNanoseconds: deadline) }
+    func sleepBlocking(untilNanoseconds deadline: Int64) { StandingClock(time: Self.time).sleepBlocking(untilNanoseconds: deadline) }
 }
 
 func tipSum(_ events: [Event], sensorId: String = "rain1") -> Int {

@@ -4,6 +4,7 @@
 import ConnectionGuard
 import Foundation
 import Testing
+import TimeSeam
 @testable import VillageGateway
 
 /// HTTP/1.1 over a plain socket, so a test controls every byte (and a box that dies mid-answer

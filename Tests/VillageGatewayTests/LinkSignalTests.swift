@@ -4,15 +4,16 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TimeSeam
 @testable import VillageGateway
 import WarningLogic
 
 /// Records each wait and then waits for real until cancelled: a rest only a signal can end.
 final class HangingSleeper: GatewayClock {
-    func now() -> Timestamp { FixedClock.time }
+    func nowNanoseconds() -> Int64 { FixedClock().nowNanoseconds() }
     let delays = Mutex<[Int64]>([])
-    func sleep(milliseconds: Int64) async {
-        delays.withLock { $0.append(milliseconds) }
+    func sleep(untilNanoseconds deadline: Int64) async {
+        delays.withLock { $0.append((deadline - nowNanoseconds()) / 1_000_000) }
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
     }
     var all: [Int64] { delays.withLock { $0 } }
@@ -21,7 +22,7 @@ final class HangingSleeper: GatewayClock {
 /// The box's clock, moved by the test: "a week offline" is one call.
 final class ManualClock: GatewayClock {
     let milliseconds = Atomic<Int64>(FixedClock.time.millisecondsSinceUnixEpoch)
-    func now() -> Timestamp { Timestamp(millisecondsSinceUnixEpoch: milliseconds.load(ordering: .relaxed)) }
+    func nowNanoseconds() -> Int64 { milliseconds.load(ordering: .relaxed) * 1_000_000 }
     func advance(by step: Int64) { milliseconds.add(step, ordering: .relaxed) }
 }
 
@@ -229,10 +230,10 @@ func eventually(_ condition: () -> Bool) async -> Bool {
 }
 
 final class CountingSleeperBox: GatewayClock {
-    func now() -> Timestamp { FixedClock.time }
+    func nowNanoseconds() -> Int64 { FixedClock().nowNanoseconds() }
     private let counted = Atomic<Int>(0)
     var count: Int { counted.load(ordering: .relaxed) }
-    func sleep(milliseconds: Int64) async {
+    func sleep(untilNanoseconds deadline: Int64) async {
         counted.add(1, ordering: .relaxed)
         try? await Task.sleep(for: .milliseconds(1))
     }

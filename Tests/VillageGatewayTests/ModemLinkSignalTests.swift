@@ -6,6 +6,7 @@ import Logging
 import Synchronization
 import Testing
 @testable import Drivers
+import TimeSeam
 @testable import VillageGateway
 import WarningLogic
 

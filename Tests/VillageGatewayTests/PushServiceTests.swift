@@ -4,15 +4,16 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TimeSeam
 @testable import VillageGateway
 import WarningLogic
 
 /// Records every wait and returns at once: the loop's time is an input, never a real sleep.
 final class RecordingSleeper: GatewayClock {
-    func now() -> Timestamp { FixedClock.time }
+    func nowNanoseconds() -> Int64 { FixedClock().nowNanoseconds() }
     let delays = Mutex<[Int64]>([])
-    func sleep(milliseconds: Int64) async {
-        delays.withLock { $0.append(milliseconds) }
+    func sleep(untilNanoseconds deadline: Int64) async {
+        delays.withLock { $0.append((deadline - nowNanoseconds()) / 1_000_000) }
         await Task.yield()
     }
 }

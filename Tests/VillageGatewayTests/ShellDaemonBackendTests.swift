@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TimeSeam
 import WarningLogic
 @testable import VillageGateway
 
@@ -16,12 +17,6 @@ final class RecordingReportSink: ReportSink {
         let count = stored.withLock { Int64($0.count) }
         return OutboxBacklog(undeliveredAlarms: 0, undeliveredEvents: count, undeliveredRoutine: 0, delivered: 0, storedBytes: 0, oldestUndeliveredTime: nil)
     }
-}
-
-/// A clock that stands still at a given time: the engine's time comes from the events.
-struct StandingClock: GatewayClock {
-    var time: Timestamp
-    func now() -> Timestamp { time }
 }
 
 /// Runs `work` on a thread of its own, as the shell server does (never on the cooperative pool).

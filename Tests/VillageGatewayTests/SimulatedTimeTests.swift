@@ -34,6 +34,6 @@ import WarningLogic
     @Test func beforeTheSwitchTheSpeedHolds() {
         let pace = SimulationPace(startNanoseconds: Self.start, speed: 1_000, realTimeFromNanoseconds: Self.start + 365 * 86_400 * 1_000_000_000)
         #expect(pace.currentSpeed == 1_000)
-        #expect(pace.wallNanoseconds(forSimulated: 1_000_000_000) == 1_000_000)
+        #expect(pace.wallNanoseconds(forClockNanoseconds: 1_000_000_000) == 1_000_000)
     }
 }

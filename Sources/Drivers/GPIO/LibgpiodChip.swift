@@ -1,6 +1,7 @@
 // The real GPIO chip through libgpiod v1 (Debian bookworm's 1.6): /dev/gpiochipN character device.
 import CGPIOD
 import Glibc
+import TimeSeam
 
 /// A chip opened with `gpiod_chip_open`. Lines requested from it keep it alive; closing the
 /// chip releases them, so inputs and outputs hold a strong reference.

@@ -1,6 +1,7 @@
 // The Modbus RTU master: one synchronous owner of one serial line, sending a request, waiting
 // for the reply within its deadline, retrying a bounded number of times, and counting per slave.
 import Glibc
+import TimeSeam
 
 /// Health of one slave as the master saw it; the shell's status page and the county health
 /// report show these, so a flaky cable is visible long before a sensor goes silent.
@@ -64,11 +65,17 @@ public final class ModbusRTUMaster {
     public let configuration: Configuration
     /// Per slave address; at most 247 entries, one per valid address.
     public private(set) var counters: [UInt8: ModbusSlaveCounters] = [:]
-    /// Earliest monotonic time the next request may start: the spec's inter-frame silence after
+    /// Earliest time on `clock` the next request may start: the spec's inter-frame silence after
     /// the last byte anyone put on the line.
-    private var lineQuietAfterNanoseconds: UInt64 = 0
+    private var lineQuietAfterNanoseconds: Int64 = 0
+    /// The bus's deadlines and silences: the monotonic clock on a board; the bus thread's clock in
+    /// a simulation, the one its simulated port advances (so a reply window is scenario time).
+    private let clock: any GatewayClock
 
-    public init(transport: any SerialTransport, settings: SerialSettings, configuration: Configuration = Configuration()) throws(ModbusError) {
+    public init(
+        transport: any SerialTransport, settings: SerialSettings, configuration: Configuration = Configuration(),
+        clock: any GatewayClock = SystemMonotonicClock()
+    ) throws(ModbusError) {
         try configuration.validate()
         do throws(SerialError) {
             try settings.validate()
@@ -78,6 +85,7 @@ public final class ModbusRTUMaster {
         self.transport = transport
         self.settings = settings
         self.configuration = configuration
+        self.clock = clock
     }
 
     /// 3.5 character times, or the fixed 1750 µs the Modbus serial line specification sets
@@ -120,7 +128,7 @@ public final class ModbusRTUMaster {
             switch ModbusReplyParser.parse(received[...], slaveID: slaveID, request: request) {
             case .success(let response):
                 counters[slaveID, default: ModbusSlaveCounters()].goodReplies += 1
-                counters[slaveID, default: ModbusSlaveCounters()].lastGoodReplyMonotonicNanoseconds = MonotonicDeadline.nowNanoseconds()
+                counters[slaveID, default: ModbusSlaveCounters()].lastGoodReplyMonotonicNanoseconds = MonotonicDeadline.nowNanoseconds()  // for `status`, read against the system monotonic clock
                 return response
             case .failure(.exception(let code)):
                 counters[slaveID, default: ModbusSlaveCounters()].exceptions += 1
@@ -176,13 +184,13 @@ public final class ModbusRTUMaster {
         counters[slaveID, default: ModbusSlaveCounters()].requests += 1
         // write(2) returns once the kernel has the bytes, not once they left the line: the reply
         // window starts after the request's own transmission time.
-        let sentNanoseconds = MonotonicDeadline.nowNanoseconds()
+        let sentNanoseconds = clock.nowNanoseconds()
         lineQuietAfterNanoseconds = sentNanoseconds
-            + UInt64(transmitMicroseconds(byteCount: frame.count) + interFrameSilenceMicroseconds) * 1000
+            + Int64(transmitMicroseconds(byteCount: frame.count) + interFrameSilenceMicroseconds) * 1000
         let replyWindowMilliseconds = configuration.timeoutMilliseconds + requestMilliseconds
         let received = try receiveFrame(for: request, firstByteWithinMilliseconds: replyWindowMilliseconds)
         if !received.isEmpty {
-            lineQuietAfterNanoseconds = MonotonicDeadline.nowNanoseconds() + UInt64(interFrameSilenceMicroseconds) * 1000
+            lineQuietAfterNanoseconds = clock.nowNanoseconds() + Int64(interFrameSilenceMicroseconds) * 1000
         }
         return received
     }
@@ -193,10 +201,10 @@ public final class ModbusRTUMaster {
     private func receiveFrame(for request: ModbusRequest, firstByteWithinMilliseconds: Int) throws(SerialError) -> [UInt8] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(ModbusReplyParser.frameBytesMax)
-        let firstByteDeadline = MonotonicDeadline(millisecondsFromNow: firstByteWithinMilliseconds)
+        let firstByteDeadline = ClockDeadline(clock: clock, millisecondsFromNow: firstByteWithinMilliseconds)
         let longestFrameMilliseconds = (transmitMicroseconds(byteCount: ModbusReplyParser.frameBytesMax) + 999) / 1000
-        let hardDeadline = MonotonicDeadline(
-            millisecondsFromNow: firstByteWithinMilliseconds + longestFrameMilliseconds + frameEndSilenceMilliseconds)
+        let hardDeadline = ClockDeadline(
+            clock: clock, millisecondsFromNow: firstByteWithinMilliseconds + longestFrameMilliseconds + frameEndSilenceMilliseconds)
         while buffer.count < ModbusReplyParser.frameBytesMax {
             let expected = ModbusReplyParser.frameLength(startingWith: buffer[...], for: request)
             if let expected, buffer.count >= expected { break }
@@ -204,7 +212,13 @@ public final class ModbusRTUMaster {
             let waitMilliseconds = buffer.isEmpty
                 ? firstByteDeadline.remainingMilliseconds
                 : min(frameEndSilenceMilliseconds, hardDeadline.remainingMilliseconds)
-            if waitMilliseconds == 0 { break }
+            if waitMilliseconds == 0 {
+                // The thread came late to its deadline (descheduled on a loaded board; in a
+                // simulation at 86400x the reply window is microseconds of wall): what arrived in
+                // time is still taken, by one read that does not wait.
+                buffer += try transport.read(maxBytes: wanted, timeoutMilliseconds: 0).prefix(wanted)
+                break
+            }
             let chunk = try transport.read(maxBytes: wanted, timeoutMilliseconds: waitMilliseconds)
             if chunk.isEmpty { break }  // silence: the frame is over (or never began)
             buffer += chunk.prefix(wanted)
@@ -214,14 +228,25 @@ public final class ModbusRTUMaster {
 
     /// Sleeps (never spins) until the line has been quiet for the inter-frame silence.
     private func waitForInterFrameSilence() {
-        let now = MonotonicDeadline.nowNanoseconds()
-        guard lineQuietAfterNanoseconds > now else { return }
-        let remaining = lineQuietAfterNanoseconds - now
-        var request = timespec(tv_sec: Int(remaining / 1_000_000_000), tv_nsec: Int(remaining % 1_000_000_000))
-        var left = timespec()
-        while nanosleep(&request, &left) != 0 && errno == EINTR {
-            request = left
-        }
+        clock.sleepBlocking(untilNanoseconds: lineQuietAfterNanoseconds)
+    }
+}
+
+/// A point on the bus's clock to give up at.
+private struct ClockDeadline {
+    let clock: any GatewayClock
+    let nanoseconds: Int64
+
+    init(clock: any GatewayClock, millisecondsFromNow: Int) {
+        self.clock = clock
+        nanoseconds = clock.nowNanoseconds() + Int64(max(0, millisecondsFromNow)) * 1_000_000
+    }
+
+    /// Whole milliseconds left, rounded up so a deadline 0.3 ms away still gets one last poll
+    /// rather than returning early; 0 once passed.
+    var remainingMilliseconds: Int {
+        let left = nanoseconds - clock.nowNanoseconds()
+        return left <= 0 ? 0 : Int((left + 999_999) / 1_000_000)
     }
 }
 

@@ -1,4 +1,5 @@
 // Sends one AT command at a time and collects its answer; unsolicited lines are set aside.
+import TimeSeam
 
 /// The answer to one command: its information lines (echo and URCs removed).
 public struct ATResponse: Equatable, Sendable {
@@ -19,7 +20,7 @@ public final class ATChannel {
     static let writeTimeoutMilliseconds = 1_000
 
     public let transport: SerialTransport
-    private let clock: MonotonicClock
+    private let clock: any GatewayClock
     private var assembler = ATLineAssembler()
     private var unsolicited: [String] = []
     /// The next line belongs to a URC (+CMT: is followed by its PDU).
@@ -27,7 +28,7 @@ public final class ATChannel {
     public private(set) var unsolicitedLinesDropped = 0
     public private(set) var staleLinesDropped = 0
 
-    public init(transport: SerialTransport, clock: MonotonicClock) {
+    public init(transport: SerialTransport, clock: any GatewayClock) {
         self.transport = transport
         self.clock = clock
     }

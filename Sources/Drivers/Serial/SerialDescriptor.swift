@@ -3,7 +3,8 @@
 import Glibc
 
 /// A point in monotonic time to give up at; wall-clock jumps (NTP, a modem setting the date)
-/// must never stretch or cut a serial timeout.
+/// must never stretch or cut a serial timeout. Not on the time seam, by design: poll(2) on a
+/// real descriptor waits in the kernel's real time (the simulated ports have no descriptor).
 struct MonotonicDeadline {
     let nanoseconds: UInt64
 

@@ -169,7 +169,7 @@ public final class SimulatedGPIOChip: GPIOChip, @unchecked Sendable {
             }
             if now >= deadline { return [] }
             let until = min(deadline, queue.first?.timestampNanoseconds ?? deadline)
-            condition.wait(wallNanoseconds: max(pace.wallNanoseconds(forSimulated: until - now), 1_000))
+            condition.wait(wallNanoseconds: max(pace.wallNanoseconds(forClockNanoseconds: until - now), 1_000))
         }
     }
 

@@ -1,11 +1,13 @@
 // Simulated time that runs by itself: the twins of `--board sim` live on a scenario's clock,
 // which runs `speed` simulated seconds per wall second, so a 72-hour storm plays in a minute.
 import Glibc
+import TimeSeam
 
 /// The clock of a running simulation. Simulated nanoseconds are counted from the Unix epoch (a
 /// scenario's own times), so the GPIO twin stamps an edge with the box time it stands for.
-/// Immutable after creation, hence `Sendable`: every thread reads the same pace.
-public final class SimulationPace: Sendable {
+/// Immutable after creation, hence `Sendable`: every thread reads the same pace. It is a clock of
+/// the one seam: its waits (the defaults) convert with `wallNanoseconds(forClockNanoseconds:)`.
+public final class SimulationPace: GatewayClock {
     /// A pace faster than this would turn one wall nanosecond into more than a simulated second.
     public static let speedMax = 1_000_000.0
 
@@ -40,26 +42,15 @@ public final class SimulationPace: Sendable {
         return 1
     }
 
-    /// How long `simulatedNanoseconds` of simulated time take on the wall at the pace now (rounded
-    /// up; never negative). Across the switch to real time it is too short: callers wait in a loop.
-    public func wallNanoseconds(forSimulated simulatedNanoseconds: Int64) -> Int64 {
-        simulatedNanoseconds <= 0 ? 0 : Int64((Double(simulatedNanoseconds) / currentSpeed).rounded(.up))
+    /// How long `clockNanoseconds` of simulated time take on the wall at the pace now (rounded
+    /// up; never negative). Across the switch to real time it is too short: waits run in a loop.
+    public func wallNanoseconds(forClockNanoseconds clockNanoseconds: Int64) -> Int64 {
+        clockNanoseconds <= 0 ? 0 : Int64((Double(clockNanoseconds) / currentSpeed).rounded(.up))
     }
 
     /// How much simulated time `wallNanoseconds` of wall time are, at the pace now.
     public func simulatedNanoseconds(forWall wallNanoseconds: Int64) -> Int64 {
         wallNanoseconds <= 0 ? 0 : Int64(Double(wallNanoseconds) * currentSpeed)
-    }
-
-    /// Blocks the calling thread until simulated time reaches `target`.
-    public func sleep(untilNanoseconds target: Int64) {
-        while true {
-            let remaining = target - nowNanoseconds()
-            if remaining <= 0 { return }
-            let wall = max(wallNanoseconds(forSimulated: remaining), 1_000)
-            var request = timespec(tv_sec: Int(wall / 1_000_000_000), tv_nsec: Int(wall % 1_000_000_000))
-            _ = nanosleep(&request, nil)
-        }
     }
 }
 

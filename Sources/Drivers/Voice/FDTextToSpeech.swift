@@ -9,6 +9,7 @@
 // datasheet example "科大讯飞" in GB2312 is FD 00 0A 01 00 BF C6 B4 F3 D1 B6 B7 C9.
 // Both answer with single bytes: 0x41 frame received, 0x45 frame not understood, 0x4A ready
 // after power-up, 0x4E busy speaking, 0x4F idle.
+import TimeSeam
 
 /// Which module of the family is wired.
 public enum FDModuleModel: String, Sendable {
@@ -109,11 +110,11 @@ public final class FDTextToSpeech: TextToSpeech {
     /// datasheet documents little-endian. Configurable because clones differ.
     public let unicodeBigEndian: Bool
     public let answerTimeoutMilliseconds: Int
-    private let clock: MonotonicClock
+    private let clock: any GatewayClock
     public private(set) var unknownAnswerBytes = 0
 
     public init(
-        transport: SerialTransport, clock: MonotonicClock, model: FDModuleModel, unicodeBigEndian: Bool? = nil,
+        transport: SerialTransport, clock: any GatewayClock, model: FDModuleModel, unicodeBigEndian: Bool? = nil,
         answerTimeoutMilliseconds: Int = answerTimeoutMillisecondsDefault
     ) {
         self.transport = transport

@@ -6,6 +6,7 @@ import CountyProtocol
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TimeSeam
 
 /// Limits of one `county pull` run.
 struct PullOptions: Sendable {
@@ -116,14 +117,17 @@ struct StationPullResult: Sendable, Equatable {
 struct CountyPuller: Sendable {
     let database: any CountyStore
     let options: PullOptions
-    /// Wall-clock Unix milliseconds: signs requests and stamps stored rows. Injected for tests.
-    let nowMilliseconds: @Sendable () -> Int64
+    /// The wall clock: signs requests, stamps stored rows, and waits out a box's 429. Injected for
+    /// tests.
+    let clock: any GatewayClock
 
-    init(database: any CountyStore, options: PullOptions, nowMilliseconds: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }) {
+    init(database: any CountyStore, options: PullOptions, clock: any GatewayClock = SystemClock()) {
         self.database = database
         self.options = options
-        self.nowMilliseconds = nowMilliseconds
+        self.clock = clock
     }
+
+    var nowMilliseconds: @Sendable () -> Int64 { { [clock] in clock.nowMilliseconds() } }
 
     /// Results in the order of `stations`.
     func pull(_ stations: [PullStation]) async -> [StationPullResult] {
@@ -191,7 +195,7 @@ struct CountyPuller: Sendable {
     /// One station, from where its collection stands: page by page, store then acknowledge.
     func pull(_ station: PullStation, key: SigningKey, progress start: StationProgress, client: HTTPClient) async -> StationPullResult {
         var pull = StationPull(station: station, progress: start, connection: BoxConnection(
-            station: station, key: key, client: client, options: options, nowMilliseconds: nowMilliseconds), database: database)
+            station: station, key: key, client: client, options: options, clock: clock), database: database)
         await pull.run(options: options, nowMilliseconds: nowMilliseconds)
         await pull.settle()
         return pull.result
@@ -347,7 +351,7 @@ struct BoxConnection: Sendable {
     let key: SigningKey
     let client: HTTPClient
     let options: PullOptions
-    let nowMilliseconds: @Sendable () -> Int64
+    let clock: any GatewayClock
 
     func reports(after: Int64, limit: Int) async throws -> ReceivedPage {
         let body = try await send(method: .GET, pathAndQuery: "/\(Self.contract)/reports?after=\(after)&limit=\(limit)", body: [])
@@ -375,7 +379,8 @@ struct BoxConnection: Sendable {
                 return try await sendOnce(method: method, pathAndQuery: pathAndQuery, body: body)
             } catch let limited as RateLimited where attempt < PullOptions.rateLimitedRetriesMax {
                 attempt += 1
-                try await Task.sleep(for: .seconds(limited.retryAfterSeconds))
+                await clock.sleep(milliseconds: Int64(limited.retryAfterSeconds) * 1_000)
+                try Task.checkCancellation()
             } catch let limited as RateLimited {
                 throw PullFailure.refused(status: 429, reason: limited.reason)
             }
@@ -394,7 +399,7 @@ struct BoxConnection: Sendable {
         var nonce = ""
         for header in RequestSignature.headers(
             key: key, method: method.rawValue, pathAndQuery: pathAndQuery, station: station.id,
-            timestampMilliseconds: nowMilliseconds(), body: body)
+            timestampMilliseconds: clock.nowMilliseconds(), body: body)
         {
             request.headers.add(name: header.name, value: header.value)
             if header.name == RequestSignature.nonceHeader { nonce = header.value }
@@ -405,6 +410,7 @@ struct BoxConnection: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let timeoutMilliseconds = options.timeoutMilliseconds
+        // Wall time by design: a network exchange's deadline is the network's, not the puller's clock.
         let deadline = NIODeadline.now() + .milliseconds(timeoutMilliseconds)
         let client = self.client
         let prepared = request

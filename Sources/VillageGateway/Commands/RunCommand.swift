@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TimeSeam
 import WarningLogic
 
 struct RunCommand: AsyncParsableCommand {
@@ -172,6 +173,8 @@ struct RunCommand: AsyncParsableCommand {
         parts.append(RuntimeTask("ticks") {
             while !Task.isCancelled {
                 await queue.offerTick(at: clock.now())
+                // Wall time by design: the tick rate bounds the CPU and feeds systemd's watchdog;
+                // each tick is stamped with the box's clock, whatever its pace.
                 await SystemClock().sleep(milliseconds: tickMilliseconds)
             }
         })
@@ -197,7 +200,7 @@ struct RunCommand: AsyncParsableCommand {
             parts.append(RuntimeTask("live line") {
                 while !Task.isCancelled {
                     if let line = Self.liveLine(published.report()) { console.show(line, nowMilliseconds: monotonicMilliseconds()) }
-                    await SystemClock().sleep(milliseconds: LiveConsole.redrawMillisecondsMin)
+                    await SystemClock().sleep(milliseconds: LiveConsole.redrawMillisecondsMin)  // a person's terminal: wall time
                 }
             })
         }

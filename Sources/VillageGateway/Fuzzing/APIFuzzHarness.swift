@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOEmbedded
+import TimeSeam
 import WarningLogic
 
 /// The input is a request in HTTP/1.1 text: `METHOD PATH?QUERY`, then `Name: value` lines, an
@@ -44,7 +45,7 @@ final class APIFuzzHarness: @unchecked Sendable {
             configuration: gateway.engine, county: gateway.county, outbox: outbox,
             outboxWriter: OutboxService(outbox: outbox, keepDeliveredMilliseconds: gateway.county.keepDeliveredMilliseconds, logger: logger),
             verifier: RequestVerifier(station: station, key: key, clockSkewMillisecondsMax: 5 * 60_000),
-            events: DiscardingEventSink(), boxClock: FixedClock(time: Timestamp(millisecondsSinceUnixEpoch: Self.nowMilliseconds)),
+            events: DiscardingEventSink(), boxClock: StandingClock(time: Timestamp(millisecondsSinceUnixEpoch: Self.nowMilliseconds)),
             wallClockMilliseconds: { Self.nowMilliseconds }, status: { nil }, logger: logger))
         responder = api.router().buildResponder()
     }
@@ -138,10 +139,4 @@ final class APIFuzzHarness: @unchecked Sendable {
 /// County warnings the fuzzer submits go nowhere: there is no engine behind the harness.
 struct DiscardingEventSink: EventSink {
     func submit(_ event: Event) async {}
-}
-
-/// A box clock standing at one instant.
-struct FixedClock: GatewayClock {
-    var time: Timestamp
-    func now() -> Timestamp { time }
 }

@@ -2,6 +2,7 @@
 // (libgpiod, libserialport), the drivers' twins on `--board sim`. Everything above it is the same.
 import Drivers
 import Logging
+import TimeSeam
 import WarningLogic
 
 /// Where a board's chips, ports and driver clocks come from.
@@ -13,7 +14,7 @@ protocol BoardDevices: Sendable {
     /// A serial port ("/dev/ttyS1"; "sim:rs485" on the simulated board).
     func openSerial(path: String, settings: SerialSettings, logger: Logger) throws(SerialError) -> any SerialTransport
     /// A clock for one driver thread's deadlines (a clock belongs to one thread).
-    func makeClock() -> any MonotonicClock
+    func makeClock() -> any GatewayClock
     /// Turns a GPIO edge's timestamp into box time.
     var edgeTime: EdgeTimeConverter { get }
     /// One GPIO wait, on the chip's clock: bounds how late a cancelled input notices (250 ms of
@@ -33,7 +34,7 @@ struct HostDevices: BoardDevices {
         try SerialPorts.open(path: path, settings: settings, logger: logger)
     }
 
-    func makeClock() -> any MonotonicClock { SystemMonotonicClock() }
+    func makeClock() -> any GatewayClock { SystemMonotonicClock() }
 
     var edgeTime: EdgeTimeConverter { kernelEdgeTime }
 

@@ -2,28 +2,34 @@
 import Drivers
 import Foundation
 import Synchronization
+import TimeSeam
 import WarningLogic
 
-/// Real boards stamp events with the wall clock (the RTC, corrected by NTP when there is a network).
-struct SystemClock: GatewayClock {
-    func now() -> Timestamp {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Timestamp(millisecondsSinceUnixEpoch: Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000)
+// The wall clock (`SystemClock`) and the monotonic one (`SystemMonotonicClock`) are TimeSeam's.
+
+/// Milliseconds of the wall's monotonic clock, for measuring what really elapsed (latencies, a
+/// console's redraw, how long a twin took to answer), never for stamping events.
+func monotonicMilliseconds() -> Int64 { SystemMonotonicClock.nowNanoseconds() / 1_000_000 }
+
+func monotonicNanoseconds() -> Int64 { SystemMonotonicClock.nowNanoseconds() }
+
+/// A clock that stands at one instant (the API fuzz harness, tests): the engine's time comes from
+/// the events. A stopped clock would never reach a deadline, so its waits last their length on
+/// the wall.
+struct StandingClock: GatewayClock {
+    var time: Timestamp
+
+    func nowNanoseconds() -> Int64 { time.millisecondsSinceUnixEpoch * 1_000_000 }
+
+    func sleep(untilNanoseconds deadline: Int64) async {
+        let monotonic = SystemMonotonicClock()
+        await monotonic.sleep(untilNanoseconds: monotonic.nowNanoseconds() + (deadline - nowNanoseconds()))
     }
-}
 
-/// Milliseconds of a clock that never steps (for measuring, not for stamping events).
-func monotonicMilliseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
-}
-
-func monotonicNanoseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    func sleepBlocking(untilNanoseconds deadline: Int64) {
+        let monotonic = SystemMonotonicClock()
+        monotonic.sleepBlocking(untilNanoseconds: monotonic.nowNanoseconds() + (deadline - nowNanoseconds()))
+    }
 }
 
 /// A scenario's clock: the box's clock on `--board sim`. It reads the simulation's pace (the
@@ -47,9 +53,13 @@ final class ScenarioClock: GatewayClock {
         Timestamp(millisecondsSinceUnixEpoch: pace.nowNanoseconds() / 1_000_000)
     }
 
-    func now() -> Timestamp {
-        let free = unconstrainedNow()
-        return barrier.withLock { barrier in barrier.map { min($0, free) } ?? free }
+    func nowNanoseconds() -> Int64 {
+        let free = pace.nowNanoseconds()
+        return barrier.withLock { barrier in barrier.map { min($0.millisecondsSinceUnixEpoch * 1_000_000, free) } ?? free }
+    }
+
+    func wallNanoseconds(forClockNanoseconds clockNanoseconds: Int64) -> Int64 {
+        pace.wallNanoseconds(forClockNanoseconds: clockNanoseconds)
     }
 
     /// nil: no more rows, time runs free.
@@ -57,12 +67,19 @@ final class ScenarioClock: GatewayClock {
         barrier.withLock { $0 = time }
     }
 
-    /// A wait in scenario time: the push's backoff (up to the hour's rest) plays at the scenario's
-    /// speed like the outage it answers; a week offline is seconds. Each wall slice is at least
-    /// `wallSliceMillisecondsMin` (a 10 s idle poll at 60000x must not spin) and at most
+    /// A wait in scenario time: the push's backoff (up to the hour's rest) plays at the
+    /// scenario's speed like the outage it answers; a week offline is seconds. It lasts the span
+    /// from the box's now (held by the barrier) to `deadline`, measured on the unconstrained clock
+    /// from the moment it begins, so a held box clock never shortens it. Each wall slice is at
+    /// least `wallSliceMillisecondsMin` (a 10 s idle poll at 60000x must not spin) and at most
     /// `wallSliceMillisecondsMax`, so a change of pace (`--real-time-after-scenario`) is followed.
-    func sleep(milliseconds: Int64) async {
-        await sleep(until: unconstrainedNow().adding(milliseconds: max(0, milliseconds)))
+    func sleep(untilNanoseconds deadline: Int64) async {
+        let free = pace.nowNanoseconds() + max(0, deadline - nowNanoseconds())
+        await sleep(until: Timestamp(millisecondsSinceUnixEpoch: (free + 999_999) / 1_000_000))
+    }
+
+    func sleepBlocking(untilNanoseconds deadline: Int64) {
+        pace.sleepBlocking(untilNanoseconds: pace.nowNanoseconds() + max(0, deadline - nowNanoseconds()))
     }
 
     static let wallSliceMillisecondsMin: Int64 = 50
@@ -72,17 +89,14 @@ final class ScenarioClock: GatewayClock {
     /// scenario player waits for its next row with no minimum slice (a row at 86400x is due in
     /// well under a millisecond of wall time).
     func sleep(until time: Timestamp, wallSliceMillisecondsMin: Int64 = wallSliceMillisecondsMin, wallSliceMillisecondsMax: Int64 = wallSliceMillisecondsMax) async {
-        while !Task.isCancelled {
-            let wall = wallMillisecondsUntil(time)
-            if wall <= 0 { return }
-            let slice = min(max(wall, wallSliceMillisecondsMin), wallSliceMillisecondsMax)
-            try? await Task.sleep(for: .milliseconds(slice))
-        }
+        await ClockWaits.sleep(
+            on: self, untilNanoseconds: time.millisecondsSinceUnixEpoch * 1_000_000, readNow: pace.nowNanoseconds,
+            wallSliceNanosecondsMin: wallSliceMillisecondsMin * 1_000_000, wallSliceNanosecondsMax: wallSliceMillisecondsMax * 1_000_000)
     }
 
     /// Wall milliseconds until the unconstrained clock reaches `time` (0 when it has).
     func wallMillisecondsUntil(_ time: Timestamp) -> Int64 {
         let ahead = time.milliseconds(since: unconstrainedNow())
-        return ahead <= 0 ? 0 : (pace.wallNanoseconds(forSimulated: ahead * 1_000_000) + 999_999) / 1_000_000
+        return ahead <= 0 ? 0 : (pace.wallNanoseconds(forClockNanoseconds: ahead * 1_000_000) + 999_999) / 1_000_000
     }
 }

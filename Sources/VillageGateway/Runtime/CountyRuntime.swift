@@ -2,6 +2,7 @@
 // kept here so RunCommand only wires them in.
 import Foundation
 import Logging
+import TimeSeam
 import WarningLogic
 
 enum CountyRuntime {
@@ -22,6 +23,8 @@ enum CountyRuntime {
             if let backlog = await service.backlog(), let last = try? service.outbox.lastSequence() {
                 published.updateBacklog(StatusBacklog(backlog, lastSequence: last, utcOffsetMinutes: utcOffsetMinutes))
             }
+            // Wall time by design: it bounds the disk work a scenario at 86400x would otherwise
+            // multiply; what is kept or dropped is decided by the box's time above.
             await SystemClock().sleep(milliseconds: maintenanceEveryMilliseconds)
         }
     }
@@ -111,7 +114,7 @@ enum CountyRuntime {
             return
         }
         logger.info("county push: watching rtnetlink for \(interfaces.joined(separator: ", ")) and the default route")
-        while !Task.isCancelled { await SystemClock().sleep(milliseconds: Milliseconds.hour) }
+        while !Task.isCancelled { await SystemClock().sleep(milliseconds: Milliseconds.hour) }  // parked until cancelled
         watcher.stop()
     }
 

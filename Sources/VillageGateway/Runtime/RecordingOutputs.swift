@@ -21,6 +21,8 @@ actor RecordingOutputs: GatewayOutputs {
     private var descriptor: Int32 = -1
     private var fileBytes = 0
     private var stopped = false
+    /// The shutdown's one entry into the safe state, which later callers wait for.
+    private var safeStateEntered: Task<Void, Never>?
     private(set) var writeFailures = 0
     /// The last message broadcast: a red level repeats it every few minutes for hours, and the
     /// log shows the repeats at info so the changes stand out at notice.
@@ -92,9 +94,17 @@ actor RecordingOutputs: GatewayOutputs {
         }
     }
 
+    /// Once for the life of the box: a SIGTERM asks at once (on the signal) and the service
+    /// group's graceful shutdown asks again; every caller returns when the outputs are safe, and
+    /// the record and the log say it once. After it no action is carried out, so there is
+    /// nothing a second entry could switch off.
     func enterSafeState() async {
+        if let entering = safeStateEntered { return await entering.value }
         stopped = true
-        await inner.enterSafeState()
+        let inner = self.inner
+        let entering = Task { await inner.enterSafeState() }
+        safeStateEntered = entering
+        await entering.value
         logger.notice("outputs in their safe state: siren off, lamps off")
         var record = JSONObjectWriter()
         record.add("type", string: "safe_state")

@@ -64,7 +64,8 @@ final class EngineOwnerService: Service, CustomStringConvertible, Sendable {
 /// Waits for the group's graceful shutdown and then puts the outputs in their safe state. It is
 /// the group's last service, so the first one shut down: the siren stops before anything else
 /// winds down. (A signal does this at once as well, on the signal thread; this covers every other
-/// way the group shuts down, and entering the safe state twice is harmless.)
+/// way the group shuts down. `RecordingOutputs` enters the safe state once: the second caller
+/// waits for the first, and the record says it once.)
 final class SafeOutputsService: Service, CustomStringConvertible, Sendable {
     let outputs: RecordingOutputs
     /// Whether the service has put the outputs in their safe state (the group has run).
@@ -88,8 +89,17 @@ final class SafeOutputsService: Service, CustomStringConvertible, Sendable {
 enum RuntimeServiceGroup {
     /// A graceful shutdown that has not ended after this is escalated to cancellation: a part that
     /// ignores the shutdown must not keep the box from saving its state within systemd's stop
-    /// timeout (90 s by default).
-    static let gracefulShutdownMillisecondsMax: Int64 = 20_000
+    /// timeout. The parts end within one driver call (a GPIO slice, one Modbus transaction) and
+    /// the owner decides a bounded queue, so 5 s is ample.
+    static let gracefulShutdownMillisecondsMax: Int64 = 5_000
+    /// `TimeoutStopSec` in packaging/village-gateway.service, after which systemd sends SIGKILL.
+    /// A stop fits in it: the outputs safe first (within `RunCommand.safeStateBudgetMilliseconds`),
+    /// the group's graceful shutdown, the output workers' stops (`HardwareOutputs`, one after the
+    /// other), and at least `finalSaveMillisecondsMin` for the final snapshot and the outbox on a
+    /// slow SD card. A kill past it loses nothing durably recorded (a restart replays the
+    /// journal); it costs a longer start. `RuntimeStopBudgetTests` holds the unit to this.
+    static let systemdStopTimeoutMilliseconds: Int64 = 20_000
+    static let finalSaveMillisecondsMin: Int64 = 5_000
 
     /// The group, in start order (a graceful shutdown goes in reverse): the parts, then the owner,
     /// then the outputs' safe state. Signals are not the group's own: `SignalWatcher` catches them

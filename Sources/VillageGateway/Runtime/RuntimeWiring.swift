@@ -1,6 +1,7 @@
 // The single place where a board becomes the daemon's inputs, outputs and clock.
 import Drivers
 import Logging
+import TimeSeam
 import WarningLogic
 
 struct RuntimeError: Error, CustomStringConvertible {

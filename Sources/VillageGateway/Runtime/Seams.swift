@@ -1,23 +1,17 @@
 // The seams of the running box: inputs put timestamped events on one bounded queue, one owner
 // feeds the engine, and the outputs carry out the engine's actions. Real hardware and the
 // simulated board plug in at the same places, so `run --board sim` runs the same program.
+import TimeSeam
 import WarningLogic
 
-/// The box's time seam: the clock it stamps events with, and waits in that same time. Real boards
-/// read the wall clock and wait in real time; `--board sim` runs a scenario's clock, possibly
-/// accelerated (`--speed 60`), and a wait on it lasts scenario time (an hour's backoff at 4320x is
-/// under a second); tests move clocks by hand and record the waits.
-protocol GatewayClock: Sendable {
-    func now() -> Timestamp
-    /// Returns after `milliseconds` of this clock's time, or early when the task is cancelled.
-    func sleep(milliseconds: Int64) async
-}
-
+/// The box's time seam is the package's one, `GatewayClock` (TimeSeam): the clock the box stamps
+/// events with, and waits in that same time. Real boards read the wall clock at start and then
+/// the monotonic one (`SteadyBoxClock`) and wait in real time; `--board sim` runs a scenario's
+/// clock, possibly accelerated (`--speed 60`), and a wait on it lasts scenario time (an hour's
+/// backoff at 4320x is under a second); tests move clocks by hand and record the waits.
 extension GatewayClock {
-    /// A clock that runs with the wall (the board's, a test's stopped one) waits on the wall.
-    func sleep(milliseconds: Int64) async {
-        try? await Task.sleep(for: .milliseconds(max(0, milliseconds)))
-    }
+    /// Now, as the engine's time (the box's clocks count from the Unix epoch).
+    func now() -> Timestamp { Timestamp(millisecondsSinceUnixEpoch: nowMilliseconds()) }
 }
 
 /// Where every input puts its events: the engine owner's bounded queue. `submit` waits while the

@@ -110,6 +110,7 @@ final class StateStore {
             case .missing:
                 continue
             case .damaged(let reason):
+                // The wall clock by design: the name tells a technician when it was found.
                 let aside = path("\(name).corrupt-\(Int(Date().timeIntervalSince1970))")
                 rename(path(name), aside)
                 problems.append("the saved engine state \(path(name)) is damaged (\(reason)); moved it to \(aside)")

@@ -1,5 +1,6 @@
 // Serves the daemon's status as JSON on a Unix socket in the state directory, one client at a time.
 import Foundation
+import TimeSeam
 
 /// A client connects, writes a line ("status"), and reads one JSON document until the daemon
 /// closes. Served on its own thread from the published status, so nothing here waits for the
@@ -124,7 +125,8 @@ struct AcceptBackoff {
             if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
             return (client, client < 0 ? errno : 0)
         },
-        sleep: @escaping (Int64) -> Void = { usleep(UInt32($0 * 1_000)) }
+        // The pause after a descriptor shortage is real time by design: it waits for the kernel.
+        sleep: @escaping (Int64) -> Void = { SystemMonotonicClock().sleepBlocking(milliseconds: $0) }
     ) {
         acceptClient = accept
         self.sleep = sleep

@@ -5,6 +5,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// Box time = the time it started at + monotonic time since. A step of the wall clock is
@@ -34,7 +35,7 @@ final class SteadyBoxClock: GatewayClock {
 
     init(
         resumeTime: Timestamp?, utcOffsetMinutes: Int, logger: Logger,
-        wallMilliseconds: @escaping @Sendable () -> Int64 = { SystemClock().now().millisecondsSinceUnixEpoch },
+        wallMilliseconds: @escaping @Sendable () -> Int64 = { SystemClock().nowMilliseconds() },
         monotonicMilliseconds: @escaping @Sendable () -> Int64 = { VillageGateway.monotonicMilliseconds() }
     ) {
         self.wallMilliseconds = wallMilliseconds
@@ -64,7 +65,9 @@ final class SteadyBoxClock: GatewayClock {
     /// How far the wall clock is ahead of the box's time (negative: behind).
     var wallAheadMilliseconds: Int64 { state.withLock { $0.wallAheadMilliseconds } }
 
-    func now() -> Timestamp {
+    /// Its waits are the seam's defaults: wall slices against this clock, which runs with the
+    /// monotonic one, so a step of the wall clock neither ends a wait early nor stretches it.
+    func nowNanoseconds() -> Int64 {
         let wall = wallMilliseconds()
         let monotonic = monotonicMilliseconds()
         let (time, step) = state.withLock { state -> (Int64, Int64?) in
@@ -89,7 +92,7 @@ final class SteadyBoxClock: GatewayClock {
                 windows and stale_after keep measuring real time. It takes the wall clock again at the next restart
                 """)
         }
-        return Timestamp(millisecondsSinceUnixEpoch: time)
+        return time * 1_000_000
     }
 }
 

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// Sets the box's real clock, or says why not.

@@ -2,6 +2,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import TimeSeam
 import _CryptoExtras
 
 /// `pbkdf2-sha256$<rounds>$<salt hex>$<hash hex>`: the one form `pin_hash` takes in gateway.toml.
@@ -220,9 +221,6 @@ final class LoginGuard: Sendable {
     }
 }
 
-/// Milliseconds since the Unix epoch by the system's clock.
-func wallClockMilliseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_REALTIME, &spec)
-    return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
-}
+/// Milliseconds since the Unix epoch by the system's wall clock (lockouts and request signatures
+/// are about the calendar the county and the technician see).
+func wallClockMilliseconds() -> Int64 { SystemClock().nowMilliseconds() }

@@ -4,6 +4,7 @@ import Drivers
 import Foundation
 import Logging
 import Synchronization
+import TimeSeam
 
 /// Moves bytes between a terminal and a `ShellSession`: waits for input or the session's next
 /// wake-up, whichever comes first, and writes what the session answers.
@@ -147,7 +148,8 @@ final class ShellServer: Sendable {
                     try serveConsole(transport, device: device)
                 } catch {
                     logger.error("shell console \(device): \(error); trying again in \(Self.consoleReopenMilliseconds / 1_000) s")
-                    usleep(Self.consoleReopenMilliseconds * 1_000)
+                    // Real time by design: it waits for a technician's cable, at any scenario speed.
+                    SystemMonotonicClock().sleepBlocking(milliseconds: Int64(Self.consoleReopenMilliseconds))
                 }
             }
         }

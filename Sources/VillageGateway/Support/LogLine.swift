@@ -1,6 +1,7 @@
 // One log record as one line of text, for every handler of ours that writes lines (the shell's
 // `log` ring, the `run` console): the same time, level, message and metadata everywhere.
 import Logging
+import TimeSeam
 
 enum LogLine {
     /// `2026-11-22T17:40:03+08:00 notice label: message key=value …`: the box's time with its

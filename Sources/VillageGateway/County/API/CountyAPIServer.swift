@@ -8,6 +8,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import TimeSeam
 import WarningLogic
 
 /// What the API needs from the box; everything is injected so the tests can drive it.

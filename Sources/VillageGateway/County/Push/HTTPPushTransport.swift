@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import TimeSeam
 import WarningLogic
 
 /// What one POST achieved.

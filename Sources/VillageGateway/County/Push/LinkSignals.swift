@@ -2,6 +2,7 @@
 // probe, the modem's registration) wakes the push loops out of their backoff at once; and what the
 // uplink is doing (up/down, since when, which signal said so) for `status` and the shell.
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// Who said the link may be back.

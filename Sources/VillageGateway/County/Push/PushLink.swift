@@ -104,6 +104,7 @@ actor ByteMailbox {
             nextToken += 1
             let token = nextToken
             let timer = Task { [weak self] in
+                // Wall time by design: a network timeout is the peer's and the kernel's, at any scenario speed.
                 try? await Task.sleep(nanoseconds: UInt64(timeoutMilliseconds) * 1_000_000)
                 await self?.expire(token)
             }
@@ -153,6 +154,7 @@ struct TCPByteLink: ByteLink {
                     return true
                 }
                 group.addTask {
+                    // Wall time by design: a TCP write's timeout is the network's, at any scenario speed.
                     try await Task.sleep(nanoseconds: UInt64(Self.writeTimeoutMilliseconds) * 1_000_000)
                     return false
                 }

@@ -36,6 +36,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// Why the push cannot start, said so the technician can fix gateway.toml or the key file.

@@ -2,6 +2,7 @@
 // ACK / ESC / EOT; keep-alive 2F while idle; garbage counted and skipped by the reassembler.
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// Turns a stored report into its SL 651 uplink frame with the given serial number and send

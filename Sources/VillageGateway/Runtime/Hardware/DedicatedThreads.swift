@@ -6,6 +6,7 @@
 // lock-protected mailboxes defined here.
 import Foundation
 import Drivers
+import TimeSeam
 import WarningLogic
 
 /// An event kind from a driver thread, with the driver's timestamp of it when it has one (the
@@ -93,27 +94,19 @@ final class ThreadToAsyncEventQueue: @unchecked Sendable {
         return items.map(\.kind)
     }
 
-    /// Thread side: sleeps up to `milliseconds` of wall time, returning early (true) when the
-    /// consumer is gone.
-    func sleepUnlessCancelled(milliseconds: Int64) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: Double(max(0, milliseconds)) / 1000)
-        condition.lock()
-        defer { condition.unlock() }
-        while !cancelled {
-            if !condition.wait(until: deadline) { break }
-        }
-        return cancelled
-    }
-
     /// Thread side: sleeps `clockMilliseconds` on the thread's clock (shorter on the wall in an
-    /// accelerated simulation), returning early (true) when the consumer is gone.
-    func sleepUnlessCancelled(clockMilliseconds: Int64, clock: any MonotonicClock) -> Bool {
-        let wallNanoseconds = clock.wallNanoseconds(forClockNanoseconds: clockMilliseconds * 1_000_000)
-        let deadline = Date(timeIntervalSinceNow: Double(wallNanoseconds) / 1_000_000_000)
+    /// accelerated simulation), returning early (true) when the consumer is gone. The condition
+    /// waits on the wall, so the wait is the seam's conversion of what is left, in slices that
+    /// re-read the clock (a change of pace is followed).
+    func sleepUnlessCancelled(clockMilliseconds: Int64, clock: any GatewayClock) -> Bool {
+        let deadline = clock.nowNanoseconds() + max(0, clockMilliseconds) * 1_000_000
         condition.lock()
         defer { condition.unlock() }
         while !cancelled {
-            if !condition.wait(until: deadline) { break }
+            let remaining = deadline - clock.nowNanoseconds()
+            if remaining <= 0 { break }
+            let wall = min(max(clock.wallNanoseconds(forClockNanoseconds: remaining), ClockWaits.blockingSliceNanosecondsMin), ClockWaits.wallSliceNanosecondsMax)
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wall) / 1_000_000_000))
         }
         return cancelled
     }
@@ -232,7 +225,7 @@ final class WorkerRunner: @unchecked Sendable {
     let driving: OutputDriving
     // The worker and clock are touched only by the worker's thread (or, manual, under `condition`).
     private let worker: any SteppedWorker
-    private let clock: any MonotonicClock
+    private let clock: any GatewayClock
     private let condition = NSCondition()
     private var wakeRequested = false
     private var stopRequested = false
@@ -240,7 +233,7 @@ final class WorkerRunner: @unchecked Sendable {
     private var finished = false
     private var nextDeadlineMilliseconds: Int64?
 
-    init(name: String, worker: any SteppedWorker, clock: any MonotonicClock, driving: OutputDriving) {
+    init(name: String, worker: any SteppedWorker, clock: any GatewayClock, driving: OutputDriving) {
         self.name = name
         self.worker = worker
         self.clock = clock
@@ -292,6 +285,7 @@ final class WorkerRunner: @unchecked Sendable {
             }
             return true
         }
+        // Wall time by design: a shutdown budget (systemd's stop timeout is real time).
         let deadline = Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
         while !finished {
             if !condition.wait(until: deadline) { break }
@@ -327,26 +321,5 @@ final class WorkerRunner: @unchecked Sendable {
         finished = true
         condition.broadcast()
         condition.unlock()
-    }
-}
-
-/// A clock for the simulated twins when the program runs in real time (`--board sim`): it reads
-/// the system's monotonic clock and drags the twins' `SimulatedClock` along (never backwards), so
-/// the relays' recorded history carries real elapsed times.
-final class RealTimeSimulatedClock: MonotonicClock {
-    let simulated: SimulatedClock
-    private let startNanoseconds: Int64
-    private let simulatedStartNanoseconds: Int64
-
-    init(driving simulated: SimulatedClock) {
-        self.simulated = simulated
-        startNanoseconds = SystemMonotonicClock.nowNanoseconds()
-        simulatedStartNanoseconds = simulated.nanoseconds
-    }
-
-    func nowMilliseconds() -> Int64 {
-        let target = simulatedStartNanoseconds + SystemMonotonicClock.nowNanoseconds() - startNanoseconds
-        if target > simulated.nanoseconds { simulated.advance(nanoseconds: target - simulated.nanoseconds) }
-        return simulated.nowMilliseconds()
     }
 }

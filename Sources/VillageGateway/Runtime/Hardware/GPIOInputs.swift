@@ -3,6 +3,7 @@
 import Drivers
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// Why an input's `run` ended other than by cancellation, in words a technician can act on.

@@ -4,6 +4,7 @@ import Foundation
 import Drivers
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 struct HardwareSetupError: Error, CustomStringConvertible, Equatable {
@@ -32,6 +33,11 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
     private let voiceRunner: WorkerRunner?
     private let smsRunner: WorkerRunner?
     private let logger: Logger
+    /// What `enterSafeState` measures its budget and polls on. The wall's monotonic clock on every
+    /// board and in `--board sim` alike, by design: the budget is systemd's and the technician's
+    /// (one real second after SIGTERM), and the workers' threads confirm in real time at any
+    /// scenario speed. A test hands a stepped clock to run the budget out without waiting.
+    private let safeStateClock: any GatewayClock
     /// What the engine last asked of the relays, restored when a technician's test ends.
     private let engineRelays = Mutex((siren: SirenPattern.off, sirenExercise: false, lamp: LampColour?.none, lampExercise: false))
 
@@ -43,8 +49,8 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
     init(
         siren: (any GPIOOutput)?, lamps: [LampColour: any GPIOOutput], voice: VoiceDevice?, modem: ModemEndpoint?, smsQueueFile: String? = nil,
         sirenMaxOnMilliseconds: Int64, sirenRestMilliseconds: Int64,
-        relayClock: any MonotonicClock = SystemMonotonicClock(), voiceClock: any MonotonicClock = SystemMonotonicClock(),
-        smsClock: any MonotonicClock = SystemMonotonicClock(),
+        relayClock: any GatewayClock = SystemMonotonicClock(), voiceClock: any GatewayClock = SystemMonotonicClock(),
+        smsClock: any GatewayClock = SystemMonotonicClock(), safeStateClock: any GatewayClock = SystemMonotonicClock(),
         driving: OutputDriving = .dedicatedThreads, logger: Logger = Logger(label: "village-gateway.outputs")
     ) throws(HardwareSetupError) {
         guard sirenMaxOnMilliseconds > 0 else {
@@ -57,6 +63,7 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
         self.sirenRestMilliseconds = sirenRestMilliseconds
         self.driving = driving
         self.logger = logger
+        self.safeStateClock = safeStateClock
         relays = RelayWorker(
             siren: siren, lamps: lamps, sirenMaxOnMilliseconds: sirenMaxOnMilliseconds, sirenRestMilliseconds: sirenRestMilliseconds,
             logger: logger)
@@ -185,16 +192,16 @@ final class HardwareOutputs: GatewayOutputs, @unchecked Sendable {
         let voiceRequest = voice?.requestStop()
         relayRunner.wake()
         voiceRunner?.wake()
-        var waitedMilliseconds: Int64 = 0
+        let startMilliseconds = safeStateClock.nowMilliseconds()
         while !safeStateConfirmed(relayRequest: relayRequest, voiceRequest: voiceRequest) {
+            let waitedMilliseconds = safeStateClock.nowMilliseconds() - startMilliseconds
             guard waitedMilliseconds < Self.safeStateConfirmMillisecondsMax else {
                 logger.critical(
                     "outputs did not confirm the safe state in time",
                     metadata: ["waited-ms": "\(waitedMilliseconds)", "relays-confirmed": "\(relays.status.safeStatesApplied >= relayRequest)"])
                 return
             }
-            try? await Task.sleep(nanoseconds: UInt64(Self.safeStateConfirmPollMilliseconds) * 1_000_000)
-            waitedMilliseconds += Self.safeStateConfirmPollMilliseconds
+            await safeStateClock.sleep(milliseconds: Self.safeStateConfirmPollMilliseconds)
         }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Drivers
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// One sensor on a bus: the engine's sensor id, what to read, how often.
@@ -97,7 +98,7 @@ final class ModbusPollingInput: GatewayInput, Sendable {
     private let opener: SerialPortOpener
     /// The bus thread's clock for its schedule and waits: the monotonic clock on a board, the
     /// scenario's pace in simulation (made on the thread: a clock belongs to one thread).
-    private let makeClock: @Sendable () -> any MonotonicClock
+    private let makeClock: @Sendable () -> any GatewayClock
     private let settings: SerialSettings
     private let masterConfiguration: ModbusRTUMaster.Configuration
     private let reopenBackoffInitialMilliseconds: Int64
@@ -122,7 +123,7 @@ final class ModbusPollingInput: GatewayInput, Sendable {
         masterConfiguration: ModbusRTUMaster.Configuration = .init(), sensors: [ModbusSensor],
         reopenBackoffInitialMilliseconds: Int64 = reopenBackoffInitialMillisecondsDefault,
         reopenBackoffMaxMilliseconds: Int64 = reopenBackoffMaxMillisecondsDefault,
-        makeClock: @escaping @Sendable () -> any MonotonicClock = { SystemMonotonicClock() },
+        makeClock: @escaping @Sendable () -> any GatewayClock = { SystemMonotonicClock() },
         logger: Logger = Logger(label: "village-gateway.modbus")
     ) throws(HardwareInputError) {
         guard !sensors.isEmpty else { throw HardwareInputError(description: "RS-485 bus \(busName) has no sensors to poll") }
@@ -225,7 +226,7 @@ final class ModbusPollingInput: GatewayInput, Sendable {
         while !queue.isCancelled {
             let buses: [ModbusBus]
             do throws(HardwareInputError) {
-                buses = try openBuses()
+                buses = try openBuses(clock: clock)
                 backoff.reset()
             } catch {
                 logger.error("cannot open RS-485 bus", metadata: ["bus": "\(busName)", "error": "\(error)"])
@@ -254,7 +255,7 @@ final class ModbusPollingInput: GatewayInput, Sendable {
 
     /// One master over a freshly opened port, one single-reading `ModbusBus` per sensor so each
     /// sensor keeps its own interval (the buses share the master, so transactions stay serial).
-    private func openBuses() throws(HardwareInputError) -> [ModbusBus] {
+    private func openBuses(clock: any GatewayClock) throws(HardwareInputError) -> [ModbusBus] {
         let transport: any SerialTransport
         do {
             transport = try opener()
@@ -262,7 +263,7 @@ final class ModbusPollingInput: GatewayInput, Sendable {
             throw HardwareInputError(description: "cannot open the port: \(error)")
         }
         do throws(ModbusError) {
-            let master = try ModbusRTUMaster(transport: transport, settings: settings, configuration: masterConfiguration)
+            let master = try ModbusRTUMaster(transport: transport, settings: settings, configuration: masterConfiguration, clock: clock)
             let buses = try sensors.map { (sensor) throws(ModbusError) in try ModbusBus(master: master, polls: [sensor.poll]) }
             counts.withLock { $0.portOpens += 1 }
             logger.info("RS-485 bus open", metadata: ["bus": "\(busName)", "port": "\(transport.portDescription)"])
@@ -274,7 +275,7 @@ final class ModbusPollingInput: GatewayInput, Sendable {
 
     /// Polls until the port fails (returns its error) or the input is cancelled (returns nil).
     private func pollUntilPortFails(
-        _ buses: [ModbusBus], schedule: inout ModbusPollSchedule, clock: any MonotonicClock, queue: ThreadToAsyncEventQueue
+        _ buses: [ModbusBus], schedule: inout ModbusPollSchedule, clock: any GatewayClock, queue: ThreadToAsyncEventQueue
     ) -> SerialError? {
         while !queue.isCancelled {
             let now = clock.nowMilliseconds()

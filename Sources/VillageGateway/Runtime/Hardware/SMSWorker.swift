@@ -5,6 +5,7 @@
 import Foundation
 import Drivers
 import Logging
+import TimeSeam
 import WarningLogic
 
 struct SMSStatus: Equatable, Sendable {
@@ -224,7 +225,7 @@ final class SMSWorker: SteppedWorker {
     private let queueFile: SMSQueueFile?
     /// The worker's own clock: a retry waits from the end of the failed attempt (which may
     /// have taken the modem's full 60 s), not from its start.
-    private let clock: any MonotonicClock
+    private let clock: any GatewayClock
     private let logger: Logger
 
     // The worker thread's own state.
@@ -239,7 +240,7 @@ final class SMSWorker: SteppedWorker {
     /// port is (re)opened, since a module that was away may have lost the network meanwhile.
     private var registrations: [RegistrationDomain: NetworkRegistration] = [:]
 
-    init(endpoint: ModemEndpoint, queueFile: SMSQueueFile?, clock: any MonotonicClock, logger: Logger) {
+    init(endpoint: ModemEndpoint, queueFile: SMSQueueFile?, clock: any GatewayClock, logger: Logger) {
         self.endpoint = endpoint
         self.queueFile = queueFile
         self.clock = clock
@@ -258,7 +259,7 @@ final class SMSWorker: SteppedWorker {
     }
 
     /// Over an already opened modem (the tests' twins): "reopening" hands back the same driver.
-    convenience init(modem: Modem, model: ModemModel = .generic, queueFile: SMSQueueFile? = nil, clock: any MonotonicClock, logger: Logger) {
+    convenience init(modem: Modem, model: ModemModel = .generic, queueFile: SMSQueueFile? = nil, clock: any GatewayClock, logger: Logger) {
         let driver = UncheckedSendableBox(modem)
         self.init(
             endpoint: ModemEndpoint(portDescription: modem.channel.transport.portDescription, model: model, open: { driver.value }),

@@ -2,6 +2,7 @@
 // (relays on a simulated GPIO chip, a simulated TTS module and modem on simulated serial ports).
 import Drivers
 import Logging
+import TimeSeam
 import WarningLogic
 
 /// The twins behind the outputs, kept so the caller can read what the relays did, what was
@@ -27,15 +28,19 @@ final class SimulatedBoardHardware: @unchecked Sendable {
     /// The port the modem worker talks through now (a new one after each replug).
     private let currentModemPort: LockedValue<SimulatedSerialPort>
 
-    /// Builds the outputs. `.dedicatedThreads` (the `run --board sim` case) runs the workers in
-    /// real time, dragging each twin's clock along; `.manual` leaves the clocks to the caller.
+    /// Builds the outputs. `.dedicatedThreads` runs the workers in real time over twins whose
+    /// clocks run at the wall's pace; `.manual` leaves the clocks to the caller.
+    /// `safeStateClock`: what `enterSafeState` measures its budget on (see `HardwareOutputs`).
     init(
         sirenMaxOnMilliseconds: Int64, sirenRestMilliseconds: Int64, driving: OutputDriving, smsQueueFile: String? = nil,
-        logger: Logger = Logger(label: "village-gateway.outputs")
+        safeStateClock: any GatewayClock = SystemMonotonicClock(), logger: Logger = Logger(label: "village-gateway.outputs")
     ) throws(HardwareSetupError) {
-        relayClock = SimulatedClock()
-        voiceClock = SimulatedClock()
-        modemClock = SimulatedClock()
+        // Threaded, the workers run in real time: each twin's clock is paced at 1x from 0, so the
+        // relays' recorded history carries real elapsed times; manual, the caller steps them.
+        let realTime = SimulationPace(startNanoseconds: 0, speed: 1)
+        relayClock = driving == .manual ? SimulatedClock() : SimulatedClock(pace: realTime)
+        voiceClock = driving == .manual ? SimulatedClock() : SimulatedClock(pace: realTime)
+        modemClock = driving == .manual ? SimulatedClock() : SimulatedClock(pace: realTime)
         relayChip = SimulatedGPIOChip(path: "/dev/gpiochip-sim", clock: relayClock)
         voiceModule = SimulatedTextToSpeechModule(model: Self.ttsModel)
         modem = SimulatedModem()
@@ -50,9 +55,7 @@ final class SimulatedBoardHardware: @unchecked Sendable {
             throw HardwareSetupError(description: "simulated relays: \(error)")
         }
         // A worker measures its deadlines on the same clock its twin advances.
-        let voiceWorkerClock: any MonotonicClock = driving == .manual ? voiceClock : RealTimeSimulatedClock(driving: voiceClock)
-        let modemWorkerClock: any MonotonicClock = driving == .manual ? modemClock : RealTimeSimulatedClock(driving: modemClock)
-        let relayWorkerClock: any MonotonicClock = driving == .manual ? relayClock : RealTimeSimulatedClock(driving: relayClock)
+        let voiceWorkerClock = voiceClock, modemWorkerClock = modemClock, relayWorkerClock = relayClock
         let voicePort = SimulatedSerialPort(portDescription: "simulated:/dev/ttyVOICE", clock: voiceClock, device: voiceModule)
         let modemPort = SimulatedSerialPort(portDescription: "simulated:/dev/ttyMODEM", clock: modemClock, device: modem)
         let tts = FDTextToSpeech(transport: voicePort, clock: voiceWorkerClock, model: Self.ttsModel)
@@ -72,7 +75,8 @@ final class SimulatedBoardHardware: @unchecked Sendable {
         outputs = try HardwareOutputs(
             siren: siren, lamps: lamps, voice: .textToSpeech(tts), modem: endpoint, smsQueueFile: smsQueueFile,
             sirenMaxOnMilliseconds: sirenMaxOnMilliseconds, sirenRestMilliseconds: sirenRestMilliseconds,
-            relayClock: relayWorkerClock, voiceClock: voiceWorkerClock, smsClock: modemWorkerClock, driving: driving, logger: logger)
+            relayClock: relayWorkerClock, voiceClock: voiceWorkerClock, smsClock: modemWorkerClock, safeStateClock: safeStateClock, driving: driving,
+            logger: logger)
     }
 
     /// Pulls the modem's USB cable: the port fails now, and reopening fails until `replugModem`.

@@ -5,6 +5,7 @@
 import Drivers
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// How far the scenario has been played; the engine owner ends an `--exit-after-scenario` run
@@ -192,8 +193,17 @@ struct ScenarioPlayer: GatewayInput {
     let progress: ScenarioProgress
     let inputDescription: String
     let logger: Logger
+    /// What the waits for the drivers' threads (tips, modem answers) are measured on: the wall's
+    /// monotonic clock, by design. Those threads hand over in real time at any scenario speed, so
+    /// their bound is a real one (a loaded machine is slow, not stuck); scenario time would give
+    /// them 0.3 ms at 86400x.
+    let wallClock: any GatewayClock
 
-    init(plan: ScenarioPlan, twins: ScenarioTwins, scenarioClock: ScenarioClock, progress: ScenarioProgress, inputDescription: String, logger: Logger) {
+    init(
+        plan: ScenarioPlan, twins: ScenarioTwins, scenarioClock: ScenarioClock, progress: ScenarioProgress, inputDescription: String, logger: Logger,
+        wallClock: any GatewayClock = SystemMonotonicClock()
+    ) {
+        self.wallClock = wallClock
         self.plan = plan
         self.twins = twins
         self.scenarioClock = scenarioClock
@@ -222,7 +232,10 @@ struct ScenarioPlayer: GatewayInput {
         }
         scenarioClock.setBarrier(nil)
         // The scenario is over; the clock runs on (the tail) while the box clears by itself.
-        while true { try await Task.sleep(for: .seconds(3600)) }
+        while true {
+            await scenarioClock.sleep(milliseconds: Milliseconds.hour)
+            try Task.checkCancellation()
+        }
     }
 
     private func waitUntil(_ time: Timestamp) async throws {
@@ -279,30 +292,32 @@ struct ScenarioPlayer: GatewayInput {
     /// modem's owner has taken the reply or call from the twin and every answer it heard is on
     /// the engine's queue.
     private func waitForModemAnswer(_ answers: ModemAnswersInput, taken: () -> Bool, kind: Event.Kind) async throws {
-        let deadline = monotonicMilliseconds() + Self.modemAnswerWallMillisecondsMax
+        let deadline = wallClock.nowMilliseconds() + Self.modemAnswerWallMillisecondsMax
         while !(taken() && answers.worker.answersAllSubmitted) {
-            guard monotonicMilliseconds() < deadline else {
+            guard wallClock.nowMilliseconds() < deadline else {
                 logger.error("""
                     the modem did not hand the scenario's \(kind) to the engine within \(Self.modemAnswerWallMillisecondsMax / 1_000) s \
                     (modem: \(answers.worker.modemStatus.lastError ?? "no error")); the scenario goes on without waiting for it
                     """)
                 return
             }
-            try await Task.sleep(for: .milliseconds(Self.tipsDeliveryPollMilliseconds))
+            await wallClock.sleep(milliseconds: Self.tipsDeliveryPollMilliseconds)
+            try Task.checkCancellation()
         }
     }
 
     private func waitForTips(_ gauge: ScenarioTwins.Gauge, sensorId: String, target: Int) async throws {
-        let deadline = monotonicMilliseconds() + Self.tipsDeliveryWallMillisecondsMax
+        let deadline = wallClock.nowMilliseconds() + Self.tipsDeliveryWallMillisecondsMax
         while gauge.input.counters.tipsSubmitted < target {
-            guard monotonicMilliseconds() < deadline else {
+            guard wallClock.nowMilliseconds() < deadline else {
                 logger.error("""
                     rain gauge \(sensorId) handed \(gauge.input.counters.tipsSubmitted) of \(target) tips to the engine within \
                     \(Self.tipsDeliveryWallMillisecondsMax / 1_000) s; the scenario goes on without waiting for it
                     """)
                 return
             }
-            try await Task.sleep(for: .milliseconds(Self.tipsDeliveryPollMilliseconds))
+            await wallClock.sleep(milliseconds: Self.tipsDeliveryPollMilliseconds)
+            try Task.checkCancellation()
         }
     }
 

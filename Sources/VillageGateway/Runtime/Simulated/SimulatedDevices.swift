@@ -3,6 +3,7 @@
 import Drivers
 import Logging
 import Synchronization
+import TimeSeam
 import WarningLogic
 
 /// The twins behind the simulated board, opened by the same `BoardHardware` as a real board.
@@ -105,7 +106,7 @@ final class SimulatedDevices: BoardDevices, @unchecked Sendable {
             onClose: release)
     }
 
-    func makeClock() -> any MonotonicClock { SimulatedClock(pace: pace) }
+    func makeClock() -> any GatewayClock { SimulatedClock(pace: pace) }
 
     /// The chip's clock counts scenario time since the Unix epoch: an edge's stamp is its box time.
     var edgeTime: EdgeTimeConverter {
