@@ -6,7 +6,12 @@
 # hold little else: the code the box runs is a few thousand functions scattered over 32 MB of
 # .text, and each touched page stays resident.
 #
-#   Benchmarks/Footprint/order_functions.py BINARY [--minutes 4] [--output Benchmarks/Footprint/function-order.txt]
+#   Benchmarks/Footprint/order_functions.py BINARY [--minutes 4] [--keep EARLIER_LIST]
+#       [--output Benchmarks/Footprint/function-order.txt]
+#
+# What runs first an hour in (the hourly summary) or every 10 minutes (the snapshot) needs a run of
+# 66 minutes; --keep adds, after this run's functions, those of an earlier (longer) run's list that
+# this run did not reach and the binary still has, so a short run can refresh a long run's list.
 #
 # The run is under valgrind's callgrind (which counts every function that executes, however rarely,
 # where sampling would miss the ones that run once), about 50 times slower than the box, which
@@ -34,6 +39,7 @@ def main():
     parser.add_argument("binary", help="a release build of village-gateway (with its symbols)")
     parser.add_argument("--minutes", type=float, default=4, help="how long the box runs the job under valgrind")
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
+    parser.add_argument("--keep", metavar="EARLIER_LIST", help="also the functions of this earlier list (after this run's) that the binary has")
     parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python3"), help="a Python with pymodbus")
     arguments = parser.parse_args()
     for tool in ("valgrind", "strip", "nm"):
@@ -64,10 +70,17 @@ def main():
         box.wait(timeout=VALGRIND_EXIT_SECONDS_MAX)
         if not os.path.isfile(profile):
             sys.exit("callgrind wrote no profile")
-        names = functions_run(profile, defined_functions(binary))
+        defined = defined_functions(binary)
+        names = functions_run(profile, defined)
+        kept = []
+        if arguments.keep:
+            run = set(names)
+            with open(arguments.keep) as f:
+                kept = [name for name in f.read().split() if name in defined and name not in run]
         with open(arguments.output, "w") as f:
-            f.write("".join(name + "\n" for name in names))
-        print(f"order_functions: {len(names)} functions run, written to {arguments.output}")
+            f.write("".join(name + "\n" for name in names + kept))
+        print(f"order_functions: {len(names)} functions run" + (f", {len(kept)} kept from {arguments.keep}" if arguments.keep else "") +
+              f", written to {arguments.output}")
     finally:
         soak.stop_children(children)
         shutil.rmtree(work, ignore_errors=True)
