@@ -171,7 +171,7 @@ elif [ "$arch" = "$host_arch" ]; then
     # resident, against 37.5 MiB with the runtime, Foundation and ICU as shared libraries, whose
     # relocated data and scattered pages cost more than the static binary's; Package.swift's
     # release link flags take the static one from 36.3 to 30.9 MiB, and its function order with
-    # tools/board-build-flags' function sections to 21 MiB).
+    # tools/board-build-flags' function sections to 22.3 MiB).
     build_flags=(-c release --static-swift-stdlib "${board_build_flags[@]}" --package-path "$repository")
     "$swift_bin" build "${build_flags[@]}" --product village-gateway >&2 || fail "the release build failed (see above)"
     binary="$("$swift_bin" build "${build_flags[@]}" --show-bin-path)/village-gateway"
