@@ -133,7 +133,10 @@ if [ "$status" -ne 0 ]; then
 fi
 
 # The checks, from the two databases as the sqlite3 command reads them.
-sqlite3 -json "$STATE/outbox.sqlite" "SELECT sequence, time_ms, kind, priority, exercise, payload, wire_payload, delivered_at_ms FROM reports ORDER BY sequence" > "$WORK/box.json"
+# Delivered: marked by a push, or at or below the pull's acknowledged mark (the outbox's migration v4).
+sqlite3 -json "$STATE/outbox.sqlite" "SELECT sequence, time_ms, kind, priority, exercise, payload, wire_payload,
+    (delivered_at_ms IS NOT NULL OR sequence <= (SELECT acknowledged_through FROM delivery WHERE id = 1)) AS delivered
+    FROM reports ORDER BY sequence" > "$WORK/box.json"
 sqlite3 -json "$STATE/outbox.sqlite" "SELECT from_sequence, through_sequence FROM gaps" > "$WORK/box-gaps.json"
 for table in reports gaps missing conflicts stations; do
     sqlite3 -json "$COUNTY" "SELECT * FROM $table" > "$WORK/county-$table.json"
@@ -190,7 +193,7 @@ by_sequence = {r["sequence"]: r for r in county}
 checked = delivered = 0
 for report in box:
     sequence = report["sequence"]
-    if report["delivered_at_ms"] is not None:
+    if report["delivered"]:
         delivered += 1
         if sequence not in by_sequence:
             failures.append(f"report {sequence} is marked delivered on the box but is not in the county database (acknowledged before it was stored)")

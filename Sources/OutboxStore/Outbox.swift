@@ -15,6 +15,12 @@ package struct OutboxLimits: Sendable, Hashable {
     /// A hard ceiling on the SQLite file, in pages (SQLite's `max_page_count`); past it a write fails
     /// as a full disk would. nil leaves the ceiling to the disk itself.
     package var databasePagesMax: Int? = nil
+    /// The acknowledgement rows kept at most (migration v4). Rows go when purging has emptied
+    /// their range (after keep_delivered); a box pulled every minute for a year of keep_delivered
+    /// would hold half a million. Past this the newest row is extended instead: the reports it
+    /// adds count as delivered a little earlier, and so are purged that much earlier, never
+    /// lost undelivered.
+    package var acknowledgementRowsMax = 10_000
     /// A stored payload longer than this reads back as damaged: no report ever stored is (the
     /// append limit is at most 16 KiB), and the county must not be sent megabytes a bit flip made.
     package static let payloadBytesReadMax = 64 * 1024
@@ -135,6 +141,28 @@ package final class Outbox: Sendable {
             // then splices stored text and parses nothing. NULL in rows stored before v3.
             try db.execute(sql: "ALTER TABLE reports ADD COLUMN wire_payload TEXT")
         }
+        migrator.registerMigration("v4 acknowledgements apart from the reports") { db in
+            // A pull's acknowledgement no longer writes delivered_at_ms into every report it
+            // covers: each report row holds its payloads (one 4 KiB page a summary), so marking a
+            // 100,000-report backlog rewrote 400 MB through the WAL and the index, most of
+            // `village-county pull`'s time (Benchmarks/Outbox). A report at or below
+            // delivery.acknowledged_through is delivered; its time is that of the first
+            // acknowledgement whose range covers it, one row here per acknowledgement.
+            // delivered_at_ms stays for the push, which marks single reports out of order.
+            // Boxes in the field had every report up to acknowledged_through marked: one row
+            // covers them, timed at the newest of their marks, so each keeps its own time.
+            try db.execute(sql: """
+                CREATE TABLE acknowledgements (
+                    through_sequence INTEGER PRIMARY KEY,
+                    acknowledged_at_ms INTEGER NOT NULL
+                );
+                INSERT INTO acknowledgements (through_sequence, acknowledged_at_ms)
+                    SELECT acknowledged_through, COALESCE(
+                        (SELECT MAX(delivered_at_ms) FROM reports
+                            WHERE sequence <= acknowledged_through AND typeof(delivered_at_ms) = 'integer'), 0)
+                    FROM delivery WHERE id = 1 AND acknowledged_through > 0;
+                """)
+        }
         return migrator
     }
 
@@ -198,10 +226,9 @@ package final class Outbox: Sendable {
     package func reports(after: Int64, limit: Int) throws(OutboxError) -> OutboxPull {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
-            let rows = try Row.fetchAll(
+            let reports = try Self.storedReports(
                 db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE sequence > ? ORDER BY sequence LIMIT ?",
                 arguments: [after, count])
-            let reports = rows.map(Self.storedReport)
             // A full page ends at its last report; a short page reaches the end of the store.
             let upper = reports.count == count ? (reports.last?.sequence ?? after) : Int64.max
             let gapRows = try Row.fetchAll(
@@ -217,30 +244,73 @@ package final class Outbox: Sendable {
     package func undelivered(limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT \(Self.reportColumns) FROM reports WHERE delivered_at_ms IS NULL ORDER BY priority, sequence LIMIT ?",
-                arguments: [count]
-            ).map(Self.storedReport)
+            // One index range of reports_undelivered per priority, each starting above the
+            // acknowledged mark: a single ORDER BY priority would walk every report a pull
+            // acknowledged (they keep delivered_at_ms NULL) before the first one waiting.
+            var reports: [StoredOutboxReport] = []
+            for priority in Self.priorityRangesInDeliveryOrder where reports.count < count {
+                reports += try Self.storedReports(
+                    db,
+                    sql: "SELECT \(Self.reportColumns) FROM reports WHERE \(Self.undeliveredCondition) AND \(priority) ORDER BY sequence LIMIT ?",
+                    arguments: [count - reports.count])
+            }
+            return reports
         }
     }
 
-    /// The county has every report up to `through`: mark them delivered at `now`.
-    /// Returns how many were newly marked.
+    /// The priorities in the order `undelivered` sends them, as SQLite sorts the column: the
+    /// three real ones, and before and after them what a damaged row may hold (NULL, a number
+    /// outside 0–2, text), so that a damaged row is still sent (as damaged) and not skipped.
+    static let priorityRangesInDeliveryOrder = [
+        "priority IS NULL", "priority < 0", "priority = 0", "priority = 1", "priority = 2", "priority > 2",
+    ]
+
+    /// The county has every report up to `through` (a pull's acknowledgement): from now on they
+    /// count as delivered at `now`. One small row, not a mark in each report (see migration v4),
+    /// so acknowledging a page costs the same whatever its size. Returns how many reports were
+    /// newly delivered (those up to `through` the push had not marked already).
     @discardableResult
     package func acknowledge(through: Int64, at now: Timestamp) throws(OutboxError) -> Int {
-        try write { db in
-            try db.execute(
-                sql: "UPDATE reports SET delivered_at_ms = ? WHERE sequence <= ? AND delivered_at_ms IS NULL",
-                arguments: [now.millisecondsSinceUnixEpoch, through])
-            let marked = db.changesCount
+        let rowsMax = limits.acknowledgementRowsMax
+        return try write { db in
+            let acknowledged = try Self.acknowledgedThrough(db)
             // Never past the highest number issued, so a wrong acknowledgement cannot hide later gaps.
             let issued = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'reports'") ?? 0
-            try db.execute(
-                sql: "UPDATE delivery SET acknowledged_through = MAX(acknowledged_through, ?) WHERE id = 1",
-                arguments: [min(through, issued)])
+            let newThrough = min(through, issued)
+            guard newThrough > acknowledged else { return 0 }
+            let marked = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM reports WHERE sequence > ? AND sequence <= ? AND delivered_at_ms IS NULL",
+                arguments: [acknowledged, newThrough]) ?? 0
+            try Self.recordAcknowledgement(
+                db, through: newThrough, after: acknowledged, at: now.millisecondsSinceUnixEpoch, rowsMax: rowsMax)
+            try db.execute(sql: "UPDATE delivery SET acknowledged_through = ? WHERE id = 1", arguments: [newThrough])
             return marked
         }
+    }
+
+    /// Acknowledgements within this of the newest one extend its range instead of adding a row:
+    /// a long backlog pulled in 50 pages is one row, and its reports one delivery time.
+    static let acknowledgementsMergedWithinMilliseconds: Int64 = 60_000
+
+    private static func recordAcknowledgement(
+        _ db: Database, through: Int64, after acknowledged: Int64, at nowMilliseconds: Int64, rowsMax: Int
+    ) throws {
+        if let newest = try Row.fetchOne(
+            db, sql: "SELECT through_sequence, acknowledged_at_ms FROM acknowledgements ORDER BY through_sequence DESC LIMIT 1"),
+            (newest["through_sequence"] as Int64) == acknowledged
+        {
+            let newestTime: Int64 = newest["acknowledged_at_ms"]
+            let rows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM acknowledgements") ?? 0
+            // Merged only when the clock agrees the two are close (a clock set back is never merged).
+            let close = nowMilliseconds >= newestTime && nowMilliseconds - newestTime <= acknowledgementsMergedWithinMilliseconds
+            if close || rows >= rowsMax {
+                try db.execute(
+                    sql: "UPDATE acknowledgements SET through_sequence = ? WHERE through_sequence = ?", arguments: [through, acknowledged])
+                return
+            }
+        }
+        try db.execute(
+            sql: "INSERT INTO acknowledgements (through_sequence, acknowledged_at_ms) VALUES (?, ?)", arguments: [through, nowMilliseconds])
     }
 
     /// The newest report of `kind` stored before `sequence`, if any is still kept: the SL 651 form
@@ -260,10 +330,9 @@ package final class Outbox: Sendable {
     package func reports(kind: String, from: Timestamp, through: Timestamp, limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
         let count = max(0, min(limit, limits.reportsPerPullMax))
         return try read { db in
-            try Row.fetchAll(
+            try Self.storedReports(
                 db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE kind = ? AND time_ms BETWEEN ? AND ? ORDER BY time_ms, sequence LIMIT ?",
-                arguments: [kind, from.millisecondsSinceUnixEpoch, through.millisecondsSinceUnixEpoch, count]
-            ).map(Self.storedReport)
+                arguments: [kind, from.millisecondsSinceUnixEpoch, through.millisecondsSinceUnixEpoch, count])
         }
     }
 
@@ -282,7 +351,7 @@ package final class Outbox: Sendable {
             var marked = 0
             for sequence in sequences {
                 try db.execute(
-                    sql: "UPDATE reports SET delivered_at_ms = ? WHERE sequence = ? AND delivered_at_ms IS NULL",
+                    sql: "UPDATE reports SET delivered_at_ms = ? WHERE sequence = ? AND \(Self.undeliveredCondition)",
                     arguments: [now.millisecondsSinceUnixEpoch, sequence])
                 marked += db.changesCount
             }
@@ -298,7 +367,21 @@ package final class Outbox: Sendable {
             try db.execute(
                 sql: "DELETE FROM reports WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?",
                 arguments: [cutoff.millisecondsSinceUnixEpoch])
-            let purged = db.changesCount
+            var purged = db.changesCount
+            // An acknowledgement older than the cutoff: every report in its range (above the row
+            // before it) was delivered then. The range goes, then the row, which then covers
+            // nothing; the reports left keep the row that first covered them.
+            let acknowledgements = try Row.fetchAll(
+                db, sql: "SELECT through_sequence, acknowledged_at_ms FROM acknowledgements ORDER BY through_sequence")
+            var after: Int64 = 0
+            for row in acknowledgements {
+                let through: Int64 = row["through_sequence"]
+                defer { after = through }
+                guard (row["acknowledged_at_ms"] as Int64) < cutoff.millisecondsSinceUnixEpoch else { continue }
+                try db.execute(sql: "DELETE FROM reports WHERE sequence > ? AND sequence <= ?", arguments: [after, through])
+                purged += db.changesCount
+                try db.execute(sql: "DELETE FROM acknowledgements WHERE through_sequence = ?", arguments: [through])
+            }
             try db.execute(
                 sql: """
                     DELETE FROM gaps WHERE recorded_at_ms < ?
@@ -325,15 +408,20 @@ package final class Outbox: Sendable {
                     try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reports WHERE \(condition)") ?? 0
                 }
                 let oldest = try Int64.fetchOne(
-                    db, sql: "SELECT MIN(time_ms) FROM reports WHERE delivered_at_ms IS NULL")
+                    db, sql: "SELECT MIN(time_ms) FROM reports WHERE \(Self.undeliveredCondition)")
+                // What is not waiting: the index answers both, where one OR would read every row.
+                let delivered = try count("1") - count(Self.undeliveredCondition)
+                // The size and the damaged rows need every row read: one pass for both, not two
+                // (the maintenance every 30 s and each status call ask).
+                let sizeAndDamage = try Self.storedBytesAndDamagedCount(db)
                 return OutboxBacklog(
-                    undeliveredAlarms: try count("delivered_at_ms IS NULL AND priority = 0"),
-                    undeliveredEvents: try count("delivered_at_ms IS NULL AND priority = 1"),
-                    undeliveredRoutine: try count("delivered_at_ms IS NULL AND priority = 2"),
-                    delivered: try count("delivered_at_ms IS NOT NULL"),
-                    storedBytes: try Self.storedBytes(db),
+                    undeliveredAlarms: try count("\(Self.undeliveredCondition) AND priority = 0"),
+                    undeliveredEvents: try count("\(Self.undeliveredCondition) AND priority = 1"),
+                    undeliveredRoutine: try count("\(Self.undeliveredCondition) AND priority = 2"),
+                    delivered: delivered,
+                    storedBytes: sizeAndDamage.storedBytes,
                     oldestUndeliveredTime: oldest.map { Timestamp(millisecondsSinceUnixEpoch: $0) },
-                    damaged: try Self.damagedCount(db))
+                    damaged: sizeAndDamage.damaged)
             }
         }
     }
@@ -344,7 +432,11 @@ package final class Outbox: Sendable {
     package func undeliveredOrDelivered(since time: Timestamp) throws(OutboxError) -> Int64 {
         try read { db in
             try Int64.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM reports WHERE delivered_at_ms IS NULL OR delivered_at_ms >= ?",
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM reports WHERE (delivered_at_ms IS NULL OR delivered_at_ms >= ?1)
+                    AND (\(Self.acknowledgedAtSQL) IS NULL OR \(Self.acknowledgedAtSQL) >= ?1)
+                    """,
                 arguments: [time.millisecondsSinceUnixEpoch]) ?? 0
         }
     }
@@ -365,7 +457,7 @@ package final class Outbox: Sendable {
 
             var deliveredPurged: Int64 = 0
             if bytes > target {
-                let delivered = try Self.candidates(db, condition: "delivered_at_ms IS NOT NULL")
+                let delivered = try Self.candidates(db, condition: Self.deliveredCondition)
                 let chosen = Self.choose(delivered, toFree: bytes - target)
                 try Self.delete(db, chosen.sequences)
                 deliveredPurged = Int64(chosen.sequences.count)
@@ -376,7 +468,7 @@ package final class Outbox: Sendable {
             var gaps: [OutboxGap] = []
             if bytes > target {
                 let routine = try Self.candidates(
-                    db, condition: "delivered_at_ms IS NULL AND priority = \(OutboxPriority.routine.rawValue)")
+                    db, condition: "\(Self.undeliveredCondition) AND priority = \(OutboxPriority.routine.rawValue)")
                 let chosen = Self.choose(routine, toFree: bytes - target)
                 try Self.delete(db, chosen.sequences)
                 routineThinned = Int64(chosen.sequences.count)
@@ -409,6 +501,22 @@ package final class Outbox: Sendable {
     }
 
     // MARK: Internals
+
+    /// How far the county's pulls have acknowledged (0 before the first).
+    private static func acknowledgedThrough(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT acknowledged_through FROM delivery WHERE id = 1") ?? 0
+    }
+
+    /// Delivered means marked by a push (delivered_at_ms) or covered by a pull's acknowledgement
+    /// (at or below delivery.acknowledged_through, migration v4). Every query that asks whether a
+    /// report is delivered says it with these two, never with delivered_at_ms alone.
+    static let acknowledgedThroughSQL = "(SELECT acknowledged_through FROM delivery WHERE id = 1)"
+    static let undeliveredCondition = "delivered_at_ms IS NULL AND sequence > \(acknowledgedThroughSQL)"
+    static let deliveredCondition = "(delivered_at_ms IS NOT NULL OR sequence <= \(acknowledgedThroughSQL))"
+    /// When a pull's acknowledgement first covered this report (NULL when none has): the
+    /// acknowledgement with the smallest `through` at or above it, one seek of its primary key.
+    static let acknowledgedAtSQL =
+        "(SELECT acknowledged_at_ms FROM acknowledgements WHERE through_sequence >= reports.sequence ORDER BY through_sequence LIMIT 1)"
 
     private static let rowBytesSQL =
         "(length(CAST(payload AS BLOB)) + COALESCE(length(CAST(wire_payload AS BLOB)), 0) + length(CAST(kind AS BLOB)) + \(reportRowOverheadBytes))"
@@ -482,52 +590,76 @@ package final class Outbox: Sendable {
     /// Every column of a report, and whether its payloads are JSON as SQLite's `json_valid`
     /// judges it: checked on every read in C, without a tree built in Swift per row (that was
     /// the pull's cost; Benchmarks/Outbox).
-    static let reportColumns = "*, json_valid(payload) AS payload_is_json, json_valid(wire_payload) AS wire_payload_is_json"
+    /// Named, and read by position (`ReportColumn`): looking a column up by name lowercased it
+    /// for every row, a tenth of the box's time serving a pull (Benchmarks/Outbox).
+    static let reportColumns = """
+        sequence, time_ms, kind, priority, exercise, payload, delivered_at_ms, origin_key, wire_payload,
+        json_valid(payload), json_valid(wire_payload), \(acknowledgedAtSQL)
+        """
+
+    /// The position of each of `reportColumns`.
+    private enum ReportColumn: Int {
+        case sequence, time, kind, priority, exercise, payload, deliveredAt, originKey, wirePayload
+        case payloadIsJSON, wirePayloadIsJSON, acknowledgedAt
+    }
+
+    /// Every row of a query of `reportColumns`, read from SQLite's cursor without a copy of each row.
+    private static func storedReports(_ db: Database, sql: String, arguments: StatementArguments) throws -> [StoredOutboxReport] {
+        try Array(Row.fetchCursor(db, sql: sql, arguments: arguments).map(Self.storedReport))
+    }
 
     private static func storedReport(_ row: Row) -> StoredOutboxReport {
+        func value(_ column: ReportColumn) -> DatabaseValue { row[column.rawValue] }
         var problems: [String] = []
-        let sequence = Int64.fromDatabaseValue(row["sequence"]) ?? 0
-        let timeValue: DatabaseValue = row["time_ms"]
+        let sequence = Int64.fromDatabaseValue(value(.sequence)) ?? 0
+        let timeValue = value(.time)
         let time = Int64.fromDatabaseValue(timeValue)
         if time == nil { problems.append("time_ms \(Self.describe(timeValue)) is not a whole number of milliseconds") }
-        let kindValue: DatabaseValue = row["kind"]
+        let kindValue = value(.kind)
         let kind: String? = if case .string(let text) = kindValue.storage, !text.isEmpty { text } else { nil }
         if kind == nil { problems.append("kind \(Self.describe(kindValue)) is not a report kind") }
-        let priorityValue: DatabaseValue = row["priority"]
+        let priorityValue = value(.priority)
         let priority = Int64.fromDatabaseValue(priorityValue).flatMap { Int(exactly: $0) }.flatMap(OutboxPriority.init(rawValue:))
         if priority == nil { problems.append("priority \(Self.describe(priorityValue)) is not 0 (alarm), 1 (event) or 2 (routine)") }
-        let exerciseValue: DatabaseValue = row["exercise"]
+        let exerciseValue = value(.exercise)
         let exercise: Bool? = switch Int64.fromDatabaseValue(exerciseValue) {
         case 0: false
         case 1: true
         default: nil
         }
         if exercise == nil { problems.append("exercise \(Self.describe(exerciseValue)) is not 0 or 1") }
-        let payloadValue: DatabaseValue = row["payload"]
+        let payloadValue = value(.payload)
         var payload: String?
         if case .string(let text) = payloadValue.storage { payload = text }
         if let text = payload {
             if text.utf8.count > OutboxLimits.payloadBytesReadMax {
                 problems.append("the payload is \(text.utf8.count) bytes, more than any report the box stores")
-            } else if row["payload_is_json"] as Int64? != 1 {
+            } else if Int64.fromDatabaseValue(value(.payloadIsJSON)) != 1 {
                 problems.append("the payload is not JSON")
             }
         } else {
             problems.append("the payload \(Self.describe(payloadValue)) is not text")
         }
         // Contract v2's form is spliced into pages as it is, so it is checked as the payload is.
-        let wireValue: DatabaseValue = row["wire_payload"]
+        let wireValue = value(.wirePayload)
         var wirePayload: String?
         switch wireValue.storage {
         case .null: break
-        case .string(let text) where text.utf8.count <= OutboxLimits.payloadBytesReadMax && row["wire_payload_is_json"] as Int64? == 1:
+        case .string(let text) where text.utf8.count <= OutboxLimits.payloadBytesReadMax && Int64.fromDatabaseValue(value(.wirePayloadIsJSON)) == 1:
             wirePayload = text
         default: problems.append("the v2 payload \(Self.describe(wireValue)) is not JSON")
         }
-        let deliveredValue: DatabaseValue = row["delivered_at_ms"]
-        let delivered = Int64.fromDatabaseValue(deliveredValue)
-        if delivered == nil && !deliveredValue.isNull { problems.append("delivered_at_ms \(Self.describe(deliveredValue)) is not a time") }
-        let originValue: DatabaseValue = row["origin_key"]
+        let deliveredValue = value(.deliveredAt)
+        let marked = Int64.fromDatabaseValue(deliveredValue)
+        if marked == nil && !deliveredValue.isNull { problems.append("delivered_at_ms \(Self.describe(deliveredValue)) is not a time") }
+        // Delivered by whichever came first: a push's mark or a pull's acknowledgement.
+        let acknowledged = Int64.fromDatabaseValue(value(.acknowledgedAt))
+        let delivered = switch (marked, acknowledged) {
+        case (let marked?, let acknowledged?): min(marked, acknowledged)
+        case (let marked?, nil): marked
+        case (nil, let acknowledged): acknowledged
+        }
+        let originValue = value(.originKey)
         return StoredOutboxReport(
             sequence: sequence,
             report: OutboxReport(
@@ -595,14 +727,15 @@ package final class Outbox: Sendable {
     /// The first damaged rows (at most `limit`), each with why, for the start-up log.
     package func damagedRows(limit: Int) throws(OutboxError) -> [StoredOutboxReport] {
         try read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE \(Self.damagedRowCondition) ORDER BY sequence LIMIT ?", arguments: [max(0, limit)]
-            ).map(Self.storedReport)
+            try Self.storedReports(
+                db, sql: "SELECT \(Self.reportColumns) FROM reports WHERE \(Self.damagedRowCondition) ORDER BY sequence LIMIT ?", arguments: [max(0, limit)])
         }
     }
 
-    private static func damagedCount(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM reports WHERE \(damagedRowCondition)") ?? 0
+    private static func storedBytesAndDamagedCount(_ db: Database) throws -> (storedBytes: Int64, damaged: Int64) {
+        let row = try Row.fetchOne(
+            db, sql: "SELECT COALESCE(SUM\(rowBytesSQL), 0), COUNT(*) FILTER (WHERE \(damagedRowCondition)) FROM reports")
+        return (row.flatMap { Int64.fromDatabaseValue($0[0]) } ?? 0, row.flatMap { Int64.fromDatabaseValue($0[1]) } ?? 0)
     }
 
     private static func gap(_ row: Row) -> OutboxGap {

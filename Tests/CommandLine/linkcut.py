@@ -240,7 +240,10 @@ class Lab:
         """(sequence, priority) of every report not yet delivered, read from the box's outbox."""
         database = sqlite3.connect(os.path.join(self.state, "outbox.sqlite"), timeout=30)
         try:
-            return database.execute("SELECT sequence, priority FROM reports WHERE delivered_at_ms IS NULL ORDER BY sequence").fetchall()
+            # Not marked by a push, and above what a pull acknowledged (the outbox's migration v4).
+            return database.execute(
+                "SELECT sequence, priority FROM reports WHERE delivered_at_ms IS NULL"
+                " AND sequence > (SELECT acknowledged_through FROM delivery WHERE id = 1) ORDER BY sequence").fetchall()
         finally:
             database.close()
 
