@@ -132,9 +132,11 @@ bench-fleet: deps
 # The footprint soak (issue 13): 8 Modbus registers at 1 Hz over a 9600-baud pty for SOAK_MINUTES
 # (the issue's figure is 120), printing the resident memory curve. Real time: never in CI.
 # Built as tools/flash.sh builds it for a board (static Swift runtime), so the figure is the board's.
+# tools/board-build-flags: the compiler flags every board build gets (as tools/flash.sh reads them).
+BOARD_BUILD_FLAGS := $(shell grep -v '^\#' tools/board-build-flags)
 SOAK_MINUTES ?= 120
 soak: deps venv
-	$(SWIFT) build --build-path $(BUILD_DIR) -c release --static-swift-stdlib --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --static-swift-stdlib $(BOARD_BUILD_FLAGS) --product village-gateway
 	Benchmarks/Soak/run.py $(BUILD_DIR)/release/village-gateway --minutes $(SOAK_MINUTES) --python $(VENV)/bin/python
 
 # Where the box's resident memory is (issue 13): the release build a board gets (static Swift
@@ -146,7 +148,7 @@ soak: deps venv
 FOOTPRINT_MINUTES   ?= 6
 FOOTPRINT_BUILD_DIR ?= .build-dynamic
 footprint: deps venv
-	$(SWIFT) build --build-path $(BUILD_DIR) -c release --static-swift-stdlib --product village-gateway
+	$(SWIFT) build --build-path $(BUILD_DIR) -c release --static-swift-stdlib $(BOARD_BUILD_FLAGS) --product village-gateway
 	$(SWIFT) build --build-path $(FOOTPRINT_BUILD_DIR) -c release --product village-gateway
 	Benchmarks/Footprint/run.py static=$(BUILD_DIR)/release/village-gateway dynamic=$(FOOTPRINT_BUILD_DIR)/release/village-gateway \
 	    --minutes $(FOOTPRINT_MINUTES) --explain --python $(VENV)/bin/python

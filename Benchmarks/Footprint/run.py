@@ -32,9 +32,13 @@ FLOOR_IMPORTS = (("standard library", [], [("", [])]),
                  ("FoundationEssentials", ["-D", "FLOOR_ESSENTIALS"], [("", [])]),
                  ("Foundation", ["-D", "FLOOR_FOUNDATION"], [(" linked, not called", []), (", String(format:)", ["--format"])]))
 # The box's release link flags, as Package.swift gives them to village-gateway (keep the two alike):
-# lld, relative relocations packed (RELR), and no dynamic symbol table of the program's own symbols.
+# lld, relative relocations packed (RELR), no dynamic symbol table of the program's own symbols, and
+# the box's function order (the floor's functions that the box runs too come first and together),
+# with each function in its own section as tools/board-build-flags compiles the box.
 BOX_RELEASE_LINK_FLAGS = ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-                          "-Xlinker", "--no-export-dynamic"]
+                          "-Xlinker", "--no-export-dynamic", "-Xfrontend", "-function-sections",
+                          "-Xlinker", f"--symbol-ordering-file={os.path.join(HERE, 'function-order.txt')}",
+                          "-Xlinker", "--no-warn-symbol-ordering"]
 FLOOR_LINKS = (("dynamic", []), ("static", ["-static-stdlib"]),
                ("static, box link", ["-static-stdlib"] + BOX_RELEASE_LINK_FLAGS))
 SAMPLES_MIN = 3  # a steady range needs a few samples after the warm-up
