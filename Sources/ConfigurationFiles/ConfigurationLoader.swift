@@ -36,7 +36,7 @@ package enum ConfigurationLoader {
         case .dateOrTime(let line, let column, let given)?:
             let shown = given.count > 40 ? String(given.prefix(40)) + "…" : given
             throw fail(line: line, column: column,
-                       "TOML syntax error: \(shown) reads as a date or a time, and this file has none; durations and times are quoted text, e.g. clear_after = \"10m\"")
+                       "TOML syntax error: \(shown) reads as a date or a time, and this file holds none: text goes in quotes (\"\(shown)\"; a phone number or a duration too, e.g. clear_after = \"10m\")")
         case nil:
             break
         }

@@ -39,11 +39,13 @@ import Testing
     /// toml++'s date and time parsers assert on what its dispatch sends them (`1979-05-27Tq…`
     /// aborted in parse_time). No file of ours has a date or a time, so the family is refused.
     @Test func aBareDateOrTimeIsRefusedWithItsLineNotParsed() {
-        let hint = "reads as a date or a time, and this file has none; durations and times are quoted text"
+        let hint = "reads as a date or a time, and this file holds none: text goes in quotes"
         #expect(problem("id =1979-05-27Tqqqq07:32:00Z\n")?.contains("gateway.toml:1:5: TOML syntax error: 1979-05-27Tqqqq07:32:00Z \(hint)") == true)
         #expect(problem("[logic]\nclear_after = 10:00\n")?.contains("gateway.toml:2:15: TOML syntax error: 10:00 \(hint)") == true)
         #expect(problem("a = [1,\n  # a comment\n  2026-12-05]\n")?.contains("gateway.toml:3:3:") == true)
         #expect(problem("a = {b = 2026-12-05}\n")?.contains(hint) == true)
+        // An unquoted phone number with dashes reads as a date to toml++: the message shows it quoted.
+        #expect(problem("[[contact]]\nphone = 138-0000-0001\n")?.contains("gateway.toml:2:9: TOML syntax error: 138-0000-0001 \(hint) (\"138-0000-0001\"; a phone number or a duration too") == true)
         #expect(throws: ConfigurationError.self) { try StationsFile.parse(text: "id = 2026-12-05\n", file: "stations.toml") }
         // Numbers with exponents and signs, and keys that look like dates, are not dates.
         #expect(TOMLPreflight.check("a = 1e-5\nb = -3\nc = [+2, 1.5E-3]\n2026-12-05 = 1\nd = \"2026-12-05\"\n") == nil)
