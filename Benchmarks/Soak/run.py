@@ -70,12 +70,15 @@ def main():
     parser.add_argument("--warmup-minutes", type=float, default=10, help="left out of the growth figure")
     parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python3"), help="a Python with pymodbus")
     parser.add_argument("--county-api", action="store_true", help="the box also serves the county pull API (on loopback)")
+    parser.add_argument("--summary-every", help="[county] summary_every (e.g. 10m): the box's longest periodic work, an "
+                        "observation summary, first runs an hour in by default; a shorter period brings it inside a short soak")
     arguments = parser.parse_args()
     binary = os.path.abspath(arguments.binary)
     work = tempfile.mkdtemp(prefix="vg-soak-")
     children = []
     try:
-        box, state = start_box(binary, arguments.python, work, children, county_api=arguments.county_api)
+        box, state = start_box(binary, arguments.python, work, children, county_api=arguments.county_api,
+                               summary_every=arguments.summary_every)
 
         ticks = os.sysconf("SC_CLK_TCK")
         started = time.monotonic()
@@ -133,7 +136,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def start_box(binary, python, work, children, environment=None, county_api=False):
+def start_box(binary, python, work, children, environment=None, county_api=False, summary_every=None):
     """Starts the socat pty pair, the pymodbus slaves behind it and the box polling them (with
     `environment` added to its own; with `county_api`, also serving the county pull API on a port
     of loopback), all in `work`; appends each process to `children` (the caller stops them).
@@ -153,6 +156,8 @@ def start_box(binary, python, work, children, environment=None, county_api=False
     config = os.path.join(work, "soak.toml")
     with open(config, "w", encoding="utf-8") as f:
         f.write(CONFIG_HEAD + "".join(LEVEL_SENSOR.format(n=n) for n in range(1, SENSORS + 1)))
+        if summary_every:
+            f.write(f'\n[county]\nsummary_every = "{summary_every}"\n')
         if county_api:
             f.write(COUNTY_API)
     if county_api:
