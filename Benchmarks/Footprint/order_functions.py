@@ -6,12 +6,13 @@
 # hold little else: the code the box runs is a few thousand functions scattered over 32 MB of
 # .text, and each touched page stays resident.
 #
-#   Benchmarks/Footprint/order_functions.py BINARY [--minutes 4] [--keep EARLIER_LIST]
+#   Benchmarks/Footprint/order_functions.py BINARY [--minutes 4] [--summary-every 5m] [--keep EARLIER_LIST]
 #       [--output Benchmarks/Footprint/function-order.txt]
 #
-# What runs first an hour in (the hourly summary) or every 10 minutes (the snapshot) needs a run of
-# 66 minutes; --keep adds, after this run's functions, those of an earlier (longer) run's list that
-# this run did not reach and the binary still has, so a short run can refresh a long run's list.
+# What runs first an hour in (the observation summary) or every 10 minutes (the snapshot) is missed
+# by a short run: --summary-every brings the summary within it (a run of 11 minutes with 5m reaches
+# both). --keep adds, after this run's functions, those of an earlier (longer) run's list that this
+# run did not reach and the binary still has, so a short run can refresh a long run's list.
 #
 # The run is under valgrind's callgrind (which counts every function that executes, however rarely,
 # where sampling would miss the ones that run once), about 50 times slower than the box, which
@@ -38,6 +39,7 @@ def main():
     parser = argparse.ArgumentParser(description="The functions the box runs on the soak's job, as an lld symbol ordering file")
     parser.add_argument("binary", help="a release build of village-gateway (with its symbols)")
     parser.add_argument("--minutes", type=float, default=4, help="how long the box runs the job under valgrind")
+    parser.add_argument("--summary-every", help="[county] summary_every (5m at least): brings the observation summary within the run")
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
     parser.add_argument("--keep", metavar="EARLIER_LIST", help="also the functions of this earlier list (after this run's) that the binary has")
     parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python3"), help="a Python with pymodbus")
@@ -58,7 +60,7 @@ def main():
         with open(wrapper, "w") as f:
             f.write(f'#!/bin/sh\nexec valgrind --quiet --tool=callgrind --demangle=no --callgrind-out-file="{profile}" "{binary}" "$@"\n')
         os.chmod(wrapper, 0o755)
-        box, _ = soak.start_box(wrapper, arguments.python, work, children)
+        box, _ = soak.start_box(wrapper, arguments.python, work, children, summary_every=arguments.summary_every)
         print(f"order_functions: the box under callgrind on the soak's job for {arguments.minutes:g} min", flush=True)
         deadline = time.monotonic() + arguments.minutes * 60
         while time.monotonic() < deadline:

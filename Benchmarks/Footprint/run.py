@@ -10,7 +10,7 @@
 # hold, before and after. Run as root (process_madvise).
 #
 #   Benchmarks/Footprint/run.py [LABEL=BINARY ...] [--minutes 6] [--warmup-minutes 3]
-#       [--window-seconds 60] [--also-with VARIABLE=VALUE[,...]] [--county-api] [--no-floors] [--explain]
+#       [--window-seconds 60] [--also-with VARIABLE=VALUE[,...]] [--county-api] [--summary-every 2m] [--no-floors] [--explain]
 #       [--python PYTHON]
 #
 # `make footprint` builds the box as a board gets it (tools/flash.sh) and with the Swift runtime
@@ -54,6 +54,8 @@ def main():
     parser.add_argument("--also-with", action="append", default=[], metavar="VARIABLE=VALUE[,...]",
                         help="soak each build once more with these in its environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
     parser.add_argument("--county-api", action="store_true", help="the boxes also serve the county pull API (on loopback)")
+    parser.add_argument("--summary-every", help="[county] summary_every (e.g. 2m): the observation summary, the box's longest "
+                        "periodic work, first runs an hour in by default; its first run is a one-time step of resident code")
     parser.add_argument("--no-floors", action="store_true", help="soak the builds only")
     parser.add_argument("--explain", action="store_true", help="also the builds' resident pages by ELF section and by module (needs symbols)")
     parser.add_argument("--swiftc", default="swiftc", help="the compiler for the floors")
@@ -91,7 +93,8 @@ def main():
         for label, binary, environment in builds:
             box_work = os.path.join(work, f"box-{len(runs)}")
             os.mkdir(box_work)
-            box, _ = soak.start_box(own_copy(binary, box_work), arguments.python, box_work, children, environment, arguments.county_api)
+            box, _ = soak.start_box(own_copy(binary, box_work), arguments.python, box_work, children, environment, arguments.county_api,
+                                    summary_every=arguments.summary_every)
             runs.append((label, box))
         print(f"footprint: {len(builds)} run(s) of the box on the soak's job ({soak.SENSORS} Modbus registers at 1 Hz "
               f"over a 9600-baud pty{', serving the county API' if arguments.county_api else ''}) for {arguments.minutes:g} min, "

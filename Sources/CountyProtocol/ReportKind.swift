@@ -194,7 +194,7 @@ package enum WirePayload {
 
     private static func text(_ value: Any) -> String {
         // Strings, numbers, booleans, arrays and objects of them always serialize.
-        let data = try! JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
-        return String(decoding: data, as: UTF8.self)
+        guard let text = JSONValue.sortedText(value) else { preconditionFailure("a payload of JSON values always serializes") }
+        return text
     }
 }

@@ -520,10 +520,8 @@ package final class Outbox: Sendable {
                     "outboxBytesMax": limits.outboxBytesMax,
                     "overLimitWithAlarmsAndEvents": overLimit,
                 ]
-                let data = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])
-                healthAlarm = OutboxReport(
-                    time: now, kind: "outboxFull", priority: .alarm, exercise: false,
-                    payload: String(decoding: data, as: UTF8.self))
+                guard let text = JSONValue.sortedText(payload) else { preconditionFailure("numbers and booleans always serialize") }
+                healthAlarm = OutboxReport(time: now, kind: "outboxFull", priority: .alarm, exercise: false, payload: text)
             }
             return OutboxThinning(
                 deliveredPurged: deliveredPurged, routineThinned: routineThinned, gaps: gaps,

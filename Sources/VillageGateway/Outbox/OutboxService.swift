@@ -1,4 +1,5 @@
 // The box's one ReportSink: appends reports durably to the outbox, survives a dead disk, keeps retention.
+import CountyProtocol
 import Foundation
 import Logging
 import Synchronization
@@ -278,11 +279,11 @@ actor OutboxService: ReportSink, OutboxWriting {
         guard lostCount > 0, let report = lossReport(at: now) else { return lostNow }
         // The store refused even the alarm: keep it beside the state for the next start.
         let object: [String: Any] = ["time_ms": report.time.millisecondsSinceUnixEpoch, "payload": report.payload]
-        guard let body = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return lostNow }
+        guard let body = JSONValue.sortedText(object).map({ Array($0.utf8) }) else { return lostNow }
         let path = "\(stateDirectory)/\(Self.pendingLossFileName)"
         for attempt in 0..<2 {
             do {
-                try writeFileAtomically(path: path, bytes: Array(body) + [0x0A])
+                try writeFileAtomically(path: path, bytes: body + [0x0A])
                 logger.error("outbox: the outboxReportsLost alarm waits in \(path); it is stored at the next start")
                 return lostNow
             } catch {
@@ -325,8 +326,8 @@ actor OutboxService: ReportSink, OutboxWriting {
             "firstLost_ms": firstLossTime?.millisecondsSinceUnixEpoch ?? now.millisecondsSinceUnixEpoch,
             "reason": "the outbox could not store them and the memory buffer (\(reportsBufferedMax) reports) was full, or the box stopped",
         ]
-        guard let data = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else { return nil }
-        return OutboxReport(time: now, kind: Self.lossKind, priority: .alarm, exercise: false, payload: String(decoding: data, as: UTF8.self))
+        guard let text = JSONValue.sortedText(payload) else { return nil }
+        return OutboxReport(time: now, kind: Self.lossKind, priority: .alarm, exercise: false, payload: text)
     }
 
     /// Storing works: say so once, and put a health report of what was lost on disk.
