@@ -6,6 +6,7 @@
 import CountyProtocol
 import Foundation
 import Testing
+@testable import VillageGateway
 
 @Suite struct SortedJSONTextTests {
     @Test func keysAreInCodePointOrderNotAsALocaleCollatesThem() throws {
@@ -29,6 +30,28 @@ import Testing
     @Test func aValueJSONCannotHoldIsRefusedNotWritten() {
         #expect(JSONValue.sortedText(["when": Date()]) == nil)
         #expect(JSONValue.sortedText([1: "a"]) == nil)
+    }
+
+    /// The box's modules (the village-gateway program's own targets) never ask JSONSerialization
+    /// for sorted keys: a new call would load ICU's collation tables again on the first report.
+    @Test func theBoxNeverSortsKeysThroughJSONSerialization() throws {
+        let boxModules = ["VillageGateway", "OutboxStore", "CountyProtocol", "Drivers", "ConfigurationFiles", "TimeSeam", "ChartDrawing", "ConnectionGuard", "Checksums", "WarningLogic"]
+        var offending: [String] = []
+        var filesRead = 0
+        for module in boxModules {
+            let directory = "\(ConfigurationFixtures.repositoryRoot)/Sources/\(module)"
+            guard let files = FileManager.default.enumerator(atPath: directory) else { continue }
+            for case let file as String in files where file.hasSuffix(".swift") {
+                let text = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
+                filesRead += 1
+                for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+                where line.contains("JSONSerialization") && line.contains("sortedKeys") && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
+                    offending.append("Sources/\(module)/\(file):\(number + 1)")
+                }
+            }
+        }
+        #expect(filesRead > 100, "the box's sources were read")
+        #expect(offending.isEmpty, "JSONSerialization with .sortedKeys in the box (use JSONValue.sortedText): \(offending)")
     }
 
     @Test func aBoxRecordsV2PayloadHasItsKeysInSnakeCaseAndCodePointOrder() throws {
