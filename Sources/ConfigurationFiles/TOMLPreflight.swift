@@ -56,6 +56,18 @@ package enum TOMLPreflight {
         var atStatementStart = true  // only spaces since the line began, outside any value
         var index = 0
         func next(_ offset: Int) -> Unicode.Scalar? { index + offset < scalars.count ? scalars[index + offset] : nil }
+        // In a multi-line string, a run of three to five quotes closes it at the run's end (TOML:
+        // the one or two before the closing three are the string's own), as toml++ reads it.
+        // Closing at the run's first three put the check out of step with toml++ after a string
+        // like `d = """x""""` + `"`: it read the header on the next line as inside a string, and
+        // toml++'s parse_key aborted on it (a 15-minute fuzz of stations-toml). Returns how far
+        // to skip past the current quote.
+        func closingRun(of quote: Unicode.Scalar, at start: Int, _ state: inout State) -> Int {
+            var run = 1
+            while start + run < scalars.count, scalars[start + run] == quote { run += 1 }
+            if run >= 3 { state = .value; return min(run, 5) - 1 }
+            return run - 1
+        }
         while index < scalars.count {
             let scalar = scalars[index]
             if scalar == "\n" {
@@ -75,9 +87,9 @@ package enum TOMLPreflight {
             case .literal:
                 if scalar == "'" { state = .value }
             case .multilineBasic:
-                if scalar == "\\" { index += 1 } else if scalar == "\"", next(1) == "\"", next(2) == "\"" { state = .value; index += 2 }
+                if scalar == "\\" { index += 1 } else if scalar == "\"" { index += closingRun(of: "\"", at: index, &state) }
             case .multilineLiteral:
-                if scalar == "'", next(1) == "'", next(2) == "'" { state = .value; index += 2 }
+                if scalar == "'" { index += closingRun(of: "'", at: index, &state) }
             case .value:
                 // toml++ skips a byte-order mark at the start (the loader strips one; a second
                 // one is skipped again): read past it as past a space, never less strictly.
