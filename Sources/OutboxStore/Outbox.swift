@@ -520,7 +520,9 @@ package final class Outbox: Sendable {
                     "outboxBytesMax": limits.outboxBytesMax,
                     "overLimitWithAlarmsAndEvents": overLimit,
                 ]
-                guard let text = JSONValue.sortedText(payload) else { preconditionFailure("numbers and booleans always serialize") }
+                // Numbers and booleans always serialize; were one ever refused, thinning fails as a
+                // store error (retried at the next care round), never as a crash of the box.
+                guard let text = JSONValue.sortedText(payload) else { throw OutboxError.payloadNotJSON(kind: "outboxFull") }
                 healthAlarm = OutboxReport(time: now, kind: "outboxFull", priority: .alarm, exercise: false, payload: text)
             }
             return OutboxThinning(
