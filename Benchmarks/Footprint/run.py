@@ -10,7 +10,7 @@
 # hold, before and after. Run as root (process_madvise).
 #
 #   Benchmarks/Footprint/run.py [LABEL=BINARY ...] [--minutes 6] [--warmup-minutes 3]
-#       [--window-seconds 60] [--also-with VARIABLE=VALUE[,...]] [--county-api] [--summary-every 2m] [--no-floors] [--explain]
+#       [--window-seconds 60] [--also-with VARIABLE=VALUE[,...]] [--county-api] [--summary-every 5m] [--no-floors] [--explain]
 #       [--python PYTHON]
 #
 # `make footprint` builds the box as a board gets it (tools/flash.sh) and with the Swift runtime
@@ -54,7 +54,7 @@ def main():
     parser.add_argument("--also-with", action="append", default=[], metavar="VARIABLE=VALUE[,...]",
                         help="soak each build once more with these in its environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
     parser.add_argument("--county-api", action="store_true", help="the boxes also serve the county pull API (on loopback)")
-    parser.add_argument("--summary-every", help="[county] summary_every (e.g. 2m): the observation summary, the box's longest "
+    parser.add_argument("--summary-every", help="[county] summary_every (5m at least): the observation summary, the box's longest "
                         "periodic work, first runs an hour in by default; its first run is a one-time step of resident code")
     parser.add_argument("--no-floors", action="store_true", help="soak the builds only")
     parser.add_argument("--explain", action="store_true", help="also the builds' resident pages by ELF section and by module (needs symbols)")
