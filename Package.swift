@@ -32,9 +32,10 @@ let fuzzLinking: [LinkerSetting] =
 // thousand functions scattered over 30 MB kept 18 MB resident. With tools/board-build-flags'
 // function sections (every board build): 31.5 -> 22.3 MiB (the order alone: 24.2). The list must
 // come from a run that reaches the observation summary (order_functions.py --summary-every): a
-// list without it left a one-time step of 1.2 MiB of code at the first summary; the current one
-// (5-minute summaries) still leaves 0.7 MiB at the first hourly one, whose series path only a
-// 66-minute run reaches. A stale list
+// list without it left a one-time step of 1.2 MiB of code at the first summary. The hourly
+// summary's series path, which 5-minute summaries never run, is in the list from an earlier long
+// run (--keep); a 68-minute run at the default period added nothing else, and the first hourly
+// summary is still a one-time step of 0.5-0.8 MiB either way (2-hour soak: 22.8 -> 23.7). A stale list
 // does no harm (lld skips names the binary no longer has; --no-warn-symbol-ordering keeps that
 // quiet; a list a whole merge old measured the same), but SwiftPM does not relink when only the
 // list changes: remove the binary to relink.

@@ -12,8 +12,9 @@
 # What runs first an hour in (the observation summary) or every 10 minutes (the snapshot) is missed
 # by a short run: --summary-every brings the summary within it (a run of 11 minutes with 5m reaches
 # both), but only the hourly summary carries the 5-minute series, so its code needs a run of 66
-# minutes at the default period. --keep adds, after this run's functions, those of an earlier (longer) run's list that this
-# run did not reach and the binary still has, so a short run can refresh a long run's list.
+# minutes at the default period once, or a short run with --keep of a list that has it. --keep
+# adds, after this run's functions, those of an earlier (longer) run's list that this run did not
+# reach and the binary still has, so a short run can refresh a long run's list.
 #
 # The run is under valgrind's callgrind (which counts every function that executes, however rarely,
 # where sampling would miss the ones that run once), about 50 times slower than the box, which
